@@ -1,0 +1,134 @@
+//! Request-body and query-string extractors that fail with the contract's JSON errors:
+//! 413 over the body limit, 400 `invalid_json` for broken JSON, 400 `validation_failed`
+//! naming the field for well-formed JSON of the wrong shape.
+
+use std::collections::HashMap;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Bytes};
+use actix_web::{FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// A JSON body of type `T`.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    /// Reads the body up to `max_body_kib` (413 past it) and parses it.
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(1024 * 1024, |s| s.config.max_body_bytes());
+        let body = Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let bytes = body.await.map_err(|err| {
+                if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::payload_too_large(limit)
+                } else {
+                    ApiError::invalid_request(format!("Could not read request body: {err}"))
+                }
+            })?;
+            parse_json(&bytes).map(ApiJson)
+        })
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid_json("Request body must be a JSON object"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_data() {
+            let message = strip_position(&inner.to_string());
+            if path == "." {
+                ApiError::validation("body", message)
+            } else {
+                ApiError::validation(&path, message)
+            }
+        } else {
+            ApiError::invalid_json(format!("Invalid JSON: {inner}"))
+        }
+    })
+}
+
+/// serde_json appends " at line 1 column 17" to data errors; the field name says more.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// The query string as name -> value; typed accessors give 400s that name the parameter.
+pub struct Params(HashMap<String, String>);
+
+impl FromRequest for Params {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(
+            web::Query::<HashMap<String, String>>::from_query(req.query_string())
+                .map(|q| Params(q.into_inner()))
+                .map_err(|e| ApiError::invalid_request(format!("Invalid query string: {e}"))),
+        )
+    }
+}
+
+impl Params {
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// A whole number in `min..=max`, or `default` when absent.
+    pub fn int(&self, name: &str, default: u64, min: u64, max: u64) -> Result<u64, ApiError> {
+        let Some(raw) = self.str(name) else {
+            return Ok(default);
+        };
+        match raw.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::validation(
+                name,
+                format!("must be a whole number from {min} to {max}"),
+            )),
+        }
+    }
+}
+
+/// `page`/`limit` as the list endpoints take them.
+pub struct PageRequest {
+    pub page: usize,
+    pub limit: usize,
+}
+
+impl PageRequest {
+    pub fn from_params(params: &Params) -> Result<PageRequest, ApiError> {
+        Ok(PageRequest {
+            page: params.int("page", 1, 1, 1_000_000)? as usize,
+            limit: params.int("limit", 20, 1, 100)? as usize,
+        })
+    }
+
+    pub fn offset(&self) -> usize {
+        (self.page - 1) * self.limit
+    }
+
+    pub fn pagination(&self, total: usize) -> super::Pagination {
+        super::Pagination {
+            page: self.page,
+            limit: self.limit,
+            total,
+            pages: total.div_ceil(self.limit),
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! Validators for JSON fields of partial updates (`Map<String, Value>` bodies): each names
+//! the field in its 400 so a client can fix its request.
+
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+/// A string of `min..=max` characters after trimming; returns it trimmed.
+pub fn text(field: &str, value: &Value, min: usize, max: usize) -> Result<String, ApiError> {
+    let s = value
+        .as_str()
+        .ok_or_else(|| ApiError::validation(field, "must be a string"))?;
+    let trimmed = s.trim();
+    let len = trimmed.chars().count();
+    if len < min || len > max {
+        let rule = if min == 0 {
+            format!("must be at most {max} characters")
+        } else {
+            format!("must be {min} to {max} characters")
+        };
+        return Err(ApiError::validation(field, rule));
+    }
+    Ok(trimmed.to_string())
+}
+
+pub fn boolean(field: &str, value: &Value) -> Result<bool, ApiError> {
+    value
+        .as_bool()
+        .ok_or_else(|| ApiError::validation(field, "must be true or false"))
+}
+
+pub fn one_of(field: &str, value: &Value, allowed: &[&str]) -> Result<String, ApiError> {
+    match value.as_str() {
+        Some(s) if allowed.contains(&s) => Ok(s.to_string()),
+        _ => Err(ApiError::validation(
+            field,
+            format!("must be one of {}", allowed.join(", ")),
+        )),
+    }
+}

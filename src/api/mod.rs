@@ -1,0 +1,199 @@
+//! The HTTP API: one file per resource, and here the single route table that drives the
+//! router and the route/scope tests.
+
+pub mod chat;
+pub mod conversations;
+pub mod corpus;
+pub mod extract;
+pub mod fields;
+pub mod segments;
+pub mod tenant;
+pub mod tokens;
+
+use actix_web::http::Method;
+use actix_web::{FromRequest, Handler, HttpResponse, Responder, Route, web};
+use serde::Serialize;
+
+use crate::auth::scope::Scope;
+use crate::error::ApiError;
+
+#[derive(Serialize, Debug, Clone, Copy)]
+pub struct Pagination {
+    pub page: usize,
+    pub limit: usize,
+    pub total: usize,
+    pub pages: usize,
+}
+
+/// One entry of the route table. `scope` is documentation the tests hold the handler to: the
+/// handler's `Authed<need::X>` argument is what enforces it, and the table-driven test checks
+/// that exactly `X` (and `*`) gets through.
+pub struct RouteSpec {
+    pub method: Method,
+    pub path: &'static str,
+    pub scope: Option<Scope>,
+    make: Box<dyn Fn() -> Route>,
+}
+
+impl RouteSpec {
+    fn new<F, Args>(method: Method, path: &'static str, scope: Option<Scope>, handler: F) -> Self
+    where
+        F: Handler<Args> + Clone,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let route_method = method.clone();
+        RouteSpec {
+            method,
+            path,
+            scope,
+            make: Box::new(move || web::method(route_method.clone()).to(handler.clone())),
+        }
+    }
+}
+
+/// Every route of the API, in registration order (literal segments before `{id}`).
+pub fn routes() -> Vec<RouteSpec> {
+    use Method as M;
+    use Scope as S;
+    let tenant = "/tenants/{slug}";
+    vec![
+        RouteSpec::new(M::GET, "/health", None, health),
+        RouteSpec::new(M::POST, "/chat/{slug}", None, chat::chat),
+        RouteSpec::new(M::OPTIONS, "/chat/{slug}", None, chat::preflight),
+        RouteSpec::new(M::GET, tenant, Some(S::SettingsRead), tenant::get),
+        RouteSpec::new(M::PUT, tenant, Some(S::SettingsWrite), tenant::update),
+        RouteSpec::new(M::PATCH, tenant, Some(S::SettingsWrite), tenant::update),
+        RouteSpec::new(
+            M::GET,
+            "/tenants/{slug}/corpus",
+            Some(S::CorpusRead),
+            corpus::list,
+        ),
+        RouteSpec::new(
+            M::POST,
+            "/tenants/{slug}/corpus",
+            Some(S::CorpusWrite),
+            corpus::create,
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/tenants/{slug}/corpus/{id}",
+            Some(S::CorpusRead),
+            corpus::get,
+        ),
+        RouteSpec::new(
+            M::PATCH,
+            "/tenants/{slug}/corpus/{id}",
+            Some(S::CorpusWrite),
+            corpus::update,
+        ),
+        RouteSpec::new(
+            M::DELETE,
+            "/tenants/{slug}/corpus/{id}",
+            Some(S::CorpusWrite),
+            corpus::delete,
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/tenants/{slug}/segments",
+            Some(S::SegmentsRead),
+            segments::list,
+        ),
+        RouteSpec::new(
+            M::POST,
+            "/tenants/{slug}/segments",
+            Some(S::SegmentsWrite),
+            segments::create,
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/tenants/{slug}/segments/{id}",
+            Some(S::SegmentsRead),
+            segments::get,
+        ),
+        RouteSpec::new(
+            M::PATCH,
+            "/tenants/{slug}/segments/{id}",
+            Some(S::SegmentsWrite),
+            segments::update,
+        ),
+        RouteSpec::new(
+            M::DELETE,
+            "/tenants/{slug}/segments/{id}",
+            Some(S::SegmentsWrite),
+            segments::delete,
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/tenants/{slug}/conversations",
+            Some(S::ConversationsRead),
+            conversations::list,
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/tenants/{slug}/conversations/export",
+            Some(S::ConversationsRead),
+            conversations::export,
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/tenants/{slug}/conversations/{id}",
+            Some(S::ConversationsRead),
+            conversations::get,
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/tenants/{slug}/tokens",
+            Some(S::TokensRead),
+            tokens::list,
+        ),
+        RouteSpec::new(
+            M::POST,
+            "/tenants/{slug}/tokens",
+            Some(S::TokensWrite),
+            tokens::create,
+        ),
+        RouteSpec::new(
+            M::DELETE,
+            "/tenants/{slug}/tokens/{id}",
+            Some(S::TokensWrite),
+            tokens::delete,
+        ),
+    ]
+}
+
+/// Registers the table: one actix resource per path, answering 405 for other methods.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let mut by_path: Vec<(&'static str, Vec<Route>)> = Vec::new();
+    for spec in routes() {
+        let route = (spec.make)();
+        match by_path.iter_mut().find(|(path, _)| *path == spec.path) {
+            Some((_, routes)) => routes.push(route),
+            None => by_path.push((spec.path, vec![route])),
+        }
+    }
+    for (path, routes) in by_path {
+        let resource = routes.into_iter().fold(
+            web::resource(path).default_service(web::to(method_not_allowed)),
+            |resource, route| resource.route(route),
+        );
+        cfg.service(resource);
+    }
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "Method not allowed on this route",
+    ))
+}
+
+pub async fn route_not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("Route"))
+}

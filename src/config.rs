@@ -1,0 +1,504 @@
+//! Settings, resolved once at start-up: defaults < animam.toml < `ANIMAM_*` environment < flags.
+//! Every setting has a default, a key in animam.toml and an environment variable; a malformed
+//! file, an unknown key or an invalid value is an error that names the key.
+
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_CONFIG_FILE: &str = "animam.toml";
+
+#[derive(Clone, PartialEq)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Requests per minute per credential; 0 turns the limit off.
+    pub rate_limit_per_minute: u32,
+    pub max_body_kib: u32,
+    pub chat: ChatConfig,
+}
+
+#[derive(Clone, PartialEq)]
+pub struct ChatConfig {
+    pub llm_base_url: Option<String>,
+    pub llm_model: Option<String>,
+    /// Name of the environment variable holding the LLM API key (the key itself never sits in
+    /// the config file).
+    pub llm_api_key_env: Option<String>,
+    /// Whole-call limit for the LLM; on timeout the retrieval answer is used.
+    pub llm_timeout_secs: u32,
+    /// Longest retrieval answer, in characters.
+    pub answer_max_chars: u32,
+    /// Public chat requests per minute per client IP; 0 = off.
+    pub rate_limit_per_ip_per_minute: u32,
+    /// Public chat requests per minute per tenant; 0 = off.
+    pub rate_limit_per_tenant_per_minute: u32,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        ChatConfig {
+            llm_base_url: None,
+            llm_model: None,
+            llm_api_key_env: None,
+            llm_timeout_secs: 20,
+            answer_max_chars: 1200,
+            rate_limit_per_ip_per_minute: 60,
+            rate_limit_per_tenant_per_minute: 6000,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            rate_limit_per_minute: 1000,
+            max_body_kib: 1024,
+            chat: ChatConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_kib as usize * 1024
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("max_body_kib", &self.max_body_kib)
+            .field("chat", &self.chat)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ChatConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The base URL may embed credentials (https://user:pass@host); never print it whole.
+        f.debug_struct("ChatConfig")
+            .field("llm_base_url", &self.llm_base_url.as_ref().map(|_| "***"))
+            .field("llm_model", &self.llm_model)
+            .field("llm_api_key_env", &self.llm_api_key_env)
+            .field("llm_timeout_secs", &self.llm_timeout_secs)
+            .field("answer_max_chars", &self.answer_max_chars)
+            .field(
+                "rate_limit_per_ip_per_minute",
+                &self.rate_limit_per_ip_per_minute,
+            )
+            .field(
+                "rate_limit_per_tenant_per_minute",
+                &self.rate_limit_per_tenant_per_minute,
+            )
+            .finish()
+    }
+}
+
+/// The values given on the command line; `None` means "not given".
+#[derive(Debug, Clone, Default)]
+pub struct FlagOverrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    rate_limit_per_minute: Option<i64>,
+    max_body_kib: Option<i64>,
+    #[serde(default)]
+    chat: FileChatConfig,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileChatConfig {
+    llm_base_url: Option<String>,
+    llm_model: Option<String>,
+    llm_api_key_env: Option<String>,
+    llm_timeout_secs: Option<i64>,
+    answer_max_chars: Option<i64>,
+    rate_limit_per_ip_per_minute: Option<i64>,
+    rate_limit_per_tenant_per_minute: Option<i64>,
+}
+
+/// Environment variables read, in the order they are documented.
+pub const ENV_VARS: &[&str] = &[
+    "ANIMAM_LISTEN",
+    "ANIMAM_DATA_DIR",
+    "ANIMAM_RATE_LIMIT_PER_MINUTE",
+    "ANIMAM_MAX_BODY_KIB",
+    "ANIMAM_CHAT_LLM_BASE_URL",
+    "ANIMAM_CHAT_LLM_MODEL",
+    "ANIMAM_CHAT_LLM_API_KEY_ENV",
+    "ANIMAM_CHAT_LLM_TIMEOUT_SECS",
+    "ANIMAM_CHAT_ANSWER_MAX_CHARS",
+    "ANIMAM_CHAT_RATE_LIMIT_PER_IP_PER_MINUTE",
+    "ANIMAM_CHAT_RATE_LIMIT_PER_TENANT_PER_MINUTE",
+];
+
+/// Which file to read: the `--config` flag, else `ANIMAM_CONFIG`, else `./animam.toml` if it
+/// exists. An explicitly named file must exist; the implicit default may be absent.
+pub fn locate_file(
+    flag: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<PathBuf>, ConfigError> {
+    let explicit = flag
+        .map(Path::to_path_buf)
+        .or_else(|| env("ANIMAM_CONFIG").map(PathBuf::from));
+    match explicit {
+        Some(path) if path.is_file() => Ok(Some(path)),
+        Some(path) => Err(ConfigError(format!(
+            "config file {} does not exist",
+            path.display()
+        ))),
+        None => {
+            let default = PathBuf::from(DEFAULT_CONFIG_FILE);
+            Ok(default.is_file().then_some(default))
+        }
+    }
+}
+
+/// Reads the file (if any), the process environment and the flags into one `Config`.
+pub fn load(config_flag: Option<&Path>, flags: &FlagOverrides) -> Result<Config, ConfigError> {
+    let env = |name: &str| std::env::var(name).ok();
+    let file = locate_file(config_flag, &env)?;
+    let text = match &file {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(format!("cannot read config file {}: {e}", path.display()))
+        })?),
+        None => None,
+    };
+    let source = file
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    resolve(text.as_deref().map(|t| (source.as_str(), t)), &env, flags)
+}
+
+/// The pure merge: `file` is (name for messages, contents).
+pub fn resolve(
+    file: Option<(&str, &str)>,
+    env: &dyn Fn(&str) -> Option<String>,
+    flags: &FlagOverrides,
+) -> Result<Config, ConfigError> {
+    let mut config = Config::default();
+    let parsed: FileConfig = match file {
+        Some((name, text)) => toml::from_str(text)
+            .map_err(|e| ConfigError(format!("invalid config file {name}: {e}")))?,
+        None => FileConfig::default(),
+    };
+
+    // Addresses and paths: file, then environment.
+    if let Some(v) = &parsed.listen {
+        config.listen = parse_listen("listen", v)?;
+    }
+    if let Some(v) = env("ANIMAM_LISTEN") {
+        config.listen = parse_listen("ANIMAM_LISTEN", &v)?;
+    }
+    if let Some(v) = parsed.data_dir {
+        config.data_dir = v;
+    }
+    if let Some(v) = env("ANIMAM_DATA_DIR") {
+        config.data_dir = PathBuf::from(v);
+    }
+
+    // Whole numbers: the file's value, then the environment's, each range-checked.
+    let chat = parsed.chat;
+    let numbers = [
+        Number::new(
+            "rate_limit_per_minute",
+            parsed.rate_limit_per_minute,
+            0,
+            1_000_000,
+            &mut config.rate_limit_per_minute,
+        ),
+        Number::new(
+            "max_body_kib",
+            parsed.max_body_kib,
+            1,
+            1024 * 1024,
+            &mut config.max_body_kib,
+        ),
+        Number::new(
+            "chat.llm_timeout_secs",
+            chat.llm_timeout_secs,
+            1,
+            600,
+            &mut config.chat.llm_timeout_secs,
+        ),
+        Number::new(
+            "chat.answer_max_chars",
+            chat.answer_max_chars,
+            100,
+            50_000,
+            &mut config.chat.answer_max_chars,
+        ),
+        Number::new(
+            "chat.rate_limit_per_ip_per_minute",
+            chat.rate_limit_per_ip_per_minute,
+            0,
+            1_000_000,
+            &mut config.chat.rate_limit_per_ip_per_minute,
+        ),
+        Number::new(
+            "chat.rate_limit_per_tenant_per_minute",
+            chat.rate_limit_per_tenant_per_minute,
+            0,
+            10_000_000,
+            &mut config.chat.rate_limit_per_tenant_per_minute,
+        ),
+    ];
+    for number in numbers {
+        if let Some(v) = number.file_value {
+            *number.slot = in_range(number.key, v, number.min, number.max)?;
+        }
+        let var = number.env_var();
+        if let Some(v) = env(&var) {
+            *number.slot = in_range(&var, parse_int(&var, &v)?, number.min, number.max)?;
+        }
+    }
+
+    // Optional strings: file, then environment.
+    for (file_value, var, slot) in [
+        (
+            chat.llm_base_url,
+            "ANIMAM_CHAT_LLM_BASE_URL",
+            &mut config.chat.llm_base_url,
+        ),
+        (
+            chat.llm_model,
+            "ANIMAM_CHAT_LLM_MODEL",
+            &mut config.chat.llm_model,
+        ),
+        (
+            chat.llm_api_key_env,
+            "ANIMAM_CHAT_LLM_API_KEY_ENV",
+            &mut config.chat.llm_api_key_env,
+        ),
+    ] {
+        if file_value.is_some() {
+            *slot = file_value;
+        }
+        if let Some(v) = env(var) {
+            *slot = Some(v);
+        }
+    }
+
+    if let Some(v) = &flags.listen {
+        config.listen = parse_listen("--listen", v)?;
+    }
+    if let Some(v) = &flags.data_dir {
+        config.data_dir = v.clone();
+    }
+
+    if let Some(url) = &config.chat.llm_base_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(ConfigError(
+            "chat.llm_base_url: must start with http:// or https://".to_string(),
+        ));
+    }
+    if config.chat.llm_base_url.is_some() && config.chat.llm_model.is_none() {
+        return Err(ConfigError(
+            "chat.llm_model: must be set when chat.llm_base_url is".to_string(),
+        ));
+    }
+    Ok(config)
+}
+
+/// A whole-number setting: its animam.toml key (`chat.` for the [chat] table), the value the
+/// file gave, its bounds and where it goes.
+struct Number<'a> {
+    key: &'static str,
+    file_value: Option<i64>,
+    min: i64,
+    max: i64,
+    slot: &'a mut u32,
+}
+
+impl<'a> Number<'a> {
+    fn new(
+        key: &'static str,
+        file_value: Option<i64>,
+        min: i64,
+        max: i64,
+        slot: &'a mut u32,
+    ) -> Self {
+        Number {
+            key,
+            file_value,
+            min,
+            max,
+            slot,
+        }
+    }
+
+    /// `chat.answer_max_chars` -> `ANIMAM_CHAT_ANSWER_MAX_CHARS`.
+    fn env_var(&self) -> String {
+        format!("ANIMAM_{}", self.key.replace('.', "_").to_ascii_uppercase())
+    }
+}
+
+fn parse_listen(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| {
+        ConfigError(format!(
+            "{key}: '{value}' is not an address like 127.0.0.1:8080"
+        ))
+    })
+}
+
+fn parse_int(key: &str, value: &str) -> Result<i64, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError(format!("{key}: '{value}' is not a whole number")))
+}
+
+fn in_range(key: &str, value: i64, min: i64, max: i64) -> Result<u32, ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(value as u32)
+    } else {
+        Err(ConfigError(format!(
+            "{key}: {value} is out of range ({min} to {max})"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_without_file_env_or_flags() {
+        let config = resolve(None, &env_of(&[]), &FlagOverrides::default()).unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("data"));
+        assert_eq!(config.rate_limit_per_minute, 1000);
+        assert_eq!(config.max_body_kib, 1024);
+    }
+
+    #[test]
+    fn file_then_env_then_flag_each_win() {
+        let file = r#"
+            listen = "127.0.0.1:1111"
+            data_dir = "/from/file"
+            rate_limit_per_minute = 5
+            max_body_kib = 64
+            [chat]
+            llm_model = "file-model"
+        "#;
+        let no_env = env_of(&[]);
+        let config = resolve(Some(("t.toml", file)), &no_env, &FlagOverrides::default()).unwrap();
+        assert_eq!(config.listen.port(), 1111);
+        assert_eq!(config.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(config.rate_limit_per_minute, 5);
+        assert_eq!(config.max_body_kib, 64);
+        assert_eq!(config.chat.llm_model.as_deref(), Some("file-model"));
+
+        let env = env_of(&[
+            ("ANIMAM_LISTEN", "127.0.0.1:2222"),
+            ("ANIMAM_DATA_DIR", "/from/env"),
+            ("ANIMAM_RATE_LIMIT_PER_MINUTE", "0"),
+            ("ANIMAM_CHAT_LLM_MODEL", "env-model"),
+        ]);
+        let config = resolve(Some(("t.toml", file)), &env, &FlagOverrides::default()).unwrap();
+        assert_eq!(config.listen.port(), 2222);
+        assert_eq!(config.data_dir, PathBuf::from("/from/env"));
+        assert_eq!(config.rate_limit_per_minute, 0);
+        assert_eq!(
+            config.max_body_kib, 64,
+            "file value kept when env is silent"
+        );
+        assert_eq!(config.chat.llm_model.as_deref(), Some("env-model"));
+
+        let flags = FlagOverrides {
+            listen: Some("127.0.0.1:0".into()),
+            data_dir: Some("/from/flag".into()),
+        };
+        let config = resolve(Some(("t.toml", file)), &env, &flags).unwrap();
+        assert_eq!(config.listen.port(), 0);
+        assert_eq!(config.data_dir, PathBuf::from("/from/flag"));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let none = FlagOverrides::default();
+        let no_env = env_of(&[]);
+        let err = |file: &str| {
+            resolve(Some(("t.toml", file)), &no_env, &none)
+                .unwrap_err()
+                .0
+        };
+        assert!(err("bogus = 1").contains("bogus"), "{}", err("bogus = 1"));
+        assert!(err("[chat]\nllm_modle = \"x\"").contains("llm_modle"));
+        assert!(err("listen = \"nowhere\"").contains("listen"));
+        assert!(err("max_body_kib = 0").contains("max_body_kib"));
+        assert!(err("rate_limit_per_minute = -1").contains("rate_limit_per_minute"));
+        assert!(err("rate_limit_per_minute = \"many\"").contains("rate_limit_per_minute"));
+        assert!(err("listen = ").contains("t.toml"));
+        assert!(err("[chat]\nllm_base_url = \"ftp://x\"").contains("llm_base_url"));
+        assert!(err("[chat]\nllm_base_url = \"http://x\"").contains("chat.llm_model"));
+        assert!(err("[chat]\nanswer_max_chars = 5").contains("chat.answer_max_chars"));
+
+        let bad_env = env_of(&[("ANIMAM_MAX_BODY_KIB", "lots")]);
+        let e = resolve(None, &bad_env, &none).unwrap_err().0;
+        assert!(e.contains("ANIMAM_MAX_BODY_KIB"), "{e}");
+
+        let bad_flag = FlagOverrides {
+            listen: Some("8080".into()),
+            data_dir: None,
+        };
+        let e = resolve(None, &no_env, &bad_flag).unwrap_err().0;
+        assert!(e.contains("--listen"), "{e}");
+    }
+
+    #[test]
+    fn shipped_animam_toml_is_valid_and_matches_the_defaults() {
+        let text = include_str!("../animam.toml");
+        let config = resolve(
+            Some(("animam.toml", text)),
+            &env_of(&[]),
+            &FlagOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn debug_hides_the_llm_url() {
+        let mut config = Config::default();
+        config.chat.llm_base_url = Some("https://user:secret@llm.local".into());
+        assert!(!format!("{config:?}").contains("secret"));
+    }
+}

@@ -1,0 +1,15 @@
+//! Animam: a self-hosted, single-binary server for the Animam chatbot API.
+//!
+//! `main.rs` is a thin shell over this library so tests can drive the same code in-process or
+//! through the real binary. See ARCHITECTURE in docs/ for the layout.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod chat;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod search;
+pub mod store;

@@ -1,0 +1,33 @@
+//! Every redb table, in one place. Values are JSON unless noted; keys scoped to a tenant are
+//! `(tenant_slug, id)` tuples so one tenant's rows are a contiguous range.
+
+use redb::TableDefinition;
+
+/// `schema_version` (u32 LE) and `analyzer_version` (u32 LE).
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// slug -> Tenant
+pub const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
+/// token id -> TokenRecord (holds the BLAKE3 hash, never the secret)
+pub const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
+/// (tenant, corpus id) -> CorpusEntry
+pub const CORPUS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("corpus");
+/// (tenant, corpus id) -> binary index row (see `corpus::IndexRow`): the entry's analysed
+/// terms, committed in the same transaction as the entry, from which the in-memory search
+/// index is rebuilt at start-up.
+pub const CORPUS_TERMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("corpus_terms");
+
+/// (tenant, segment id) -> Segment
+pub const SEGMENTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("segments");
+/// (tenant, conversation id) -> Conversation
+pub const CONVERSATIONS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("conversations");
+/// (tenant, sessionId) -> conversation id: one conversation per session.
+pub const CONVERSATION_SESSIONS: TableDefinition<(&str, &str), &str> =
+    TableDefinition::new("conversation_sessions");
+/// (tenant, startedAt ms, conversation id) -> (): newest-first listing and date filters.
+pub const CONVERSATIONS_BY_START: TableDefinition<(&str, i64, &str), ()> =
+    TableDefinition::new("conversations_by_start");
+/// (conversation id, sequence number) -> Message
+pub const MESSAGES: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("messages");
+
+pub const SCHEMA_VERSION: u32 = 1;

@@ -1,0 +1,310 @@
+//! Every route of the route table against every scope and every kind of bad credential.
+
+use serde_json::{Value, json};
+
+use crate::support::{Resp, Server};
+use animam::auth::scope::Scope;
+
+/// A concrete request for a route: path with ids filled in and a valid body. Resources a
+/// request consumes (DELETE) are created afresh for each call.
+fn concrete(server: &Server, method: &str, path: &str) -> Option<(String, Option<Value>, u16)> {
+    let entry = || server.corpus(&json!({"title": "Matrix", "content": "Matrix entry"}));
+    let segment = || {
+        let r = server.post(
+            "/tenants/acme/segments",
+            &server.admin,
+            &json!({"name": unique("Fixture")}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.json()["id"].as_str().unwrap().to_string()
+    };
+    let out = match (method, path) {
+        ("GET", "/health") => ("/health".to_string(), None, 200),
+        ("POST", "/chat/{slug}") => (
+            "/chat/acme".into(),
+            Some(json!({"message": "hi", "sessionId": "matrix", "stream": false})),
+            200,
+        ),
+        ("OPTIONS", "/chat/{slug}") => ("/chat/acme".into(), None, 204),
+        ("GET", "/tenants/{slug}") => ("/tenants/acme".into(), None, 200),
+        ("GET", "/tenants/{slug}/conversations") => {
+            ("/tenants/acme/conversations".into(), None, 200)
+        }
+        ("GET", "/tenants/{slug}/conversations/export") => {
+            ("/tenants/acme/conversations/export".into(), None, 200)
+        }
+        ("GET", "/tenants/{slug}/conversations/{id}") => {
+            let r = server.request(
+                "POST",
+                "/chat/acme",
+                &[],
+                Some(r#"{"message":"hi","sessionId":"fixture","stream":false}"#),
+            );
+            let id = r.json()["conversationId"].as_str().unwrap().to_string();
+            (format!("/tenants/acme/conversations/{id}"), None, 200)
+        }
+        ("PUT" | "PATCH", "/tenants/{slug}") => {
+            ("/tenants/acme".into(), Some(json!({"botName": "Max"})), 200)
+        }
+        ("GET", "/tenants/{slug}/corpus") => ("/tenants/acme/corpus".into(), None, 200),
+        ("POST", "/tenants/{slug}/corpus") => (
+            "/tenants/acme/corpus".into(),
+            Some(json!({"title": "T", "content": "C"})),
+            201,
+        ),
+        ("GET", "/tenants/{slug}/corpus/{id}") => {
+            (format!("/tenants/acme/corpus/{}", entry()), None, 200)
+        }
+        ("PATCH", "/tenants/{slug}/corpus/{id}") => (
+            format!("/tenants/acme/corpus/{}", entry()),
+            Some(json!({"priority": 7})),
+            200,
+        ),
+        ("DELETE", "/tenants/{slug}/corpus/{id}") => {
+            (format!("/tenants/acme/corpus/{}", entry()), None, 200)
+        }
+        ("GET", "/tenants/{slug}/segments") => ("/tenants/acme/segments".into(), None, 200),
+        ("POST", "/tenants/{slug}/segments") => (
+            "/tenants/acme/segments".into(),
+            Some(json!({"name": unique("Segment")})),
+            201,
+        ),
+        ("GET", "/tenants/{slug}/segments/{id}") => {
+            ("/tenants/acme/segments/general".into(), None, 200)
+        }
+        ("PATCH", "/tenants/{slug}/segments/{id}") => (
+            format!("/tenants/acme/segments/{}", segment()),
+            Some(json!({"welcomeMessage": "Hi"})),
+            200,
+        ),
+        ("DELETE", "/tenants/{slug}/segments/{id}") => {
+            (format!("/tenants/acme/segments/{}", segment()), None, 200)
+        }
+        ("GET", "/tenants/{slug}/tokens") => ("/tenants/acme/tokens".into(), None, 200),
+        // A token may only grant what it holds, so the new token asks for tokens:write.
+        ("POST", "/tenants/{slug}/tokens") => (
+            "/tenants/acme/tokens".into(),
+            Some(json!({"name": "made", "scopes": ["tokens:write"]})),
+            201,
+        ),
+        ("DELETE", "/tenants/{slug}/tokens/{id}") => {
+            let (id, _) = server.token(&["corpus:read"]);
+            (format!("/tenants/acme/tokens/{id}"), None, 200)
+        }
+        _ => return None,
+    };
+    Some(out)
+}
+
+/// A name no earlier call returned, for resources whose slug must be unique.
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!("{prefix} {}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+fn send(
+    server: &Server,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Resp {
+    server.request(method, path, headers, body)
+}
+
+/// Flips one character of the random part so only the checksum can tell.
+fn corrupt_checksum(token: &str) -> String {
+    let mut bytes = token.as_bytes().to_vec();
+    bytes[10] = if bytes[10] == b'a' { b'b' } else { b'a' };
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn every_route_against_every_scope_and_credential() {
+    let server = Server::start();
+    let single_scopes: Vec<Scope> = Scope::EVERY
+        .into_iter()
+        .filter(|s| *s != Scope::All)
+        .collect();
+    let scoped: Vec<(Scope, String)> = single_scopes
+        .iter()
+        .map(|s| (*s, server.token(&[s.as_str()]).1))
+        .collect();
+
+    let (revoked_id, revoked) = server.token(&["*"]);
+    assert_eq!(
+        server
+            .delete(&format!("/tenants/acme/tokens/{revoked_id}"), &server.admin)
+            .status,
+        200
+    );
+
+    let expires = animam::clock::to_rfc3339(animam::clock::now_ms() + 2_000);
+    let expired = server
+        .post(
+            "/tenants/acme/tokens",
+            &server.admin,
+            &json!({"name": "soon", "scopes": ["*"], "expiresAt": expires}),
+        )
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let expiry = animam::clock::parse_rfc3339(&expires).unwrap();
+    while animam::clock::now_ms() <= expiry {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    let routes = animam::api::routes();
+    assert!(routes.len() >= 12);
+    for route in &routes {
+        let method = route.method.as_str();
+        let (path, body, ok_status) = concrete(&server, method, route.path)
+            .unwrap_or_else(|| panic!("no test fixture for {method} {}", route.path));
+        let body_text = body.as_ref().map(Value::to_string);
+        let label = format!("{method} {}", route.path);
+
+        let Some(required) = route.scope else {
+            let r = send(&server, method, &path, &[], body_text.as_deref());
+            assert_eq!(
+                r.status, ok_status,
+                "{label} needs no credential: {}",
+                r.text
+            );
+            continue;
+        };
+
+        // Holders of the scope, of `*`, and of the legacy key get through.
+        for token in [
+            &server.admin,
+            &scoped.iter().find(|(s, _)| *s == required).unwrap().1,
+        ] {
+            let (path, body, _) = concrete(&server, method, route.path).unwrap();
+            let r = server.call(method, &path, token, body.as_ref());
+            assert_eq!(r.status, ok_status, "{label} with its scope: {}", r.text);
+        }
+        let (path_l, body_l, _) = concrete(&server, method, route.path).unwrap();
+        let body_l = body_l.map(|b| b.to_string());
+        let r = send(
+            &server,
+            method,
+            &path_l,
+            &[("x-api-key", &server.legacy)],
+            body_l.as_deref(),
+        );
+        assert_eq!(r.status, ok_status, "{label} with legacy key: {}", r.text);
+
+        // Every other single scope: 403 naming the missing scope, before the body is read
+        // (the body sent here is not even JSON).
+        let broken_body = body.as_ref().map(|_| "{not json");
+        for (scope, token) in scoped.iter().filter(|(s, _)| *s != required) {
+            let auth = format!("Bearer {token}");
+            let r = send(
+                &server,
+                method,
+                &path,
+                &[("authorization", &auth)],
+                broken_body,
+            );
+            assert_eq!(
+                (r.status, r.json()),
+                (
+                    403,
+                    json!({"error": format!("Missing required scope: {required}"), "code": "insufficient_scope"})
+                ),
+                "{label} with {scope}"
+            );
+        }
+
+        // (case, header name, header value, status, error, code)
+        let bearer = |t: &str| format!("Bearer {t}");
+        let unauthorized = (401, "Unauthorized");
+        let cases = [
+            ("no credential", None, unauthorized, "missing_credentials"),
+            (
+                "malformed",
+                Some(("authorization", bearer("ak_nope"))),
+                unauthorized,
+                "invalid_token",
+            ),
+            (
+                "bad checksum",
+                Some(("authorization", bearer(&corrupt_checksum(&server.admin)))),
+                unauthorized,
+                "invalid_token",
+            ),
+            (
+                "unknown legacy key",
+                Some(("x-api-key", corrupt_checksum(&server.legacy))),
+                unauthorized,
+                "invalid_token",
+            ),
+            (
+                "revoked",
+                Some(("authorization", bearer(&revoked))),
+                unauthorized,
+                "invalid_token",
+            ),
+            (
+                "expired",
+                Some(("authorization", bearer(&expired))),
+                (403, "Token expired"),
+                "token_expired",
+            ),
+            (
+                "cookie only",
+                Some(("cookie", format!("animam_session={}", server.admin))),
+                unauthorized,
+                "missing_credentials",
+            ),
+            (
+                "other tenant",
+                Some(("authorization", bearer(&server.other_admin))),
+                (404, "Tenant not found"),
+                "tenant_not_found",
+            ),
+            (
+                "other tenant legacy key",
+                Some(("x-api-key", server.other_legacy.clone())),
+                (404, "Tenant not found"),
+                "tenant_not_found",
+            ),
+        ];
+        for (case, header, (status, error), code) in cases {
+            let headers: Vec<(&str, &str)> = header.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = send(&server, method, &path, &headers, body_text.as_deref());
+            assert_eq!(
+                (r.status, r.json()),
+                (status, json!({"error": error, "code": code})),
+                "{label} / {case}"
+            );
+            if status == 401 {
+                assert_eq!(
+                    r.header("www-authenticate"),
+                    Some("Bearer"),
+                    "{label} / {case}"
+                );
+            }
+        }
+
+        // Tokens in the query string are never accepted.
+        for param in ["token", "access_token", "api_key"] {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let r = send(
+                &server,
+                method,
+                &format!("{path}{sep}{param}={}", server.admin),
+                &[],
+                body_text.as_deref(),
+            );
+            r.assert_error(401, "Unauthorized", "missing_credentials");
+        }
+
+        // A tenant that does not exist looks exactly like another tenant's.
+        let missing = path.replacen("/tenants/acme", "/tenants/nosuch", 1);
+        server
+            .call(method, &missing, &server.admin, body.as_ref())
+            .assert_error(404, "Tenant not found", "tenant_not_found");
+    }
+}

@@ -1,0 +1,14 @@
+//! The one integration-test binary (one link step): each module starts the real `animam`
+//! binary on 127.0.0.1:0 with a fresh data directory and talks HTTP to it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod auth_matrix;
+mod chat;
+mod cli;
+mod corpus;
+mod lifecycle;
+mod segments;
+mod tenants;
+mod tokens;
