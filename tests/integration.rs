@@ -8,6 +8,7 @@ mod auth_matrix;
 mod chat;
 mod cli;
 mod corpus;
+mod durability;
 mod lifecycle;
 mod segments;
 mod tenants;

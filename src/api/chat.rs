@@ -178,39 +178,29 @@ async fn respond(
         .await?
         .0;
     let turn = prepare(req, state, tenant, body).await?;
-    match (&state.llm, turn.stream) {
-        (None, false) => {
-            let envelope = record(
-                &state.store,
-                &turn,
-                turn.retrieval.text.clone(),
-                "retrieval",
-            )
-            .await?;
-            Ok(HttpResponse::Ok().json(envelope))
+    let Some(llm) = state.llm.clone() else {
+        let text = turn.retrieval.text.clone();
+        let envelope = record(&state.store, &turn, text, "retrieval").await?;
+        if !turn.stream {
+            return Ok(HttpResponse::Ok().json(envelope));
         }
-        (None, true) => {
-            let envelope = record(
-                &state.store,
-                &turn,
-                turn.retrieval.text.clone(),
-                "retrieval",
-            )
-            .await?;
-            let mut body = String::new();
-            for chunk in answer::chunks(&envelope.message, 24) {
-                body.push_str(&sse_frame("delta", &serde_json::json!({ "text": chunk })));
-            }
-            body.push_str(&sse_frame("done", &envelope));
-            Ok(sse_response().body(body))
-        }
-        (Some(llm), false) => {
-            let (text, source) = generate(llm.clone(), &turn, |_| true).await;
-            let envelope = record(&state.store, &turn, text, source).await?;
-            Ok(HttpResponse::Ok().json(envelope))
-        }
-        (Some(llm), true) => Ok(stream_from_llm(state.store.clone(), llm.clone(), turn)),
+        let mut body: String = delta_frames(&envelope.message).collect();
+        body.push_str(&sse_frame("done", &envelope));
+        return Ok(sse_response().body(body));
+    };
+    if turn.stream {
+        return Ok(stream_from_llm(state.store.clone(), llm, turn));
     }
+    let (text, source) = generate(llm, &turn, |_| true).await;
+    let envelope = record(&state.store, &turn, text, source).await?;
+    Ok(HttpResponse::Ok().json(envelope))
+}
+
+/// A finished answer as `delta` frames of a few words each.
+fn delta_frames(text: &str) -> impl Iterator<Item = String> {
+    answer::chunks(text, 24)
+        .into_iter()
+        .map(|chunk| sse_frame("delta", &serde_json::json!({ "text": chunk })))
 }
 
 fn sse_response() -> actix_web::HttpResponseBuilder {
@@ -518,10 +508,8 @@ fn stream_from_llm(store: Store, llm: std::sync::Arc<LlmClient>, turn: Turn) -> 
         })
         .await;
         if source == "retrieval" {
-            for chunk in answer::chunks(&text, 24) {
-                let _ = tx
-                    .send(sse_frame("delta", &serde_json::json!({ "text": chunk })).into())
-                    .await;
+            for frame in delta_frames(&text) {
+                let _ = tx.send(frame.into()).await;
             }
         }
         let last = match record(&store, &turn, text, source).await {

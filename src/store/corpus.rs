@@ -10,7 +10,7 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 
 use super::tables::{CORPUS, CORPUS_TERMS, META};
-use super::{Store, StoreResult, read_u32, tenant_rows};
+use super::{Store, StoreResult, read_u32};
 use crate::search::{self, AnalyzedDoc, DocMeta, Query, SegmentFilter, TenantIndex};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -283,14 +283,5 @@ impl Store {
         }
         txn.commit()?;
         Ok(())
-    }
-
-    /// Every entry of a tenant (for export and tests); small tenants only.
-    pub fn all_corpus(&self, tenant: &str) -> StoreResult<Vec<CorpusEntry>> {
-        let txn = self.db().begin_read()?;
-        let table = txn.open_table(CORPUS)?;
-        tenant_rows(&table, tenant)?
-            .map(|row| Ok(serde_json::from_slice(&row?.1)?))
-            .collect()
     }
 }

@@ -18,7 +18,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadableTable};
 
 use credentials::Credentials;
 pub use credentials::{Credential, CredentialKind};
@@ -189,15 +189,6 @@ impl Store {
         txn.commit()?;
         Ok(())
     }
-
-    pub fn schema_version(&self) -> StoreResult<u32> {
-        let txn = self.db().begin_read()?;
-        let meta = txn.open_table(META)?;
-        meta.get("schema_version")?
-            .map(|v| read_u32(v.value()))
-            .transpose()?
-            .ok_or_else(|| StoreError::Corrupt("schema_version missing".into()))
-    }
 }
 
 fn read_u32(bytes: &[u8]) -> StoreResult<u32> {
@@ -224,4 +215,39 @@ where
         })
         .take_while(|row| !matches!(row, Ok(None)))
         .filter_map(|row| row.transpose()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_version_is_recorded_and_a_newer_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let txn = store.db().begin_write().unwrap();
+            {
+                let mut meta = txn.open_table(META).unwrap();
+                let stored = read_u32(meta.get("schema_version").unwrap().unwrap().value());
+                assert_eq!(stored.unwrap(), SCHEMA_VERSION);
+                meta.insert("schema_version", 99u32.to_le_bytes().as_slice())
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        match Store::open(dir.path()) {
+            Err(StoreError::NewerSchema(99)) => {}
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("a newer schema must be refused"),
+        }
+    }
+
+    #[test]
+    fn a_held_database_is_reported_plainly() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = Store::open(dir.path()).unwrap();
+        let err = Store::open(dir.path()).err().unwrap();
+        assert!(err.to_string().contains("stop it first"), "{err}");
+    }
 }

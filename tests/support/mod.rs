@@ -190,6 +190,14 @@ impl Server {
         }
     }
 
+    /// SIGKILL: a crash, with no chance to flush anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
     pub fn restart(&mut self) {
         self.stop();
         self.launch(&[]);
@@ -282,6 +290,21 @@ impl Server {
             v["id"].as_str().unwrap().into(),
             v["token"].as_str().unwrap().into(),
         )
+    }
+
+    /// Ids of acme's corpus search results for `words`, best first.
+    pub fn search_ids(&self, words: &str) -> Vec<String> {
+        let r = self.get(
+            &format!("/tenants/acme/corpus?search={words}&limit=100"),
+            &self.admin,
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json()["corpus"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect()
     }
 
     /// Creates an acme corpus entry; returns its id.
