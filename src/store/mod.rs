@@ -244,6 +244,23 @@ mod tests {
     }
 
     #[test]
+    fn tenants_without_a_default_segment_get_one_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.create_tenant("acme", "Acme").unwrap();
+            // As a tenant created before segments existed would be.
+            let txn = store.db().begin_write().unwrap();
+            txn.delete_table(tables::SEGMENTS).unwrap();
+            txn.commit().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let default = store.default_segment("acme").unwrap().unwrap();
+        assert_eq!(default.slug, segments::DEFAULT_SEGMENT_SLUG);
+        assert_eq!(store.list_segments("acme").unwrap().len(), 1);
+    }
+
+    #[test]
     fn a_held_database_is_reported_plainly() {
         let dir = tempfile::tempdir().unwrap();
         let _held = Store::open(dir.path()).unwrap();
