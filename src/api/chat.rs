@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::chat::answer::{self, Answer, Persona, Retrieved, SegmentInfo};
 use crate::chat::llm::{ChatMessage, LlmClient};
 use crate::chat::origin::{is_localhost, origin_allowed};
-use crate::clock::now_ms;
+use crate::clock::{now_ms, unique_now_us};
 use crate::error::{ApiError, ApiResult};
 use crate::search::{self, SegmentFilter};
 use crate::store::Store;
@@ -291,8 +291,7 @@ async fn prepare(
         return Err(quota_reached());
     }
 
-    let now = now_ms();
-    let mut fresh = Conversation::start(&session_id, &segment.slug, &message, now);
+    let mut fresh = Conversation::start(&session_id, &segment.slug, &message, unique_now_us());
     fresh.channel = if origin(req).is_some() {
         "widget"
     } else {

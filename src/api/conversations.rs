@@ -35,7 +35,7 @@ impl From<&Conversation> for ConversationSummary {
             channel: c.channel.clone(),
             visitor_type: c.visitor_type.clone(),
             message_count: c.message_count,
-            started_at: to_rfc3339(c.started_at),
+            started_at: to_rfc3339(c.started_us / 1000),
             last_message_at: to_rfc3339(c.last_message_at),
             preview: c.preview.clone(),
         }
@@ -189,7 +189,7 @@ pub async fn export(
             writer.write_record(CSV_HEADER).map_err(csv_error)?;
             let mut failure = None;
             s.scan_conversations(&tenant, &filter, |c| {
-                let started = to_rfc3339(c.started_at);
+                let started = to_rfc3339(c.started_us / 1000);
                 for m in s.messages(&c.id)? {
                     let timestamp = to_rfc3339(m.timestamp);
                     let row = [

@@ -7,7 +7,7 @@ use super::extract::{ApiJson, PageRequest, Params};
 use crate::app::AppState;
 use crate::auth::token::new_id;
 use crate::auth::{Authed, need};
-use crate::clock::{now_ms, to_rfc3339};
+use crate::clock::{now_ms, to_rfc3339, unique_now_us};
 use crate::error::{ApiError, ApiResult};
 use crate::search::{self, SegmentFilter};
 use crate::store::Store;
@@ -43,7 +43,7 @@ impl From<CorpusEntry> for CorpusView {
             segment: e.segment,
             priority: e.priority,
             tags: e.tags,
-            created_at: to_rfc3339(e.created_at),
+            created_at: to_rfc3339(e.created_us / 1000),
             updated_at: to_rfc3339(e.updated_at),
         }
     }
@@ -220,7 +220,8 @@ pub async fn create(
     if fields.content.is_none() {
         return Err(ApiError::validation("content", "is required"));
     }
-    let now = now_ms();
+    let now_us = unique_now_us();
+    let now = now_us / 1000;
     let mut entry = CorpusEntry {
         id: new_id("corp_"),
         title: String::new(),
@@ -228,7 +229,7 @@ pub async fn create(
         segment: None,
         priority: DEFAULT_PRIORITY,
         tags: Vec::new(),
-        created_at: now,
+        created_us: now_us,
         updated_at: now,
     };
     fields.apply(&mut entry)?;
@@ -263,7 +264,7 @@ pub async fn update(
                 .ok_or_else(|| ApiError::not_found("Corpus entry"))?;
             fields.apply(&mut entry)?;
             check_segment_exists(s, &tenant, &entry)?;
-            entry.updated_at = now_ms().max(entry.created_at);
+            entry.updated_at = now_ms().max(entry.created_us / 1000);
             let terms = entry.analyze();
             if s.replace_corpus(&tenant, &entry, &terms)? {
                 Ok(entry)

@@ -304,7 +304,7 @@ mod tests {
             segment: None,
             priority: 5,
             tags: vec![],
-            created_at: 0,
+            created_us: 0,
             updated_at: 0,
         }
     }

@@ -34,7 +34,8 @@ pub struct Conversation {
     pub agent_model: Option<String>,
     pub visitor_id: Option<String>,
     pub message_count: u32,
-    pub started_at: i64,
+    /// From `clock::unique_now_us`: unique, so it orders "newest first".
+    pub started_us: i64,
     pub last_message_at: i64,
     pub preview: String,
     pub metadata: Metadata,
@@ -63,6 +64,7 @@ impl Message {
 /// Filters shared by the list and the CSV export; `None` = no constraint.
 #[derive(Debug, Clone, Default)]
 pub struct ConversationFilter {
+    /// Bounds on `startedAt`, inclusive, in epoch milliseconds.
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
     pub segment: Option<String>,
@@ -95,7 +97,7 @@ impl Conversation {
         session_id: &str,
         segment: &str,
         first_message: &str,
-        now_ms: i64,
+        now_us: i64,
     ) -> Conversation {
         Conversation {
             id: new_id("conv_"),
@@ -106,8 +108,8 @@ impl Conversation {
             agent_model: None,
             visitor_id: None,
             message_count: 0,
-            started_at: now_ms,
-            last_message_at: now_ms,
+            started_us: now_us,
+            last_message_at: now_us / 1000,
             preview: first_message.chars().take(PREVIEW_CHARS).collect(),
             metadata: Metadata::default(),
         }
@@ -207,7 +209,7 @@ impl Store {
                     tenants.insert(tenant, serde_json::to_vec(&record)?.as_slice())?;
                     sessions.insert((tenant, fresh.session_id.as_str()), fresh.id.as_str())?;
                     txn.open_table(CONVERSATIONS_BY_START)?
-                        .insert((tenant, fresh.started_at, fresh.id.as_str()), ())?;
+                        .insert((tenant, fresh.started_us, fresh.id.as_str()), ())?;
                     fresh
                 }
             };
@@ -261,8 +263,12 @@ impl Store {
         let txn = self.db().begin_read()?;
         let by_start = txn.open_table(CONVERSATIONS_BY_START)?;
         let conversations = txn.open_table(CONVERSATIONS)?;
-        let from = filter.from_ms.unwrap_or(i64::MIN);
-        let to = filter.to_ms.unwrap_or(i64::MAX);
+        let from = filter
+            .from_ms
+            .map_or(i64::MIN, |ms| ms.saturating_mul(1000));
+        let to = filter
+            .to_ms
+            .map_or(i64::MAX, |ms| ms.saturating_mul(1000).saturating_add(999));
         if from > to {
             return Ok(());
         }

@@ -21,7 +21,8 @@ pub struct CorpusEntry {
     pub segment: Option<String>,
     pub priority: u8,
     pub tags: Vec<String>,
-    pub created_at: i64,
+    /// From `clock::unique_now_us`: unique per entry, so it orders "newest first".
+    pub created_us: i64,
     pub updated_at: i64,
 }
 
@@ -35,7 +36,7 @@ impl CorpusEntry {
             id: self.id.clone(),
             segment: self.segment.clone(),
             priority: self.priority,
-            created_ms: self.created_at,
+            created_ms: self.created_us,
         }
     }
 }
@@ -58,7 +59,7 @@ impl IndexRow {
         let segment = entry.segment.as_deref().unwrap_or("");
         let mut out = Vec::with_capacity(16 + segment.len());
         out.push(entry.priority);
-        out.extend_from_slice(&entry.created_at.to_le_bytes());
+        out.extend_from_slice(&entry.created_us.to_le_bytes());
         out.extend_from_slice(&(segment.len() as u16).to_le_bytes());
         out.extend_from_slice(segment.as_bytes());
         out.extend_from_slice(&terms.encode());
