@@ -1,0 +1,32 @@
+-- wrk script: GET /tenants/{tenant}/corpus?search=<word>, cycling through a word list.
+--
+-- Environment (set by bench/run.sh):
+--   BENCH_TOKEN         API token with corpus:read (sent as a Bearer token)
+--   BENCH_SEARCH_WORDS  file of search words, one per line (written by bench/seed.py)
+--   BENCH_TENANT        tenant slug (default "bench")
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local common = dofile(here .. "common.lua")
+
+setup = common.setup
+done = common.done
+
+local words, path
+local n = 0
+
+function init(args)
+  words = common.read_lines(os.getenv("BENCH_SEARCH_WORDS"))
+  path = "/tenants/" .. (os.getenv("BENCH_TENANT") or "bench") .. "/corpus?search="
+  n = ((thread_id or 1) - 1) * 7919
+  local token = os.getenv("BENCH_TOKEN")
+  assert(token and token ~= "", "BENCH_TOKEN not set")
+  wrk.headers["Authorization"] = "Bearer " .. token
+end
+
+function request()
+  n = n + 1
+  return wrk.format("GET", path .. common.url_encode(words[(n % #words) + 1]))
+end
+
+function response(status, headers, body)
+  common.remember(status, body)
+end
