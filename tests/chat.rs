@@ -426,6 +426,21 @@ fn public_chat_has_a_per_ip_budget() {
 }
 
 #[test]
+fn public_chat_has_a_per_tenant_budget() {
+    let server = Server::start_with(&[("ANIMAM_CHAT_RATE_LIMIT_PER_TENANT_PER_MINUTE", "2")]);
+    let body = json!({"message": "hi", "sessionId": "s", "stream": false});
+    assert_eq!(ask(&server, body.clone(), &[]).status, 200);
+    assert_eq!(ask(&server, body.clone(), &[]).status, 200);
+    ask(&server, body.clone(), &[]).assert_error(429, "Rate limit exceeded", "rate_limited");
+    let other = server.request("POST", "/chat/globex", &[], Some(&body.to_string()));
+    assert_eq!(
+        other.status, 200,
+        "another tenant has its own budget: {}",
+        other.text
+    );
+}
+
+#[test]
 fn conversation_quota_stops_new_sessions_only() {
     let server = Server::start();
     server.patch(
