@@ -4,6 +4,7 @@ use std::path::Path;
 
 use serde_json::json;
 
+use crate::support::fake_llm::{FakeBehaviour, spawn_fake_llm};
 use crate::support::{Server, animam};
 
 #[test]
@@ -98,6 +99,44 @@ fn last_used_is_kept_in_memory_and_flushed_at_shutdown() {
     );
     server.launch(&[]);
     assert_eq!(last_used(&server), seen);
+}
+
+#[test]
+fn stop_signals_let_in_flight_requests_finish() {
+    for signal in ["-TERM", "-INT"] {
+        // A hanging LLM keeps each chat request in flight for about a second.
+        let fake = spawn_fake_llm(FakeBehaviour::Hang);
+        let mut server = Server::start_with(&[
+            ("ANIMAM_CHAT_LLM_BASE_URL", &fake.base_url),
+            ("ANIMAM_CHAT_LLM_MODEL", "m"),
+            ("ANIMAM_CHAT_LLM_TIMEOUT_SECS", "1"),
+        ]);
+        let in_flight = std::thread::scope(|scope| {
+            let request = scope.spawn(|| {
+                let body = json!({"message": "hello", "sessionId": "slow", "stream": false});
+                server.request("POST", "/chat/acme", &[], Some(&body.to_string()))
+            });
+            while fake.request_count() == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            server.signal(signal);
+            request.join().unwrap()
+        });
+        assert_eq!(in_flight.status, 200, "{signal}: {}", in_flight.text);
+        server.wait_for_exit();
+        assert!(
+            server.log().contains("finishing in-flight requests"),
+            "{signal}"
+        );
+        server.launch(&[]);
+        let stored = server
+            .get("/tenants/acme/conversations", &server.admin)
+            .json();
+        assert_eq!(
+            stored["pagination"]["total"], 1,
+            "{signal}: the answered exchange was stored"
+        );
+    }
 }
 
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {

@@ -175,12 +175,23 @@ impl Server {
 
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self) {
+        self.signal("-TERM");
+        self.wait_for_exit();
+    }
+
+    /// Sends a signal (`-TERM`, `-INT`) to the running server.
+    pub fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("server running");
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the server to exit and asserts it exited cleanly.
+    pub fn wait_for_exit(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let status = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()
-                .unwrap();
-            assert!(status.success());
             let exit = child.wait().unwrap();
             assert!(
                 exit.success(),
