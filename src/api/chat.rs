@@ -10,6 +10,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
 
 use super::extract::ApiJson;
+use super::fields::non_blank;
 use crate::app::AppState;
 use crate::chat::answer::{self, Answer, Persona, Retrieved, SegmentInfo};
 use crate::chat::llm::{ChatMessage, LlmClient};
@@ -218,14 +219,8 @@ fn sse_frame(event: &str, data: &impl Serialize) -> String {
     format!("event: {event}\ndata: {json}\n\n")
 }
 
-fn text_field(field: &str, value: Option<String>, max: usize) -> ApiResult<Option<String>> {
-    match value {
-        Some(v) if v.trim().is_empty() || v.chars().count() > max => Err(ApiError::validation(
-            field,
-            format!("must be 1 to {max} characters"),
-        )),
-        v => Ok(v),
-    }
+fn optional_text(field: &str, value: Option<String>, max: usize) -> ApiResult<Option<String>> {
+    value.map(|v| non_blank(field, v, max)).transpose()
 }
 
 /// Validates the request, picks the segment, loads the conversation so far and retrieves.
@@ -238,11 +233,11 @@ async fn prepare(
     let raw_message = body
         .message
         .ok_or_else(|| ApiError::validation("message", "is required"))?;
-    text_field("message", Some(raw_message.clone()), MAX_MESSAGE)?;
-    let session_id = text_field("sessionId", body.session_id, MAX_SESSION_ID)?
+    let raw_message = non_blank("message", raw_message, MAX_MESSAGE)?;
+    let session_id = optional_text("sessionId", body.session_id, MAX_SESSION_ID)?
         .ok_or_else(|| ApiError::validation("sessionId", "is required"))?;
-    let page_url = text_field("pageUrl", body.page_url, MAX_PAGE_URL)?;
-    let visitor_id = text_field("visitorId", body.visitor_id, MAX_VISITOR_ID)?;
+    let page_url = optional_text("pageUrl", body.page_url, MAX_PAGE_URL)?;
+    let visitor_id = optional_text("visitorId", body.visitor_id, MAX_VISITOR_ID)?;
 
     let header_model = match req.headers().get(X_AGENT_MODEL) {
         None => None,

@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::extract::{ApiJson, PageRequest, Params};
+use super::fields::non_blank;
 use crate::app::AppState;
 use crate::auth::token::new_id;
 use crate::auth::{Authed, need};
@@ -75,10 +76,10 @@ impl CorpusFields {
     /// Applies the fields present to `entry`, validating each.
     fn apply(self, entry: &mut CorpusEntry) -> Result<(), ApiError> {
         if let Some(title) = self.title {
-            entry.title = bounded_text("title", &title, MAX_TITLE)?;
+            entry.title = non_blank("title", title, MAX_TITLE)?;
         }
         if let Some(content) = self.content {
-            entry.content = bounded_text("content", &content, MAX_CONTENT)?;
+            entry.content = non_blank("content", content, MAX_CONTENT)?;
         }
         if let Some(segment) = self.segment {
             entry.segment = segment.map(|s| validate_segment(&s)).transpose()?;
@@ -96,17 +97,6 @@ impl CorpusFields {
         }
         Ok(())
     }
-}
-
-fn bounded_text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    let len = value.trim().chars().count();
-    if len == 0 || value.chars().count() > max {
-        return Err(ApiError::validation(
-            field,
-            format!("must be 1 to {max} characters"),
-        ));
-    }
-    Ok(value.to_string())
 }
 
 fn validate_segment(segment: &str) -> Result<String, ApiError> {
@@ -141,16 +131,10 @@ fn validate_tags(tags: Vec<String>) -> Result<Vec<String>, ApiError> {
             format!("must have at most {MAX_TAGS} entries"),
         ));
     }
-    for (i, tag) in tags.iter().enumerate() {
-        let len = tag.trim().chars().count();
-        if len == 0 || tag.chars().count() > MAX_TAG {
-            return Err(ApiError::validation(
-                &format!("tags[{i}]"),
-                format!("must be 1 to {MAX_TAG} characters"),
-            ));
-        }
-    }
-    Ok(tags)
+    tags.into_iter()
+        .enumerate()
+        .map(|(i, tag)| non_blank(&format!("tags[{i}]"), tag, MAX_TAG))
+        .collect()
 }
 
 pub async fn list(

@@ -38,3 +38,14 @@ pub fn one_of(field: &str, value: &Value, allowed: &[&str]) -> Result<String, Ap
         )),
     }
 }
+
+/// A string with some non-blank text and at most `max` characters, kept as sent.
+pub fn non_blank(field: &str, value: String, max: usize) -> Result<String, ApiError> {
+    if value.trim().is_empty() || value.chars().count() > max {
+        return Err(ApiError::validation(
+            field,
+            format!("must be 1 to {max} characters"),
+        ));
+    }
+    Ok(value)
+}
