@@ -14,6 +14,7 @@ use crate::auth::rate_limit::RateLimiter;
 use crate::chat::llm::LlmClient;
 use crate::config::Config;
 use crate::store::Store;
+use crate::store::group_commit::ExchangeWriter;
 
 /// How often in-memory bookkeeping (token last-used times) is written to the store. The
 /// contract allows last-used to lag by up to a minute.
@@ -31,20 +32,23 @@ pub struct AppState {
     pub chat_tenant_limiter: RateLimiter,
     /// Set when `[chat] llm_base_url` is configured.
     pub llm: Option<Arc<LlmClient>>,
+    /// Group-commits chat exchanges.
+    pub exchanges: ExchangeWriter,
 }
 
 impl AppState {
-    pub fn new(store: Store, config: Config) -> Self {
-        AppState {
+    pub fn new(store: Store, config: Config) -> io::Result<Self> {
+        Ok(AppState {
             rate_limiter: RateLimiter::per_minute(config.rate_limit_per_minute),
             chat_ip_limiter: RateLimiter::per_minute(config.chat.rate_limit_per_ip_per_minute),
             chat_tenant_limiter: RateLimiter::per_minute(
                 config.chat.rate_limit_per_tenant_per_minute,
             ),
             llm: api::chat::llm_client(&config.chat).map(Arc::new),
+            exchanges: ExchangeWriter::start(store.clone())?,
             store,
             config,
-        }
+        })
     }
 }
 
@@ -71,7 +75,9 @@ pub async fn serve(config: Config) -> Result<(), String> {
     // logged is already handled gracefully.
     let stop = stop_signal().map_err(|e| format!("cannot listen for stop signals: {e}"))?;
     let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
-    let state = web::Data::new(AppState::new(store.clone(), config.clone()));
+    let state = AppState::new(store, config.clone())
+        .map_err(|e| format!("cannot start the exchange writer: {e}"))?;
+    let state = web::Data::new(state);
     let app_state = state.clone();
     let server = HttpServer::new(move || {
         App::new()

@@ -18,8 +18,7 @@ use crate::chat::origin::{is_localhost, origin_allowed};
 use crate::clock::{now_ms, unique_now_us};
 use crate::error::{ApiError, ApiResult};
 use crate::search::{self, SegmentFilter};
-use crate::store::Store;
-use crate::store::conversations::{Conversation, Message, Recorded, has_quota};
+use crate::store::conversations::{Conversation, Exchange, Message, Recorded, has_quota};
 use crate::store::segments::Segment;
 use crate::store::tenants::Tenant;
 
@@ -164,7 +163,7 @@ fn with_cors(req: &HttpRequest, result: ApiResult<HttpResponse>) -> HttpResponse
 
 async fn respond(
     req: &HttpRequest,
-    state: &AppState,
+    state: &web::Data<AppState>,
     slug: &str,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
@@ -181,7 +180,7 @@ async fn respond(
     let turn = prepare(req, state, tenant, body).await?;
     let Some(llm) = state.llm.clone() else {
         let text = turn.retrieval.text.clone();
-        let envelope = record(&state.store, &turn, text, "retrieval").await?;
+        let envelope = record(state, &turn, text, "retrieval").await?;
         if !turn.stream {
             return Ok(HttpResponse::Ok().json(envelope));
         }
@@ -190,10 +189,10 @@ async fn respond(
         return Ok(sse_response().body(body));
     };
     if turn.stream {
-        return Ok(stream_from_llm(state.store.clone(), llm, turn));
+        return Ok(stream_from_llm(state.clone(), llm, turn));
     }
     let (text, source) = generate(llm, &turn, |_| true).await;
-    let envelope = record(&state.store, &turn, text, source).await?;
+    let envelope = record(state, &turn, text, source).await?;
     Ok(HttpResponse::Ok().json(envelope))
 }
 
@@ -444,35 +443,34 @@ async fn generate(
 
 /// Stores the exchange (one durable commit) and builds the envelope.
 async fn record(
-    store: &Store,
+    state: &AppState,
     turn: &Turn,
     reply: String,
     llm_source: &'static str,
 ) -> ApiResult<Envelope> {
-    let slug = turn.tenant.slug.clone();
-    let fresh = turn.fresh.clone();
-    let user = Message::new("user", &turn.message, turn.fresh.last_message_at);
-    let assistant = Message::new("assistant", &reply, now_ms());
-    let recorded = store
-        .blocking(move |s| s.record_exchange(&slug, fresh, &[user, assistant]))
-        .await?;
+    let exchange = Exchange {
+        tenant: turn.tenant.slug.clone(),
+        fresh: turn.fresh.clone(),
+        messages: vec![
+            Message::new("user", &turn.message, turn.fresh.last_message_at),
+            Message::new("assistant", &reply, now_ms()),
+        ],
+    };
+    let recorded = state.exchanges.record(exchange).await?;
     let conversation = match recorded {
         Recorded::Stored(conversation) => conversation,
         Recorded::QuotaExceeded => return Err(quota_reached()),
         Recorded::TenantGone => return Err(ApiError::tenant_not_found()),
     };
-    let sources = if llm_source == "retrieval" || !turn.retrieval.sources.is_empty() {
-        turn.retrieval
-            .sources
-            .iter()
-            .map(|r| SourceRef {
-                id: r.id.clone(),
-                title: r.title.clone(),
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let sources = turn
+        .retrieval
+        .sources
+        .iter()
+        .map(|r| SourceRef {
+            id: r.id.clone(),
+            title: r.title.clone(),
+        })
+        .collect();
     Ok(Envelope {
         message: reply,
         session_id: turn.session_id.clone(),
@@ -491,7 +489,11 @@ async fn record(
 
 /// SSE from an LLM: deltas are forwarded as they arrive; the exchange is stored before the
 /// final `done` frame.
-fn stream_from_llm(store: Store, llm: std::sync::Arc<LlmClient>, turn: Turn) -> HttpResponse {
+fn stream_from_llm(
+    state: web::Data<AppState>,
+    llm: std::sync::Arc<LlmClient>,
+    turn: Turn,
+) -> HttpResponse {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     actix_web::rt::spawn(async move {
         let delta_tx = tx.clone();
@@ -506,7 +508,7 @@ fn stream_from_llm(store: Store, llm: std::sync::Arc<LlmClient>, turn: Turn) -> 
                 let _ = tx.send(frame.into()).await;
             }
         }
-        let last = match record(&store, &turn, text, source).await {
+        let last = match record(&state, &turn, text, source).await {
             Ok(envelope) => sse_frame("done", &envelope),
             Err(e) => sse_frame(
                 "error",

@@ -2,7 +2,7 @@
 //! exchange (the visitor's message and the bot's reply) is written in one transaction, which
 //! also creates the conversation and counts it against the tenant's quota when it is new.
 
-use redb::{ReadableDatabase, ReadableTable};
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::tables::{
@@ -116,6 +116,69 @@ impl Conversation {
     }
 }
 
+/// One chat turn to store: the visitor's message and the reply, for the session of `fresh`.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub tenant: String,
+    /// The conversation to create if the session has none yet.
+    pub fresh: Conversation,
+    pub messages: Vec<Message>,
+}
+
+/// Writes one exchange into an open write transaction.
+fn apply_exchange(txn: &WriteTransaction, exchange: &Exchange) -> StoreResult<Recorded> {
+    let tenant = exchange.tenant.as_str();
+    let fresh = &exchange.fresh;
+    let mut sessions = txn.open_table(CONVERSATION_SESSIONS)?;
+    let mut conversations = txn.open_table(CONVERSATIONS)?;
+    let existing = sessions
+        .get((tenant, fresh.session_id.as_str()))?
+        .map(|v| v.value().to_string());
+    let mut conversation = match existing {
+        Some(id) => {
+            let bytes = conversations
+                .get((tenant, id.as_str()))?
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("session index points to missing {id}"))
+                })?
+                .value()
+                .to_vec();
+            serde_json::from_slice::<Conversation>(&bytes)?
+        }
+        None => {
+            let mut tenants = txn.open_table(TENANTS)?;
+            let Some(bytes) = tenants.get(tenant)?.map(|v| v.value().to_vec()) else {
+                return Ok(Recorded::TenantGone);
+            };
+            let mut record: Tenant = serde_json::from_slice(&bytes)?;
+            if !has_quota(&record) {
+                return Ok(Recorded::QuotaExceeded);
+            }
+            record.conversations_used += 1;
+            tenants.insert(tenant, serde_json::to_vec(&record)?.as_slice())?;
+            sessions.insert((tenant, fresh.session_id.as_str()), fresh.id.as_str())?;
+            txn.open_table(CONVERSATIONS_BY_START)?
+                .insert((tenant, fresh.started_us, fresh.id.as_str()), ())?;
+            fresh.clone()
+        }
+    };
+    let mut messages = txn.open_table(MESSAGES)?;
+    for message in &exchange.messages {
+        let seq = conversation.message_count;
+        messages.insert(
+            (conversation.id.as_str(), seq),
+            serde_json::to_vec(message)?.as_slice(),
+        )?;
+        conversation.message_count += 1;
+        conversation.last_message_at = conversation.last_message_at.max(message.timestamp);
+    }
+    conversations.insert(
+        (tenant, conversation.id.as_str()),
+        serde_json::to_vec(&conversation)?.as_slice(),
+    )?;
+    Ok(Recorded::Stored(Box::new(conversation)))
+}
+
 /// True when a new conversation may start under the tenant's quota.
 pub fn has_quota(tenant: &Tenant) -> bool {
     tenant
@@ -172,65 +235,38 @@ impl Store {
     /// Appends `messages` to the session's conversation, creating it from `fresh` when the
     /// session has none yet (then counted in the tenant's `conversationsUsed`). One durable
     /// commit for all of it.
-    pub fn record_exchange(
-        &self,
-        tenant: &str,
-        fresh: Conversation,
-        messages: &[Message],
-    ) -> StoreResult<Recorded> {
+    pub fn record_exchange(&self, exchange: &Exchange) -> StoreResult<Recorded> {
         let txn = self.db().begin_write()?;
-        let conversation = {
-            let mut sessions = txn.open_table(CONVERSATION_SESSIONS)?;
-            let mut conversations = txn.open_table(CONVERSATIONS)?;
-            let existing = sessions
-                .get((tenant, fresh.session_id.as_str()))?
-                .map(|v| v.value().to_string());
-            let mut conversation = match existing {
-                Some(id) => {
-                    let bytes = conversations
-                        .get((tenant, id.as_str()))?
-                        .ok_or_else(|| {
-                            StoreError::Corrupt(format!("session index points to missing {id}"))
-                        })?
-                        .value()
-                        .to_vec();
-                    serde_json::from_slice::<Conversation>(&bytes)?
-                }
-                None => {
-                    let mut tenants = txn.open_table(TENANTS)?;
-                    let Some(bytes) = tenants.get(tenant)?.map(|v| v.value().to_vec()) else {
-                        return Ok(Recorded::TenantGone);
-                    };
-                    let mut record: Tenant = serde_json::from_slice(&bytes)?;
-                    if !has_quota(&record) {
-                        return Ok(Recorded::QuotaExceeded);
-                    }
-                    record.conversations_used += 1;
-                    tenants.insert(tenant, serde_json::to_vec(&record)?.as_slice())?;
-                    sessions.insert((tenant, fresh.session_id.as_str()), fresh.id.as_str())?;
-                    txn.open_table(CONVERSATIONS_BY_START)?
-                        .insert((tenant, fresh.started_us, fresh.id.as_str()), ())?;
-                    fresh
-                }
-            };
-            let mut table = txn.open_table(MESSAGES)?;
-            for message in messages {
-                let seq = conversation.message_count;
-                table.insert(
-                    (conversation.id.as_str(), seq),
-                    serde_json::to_vec(message)?.as_slice(),
-                )?;
-                conversation.message_count += 1;
-                conversation.last_message_at = conversation.last_message_at.max(message.timestamp);
-            }
-            conversations.insert(
-                (tenant, conversation.id.as_str()),
-                serde_json::to_vec(&conversation)?.as_slice(),
-            )?;
-            conversation
-        };
+        let recorded = apply_exchange(&txn, exchange)?;
         txn.commit()?;
-        Ok(Recorded::Stored(Box::new(conversation)))
+        Ok(recorded)
+    }
+
+    /// Records many exchanges with one durable commit (group commit): the chat's write cost
+    /// is then shared by every request waiting at that moment. If any exchange fails, the batch
+    /// is abandoned and each exchange is retried in its own transaction, so one bad exchange
+    /// cannot fail the others.
+    pub fn record_exchanges(&self, exchanges: &[Exchange]) -> Vec<StoreResult<Recorded>> {
+        let batched = || -> StoreResult<Vec<Recorded>> {
+            let txn = self.db().begin_write()?;
+            let recorded = exchanges
+                .iter()
+                .map(|e| apply_exchange(&txn, e))
+                .collect::<StoreResult<Vec<_>>>()?;
+            txn.commit()?;
+            Ok(recorded)
+        };
+        match batched() {
+            Ok(recorded) => recorded.into_iter().map(Ok).collect(),
+            Err(e) if exchanges.len() > 1 => {
+                log::warn!(
+                    "group commit of {} exchanges failed ({e}); retrying one by one",
+                    exchanges.len()
+                );
+                exchanges.iter().map(|e| self.record_exchange(e)).collect()
+            }
+            Err(e) => vec![Err(e)],
+        }
     }
 
     /// Newest first. Returns the number matching in all and the requested page.
@@ -287,5 +323,68 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exchange(tenant: &str, session: &str) -> Exchange {
+        let now = crate::clock::unique_now_us();
+        Exchange {
+            tenant: tenant.to_string(),
+            fresh: Conversation::start(session, "general", "hi", now),
+            messages: vec![
+                Message::new("user", "hi", now / 1000),
+                Message::new("assistant", "hello", now / 1000),
+            ],
+        }
+    }
+
+    fn stored(result: &StoreResult<Recorded>) -> &Conversation {
+        match result {
+            Ok(Recorded::Stored(c)) => c,
+            _ => panic!("not stored"),
+        }
+    }
+
+    #[test]
+    fn one_commit_for_a_batch_that_sees_its_own_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.create_tenant("acme", "Acme").unwrap();
+        store
+            .update_tenant("acme", |t| {
+                t.conversations_limit = Some(2);
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let results = store.record_exchanges(&[
+            exchange("acme", "s1"),
+            exchange("acme", "s1"),
+            exchange("acme", "s2"),
+            exchange("acme", "s3"),
+            exchange("nosuch", "s4"),
+        ]);
+        let (first, second) = (stored(&results[0]), stored(&results[1]));
+        assert_eq!(first.id, second.id, "same session, same conversation");
+        assert_eq!((first.message_count, second.message_count), (2, 4));
+        assert_ne!(stored(&results[2]).id, first.id);
+        assert!(
+            matches!(results[3], Ok(Recorded::QuotaExceeded)),
+            "third conversation over the limit"
+        );
+        assert!(matches!(results[4], Ok(Recorded::TenantGone)));
+        assert_eq!(
+            store
+                .get_tenant("acme")
+                .unwrap()
+                .unwrap()
+                .conversations_used,
+            2
+        );
+        let (_, messages) = store.get_conversation("acme", &first.id).unwrap().unwrap();
+        assert_eq!(messages.len(), 4);
     }
 }

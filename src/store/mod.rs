@@ -9,6 +9,7 @@
 pub mod conversations;
 pub mod corpus;
 mod credentials;
+pub mod group_commit;
 pub mod segments;
 pub mod tables;
 pub mod tenants;
