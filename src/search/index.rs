@@ -30,7 +30,7 @@
 //! multiplies the text score, so it decides between comparable matches but
 //! cannot outweigh a text score more than 1.43x (1.2/0.84) better, and a
 //! document that matches no query term is never a hit whatever its priority.
-//! Ties are broken by newest `created_ms`, then by id.
+//! Ties are broken by newest `created_us`, then by id.
 //!
 //! Positions that are stopwords, or *common* (df > N/4 in a tenant of at
 //! least 1,000 documents), do not produce candidates when the query has
@@ -76,7 +76,8 @@ pub struct DocMeta {
     pub segment: Option<String>,
     /// 1..=10 (values outside are clamped when scoring), default 5.
     pub priority: u8,
-    pub created_ms: i64,
+    /// Creation instant (unique per entry): orders newest-first listings and breaks ties.
+    pub created_us: i64,
 }
 
 impl DocMeta {
@@ -85,7 +86,7 @@ impl DocMeta {
             id: id.into(),
             segment: None,
             priority: DEFAULT_PRIORITY,
-            created_ms: 0,
+            created_us: 0,
         }
     }
 }
@@ -492,9 +493,9 @@ impl TenantIndex {
         self.slot_len.push(length);
         self.slot_segment.push(segment);
         self.slot_priority.push(meta.priority);
-        self.slot_created.push(meta.created_ms);
+        self.slot_created.push(meta.created_us);
         self.live_length += u64::from(length);
-        let key = (Reverse(meta.created_ms), Reverse(Arc::clone(&id)));
+        let key = (Reverse(meta.created_us), Reverse(Arc::clone(&id)));
         self.newest_by_segment
             .entry(segment)
             .or_default()
@@ -856,7 +857,7 @@ impl TenantIndex {
         (total, hits)
     }
 
-    /// Documents newest `created_ms` first (ties: id descending). Returns the
+    /// Documents newest `created_us` first (ties: id descending). Returns the
     /// number of documents passing the filter and the ids in
     /// `[offset, offset + limit)`. Cost O(offset + limit), no sorting.
     pub fn list_newest(
@@ -1022,12 +1023,12 @@ mod tests {
     use super::*;
     use crate::search::analyze::{analyze_doc, analyze_query};
 
-    fn meta(id: &str, segment: Option<&str>, priority: u8, created_ms: i64) -> DocMeta {
+    fn meta(id: &str, segment: Option<&str>, priority: u8, created_us: i64) -> DocMeta {
         DocMeta {
             id: id.to_owned(),
             segment: segment.map(str::to_owned),
             priority,
-            created_ms,
+            created_us,
         }
     }
 

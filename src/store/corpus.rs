@@ -36,7 +36,7 @@ impl CorpusEntry {
             id: self.id.clone(),
             segment: self.segment.clone(),
             priority: self.priority,
-            created_ms: self.created_us,
+            created_us: self.created_us,
         }
     }
 }
@@ -68,7 +68,7 @@ impl IndexRow {
 
     fn decode(id: &str, bytes: &[u8]) -> Option<IndexRow> {
         let priority = *bytes.first()?;
-        let created_ms = i64::from_le_bytes(bytes.get(1..9)?.try_into().ok()?);
+        let created_us = i64::from_le_bytes(bytes.get(1..9)?.try_into().ok()?);
         let seg_len = u16::from_le_bytes(bytes.get(9..11)?.try_into().ok()?) as usize;
         let segment = std::str::from_utf8(bytes.get(11..11 + seg_len)?).ok()?;
         let terms = AnalyzedDoc::decode(bytes.get(11 + seg_len..)?).ok()?;
@@ -77,7 +77,7 @@ impl IndexRow {
                 id: id.to_string(),
                 segment: (!segment.is_empty()).then(|| segment.to_string()),
                 priority,
-                created_ms,
+                created_us,
             },
             terms,
         })
