@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::support::fake_llm::{FakeBehaviour, spawn_fake_llm};
-use crate::support::{Resp, Server};
+use crate::support::{Resp, Server, ids};
 
 fn ask(server: &Server, body: Value, headers: &[(&str, &str)]) -> Resp {
     server.request("POST", "/chat/acme", headers, Some(&body.to_string()))
@@ -483,12 +483,7 @@ fn segments_isolate_their_entries() {
             &[],
         );
         assert_eq!(r.status, 200, "{}", r.text);
-        r.json()["sources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["id"].as_str().unwrap().to_string())
-            .collect::<Vec<_>>()
+        ids(&r.json()["sources"])
     };
     assert_eq!(in_segment("pricing")[0], pricing);
     let support = in_segment("support");

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::Server;
+use crate::support::{self, Server};
 
 const BASE: &str = "/tenants/acme/corpus";
 
@@ -227,14 +227,8 @@ fn list_paginates_newest_first_and_filters_by_segment() {
         page1["pagination"],
         json!({"page": 1, "limit": 20, "total": 25, "pages": 2})
     );
-    let listed: Vec<&str> = page1["corpus"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["id"].as_str().unwrap())
-        .collect();
-    let newest_first: Vec<&str> = ids.iter().rev().take(20).map(String::as_str).collect();
-    assert_eq!(listed, newest_first);
+    let newest_first: Vec<String> = ids.iter().rev().take(20).cloned().collect();
+    assert_eq!(support::ids(&page1["corpus"]), newest_first);
 
     let page2 = server
         .get(&format!("{BASE}?page=2&limit=20"), &server.admin)

@@ -58,6 +58,16 @@ pub fn legacy_key(dir: &Path, slug: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// The `id` of each object in a JSON array, in order.
+pub fn ids(items: &Value) -> Vec<String> {
+    items
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {items}"))
+        .iter()
+        .map(|item| item["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
 pub struct Resp {
     pub status: u16,
     pub headers: Vec<(String, String)>,
@@ -310,12 +320,7 @@ impl Server {
             &self.admin,
         );
         assert_eq!(r.status, 200, "{}", r.text);
-        r.json()["corpus"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["id"].as_str().unwrap().to_string())
-            .collect()
+        ids(&r.json()["corpus"])
     }
 
     /// Creates an acme corpus entry; returns its id.
