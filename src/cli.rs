@@ -6,11 +6,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::auth::scope::ScopeSet;
-use crate::clock::to_rfc3339;
-use crate::config::{self, Config, FlagOverrides};
-use crate::store::tenants::is_valid_slug;
-use crate::store::{Store, StoreError};
+use crate::auth::token::{SecretKind, mint};
+use crate::clock::Timestamp;
+use crate::config::{self, FlagOverrides};
+use crate::domain::tenant::is_valid_slug;
+use crate::domain::{NewToken, ScopeSet};
+use crate::store::{Store, StoreError, StoreOptions};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -114,38 +115,50 @@ pub fn run(cli: Cli) -> Result<(), String> {
     };
     let config = config::load(cli.global.config.as_deref(), &flags).map_err(|e| e.to_string())?;
     log::debug!("configuration: {config:?}");
-    match cli.command {
-        Command::Serve { .. } => actix_web::rt::System::new().block_on(crate::app::serve(config)),
-        Command::Bootstrap { tenant, name } => bootstrap(&config, &tenant, name.as_deref()),
+    if let Command::Serve { .. } = cli.command {
+        return actix_web::rt::System::new().block_on(crate::app::serve(config));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    let store =
+        Store::open(&config.data_dir, &StoreOptions::default()).map_err(|e| e.to_string())?;
+    let result = runtime.block_on(admin(&store, cli.command));
+    store.close(std::time::Duration::from_secs(5));
+    result
+}
+
+async fn admin(store: &Store, command: Command) -> Result<(), String> {
+    let text = |e: StoreError| e.to_string();
+    match command {
+        Command::Serve { .. } => Err("serve is not an admin command".into()),
+        Command::Bootstrap { tenant, name } => bootstrap(store, &tenant, name.as_deref()).await,
         Command::Tenant(TenantCommand::Create { slug, name }) => {
-            let store = open(&config)?;
             check_slug(&slug)?;
             let tenant = store
                 .create_tenant(&slug, name.as_deref().unwrap_or(&slug))
-                .map_err(|e| e.to_string())?;
-            eprintln!("Created tenant {} ({})", tenant.slug, tenant.id);
+                .await
+                .map_err(text)?;
+            eprintln!("Created tenant {} ({})", printable(&tenant.slug), tenant.id);
             Ok(())
         }
         Command::Tenant(TenantCommand::List) => {
-            let store = open(&config)?;
-            let tenants = store.list_tenants().map_err(|e| e.to_string())?;
+            let tenants = store.list_tenants().await.map_err(text)?;
             println!("{:<24} {:<28} {:<9} CREATED", "SLUG", "NAME", "ACTIVE");
             for t in tenants {
                 println!(
                     "{:<24} {:<28} {:<9} {}",
-                    t.slug,
-                    t.name,
+                    printable(&t.slug),
+                    printable(&t.name),
                     if t.is_activated { "yes" } else { "no" },
-                    to_rfc3339(t.created_at)
+                    t.created_at.to_rfc3339()
                 );
             }
             Ok(())
         }
         Command::Token(TokenCommand::List { tenant }) => {
-            let store = open(&config)?;
-            let tokens = store
-                .list_tokens(tenant.as_deref())
-                .map_err(|e| e.to_string())?;
+            let tokens = store.list_tokens(tenant.as_deref()).await.map_err(text)?;
             println!(
                 "{:<26} {:<16} {:<20} {:<13} {:<21} {:<21} SCOPES",
                 "ID", "TENANT", "NAME", "PREFIX", "LAST USED", "EXPIRES"
@@ -154,46 +167,64 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 println!(
                     "{:<26} {:<16} {:<20} {:<13} {:<21} {:<21} {}",
                     t.id,
-                    t.tenant,
-                    t.name,
+                    printable(&t.tenant),
+                    printable(&t.name),
                     t.prefix,
-                    t.last_used_at.map_or("never".into(), to_rfc3339),
-                    t.expires_at.map_or("never".into(), to_rfc3339),
-                    t.scopes.join(",")
+                    t.last_used_at.map_or("never".into(), Timestamp::to_rfc3339),
+                    t.expires_at.map_or("never".into(), Timestamp::to_rfc3339),
+                    t.scopes.names().join(",")
                 );
             }
             Ok(())
         }
-        Command::Token(TokenCommand::Revoke { id }) => {
-            let store = open(&config)?;
-            match store.revoke_token(None, &id).map_err(|e| e.to_string())? {
-                Some(t) => {
-                    eprintln!("Revoked token {} ({}) of tenant {}", t.id, t.name, t.tenant);
-                    Ok(())
-                }
-                None => Err(format!("no token with id {id}")),
+        Command::Token(TokenCommand::Revoke { id }) => match store.revoke_token(None, &id).await {
+            Ok(t) => {
+                eprintln!(
+                    "Revoked token {} ({}) of tenant {}",
+                    t.id,
+                    printable(&t.name),
+                    printable(&t.tenant)
+                );
+                Ok(())
             }
-        }
+            Err(StoreError::NotFound(_)) => Err(format!("no token with id {}", printable(&id))),
+            Err(e) => Err(e.to_string()),
+        },
         Command::LegacyKey { tenant } => {
-            let store = open(&config)?;
-            let key = store.mint_legacy_key(&tenant).map_err(|e| match e {
-                StoreError::NotFound => {
-                    format!("no tenant '{tenant}'; create it with `animam tenant create {tenant}`")
-                }
-                other => other.to_string(),
-            })?;
+            let minted = mint(SecretKind::LegacyKey);
+            store
+                .set_legacy_key(&tenant, minted.hash)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound(_) => format!(
+                        "no tenant '{t}'; create it with `animam tenant create {t}`",
+                        t = printable(&tenant)
+                    ),
+                    other => other.to_string(),
+                })?;
             eprintln!(
-                "Minted a new legacy X-API-Key for tenant {tenant} (any previous key no longer works). \
-                 It is shown once, below; store it now."
+                "Minted a new legacy X-API-Key for tenant {} (any previous key no longer works). \
+                 It is shown once, below; store it now.",
+                printable(&tenant)
             );
-            println!("{key}");
+            println!("{}", minted.secret);
             Ok(())
         }
     }
 }
 
-fn open(config: &Config) -> Result<Store, String> {
-    Store::open(&config.data_dir).map_err(|e| e.to_string())
+/// Text from the database made safe for a terminal: control characters (escape sequences,
+/// CR/LF that would forge a row) are shown escaped instead of acted upon.
+fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 fn check_slug(slug: &str) -> Result<(), String> {
@@ -201,27 +232,50 @@ fn check_slug(slug: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "invalid tenant slug '{slug}': use 2-63 characters of a-z, 0-9 and -, starting with a letter or digit"
+            "invalid tenant slug '{}': use 2-63 characters of a-z, 0-9 and -, starting with a letter or digit",
+            printable(slug)
         ))
     }
 }
 
-fn bootstrap(config: &Config, slug: &str, name: Option<&str>) -> Result<(), String> {
+async fn bootstrap(store: &Store, slug: &str, name: Option<&str>) -> Result<(), String> {
     check_slug(slug)?;
-    let store = open(config)?;
-    if store.get_tenant(slug).map_err(|e| e.to_string())?.is_none() {
+    let text = |e: StoreError| e.to_string();
+    if store.get_tenant(slug).await.map_err(text)?.is_none() {
         let tenant = store
             .create_tenant(slug, name.unwrap_or(slug))
-            .map_err(|e| e.to_string())?;
+            .await
+            .map_err(text)?;
         eprintln!("Created tenant {} ({})", tenant.slug, tenant.id);
     }
-    let minted = store
-        .create_token(slug, "bootstrap", ScopeSet::all(), None)
-        .map_err(|e| e.to_string())?;
+    let minted = mint(SecretKind::ApiToken);
+    let record = store
+        .create_token(
+            slug,
+            NewToken {
+                name: "bootstrap".into(),
+                scopes: ScopeSet::all(),
+                hash: minted.hash,
+                prefix: minted.prefix,
+                expires_at: None,
+            },
+        )
+        .await
+        .map_err(text)?;
     eprintln!(
         "Minted token {} with scope * for tenant {slug}. It is shown once, below; store it now.",
-        minted.record.id
+        record.id
     );
     println!("{}", minted.secret);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(super::printable("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(super::printable("x\r\ny"), "x\\r\\ny");
+        assert_eq!(super::printable("Café"), "Café");
+    }
 }

@@ -10,6 +10,8 @@ pub mod chat;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod domain;
 pub mod error;
+pub mod ids;
 pub mod search;
 pub mod store;

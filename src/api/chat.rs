@@ -2,34 +2,25 @@
 //! credential: it is guarded by per-IP and per-tenant budgets, the tenant's allowed origins
 //! (CORS) and its activation, in that order, before the body is read.
 
-use std::time::Duration;
-
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::web::{self, Bytes};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
 
+use super::AppState;
 use super::extract::ApiJson;
 use super::fields::non_blank;
-use crate::app::AppState;
-use crate::chat::answer::{self, Answer, Persona, Retrieved, SegmentInfo};
-use crate::chat::llm::{ChatMessage, LlmClient};
+use crate::chat::answer;
+use crate::chat::llm::LlmClient;
 use crate::chat::origin::{is_localhost, origin_allowed};
-use crate::clock::{now_ms, unique_now_us};
-use crate::error::{ApiError, ApiResult};
-use crate::search::{self, SegmentFilter};
-use crate::store::conversations::{Conversation, Exchange, Message, Recorded, has_quota};
-use crate::store::segments::Segment;
-use crate::store::tenants::Tenant;
+use crate::chat::turn::{self, LlmSource, Turn, TurnError, TurnRequest};
+use crate::domain::{Channel, Metadata, Tenant};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 
 const MAX_MESSAGE: usize = 15_000;
 const MAX_SESSION_ID: usize = 100;
 const MAX_PAGE_URL: usize = 2_000;
 const MAX_VISITOR_ID: usize = 100;
-/// How many earlier messages of the conversation the LLM sees.
-const LLM_HISTORY: usize = 20;
-/// Ranked hits fetched before the relevance check picks the sources.
-const CANDIDATES: usize = 8;
 const X_AGENT_MODEL: &str = "x-agent-model";
 
 #[derive(Deserialize)]
@@ -41,39 +32,6 @@ pub struct ChatRequest {
     stream: Option<bool>,
     page_url: Option<String>,
     visitor_id: Option<String>,
-}
-
-#[derive(Serialize, Clone)]
-struct SourceRef {
-    id: String,
-    title: String,
-}
-
-#[derive(Serialize, Clone)]
-#[serde(rename_all = "camelCase")]
-struct Envelope {
-    message: String,
-    session_id: String,
-    conversation_id: String,
-    message_count: u32,
-    visitor_type: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    agent_model: Option<String>,
-    sources: Vec<SourceRef>,
-    llm_source: &'static str,
-}
-
-/// Everything about one chat turn decided before the answer is produced.
-struct Turn {
-    tenant: Tenant,
-    segment: Segment,
-    message: String,
-    session_id: String,
-    agent_model: Option<String>,
-    stream: bool,
-    fresh: Conversation,
-    history: Vec<(String, String)>,
-    retrieval: Answer,
 }
 
 fn origin(req: &HttpRequest) -> Option<&str> {
@@ -90,10 +48,11 @@ fn allow_origin(headers: &mut HeaderMap, origin: &str) {
     }
 }
 
-const ORIGIN_REFUSED: &str = "origin_not_allowed";
-
 fn origin_refused() -> ApiError {
-    ApiError::forbidden(ORIGIN_REFUSED, "Origin not allowed for this tenant")
+    ApiError::new(
+        ErrorCode::OriginNotAllowed,
+        "Origin not allowed for this tenant",
+    )
 }
 
 /// The checks that come before the body, shared with the preflight.
@@ -101,10 +60,9 @@ async fn admit(req: &HttpRequest, state: &AppState, slug: &str) -> ApiResult<Ten
     if let Some(peer) = req.peer_addr() {
         state.chat_ip_limiter.check(&peer.ip().to_string())?;
     }
-    let lookup = slug.to_string();
     let tenant = state
         .store
-        .blocking(move |s| s.get_tenant(&lookup))
+        .get_tenant(slug)
         .await?
         .ok_or_else(ApiError::tenant_not_found)?;
     state.chat_tenant_limiter.check(slug)?;
@@ -151,7 +109,7 @@ pub async fn chat(
 fn with_cors(req: &HttpRequest, result: ApiResult<HttpResponse>) -> HttpResponse {
     let (mut response, refused) = match result {
         Ok(response) => (response, false),
-        Err(e) => (e.error_response(), e.code == ORIGIN_REFUSED),
+        Err(e) => (e.error_response(), e.code == ErrorCode::OriginNotAllowed),
     };
     if let Some(origin) = origin(req)
         && !refused
@@ -169,31 +127,49 @@ async fn respond(
 ) -> ApiResult<HttpResponse> {
     let tenant = admit(req, state, slug).await?;
     if !tenant.is_activated && !origin(req).is_some_and(is_localhost) {
-        return Err(ApiError::forbidden(
-            "tenant_inactive",
+        return Err(ApiError::new(
+            ErrorCode::TenantInactive,
             "This bot is not activated",
         ));
     }
     let body = ApiJson::<ChatRequest>::from_request(req, &mut payload.into_inner())
         .await?
         .0;
-    let turn = prepare(req, state, tenant, body).await?;
+    let request = turn_request(req, body)?;
+    let turn = turn::prepare(&state.store, &state.config.chat, tenant, request)
+        .await
+        .map_err(turn_error)?;
     let Some(llm) = state.llm.clone() else {
         let text = turn.retrieval.text.clone();
-        let envelope = record(state, &turn, text, "retrieval").await?;
+        let reply = turn::record(&state.store, &turn, text, LlmSource::Retrieval)
+            .await
+            .map_err(turn_error)?;
         if !turn.stream {
-            return Ok(HttpResponse::Ok().json(envelope));
+            return Ok(HttpResponse::Ok().json(reply));
         }
-        let mut body: String = delta_frames(&envelope.message).collect();
-        body.push_str(&sse_frame("done", &envelope));
+        let mut body: String = delta_frames(&reply.message).collect();
+        body.push_str(&sse_frame("done", &reply));
         return Ok(sse_response().body(body));
     };
     if turn.stream {
         return Ok(stream_from_llm(state.clone(), llm, turn));
     }
-    let (text, source) = generate(llm, &turn, |_| true).await;
-    let envelope = record(state, &turn, text, source).await?;
-    Ok(HttpResponse::Ok().json(envelope))
+    let (text, source) = turn::generate(llm, &turn, |_| true).await;
+    let reply = turn::record(&state.store, &turn, text, source)
+        .await
+        .map_err(turn_error)?;
+    Ok(HttpResponse::Ok().json(reply))
+}
+
+fn turn_error(e: TurnError) -> ApiError {
+    match e {
+        TurnError::Invalid { field, rule } => ApiError::validation(field, rule),
+        TurnError::QuotaExceeded => ApiError::new(
+            ErrorCode::QuotaExceeded,
+            "Conversation limit reached for this tenant",
+        ),
+        TurnError::Store(e) => e.into(),
+    }
 }
 
 /// A finished answer as `delta` frames of a few words each.
@@ -222,13 +198,8 @@ fn optional_text(field: &str, value: Option<String>, max: usize) -> ApiResult<Op
     value.map(|v| non_blank(field, v, max)).transpose()
 }
 
-/// Validates the request, picks the segment, loads the conversation so far and retrieves.
-async fn prepare(
-    req: &HttpRequest,
-    state: &AppState,
-    tenant: Tenant,
-    body: ChatRequest,
-) -> ApiResult<Turn> {
+/// Checks the request field by field and reads what the headers say about the visitor.
+fn turn_request(req: &HttpRequest, body: ChatRequest) -> ApiResult<TurnRequest> {
     let raw_message = body
         .message
         .ok_or_else(|| ApiError::validation("message", "is required"))?;
@@ -257,234 +228,29 @@ async fn prepare(
             "must have text after the [AGENT:...] marker",
         ));
     }
-    let agent_model = header_model.or_else(|| prefix_model.map(str::to_string));
-    let message = message.to_string();
-    let stream = body.stream.unwrap_or(agent_model.is_none());
-
-    let slug = tenant.slug.clone();
-    let wanted = body.segment;
-    let session = session_id.clone();
-    let (segment, existing) = state
-        .store
-        .blocking(move |s| -> ApiResult<_> {
-            let segment = match &wanted {
-                Some(w) => s
-                    .find_segment(&slug, w)?
-                    .filter(|seg| seg.slug == *w && seg.is_active)
-                    .ok_or_else(|| {
-                        ApiError::validation("segment", format!("no active segment '{w}'"))
-                    })?,
-                None => s.default_segment(&slug)?.ok_or_else(|| {
-                    ApiError::internal(format!("tenant {slug} has no default segment"))
-                })?,
-            };
-            Ok((segment, s.session_conversation(&slug, &session)?))
-        })
-        .await?;
-    if existing.is_none() && !has_quota(&tenant) {
-        return Err(quota_reached());
-    }
-
-    let mut fresh = Conversation::start(&session_id, &segment.slug, &message, unique_now_us());
-    fresh.channel = if origin(req).is_some() {
-        "widget"
-    } else {
-        "api"
-    }
-    .to_string();
-    if let Some(model) = &agent_model {
-        fresh.visitor_type = "agent".to_string();
-        fresh.agent_model = Some(model.clone());
-    }
-    fresh.visitor_id = visitor_id;
-    fresh.metadata.page_url = page_url;
-    fresh.metadata.user_agent = header_text(req, header::USER_AGENT, 500);
-    fresh.metadata.referrer = header_text(req, header::REFERER, MAX_PAGE_URL);
-    let history = existing
-        .map(|(_, messages)| {
-            let skip = messages.len().saturating_sub(LLM_HISTORY);
-            messages
-                .into_iter()
-                .skip(skip)
-                .map(|m| (m.role, m.content))
-                .collect()
-        })
-        .unwrap_or_default();
-
-    let retrieval = retrieve(state, &tenant, &segment, &message).await?;
-    Ok(Turn {
-        tenant,
-        segment,
-        message,
+    Ok(TurnRequest {
+        agent_model: header_model.or_else(|| prefix_model.map(str::to_string)),
+        message: message.to_string(),
         session_id,
-        agent_model,
-        stream,
-        fresh,
-        history,
-        retrieval,
+        segment: body.segment,
+        stream: body.stream,
+        channel: if origin(req).is_some() {
+            Channel::Widget
+        } else {
+            Channel::Api
+        },
+        visitor_id,
+        metadata: Metadata {
+            user_agent: header_text(req, header::USER_AGENT, 500),
+            referrer: header_text(req, header::REFERER, MAX_PAGE_URL),
+            page_url,
+        },
     })
 }
 
 fn header_text(req: &HttpRequest, name: header::HeaderName, max: usize) -> Option<String> {
     let value = req.headers().get(name)?.to_str().ok()?;
     Some(value.chars().take(max).collect())
-}
-
-fn quota_reached() -> ApiError {
-    ApiError::forbidden(
-        "quota_exceeded",
-        "Conversation limit reached for this tenant",
-    )
-}
-
-fn persona(tenant: &Tenant) -> Persona {
-    Persona {
-        bot_name: tenant.bot_name.clone(),
-        bot_title: tenant.bot_title.clone(),
-        bot_lore: tenant.bot_lore.clone(),
-        tone: tenant.bot_tone.clone(),
-        tutoiement: tenant.use_tutoiement,
-        emojis: tenant.allow_emojis,
-    }
-}
-
-fn segment_info(segment: &Segment) -> SegmentInfo {
-    SegmentInfo {
-        system_prompt: segment.system_prompt.clone(),
-        welcome_message: segment.welcome_message.clone(),
-        starters: segment
-            .conversation_starters
-            .iter()
-            .map(|s| match &s.emoji {
-                Some(emoji) => format!("{emoji} {}", s.text),
-                None => s.text.clone(),
-            })
-            .collect(),
-    }
-}
-
-/// Ranks the segment's and the global entries against the message and builds the retrieval
-/// answer (also the fallback when an LLM fails).
-async fn retrieve(
-    state: &AppState,
-    tenant: &Tenant,
-    segment: &Segment,
-    message: &str,
-) -> ApiResult<Answer> {
-    let query = search::analyze_query(message);
-    let slug = tenant.slug.clone();
-    let segment_slug = segment.slug.clone();
-    let max_chars = state.config.chat.answer_max_chars as usize;
-    let sources: Vec<Retrieved> = state
-        .store
-        .blocking(move |s| {
-            let (page, scores) = s.search_corpus(
-                &slug,
-                &query,
-                SegmentFilter::SegmentOrGlobal(&segment_slug),
-                0,
-                CANDIDATES,
-            )?;
-            let hits = page.entries.into_iter().zip(scores).collect();
-            Ok::<_, crate::store::StoreError>(answer::select_relevant(&query, hits, max_chars))
-        })
-        .await?;
-    let lang = answer::detect_lang(message);
-    Ok(answer::compose(
-        &persona(tenant),
-        lang,
-        sources,
-        &segment_info(segment),
-    ))
-}
-
-/// Asks the LLM (on the blocking pool), passing each delta to `on_delta`. Falls back to the
-/// retrieval answer when the LLM fails before saying anything.
-async fn generate(
-    llm: std::sync::Arc<LlmClient>,
-    turn: &Turn,
-    mut on_delta: impl FnMut(&str) -> bool + Send + 'static,
-) -> (String, &'static str) {
-    let messages: Vec<ChatMessage> = answer::llm_messages(
-        &persona(&turn.tenant),
-        &segment_info(&turn.segment),
-        &turn.retrieval.sources,
-        &turn.history,
-        &turn.message,
-    );
-    let outcome = web::block(move || {
-        let mut streamed = String::new();
-        let result = llm.stream_chat(&messages, &mut |delta| {
-            streamed.push_str(delta);
-            on_delta(delta)
-        });
-        (result, streamed)
-    })
-    .await;
-    match outcome {
-        Ok((Ok(text), _)) => (text, "llm"),
-        Ok((Err(e), streamed)) if !streamed.is_empty() => {
-            log::warn!(
-                "chat: LLM stopped mid-answer ({e}); keeping the {} characters received",
-                streamed.chars().count()
-            );
-            (streamed, "llm")
-        }
-        Ok((Err(e), _)) => {
-            log::warn!("chat: LLM failed ({e}); answering from retrieval");
-            (turn.retrieval.text.clone(), "retrieval")
-        }
-        Err(e) => {
-            log::error!("chat: LLM worker failed ({e}); answering from retrieval");
-            (turn.retrieval.text.clone(), "retrieval")
-        }
-    }
-}
-
-/// Stores the exchange (one durable commit) and builds the envelope.
-async fn record(
-    state: &AppState,
-    turn: &Turn,
-    reply: String,
-    llm_source: &'static str,
-) -> ApiResult<Envelope> {
-    let exchange = Exchange {
-        tenant: turn.tenant.slug.clone(),
-        fresh: turn.fresh.clone(),
-        messages: vec![
-            Message::new("user", &turn.message, turn.fresh.last_message_at),
-            Message::new("assistant", &reply, now_ms()),
-        ],
-    };
-    let recorded = state.exchanges.record(exchange).await?;
-    let conversation = match recorded {
-        Recorded::Stored(conversation) => conversation,
-        Recorded::QuotaExceeded => return Err(quota_reached()),
-        Recorded::TenantGone => return Err(ApiError::tenant_not_found()),
-    };
-    let sources = turn
-        .retrieval
-        .sources
-        .iter()
-        .map(|r| SourceRef {
-            id: r.id.clone(),
-            title: r.title.clone(),
-        })
-        .collect();
-    Ok(Envelope {
-        message: reply,
-        session_id: turn.session_id.clone(),
-        conversation_id: conversation.id,
-        message_count: conversation.message_count,
-        visitor_type: if turn.agent_model.is_some() {
-            "agent"
-        } else {
-            "human"
-        },
-        agent_model: turn.agent_model.clone(),
-        sources,
-        llm_source,
-    })
 }
 
 /// SSE from an LLM: deltas are forwarded as they arrive; the exchange is stored before the
@@ -497,23 +263,26 @@ fn stream_from_llm(
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     actix_web::rt::spawn(async move {
         let delta_tx = tx.clone();
-        let (text, source) = generate(llm, &turn, move |delta| {
+        let (text, source) = turn::generate(llm, &turn, move |delta| {
             let frame = sse_frame("delta", &serde_json::json!({ "text": delta }));
             // A closed channel means the visitor left: stop generating.
             delta_tx.blocking_send(Bytes::from(frame)).is_ok()
         })
         .await;
-        if source == "retrieval" {
+        if source == LlmSource::Retrieval {
             for frame in delta_frames(&text) {
                 let _ = tx.send(frame.into()).await;
             }
         }
-        let last = match record(&state, &turn, text, source).await {
-            Ok(envelope) => sse_frame("done", &envelope),
-            Err(e) => sse_frame(
-                "error",
-                &serde_json::json!({ "error": e.message, "code": e.code }),
-            ),
+        let last = match turn::record(&state.store, &turn, text, source).await {
+            Ok(reply) => sse_frame("done", &reply),
+            Err(e) => {
+                let e = turn_error(e);
+                sse_frame(
+                    "error",
+                    &serde_json::json!({ "error": e.message, "code": e.code.as_str() }),
+                )
+            }
         };
         let _ = tx.send(last.into()).await;
     });
@@ -523,19 +292,6 @@ fn stream_from_llm(
             .map(|frame| (Ok::<_, std::convert::Infallible>(frame), rx))
     });
     sse_response().streaming(body)
-}
-
-/// The LLM client, when `[chat] llm_base_url` is configured.
-pub fn llm_client(config: &crate::config::ChatConfig) -> Option<LlmClient> {
-    let base = config.llm_base_url.as_deref()?;
-    let model = config.llm_model.as_deref()?;
-    let key = config
-        .llm_api_key_env
-        .as_deref()
-        .and_then(|name| std::env::var(name).ok());
-    let total = Duration::from_secs(u64::from(config.llm_timeout_secs));
-    let first_byte = total.min(Duration::from_secs(10));
-    Some(LlmClient::new(base, model, key, first_byte, total))
 }
 
 #[cfg(test)]

@@ -5,12 +5,13 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
+use super::AppState;
 use super::extract::{PageRequest, Params};
-use crate::app::AppState;
+use super::fields::one_of;
 use crate::auth::{Authed, need};
-use crate::clock::{parse_rfc3339, to_rfc3339};
+use crate::clock::Timestamp;
+use crate::domain::{Channel, Conversation, ConversationFilter, Message, Role, VisitorType};
 use crate::error::{ApiError, ApiResult};
-use crate::store::conversations::{Conversation, ConversationFilter, Message};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -18,8 +19,8 @@ pub struct ConversationSummary {
     id: String,
     session_id: String,
     segment: String,
-    channel: String,
-    visitor_type: String,
+    channel: Channel,
+    visitor_type: VisitorType,
     message_count: u32,
     started_at: String,
     last_message_at: String,
@@ -32,11 +33,11 @@ impl From<&Conversation> for ConversationSummary {
             id: c.id.clone(),
             session_id: c.session_id.clone(),
             segment: c.segment.clone(),
-            channel: c.channel.clone(),
-            visitor_type: c.visitor_type.clone(),
+            channel: c.channel,
+            visitor_type: c.visitor_type,
             message_count: c.message_count,
-            started_at: to_rfc3339(c.started_us / 1000),
-            last_message_at: to_rfc3339(c.last_message_at),
+            started_at: c.started_at.to_rfc3339(),
+            last_message_at: c.last_message_at.to_rfc3339(),
             preview: c.preview.clone(),
         }
     }
@@ -46,7 +47,7 @@ impl From<&Conversation> for ConversationSummary {
 #[serde(rename_all = "camelCase")]
 struct MessageView {
     id: String,
-    role: String,
+    role: Role,
     content: String,
     timestamp: String,
 }
@@ -57,7 +58,7 @@ impl From<Message> for MessageView {
             id: m.id,
             role: m.role,
             content: m.content,
-            timestamp: to_rfc3339(m.timestamp),
+            timestamp: m.timestamp.to_rfc3339(),
         }
     }
 }
@@ -87,7 +88,7 @@ fn filter_from(params: &Params) -> Result<ConversationFilter, ApiError> {
         params
             .str(name)
             .map(|t| {
-                parse_rfc3339(t).ok_or_else(|| {
+                Timestamp::parse_rfc3339(t).ok_or_else(|| {
                     ApiError::validation(
                         name,
                         "must be an RFC 3339 timestamp like 2024-01-15T10:30:00Z",
@@ -96,19 +97,27 @@ fn filter_from(params: &Params) -> Result<ConversationFilter, ApiError> {
             })
             .transpose()
     };
-    let choice = |name: &str, allowed: &[&str]| match params.str(name) {
-        Some(v) if !allowed.contains(&v) => Err(ApiError::validation(
-            name,
-            format!("must be one of {}", allowed.join(", ")),
-        )),
-        v => Ok(v.map(str::to_string)),
-    };
+    let channel = params
+        .str("channel")
+        .map(|v| one_of("channel", &v.into(), Channel::parse, &Channel::names()))
+        .transpose()?;
+    let visitor_type = params
+        .str("visitorType")
+        .map(|v| {
+            one_of(
+                "visitorType",
+                &v.into(),
+                VisitorType::parse,
+                &VisitorType::names(),
+            )
+        })
+        .transpose()?;
     Ok(ConversationFilter {
-        from_ms: time("from")?,
-        to_ms: time("to")?,
+        from: time("from")?,
+        to: time("to")?,
         segment: params.str("segment").map(str::to_string),
-        channel: choice("channel", &["widget", "api"])?,
-        visitor_type: choice("visitorType", &["human", "agent"])?,
+        channel,
+        visitor_type,
     })
 }
 
@@ -119,15 +128,13 @@ pub async fn list(
 ) -> ApiResult<HttpResponse> {
     let page = PageRequest::from_params(&params)?;
     let filter = filter_from(&params)?;
-    let tenant = auth.tenant().to_string();
-    let (offset, limit) = (page.offset(), page.limit);
-    let (total, conversations) = state
+    let found = state
         .store
-        .blocking(move |s| s.list_conversations(&tenant, &filter, offset, limit))
+        .list_conversations(auth.tenant(), filter, page.offset(), page.limit)
         .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
-        "conversations": conversations.iter().map(ConversationSummary::from).collect::<Vec<_>>(),
-        "pagination": page.pagination(total),
+        "conversations": found.conversations.iter().map(ConversationSummary::from).collect::<Vec<_>>(),
+        "pagination": page.pagination(found.total),
     })))
 }
 
@@ -136,11 +143,9 @@ pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
-    let tenant = auth.tenant().to_string();
-    let id = path.into_inner().1;
     let (conversation, messages) = state
         .store
-        .blocking(move |s| s.get_conversation(&tenant, &id))
+        .get_conversation(auth.tenant(), &path.1)
         .await?
         .ok_or_else(|| ApiError::not_found("Conversation"))?;
     let metadata = &conversation.metadata;
@@ -177,47 +182,41 @@ pub async fn export(
     params: Params,
 ) -> ApiResult<HttpResponse> {
     let filter = filter_from(&params)?;
-    let tenant = auth.tenant().to_string();
-    let filename = format!("conversations-{tenant}.csv");
-    let csv = state
+    let filename = format!("conversations-{}.csv", auth.tenant());
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    writer
+        .write_record(CSV_HEADER)
+        .map_err(|e| ApiError::internal(format!("csv: {e}")))?;
+    let writer = state
         .store
-        .blocking(move |s| -> ApiResult<Vec<u8>> {
-            let mut writer = csv::WriterBuilder::new()
-                .terminator(csv::Terminator::CRLF)
-                .from_writer(Vec::new());
-            let csv_error = |e: csv::Error| ApiError::internal(format!("csv: {e}"));
-            writer.write_record(CSV_HEADER).map_err(csv_error)?;
-            let mut failure = None;
-            s.scan_conversations(&tenant, &filter, |c| {
-                let started = to_rfc3339(c.started_us / 1000);
-                for m in s.messages(&c.id)? {
-                    let timestamp = to_rfc3339(m.timestamp);
-                    let row = [
-                        c.id.as_str(),
-                        &c.session_id,
-                        &c.segment,
-                        &c.channel,
-                        &c.visitor_type,
-                        &started,
-                        &m.id,
-                        &m.role,
-                        &m.content,
-                        &timestamp,
-                    ];
-                    if let Err(e) = writer.write_record(row) {
-                        failure.get_or_insert(e);
-                    }
-                }
-                Ok(())
-            })?;
-            if let Some(e) = failure {
-                return Err(csv_error(e));
+        .export_conversations(auth.tenant(), filter, writer, |writer, c, messages| {
+            let started = c.started_at.to_rfc3339();
+            for m in messages {
+                let timestamp = m.timestamp.to_rfc3339();
+                let row = [
+                    c.id.as_str(),
+                    &c.session_id,
+                    &c.segment,
+                    c.channel.as_str(),
+                    c.visitor_type.as_str(),
+                    &started,
+                    &m.id,
+                    m.role.as_str(),
+                    &m.content,
+                    &timestamp,
+                ];
+                writer
+                    .write_record(row)
+                    .map_err(|e| crate::store::StoreError::internal_msg(format!("csv: {e}")))?;
             }
-            writer
-                .into_inner()
-                .map_err(|e| ApiError::internal(format!("csv: {e}")))
+            Ok(())
         })
         .await?;
+    let csv = writer
+        .into_inner()
+        .map_err(|e| ApiError::internal(format!("csv: {e}")))?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((

@@ -3,24 +3,21 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::AppState;
 use super::extract::{ApiJson, PageRequest, Params};
 use super::fields::non_blank;
-use crate::app::AppState;
-use crate::auth::token::new_id;
 use crate::auth::{Authed, need};
-use crate::clock::{now_ms, to_rfc3339, unique_now_us};
+use crate::domain::corpus::DEFAULT_PRIORITY;
+use crate::domain::segment::is_segment_slug;
+use crate::domain::{CorpusEntry, CorpusPatch, NewCorpus};
 use crate::error::{ApiError, ApiResult};
 use crate::search::{self, SegmentFilter};
-use crate::store::Store;
-use crate::store::corpus::CorpusEntry;
-use crate::store::segments::is_segment_slug;
 
 const MAX_TITLE: usize = 200;
 const MAX_CONTENT: usize = 50_000;
 const MAX_TAGS: usize = 20;
 const MAX_TAG: usize = 50;
 const MAX_SEARCH: usize = 1_000;
-const DEFAULT_PRIORITY: u8 = 5;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -44,8 +41,8 @@ impl From<CorpusEntry> for CorpusView {
             segment: e.segment,
             priority: e.priority,
             tags: e.tags,
-            created_at: to_rfc3339(e.created_us / 1000),
-            updated_at: to_rfc3339(e.updated_at),
+            created_at: e.created_at.to_rfc3339(),
+            updated_at: e.updated_at.to_rfc3339(),
         }
     }
 }
@@ -73,30 +70,57 @@ where
 }
 
 impl CorpusFields {
-    /// Applies the fields present to `entry`, validating each.
-    fn apply(self, entry: &mut CorpusEntry) -> Result<(), ApiError> {
-        if let Some(title) = self.title {
-            entry.title = non_blank("title", title, MAX_TITLE)?;
-        }
-        if let Some(content) = self.content {
-            entry.content = non_blank("content", content, MAX_CONTENT)?;
-        }
-        if let Some(segment) = self.segment {
-            entry.segment = segment.map(|s| validate_segment(&s)).transpose()?;
-        }
-        if let Some(priority) = self.priority {
-            entry.priority = u8::try_from(priority)
-                .ok()
-                .filter(|p| (1..=10).contains(p))
-                .ok_or_else(|| {
-                    ApiError::validation("priority", "must be a whole number from 1 to 10")
-                })?;
-        }
-        if let Some(tags) = self.tags {
-            entry.tags = validate_tags(tags.unwrap_or_default())?;
-        }
-        Ok(())
+    /// Validates each field present.
+    fn into_patch(self) -> Result<CorpusPatch, ApiError> {
+        Ok(CorpusPatch {
+            title: self
+                .title
+                .map(|t| non_blank("title", t, MAX_TITLE))
+                .transpose()?,
+            content: self
+                .content
+                .map(|c| non_blank("content", c, MAX_CONTENT))
+                .transpose()?,
+            segment: self
+                .segment
+                .map(|s| s.map(|s| validate_segment(&s)).transpose())
+                .transpose()?,
+            priority: self.priority.map(validate_priority).transpose()?,
+            tags: self
+                .tags
+                .map(|t| validate_tags(t.unwrap_or_default()))
+                .transpose()?,
+        })
     }
+
+    /// A complete new entry: title and content are required.
+    fn into_new(self) -> Result<NewCorpus, ApiError> {
+        if self.title.is_none() {
+            return Err(ApiError::validation("title", "is required"));
+        }
+        if self.content.is_none() {
+            return Err(ApiError::validation("content", "is required"));
+        }
+        let patch = self.into_patch()?;
+        Ok(NewCorpus {
+            title: patch
+                .title
+                .ok_or_else(|| ApiError::validation("title", "is required"))?,
+            content: patch
+                .content
+                .ok_or_else(|| ApiError::validation("content", "is required"))?,
+            segment: patch.segment.flatten(),
+            priority: patch.priority.unwrap_or(DEFAULT_PRIORITY),
+            tags: patch.tags.unwrap_or_default(),
+        })
+    }
+}
+
+fn validate_priority(priority: i64) -> Result<u8, ApiError> {
+    u8::try_from(priority)
+        .ok()
+        .filter(|p| (1..=10).contains(p))
+        .ok_or_else(|| ApiError::validation("priority", "must be a whole number from 1 to 10"))
 }
 
 fn validate_segment(segment: &str) -> Result<String, ApiError> {
@@ -107,20 +131,6 @@ fn validate_segment(segment: &str) -> Result<String, ApiError> {
             "segment",
             "must be a segment slug (1-63 characters of a-z, 0-9 and -)",
         ))
-    }
-}
-
-/// Entries may only name a segment the tenant has (absent = every segment).
-fn check_segment_exists(store: &Store, tenant: &str, entry: &CorpusEntry) -> Result<(), ApiError> {
-    let Some(slug) = &entry.segment else {
-        return Ok(());
-    };
-    match store.find_segment(tenant, slug)? {
-        Some(segment) if segment.slug == *slug => Ok(()),
-        _ => Err(ApiError::validation(
-            "segment",
-            format!("no segment '{slug}'; create it under /segments first"),
-        )),
     }
 }
 
@@ -154,23 +164,25 @@ pub async fn list(
             format!("must be at most {MAX_SEARCH} characters"),
         ));
     }
-    let query = search_text.map(search::analyze_query);
-    let tenant = auth.tenant().to_string();
-    let (offset, limit) = (page.offset(), page.limit);
-    let result = state
-        .store
-        .blocking(move |s| {
+    let result = match search_text {
+        Some(text) => {
             let filter = segment
                 .as_deref()
                 .map_or(SegmentFilter::Any, SegmentFilter::Exact);
-            match &query {
-                Some(query) => s
-                    .search_corpus(&tenant, query, filter, offset, limit)
-                    .map(|(p, _)| p),
-                None => s.list_corpus(&tenant, segment.as_deref(), offset, limit),
-            }
-        })
-        .await?;
+            let query = search::analyze_query(text);
+            state
+                .store
+                .search_corpus(auth.tenant(), &query, filter, page.offset(), page.limit)
+                .await?
+                .0
+        }
+        None => {
+            state
+                .store
+                .list_corpus(auth.tenant(), segment.as_deref(), page.offset(), page.limit)
+                .await?
+        }
+    };
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "corpus": result.entries.into_iter().map(CorpusView::from).collect::<Vec<_>>(),
         "pagination": page.pagination(result.total),
@@ -182,11 +194,9 @@ pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
-    let tenant = auth.tenant().to_string();
-    let id = path.into_inner().1;
     let entry = state
         .store
-        .blocking(move |s| s.get_corpus(&tenant, &id))
+        .get_corpus(auth.tenant(), &path.1)
         .await?
         .ok_or_else(|| ApiError::not_found("Corpus entry"))?;
     Ok(HttpResponse::Ok().json(CorpusView::from(entry)))
@@ -197,37 +207,8 @@ pub async fn create(
     state: web::Data<AppState>,
     body: ApiJson<CorpusFields>,
 ) -> ApiResult<HttpResponse> {
-    let fields = body.0;
-    if fields.title.is_none() {
-        return Err(ApiError::validation("title", "is required"));
-    }
-    if fields.content.is_none() {
-        return Err(ApiError::validation("content", "is required"));
-    }
-    let now_us = unique_now_us();
-    let now = now_us / 1000;
-    let mut entry = CorpusEntry {
-        id: new_id("corp_"),
-        title: String::new(),
-        content: String::new(),
-        segment: None,
-        priority: DEFAULT_PRIORITY,
-        tags: Vec::new(),
-        created_us: now_us,
-        updated_at: now,
-    };
-    fields.apply(&mut entry)?;
-    let tenant = auth.tenant().to_string();
-    let entry = state
-        .store
-        .blocking(move |s| {
-            check_segment_exists(s, &tenant, &entry)?;
-            // Analysis happens here, on the blocking pool, outside the write lock.
-            let terms = entry.analyze();
-            s.insert_corpus(&tenant, &entry, &terms)?;
-            Ok::<_, ApiError>(entry)
-        })
-        .await?;
+    let new = body.0.into_new()?;
+    let entry = state.store.create_corpus(auth.tenant(), new).await?;
     Ok(HttpResponse::Created().json(CorpusView::from(entry)))
 }
 
@@ -237,25 +218,10 @@ pub async fn update(
     path: web::Path<(String, String)>,
     body: ApiJson<CorpusFields>,
 ) -> ApiResult<HttpResponse> {
-    let tenant = auth.tenant().to_string();
-    let id = path.into_inner().1;
-    let fields = body.0;
+    let patch = body.0.into_patch()?;
     let entry = state
         .store
-        .blocking(move |s| -> ApiResult<CorpusEntry> {
-            let mut entry = s
-                .get_corpus(&tenant, &id)?
-                .ok_or_else(|| ApiError::not_found("Corpus entry"))?;
-            fields.apply(&mut entry)?;
-            check_segment_exists(s, &tenant, &entry)?;
-            entry.updated_at = now_ms().max(entry.created_us / 1000);
-            let terms = entry.analyze();
-            if s.replace_corpus(&tenant, &entry, &terms)? {
-                Ok(entry)
-            } else {
-                Err(ApiError::not_found("Corpus entry"))
-            }
-        })
+        .update_corpus(auth.tenant(), &path.1, patch)
         .await?;
     Ok(HttpResponse::Ok().json(CorpusView::from(entry)))
 }
@@ -265,15 +231,7 @@ pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
-    let tenant = auth.tenant().to_string();
-    let id = path.into_inner().1;
-    let lookup = id.clone();
-    let existed = state
-        .store
-        .blocking(move |s| s.delete_corpus(&tenant, &lookup))
-        .await?;
-    if !existed {
-        return Err(ApiError::not_found("Corpus entry"));
-    }
+    let id = &path.1;
+    state.store.delete_corpus(auth.tenant(), id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"deleted": true, "id": id})))
 }

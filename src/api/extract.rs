@@ -11,7 +11,7 @@ use actix_web::{FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
-use crate::app::AppState;
+use super::AppState;
 use crate::error::ApiError;
 
 /// A JSON body of type `T`.

@@ -29,14 +29,16 @@ pub fn boolean(field: &str, value: &Value) -> Result<bool, ApiError> {
         .ok_or_else(|| ApiError::validation(field, "must be true or false"))
 }
 
-pub fn one_of(field: &str, value: &Value, allowed: &[&str]) -> Result<String, ApiError> {
-    match value.as_str() {
-        Some(s) if allowed.contains(&s) => Ok(s.to_string()),
-        _ => Err(ApiError::validation(
-            field,
-            format!("must be one of {}", allowed.join(", ")),
-        )),
-    }
+/// One of a closed set of names, parsed into its type.
+pub fn one_of<T>(
+    field: &str,
+    value: &Value,
+    parse: impl Fn(&str) -> Option<T>,
+    allowed: &[&str],
+) -> Result<T, ApiError> {
+    value.as_str().and_then(parse).ok_or_else(|| {
+        ApiError::validation(field, format!("must be one of {}", allowed.join(", ")))
+    })
 }
 
 /// A string with some non-blank text and at most `max` characters, kept as sent.

@@ -7,6 +7,7 @@ pub mod corpus;
 pub mod extract;
 pub mod fields;
 pub mod segments;
+mod state;
 pub mod tenant;
 pub mod tokens;
 
@@ -14,8 +15,10 @@ use actix_web::http::Method;
 use actix_web::{FromRequest, Handler, HttpResponse, Responder, Route, web};
 use serde::Serialize;
 
-use crate::auth::scope::Scope;
-use crate::error::ApiError;
+pub use state::AppState;
+
+use crate::domain::Scope;
+use crate::error::{ApiError, ErrorCode};
 
 #[derive(Serialize, Debug, Clone, Copy)]
 pub struct Pagination {
@@ -188,8 +191,7 @@ async fn health() -> HttpResponse {
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(
-        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "Method not allowed on this route",
     ))
 }

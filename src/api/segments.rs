@@ -4,13 +4,13 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::AppState;
 use super::extract::ApiJson;
 use super::fields::{boolean, text};
-use crate::app::AppState;
 use crate::auth::{Authed, need};
-use crate::clock::{now_ms, to_rfc3339};
+use crate::domain::segment::{is_segment_slug, slug_from_name};
+use crate::domain::{NewSegment, Segment, SegmentPatch, Starter};
 use crate::error::{ApiError, ApiResult};
-use crate::store::segments::{Segment, Starter, is_segment_slug, slug_from_name};
 
 const MAX_STARTERS: usize = 10;
 
@@ -56,55 +56,55 @@ impl SegmentView {
                 .collect(),
             is_default: s.is_default,
             is_active: s.is_active,
-            created_at: to_rfc3339(s.created_at),
-            updated_at: to_rfc3339(s.updated_at),
+            created_at: s.created_at.to_rfc3339(),
+            updated_at: s.updated_at.to_rfc3339(),
         }
     }
 }
 
-/// Applies the fields of a create/patch body. `slug` is only accepted on creation.
-fn apply_changes(
-    segment: &mut Segment,
+/// Validates the fields of a create/patch body into a patch (and, on creation, a slug).
+fn read_changes(
     changes: &Map<String, Value>,
-    creating: bool,
-) -> Result<(), ApiError> {
+    current_slug: Option<&str>,
+) -> Result<(SegmentPatch, Option<String>), ApiError> {
+    let mut patch = SegmentPatch::default();
+    let mut slug = None;
     for (field, value) in changes {
         let f = field.as_str();
         match f {
-            "name" => segment.name = text(f, value, 1, 100)?,
-            "slug" if creating => {
-                segment.slug = match value.as_str() {
-                    Some(s) if is_segment_slug(s) => s.to_string(),
-                    _ => {
-                        return Err(ApiError::validation(
-                            f,
-                            "must be 1-63 characters of a-z, 0-9 and -",
-                        ));
+            "name" => patch.name = Some(text(f, value, 1, 100)?),
+            "slug" => match current_slug {
+                None => {
+                    slug = match value.as_str() {
+                        Some(s) if is_segment_slug(s) => Some(s.to_string()),
+                        _ => {
+                            return Err(ApiError::validation(
+                                f,
+                                "must be 1-63 characters of a-z, 0-9 and -",
+                            ));
+                        }
                     }
                 }
-            }
-            "slug" if value.as_str() != Some(segment.slug.as_str()) => {
-                return Err(ApiError::validation(
-                    f,
-                    "cannot be changed (corpus entries refer to it)",
-                ));
-            }
-            "slug" => {}
-            "systemPrompt" => segment.system_prompt = text(f, value, 0, 20_000)?,
-            "welcomeMessage" => segment.welcome_message = text(f, value, 0, 2_000)?,
-            "conversationStarters" => segment.conversation_starters = starters(f, value)?,
-            "isDefault" => segment.is_default = boolean(f, value)?,
-            "isActive" => segment.is_active = boolean(f, value)?,
+                Some(current) if value.as_str() != Some(current) => {
+                    return Err(ApiError::validation(
+                        f,
+                        "cannot be changed (corpus entries refer to it)",
+                    ));
+                }
+                Some(_) => {}
+            },
+            "systemPrompt" => patch.system_prompt = Some(text(f, value, 0, 20_000)?),
+            "welcomeMessage" => patch.welcome_message = Some(text(f, value, 0, 2_000)?),
+            "conversationStarters" => patch.conversation_starters = Some(starters(f, value)?),
+            "isDefault" => patch.is_default = Some(boolean(f, value)?),
+            "isActive" => patch.is_active = Some(boolean(f, value)?),
             "id" | "createdAt" | "updatedAt" => {
                 return Err(ApiError::validation(f, "is read-only"));
             }
             _ => return Err(ApiError::validation(f, "unknown field")),
         }
     }
-    if segment.is_default && !segment.is_active {
-        return Err(ApiError::conflict("The default segment cannot be inactive"));
-    }
-    Ok(())
+    Ok((patch, slug))
 }
 
 fn starters(field: &str, value: &Value) -> Result<Vec<Starter>, ApiError> {
@@ -147,11 +147,7 @@ pub async fn list(
     auth: Authed<need::SegmentsRead>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let tenant = auth.tenant().to_string();
-    let segments = state
-        .store
-        .blocking(move |s| s.list_segments(&tenant))
-        .await?;
+    let segments = state.store.list_segments(auth.tenant()).await?;
     let views: Vec<SegmentView> = segments
         .into_iter()
         .map(|s| SegmentView::new(s, false))
@@ -164,11 +160,9 @@ pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
-    let tenant = auth.tenant().to_string();
-    let key = path.into_inner().1;
     let segment = state
         .store
-        .blocking(move |s| s.find_segment(&tenant, &key))
+        .find_segment(auth.tenant(), &path.1)
         .await?
         .ok_or_else(|| ApiError::not_found("Segment"))?;
     Ok(HttpResponse::Ok().json(SegmentView::new(segment, true)))
@@ -183,22 +177,31 @@ pub async fn create(
     if !changes.contains_key("name") {
         return Err(ApiError::validation("name", "is required"));
     }
-    let mut segment = Segment::new("", "", now_ms());
-    apply_changes(&mut segment, &changes, true)?;
-    if segment.slug.is_empty() {
-        segment.slug = slug_from_name(&segment.name);
-        if segment.slug.is_empty() {
-            return Err(ApiError::validation(
-                "slug",
-                "is required when the name has no letters or digits",
-            ));
+    let (patch, slug) = read_changes(&changes, None)?;
+    let name = patch.name.clone().unwrap_or_default();
+    let slug = match slug {
+        Some(slug) => slug,
+        None => {
+            let derived = slug_from_name(&name);
+            if derived.is_empty() {
+                return Err(ApiError::validation(
+                    "slug",
+                    "is required when the name has no letters or digits",
+                ));
+            }
+            derived
         }
-    }
-    let tenant = auth.tenant().to_string();
-    let created = state
-        .store
-        .blocking(move |s| s.create_segment(&tenant, segment).map_err(ApiError::from))
-        .await?;
+    };
+    let new = NewSegment {
+        slug,
+        name,
+        system_prompt: patch.system_prompt.unwrap_or_default(),
+        welcome_message: patch.welcome_message.unwrap_or_default(),
+        conversation_starters: patch.conversation_starters.unwrap_or_default(),
+        is_default: patch.is_default.unwrap_or(false),
+        is_active: patch.is_active.unwrap_or(true),
+    };
+    let created = state.store.create_segment(auth.tenant(), new).await?;
     Ok(HttpResponse::Created().json(SegmentView::new(created, true)))
 }
 
@@ -208,16 +211,18 @@ pub async fn update(
     path: web::Path<(String, String)>,
     body: ApiJson<Map<String, Value>>,
 ) -> ApiResult<HttpResponse> {
-    let tenant = auth.tenant().to_string();
-    let key = path.into_inner().1;
-    let changes = body.0;
-    let updated = state
+    let key = &path.1;
+    // The slug may be repeated unchanged in a patch; compare it with the current one.
+    let current = state
         .store
-        .blocking(move |s| {
-            s.update_segment(&tenant, &key, |seg| apply_changes(seg, &changes, false))
-        })
+        .find_segment(auth.tenant(), key)
         .await?
         .ok_or_else(|| ApiError::not_found("Segment"))?;
+    let (patch, _) = read_changes(&body.0, Some(&current.slug))?;
+    let updated = state
+        .store
+        .update_segment(auth.tenant(), &current.id, patch)
+        .await?;
     Ok(HttpResponse::Ok().json(SegmentView::new(updated, true)))
 }
 
@@ -226,12 +231,6 @@ pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
-    let tenant = auth.tenant().to_string();
-    let key = path.into_inner().1;
-    let deleted = state
-        .store
-        .blocking(move |s| s.delete_segment(&tenant, &key).map_err(ApiError::from))
-        .await?
-        .ok_or_else(|| ApiError::not_found("Segment"))?;
+    let deleted = state.store.delete_segment(auth.tenant(), &path.1).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"deleted": true, "id": deleted.id})))
 }

@@ -5,17 +5,13 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::AppState;
 use super::extract::ApiJson;
 use super::fields::{boolean, one_of, text};
-use crate::app::AppState;
 use crate::auth::{Authed, need};
 use crate::chat::origin::is_host_pattern;
-use crate::clock::to_rfc3339;
+use crate::domain::{ContentPolicy, Plan, Tenant, TenantPatch, Tone};
 use crate::error::{ApiError, ApiResult};
-use crate::store::tenants::Tenant;
-
-pub const BOT_TONES: [&str; 5] = ["FORMAL", "NEUTRAL", "FRIENDLY", "PLAYFUL", "TECHNICAL"];
-pub const CONTENT_POLICIES: [&str; 4] = ["SFW_STRICT", "SFW", "MODERATE", "UNFILTERED"];
 const READ_ONLY: [&str; 6] = [
     "id",
     "slug",
@@ -32,19 +28,19 @@ pub struct TenantView {
     id: String,
     slug: String,
     name: String,
-    plan: String,
+    plan: Plan,
     is_activated: bool,
     bot_name: String,
     bot_title: String,
     bot_lore: String,
-    bot_tone: String,
+    bot_tone: Tone,
     use_tutoiement: bool,
     allow_emojis: bool,
     primary_color: String,
     secondary_color: String,
     show_ai_badge: bool,
     allowed_domains: Vec<String>,
-    content_policy: String,
+    content_policy: ContentPolicy,
     conversations_used: u64,
     conversations_limit: Option<u64>,
     created_at: String,
@@ -72,8 +68,8 @@ impl From<Tenant> for TenantView {
             content_policy: t.content_policy,
             conversations_used: t.conversations_used,
             conversations_limit: t.conversations_limit,
-            created_at: to_rfc3339(t.created_at),
-            updated_at: to_rfc3339(t.updated_at),
+            created_at: t.created_at.to_rfc3339(),
+            updated_at: t.updated_at.to_rfc3339(),
         }
     }
 }
@@ -82,10 +78,9 @@ pub async fn get(
     auth: Authed<need::SettingsRead>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let slug = auth.tenant().to_string();
     let tenant = state
         .store
-        .blocking(move |s| s.get_tenant(&slug))
+        .get_tenant(auth.tenant())
         .await?
         .ok_or_else(ApiError::tenant_not_found)?;
     Ok(HttpResponse::Ok().json(TenantView::from(tenant)))
@@ -96,36 +91,39 @@ pub async fn update(
     state: web::Data<AppState>,
     body: ApiJson<Map<String, Value>>,
 ) -> ApiResult<HttpResponse> {
-    let changes = body.0;
-    let slug = auth.tenant().to_string();
-    let updated = state
-        .store
-        .blocking(move |s| s.update_tenant(&slug, |tenant| apply_changes(tenant, &changes)))
-        .await?
-        .ok_or_else(ApiError::tenant_not_found)?;
+    let patch = read_patch(&body.0)?;
+    let updated = state.store.update_tenant(auth.tenant(), patch).await?;
     Ok(HttpResponse::Ok().json(TenantView::from(updated)))
 }
 
-/// Applies a partial update, validating each field.
-pub fn apply_changes(tenant: &mut Tenant, changes: &Map<String, Value>) -> Result<(), ApiError> {
+/// Validates a partial update, each field on its own.
+pub fn read_patch(changes: &Map<String, Value>) -> Result<TenantPatch, ApiError> {
+    let mut p = TenantPatch::default();
     for (field, value) in changes {
         let f = field.as_str();
         match f {
-            "name" => tenant.name = text(f, value, 1, 100)?,
-            "botName" => tenant.bot_name = text(f, value, 1, 100)?,
-            "botTitle" => tenant.bot_title = text(f, value, 0, 200)?,
-            "botLore" => tenant.bot_lore = text(f, value, 0, 5000)?,
-            "botTone" => tenant.bot_tone = one_of(f, value, &BOT_TONES)?,
-            "contentPolicy" => tenant.content_policy = one_of(f, value, &CONTENT_POLICIES)?,
-            "isActivated" => tenant.is_activated = boolean(f, value)?,
-            "useTutoiement" => tenant.use_tutoiement = boolean(f, value)?,
-            "allowEmojis" => tenant.allow_emojis = boolean(f, value)?,
-            "showAiBadge" => tenant.show_ai_badge = boolean(f, value)?,
-            "primaryColor" => tenant.primary_color = color(f, value)?,
-            "secondaryColor" => tenant.secondary_color = color(f, value)?,
-            "allowedDomains" => tenant.allowed_domains = domains(f, value)?,
+            "name" => p.name = Some(text(f, value, 1, 100)?),
+            "botName" => p.bot_name = Some(text(f, value, 1, 100)?),
+            "botTitle" => p.bot_title = Some(text(f, value, 0, 200)?),
+            "botLore" => p.bot_lore = Some(text(f, value, 0, 5000)?),
+            "botTone" => p.bot_tone = Some(one_of(f, value, Tone::parse, &Tone::names())?),
+            "contentPolicy" => {
+                p.content_policy = Some(one_of(
+                    f,
+                    value,
+                    ContentPolicy::parse,
+                    &ContentPolicy::names(),
+                )?)
+            }
+            "isActivated" => p.is_activated = Some(boolean(f, value)?),
+            "useTutoiement" => p.use_tutoiement = Some(boolean(f, value)?),
+            "allowEmojis" => p.allow_emojis = Some(boolean(f, value)?),
+            "showAiBadge" => p.show_ai_badge = Some(boolean(f, value)?),
+            "primaryColor" => p.primary_color = Some(color(f, value)?),
+            "secondaryColor" => p.secondary_color = Some(color(f, value)?),
+            "allowedDomains" => p.allowed_domains = Some(domains(f, value)?),
             "conversationsLimit" => {
-                tenant.conversations_limit = match value {
+                p.conversations_limit = Some(match value {
                     Value::Null => None,
                     v => Some(v.as_u64().filter(|n| *n <= 1_000_000_000).ok_or_else(|| {
                         ApiError::validation(
@@ -133,7 +131,7 @@ pub fn apply_changes(tenant: &mut Tenant, changes: &Map<String, Value>) -> Resul
                             "must be null or a whole number from 0 to 1000000000",
                         )
                     })?),
-                }
+                })
             }
             _ if READ_ONLY.contains(&f) => {
                 return Err(ApiError::validation(f, "is read-only"));
@@ -141,7 +139,7 @@ pub fn apply_changes(tenant: &mut Tenant, changes: &Map<String, Value>) -> Resul
             _ => return Err(ApiError::validation(f, "unknown field")),
         }
     }
-    Ok(())
+    Ok(p)
 }
 
 fn color(field: &str, value: &Value) -> Result<String, ApiError> {
@@ -184,8 +182,8 @@ mod tests {
     use serde_json::json;
 
     fn apply(body: Value) -> Result<Tenant, ApiError> {
-        let mut t = Tenant::new("acme", "Acme", 0);
-        apply_changes(&mut t, body.as_object().unwrap())?;
+        let mut t = Tenant::new("ten_1".into(), "acme", "Acme", Default::default());
+        read_patch(body.as_object().unwrap())?.apply(&mut t);
         Ok(t)
     }
 
@@ -219,7 +217,7 @@ mod tests {
         ];
         for (body, field) in cases {
             let err = apply(body.clone()).unwrap_err();
-            assert_eq!(err.status.as_u16(), 400, "{body}");
+            assert_eq!(err.status().as_u16(), 400, "{body}");
             assert!(
                 err.message.starts_with(&format!("{field}: ")),
                 "{body} -> {}",
@@ -237,10 +235,10 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(t.bot_name, "Max");
-        assert_eq!(t.bot_tone, "FRIENDLY");
+        assert_eq!(t.bot_tone, Tone::Friendly);
         assert_eq!(t.primary_color, "#aabbcc");
         assert_eq!(t.allowed_domains, vec!["*.example.com", "localhost:3000"]);
-        assert_eq!(t.content_policy, "SFW_STRICT");
+        assert_eq!(t.content_policy, ContentPolicy::SfwStrict);
         assert!(!t.is_activated);
     }
 }

@@ -4,13 +4,13 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use super::AppState;
 use super::extract::ApiJson;
-use crate::app::AppState;
-use crate::auth::scope::{Scope, ScopeSet};
+use crate::auth::token::{SecretKind, mint};
 use crate::auth::{Authed, need};
-use crate::clock::{now_ms, parse_rfc3339, to_rfc3339};
+use crate::clock::Timestamp;
+use crate::domain::{NewToken, Scope, ScopeSet, TokenRecord};
 use crate::error::{ApiError, ApiResult};
-use crate::store::tokens::TokenRecord;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -18,22 +18,22 @@ pub struct TokenView {
     id: String,
     name: String,
     prefix: String,
-    scopes: Vec<String>,
+    scopes: ScopeSet,
     created_at: String,
     last_used_at: Option<String>,
     expires_at: Option<String>,
 }
 
-impl From<TokenRecord> for TokenView {
-    fn from(t: TokenRecord) -> Self {
+impl TokenView {
+    fn new(t: TokenRecord, last_used: Option<Timestamp>) -> Self {
         TokenView {
             id: t.id,
             name: t.name,
             prefix: t.prefix,
             scopes: t.scopes,
-            created_at: to_rfc3339(t.created_at),
-            last_used_at: t.last_used_at.map(to_rfc3339),
-            expires_at: t.expires_at.map(to_rfc3339),
+            created_at: t.created_at.to_rfc3339(),
+            last_used_at: last_used.map(Timestamp::to_rfc3339),
+            expires_at: t.expires_at.map(Timestamp::to_rfc3339),
         }
     }
 }
@@ -45,7 +45,7 @@ struct CreatedToken {
     name: String,
     token: String,
     prefix: String,
-    scopes: Vec<String>,
+    scopes: ScopeSet,
     created_at: String,
     expires_at: Option<String>,
 }
@@ -59,14 +59,14 @@ pub struct CreateToken {
 }
 
 /// A validated creation request.
-struct NewToken {
+struct Requested {
     name: String,
     scopes: ScopeSet,
-    expires_at: Option<i64>,
+    expires_at: Option<Timestamp>,
 }
 
 impl CreateToken {
-    fn validate(self, now: i64) -> Result<NewToken, ApiError> {
+    fn validate(self, now: Timestamp) -> Result<Requested, ApiError> {
         let name = self
             .name
             .map(|n| n.trim().to_string())
@@ -92,7 +92,7 @@ impl CreateToken {
         let expires_at = match self.expires_at {
             None => None,
             Some(text) => {
-                let at = parse_rfc3339(&text).ok_or_else(|| {
+                let at = Timestamp::parse_rfc3339(&text).ok_or_else(|| {
                     ApiError::validation(
                         "expiresAt",
                         "must be an RFC 3339 timestamp like 2030-01-15T10:30:00Z",
@@ -104,7 +104,7 @@ impl CreateToken {
                 Some(at)
             }
         };
-        Ok(NewToken {
+        Ok(Requested {
             name,
             scopes,
             expires_at,
@@ -116,14 +116,15 @@ pub async fn list(
     auth: Authed<need::TokensRead>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let tenant = auth.tenant().to_string();
-    let tokens = state
-        .store
-        .blocking(move |s| s.list_tokens(Some(&tenant)))
-        .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "tokens": tokens.into_iter().map(TokenView::from).collect::<Vec<_>>(),
-    })))
+    let tokens = state.store.list_tokens(Some(auth.tenant())).await?;
+    let views: Vec<TokenView> = tokens
+        .into_iter()
+        .map(|t| {
+            let last_used = state.credentials.last_used_of(&t);
+            TokenView::new(t, last_used)
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "tokens": views })))
 }
 
 pub async fn create(
@@ -131,7 +132,7 @@ pub async fn create(
     state: web::Data<AppState>,
     body: ApiJson<CreateToken>,
 ) -> ApiResult<HttpResponse> {
-    let request = body.0.validate(now_ms())?;
+    let request = body.0.validate(Timestamp::now())?;
     // No privilege escalation: every scope granted must be held by the caller.
     if let Some(missing) = request
         .scopes
@@ -140,22 +141,28 @@ pub async fn create(
     {
         return Err(ApiError::cannot_grant(missing));
     }
-    let tenant = auth.tenant().to_string();
-    let minted = state
+    let minted = mint(SecretKind::ApiToken);
+    let record = state
         .store
-        .blocking(move |s| {
-            s.create_token(&tenant, &request.name, request.scopes, request.expires_at)
-        })
+        .create_token(
+            auth.tenant(),
+            NewToken {
+                name: request.name,
+                scopes: request.scopes,
+                hash: minted.hash,
+                prefix: minted.prefix,
+                expires_at: request.expires_at,
+            },
+        )
         .await?;
-    let record = minted.record;
     Ok(HttpResponse::Created().json(CreatedToken {
         id: record.id,
         name: record.name,
         token: minted.secret,
         prefix: record.prefix,
         scopes: record.scopes,
-        created_at: to_rfc3339(record.created_at),
-        expires_at: record.expires_at.map(to_rfc3339),
+        created_at: record.created_at.to_rfc3339(),
+        expires_at: record.expires_at.map(Timestamp::to_rfc3339),
     }))
 }
 
@@ -164,12 +171,25 @@ pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
-    let tenant = auth.tenant().to_string();
-    let id = path.into_inner().1;
-    let revoked = state
+    let id = &path.1;
+    let target = state
         .store
-        .blocking(move |s| s.revoke_token(Some(&tenant), &id))
+        .get_token(id)
         .await?
+        .filter(|t| t.tenant == auth.tenant())
         .ok_or_else(|| ApiError::not_found("Token"))?;
+    // No revoking upwards: a token may only revoke tokens holding no more than it does.
+    // Scopes never change after creation, so checking before the write is enough.
+    if let Some(missing) = target
+        .scopes
+        .iter()
+        .find(|s| !auth.principal.scopes.grants(*s))
+    {
+        return Err(ApiError::new(
+            crate::error::ErrorCode::InsufficientScope,
+            format!("Cannot revoke a token holding a scope you lack: {missing}"),
+        ));
+    }
+    let revoked = state.store.revoke_token(Some(auth.tenant()), id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"deleted": true, "id": revoked.id})))
 }

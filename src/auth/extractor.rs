@@ -13,12 +13,12 @@ use actix_web::dev::Payload;
 use actix_web::http::header::{AUTHORIZATION, HeaderName};
 use actix_web::{FromRequest, HttpRequest, web};
 
-use super::scope::{Scope, ScopeSet};
-use super::token::{SecretKind, is_well_formed};
-use crate::app::AppState;
-use crate::clock;
+use super::Guard;
+use super::credentials::Credential;
+use super::token::{SecretKind, hash_secret, is_well_formed};
+use crate::clock::Timestamp;
+use crate::domain::scope::{RequiredScope, Scope, ScopeSet};
 use crate::error::ApiError;
-use crate::store::Credential;
 
 pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
@@ -28,36 +28,6 @@ pub struct Principal {
     pub tenant: String,
     pub scopes: ScopeSet,
     pub credential: Arc<Credential>,
-}
-
-/// Type-level scope requirement for [`Authed`].
-pub trait RequiredScope {
-    const SCOPE: Scope;
-}
-
-/// Marker types naming the scope a handler needs: `Authed<need::CorpusWrite>`.
-pub mod need {
-    use super::{RequiredScope, Scope};
-
-    macro_rules! markers {
-        ($($name:ident),*) => {$(
-            pub struct $name;
-            impl RequiredScope for $name {
-                const SCOPE: Scope = Scope::$name;
-            }
-        )*};
-    }
-    markers!(
-        CorpusRead,
-        CorpusWrite,
-        ConversationsRead,
-        SettingsRead,
-        SettingsWrite,
-        TokensRead,
-        TokensWrite,
-        SegmentsRead,
-        SegmentsWrite
-    );
 }
 
 /// A request proven to come from a credential of the tenant in the path that holds `S`.
@@ -111,9 +81,9 @@ fn presented(req: &HttpRequest) -> Option<Presented<'_>> {
 
 /// Resolves the request's credential into a principal for the tenant in the path.
 pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::internal("AppState missing from app data"))?;
+    let guard = req
+        .app_data::<web::Data<Guard>>()
+        .ok_or_else(|| ApiError::internal("auth::Guard missing from app data"))?;
     let (kind, secret) = match presented(req).ok_or_else(ApiError::missing_credentials)? {
         Presented::Bearer(secret) => (SecretKind::ApiToken, secret),
         Presented::ApiKey(secret) => (SecretKind::LegacyKey, secret),
@@ -121,15 +91,15 @@ pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
     if !is_well_formed(kind, secret) {
         return Err(ApiError::invalid_token());
     }
-    let credential = state
-        .store
-        .credential(secret)
+    let credential = guard
+        .credentials
+        .get(&hash_secret(secret))
         .ok_or_else(ApiError::invalid_token)?;
-    let now = clock::now_ms();
+    let now = Timestamp::now();
     if credential.is_expired(now) {
         return Err(ApiError::token_expired());
     }
-    state.rate_limiter.check(&credential.label())?;
+    guard.rate_limiter.check(&credential.label())?;
     let path_tenant = req.match_info().get("slug").unwrap_or_default();
     if credential.tenant != path_tenant {
         return Err(ApiError::tenant_not_found());

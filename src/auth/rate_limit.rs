@@ -51,7 +51,7 @@ mod tests {
         assert!(limiter.check("a").is_ok());
         assert!(limiter.check("a").is_ok());
         let refused = limiter.check("a").unwrap_err();
-        assert_eq!(refused.status.as_u16(), 429);
+        assert_eq!(refused.status().as_u16(), 429);
         assert!(refused.retry_after.unwrap() >= 1);
         assert!(limiter.check("b").is_ok(), "other keys keep their budget");
     }

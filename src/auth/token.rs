@@ -1,9 +1,8 @@
 //! Secret credentials: minting, checksum, hashing. A secret exists in clear only in the
 //! response (or CLI output) that shows it once; everything stored is its BLAKE3 hash.
 
-use rand::RngExt;
+use crate::ids::{BASE62, random_base62};
 
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 /// 32 base62 characters carry 190 bits of randomness (the contract asks for >= 178).
 const RANDOM_CHARS: usize = 32;
 /// CRC32 fits in 6 base62 characters (62^6 > 2^32).
@@ -37,14 +36,26 @@ pub fn hash_secret(secret: &str) -> SecretHash {
     *blake3::hash(secret.as_bytes()).as_bytes()
 }
 
+/// A freshly minted secret with what the store keeps of it.
+pub struct Minted {
+    pub secret: String,
+    /// Hex BLAKE3 of the secret.
+    pub hash: String,
+    pub prefix: String,
+}
+
 /// A new random secret: kind prefix + random base62 + base62 CRC32 of everything before it.
-pub fn mint(kind: SecretKind) -> String {
+pub fn mint(kind: SecretKind) -> Minted {
     let mut text = String::with_capacity(3 + RANDOM_CHARS + CHECKSUM_CHARS);
     text.push_str(kind.prefix());
     text.push_str(&random_base62(RANDOM_CHARS));
     let checksum = checksum_text(&text);
     text.push_str(&checksum);
-    text
+    Minted {
+        hash: hex(&hash_secret(&text)),
+        prefix: text.chars().take(PREFIX_CHARS).collect(),
+        secret: text,
+    }
 }
 
 /// True when `text` has the shape of a secret of `kind` and its checksum matches. Lets the
@@ -62,23 +73,6 @@ pub fn is_well_formed(kind: SecretKind, text: &str) -> bool {
     checksum_text(body) == checksum
 }
 
-/// The part of a token shown in listings so a person can recognise it.
-pub fn display_prefix(token: &str) -> String {
-    token.chars().take(PREFIX_CHARS).collect()
-}
-
-/// A random public identifier such as `tok_...` or `corp_...` (not a secret).
-pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}{}", random_base62(20))
-}
-
-fn random_base62(len: usize) -> String {
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|_| BASE62[rng.random_range(0..BASE62.len())] as char)
-        .collect()
-}
-
 fn checksum_text(body: &str) -> String {
     let mut value = crc32fast::hash(body.as_bytes());
     let mut digits = [b'0'; CHECKSUM_CHARS];
@@ -89,6 +83,21 @@ fn checksum_text(body: &str) -> String {
     digits.iter().map(|&b| b as char).collect()
 }
 
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn parse_hex(text: &str) -> Option<SecretHash> {
+    let mut out = [0u8; 32];
+    if text.len() != 64 {
+        return None;
+    }
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,18 +106,19 @@ mod tests {
     fn minted_tokens_are_well_formed_and_distinct() {
         let a = mint(SecretKind::ApiToken);
         let b = mint(SecretKind::ApiToken);
-        assert_ne!(a, b);
-        assert!(a.starts_with("ak_"));
-        assert_eq!(a.len(), 3 + RANDOM_CHARS + CHECKSUM_CHARS);
-        assert!(is_well_formed(SecretKind::ApiToken, &a));
-        assert!(!is_well_formed(SecretKind::LegacyKey, &a));
-        assert_eq!(display_prefix(&a).len(), 12);
-        assert!(a.starts_with(&display_prefix(&a)));
+        assert_ne!(a.secret, b.secret);
+        assert!(a.secret.starts_with("ak_"));
+        assert_eq!(a.secret.len(), 3 + RANDOM_CHARS + CHECKSUM_CHARS);
+        assert!(is_well_formed(SecretKind::ApiToken, &a.secret));
+        assert!(!is_well_formed(SecretKind::LegacyKey, &a.secret));
+        assert_eq!(a.prefix.len(), 12);
+        assert!(a.secret.starts_with(&a.prefix));
+        assert_eq!(parse_hex(&a.hash), Some(hash_secret(&a.secret)));
     }
 
     #[test]
     fn any_single_character_change_breaks_the_checksum() {
-        let token = mint(SecretKind::ApiToken);
+        let token = mint(SecretKind::ApiToken).secret;
         for i in 3..token.len() {
             let mut bytes = token.clone().into_bytes();
             bytes[i] = if bytes[i] == b'x' { b'y' } else { b'x' };
@@ -132,11 +142,18 @@ mod tests {
 
     #[test]
     fn hash_is_blake3_of_the_text() {
-        let token = mint(SecretKind::Session);
+        let token = mint(SecretKind::Session).secret;
         assert_eq!(
             hash_secret(&token),
             *blake3::hash(token.as_bytes()).as_bytes()
         );
         assert_ne!(hash_secret(&token), hash_secret("other"));
+    }
+
+    #[test]
+    fn hex_round_trip() {
+        let hash = hash_secret("x");
+        assert_eq!(parse_hex(&hex(&hash)), Some(hash));
+        assert_eq!(parse_hex("zz"), None);
     }
 }

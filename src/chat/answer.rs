@@ -4,8 +4,8 @@
 //! segment's conversation starters instead of inventing anything.
 
 use crate::chat::llm::ChatMessage;
+use crate::domain::CorpusEntry;
 use crate::search::{self, AnalyzedDoc, Query};
-use crate::store::corpus::CorpusEntry;
 
 /// The tenant settings that shape how the bot speaks.
 #[derive(Debug, Clone)]
@@ -88,7 +88,10 @@ pub fn select_relevant(
         {
             break;
         }
-        let (matched, content) = matched_positions(query, &entry.analyze());
+        let (matched, content) = matched_positions(
+            query,
+            &search::analyze_doc(&entry.title, &entry.content, &entry.tags),
+        );
         if content > 0 && matched >= required_matches(content) {
             kept.push((entry, score));
         } else if kept.is_empty() {
@@ -304,8 +307,9 @@ mod tests {
             segment: None,
             priority: 5,
             tags: vec![],
-            created_us: 0,
-            updated_at: 0,
+            created_at: Default::default(),
+            updated_at: Default::default(),
+            revision: 0,
         }
     }
 

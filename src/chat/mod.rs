@@ -1,8 +1,9 @@
-//! The bot: from a visitor's message and the tenant's corpus to an answer. Pure logic, no
-//! actix types; `api::chat` does the HTTP, the store and the streaming around it.
+//! The bot: from a visitor's message and the tenant's corpus to a stored reply. No actix
+//! types; `api::chat` does the HTTP and the streaming around it.
 
 pub mod answer;
 pub mod llm;
 pub mod origin;
+pub mod turn;
 
 pub use answer::{Answer, Lang, Persona, Retrieved, SegmentInfo};

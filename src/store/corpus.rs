@@ -1,168 +1,290 @@
-//! Corpus (knowledge base) entries and their search index.
+//! Corpus entries and their search index.
 //!
 //! Each entry is stored twice in one transaction: the entry itself (CORPUS) and its analysed
-//! terms (CORPUS_TERMS). The in-memory index is updated right after the commit while the corpus
-//! write lock is held, so it applies changes in commit order; at start-up it is rebuilt from
-//! the stored term rows without re-analysing any text. Readers load hits back from CORPUS and
-//! drop ids that no longer exist, so a deleted entry can never be returned.
+//! terms (CORPUS_TERMS). Text is analysed before the write is queued, so the writer only
+//! copies bytes; the in-memory index is updated by the writer right after the commit, in
+//! commit order; at start-up it is rebuilt from the stored term rows without re-analysing
+//! any text. Readers load hits back from CORPUS and drop ids that no longer exist, so a
+//! deleted entry can never be returned.
 
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::tables::{CORPUS, CORPUS_TERMS, META};
-use super::{Store, StoreResult, read_u32};
+use super::writer::Tx;
+use super::{Effect, Store, StoreError, StoreResult, decode, encode, read_u32, segments, tenants};
+use crate::domain::{CorpusEntry, CorpusPage, CorpusPatch, NewCorpus};
+use crate::ids::new_id;
 use crate::search::{self, AnalyzedDoc, DocMeta, Query, SegmentFilter, TenantIndex};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct CorpusEntry {
-    pub id: String,
-    pub title: String,
-    pub content: String,
-    pub segment: Option<String>,
-    pub priority: u8,
-    pub tags: Vec<String>,
-    /// From `clock::unique_now_us`: unique per entry, so it orders "newest first".
-    pub created_us: i64,
-    pub updated_at: i64,
+/// How often an update retries when another update of the same entry committed first.
+const UPDATE_ATTEMPTS: usize = 16;
+
+fn analyze(entry_title: &str, content: &str, tags: &[String]) -> Arc<AnalyzedDoc> {
+    Arc::new(search::analyze_doc(entry_title, content, tags))
 }
 
-impl CorpusEntry {
-    pub fn analyze(&self) -> AnalyzedDoc {
-        search::analyze_doc(&self.title, &self.content, &self.tags)
+fn doc_meta(entry: &CorpusEntry) -> DocMeta {
+    DocMeta {
+        id: entry.id.clone(),
+        segment: entry.segment.clone(),
+        priority: entry.priority,
+        created_us: entry.created_at.micros(),
     }
-
-    fn doc_meta(&self) -> DocMeta {
-        DocMeta {
-            id: self.id.clone(),
-            segment: self.segment.clone(),
-            priority: self.priority,
-            created_us: self.created_us,
-        }
-    }
-}
-
-/// One page of entries plus the number of entries matching in all.
-pub struct CorpusPage {
-    pub entries: Vec<CorpusEntry>,
-    pub total: usize,
 }
 
 /// What the index needs of an entry, stored beside its terms so start-up never parses the
-/// (possibly 50,000-character) entry itself.
-struct IndexRow {
-    meta: DocMeta,
-    terms: AnalyzedDoc,
+/// (possibly 50,000-character) entry itself: priority, creation instant, segment, terms.
+fn encode_index_row(entry: &CorpusEntry, encoded_terms: &[u8]) -> Vec<u8> {
+    let segment = entry.segment.as_deref().unwrap_or("");
+    let mut out = Vec::with_capacity(11 + segment.len() + encoded_terms.len());
+    out.push(entry.priority);
+    out.extend_from_slice(&entry.created_at.micros().to_le_bytes());
+    out.extend_from_slice(&(segment.len() as u16).to_le_bytes());
+    out.extend_from_slice(segment.as_bytes());
+    out.extend_from_slice(encoded_terms);
+    out
 }
 
-impl IndexRow {
-    fn encode(entry: &CorpusEntry, terms: &AnalyzedDoc) -> Vec<u8> {
-        let segment = entry.segment.as_deref().unwrap_or("");
-        let mut out = Vec::with_capacity(16 + segment.len());
-        out.push(entry.priority);
-        out.extend_from_slice(&entry.created_us.to_le_bytes());
-        out.extend_from_slice(&(segment.len() as u16).to_le_bytes());
-        out.extend_from_slice(segment.as_bytes());
-        out.extend_from_slice(&terms.encode());
-        out
-    }
+fn decode_index_row(id: &str, bytes: &[u8]) -> Option<(DocMeta, AnalyzedDoc)> {
+    let priority = *bytes.first()?;
+    let created_us = i64::from_le_bytes(bytes.get(1..9)?.try_into().ok()?);
+    let seg_len = u16::from_le_bytes(bytes.get(9..11)?.try_into().ok()?) as usize;
+    let segment = std::str::from_utf8(bytes.get(11..11 + seg_len)?).ok()?;
+    let terms = AnalyzedDoc::decode(bytes.get(11 + seg_len..)?).ok()?;
+    let meta = DocMeta {
+        id: id.to_string(),
+        segment: (!segment.is_empty()).then(|| segment.to_string()),
+        priority,
+        created_us,
+    };
+    Some((meta, terms))
+}
 
-    fn decode(id: &str, bytes: &[u8]) -> Option<IndexRow> {
-        let priority = *bytes.first()?;
-        let created_us = i64::from_le_bytes(bytes.get(1..9)?.try_into().ok()?);
-        let seg_len = u16::from_le_bytes(bytes.get(9..11)?.try_into().ok()?) as usize;
-        let segment = std::str::from_utf8(bytes.get(11..11 + seg_len)?).ok()?;
-        let terms = AnalyzedDoc::decode(bytes.get(11 + seg_len..)?).ok()?;
-        Some(IndexRow {
-            meta: DocMeta {
-                id: id.to_string(),
-                segment: (!segment.is_empty()).then(|| segment.to_string()),
-                priority,
-                created_us,
-            },
+fn no_such_segment(slug: &str) -> StoreError {
+    StoreError::invalid(
+        "segment",
+        format!("no segment '{slug}'; create it under /segments first"),
+    )
+}
+
+/// An entry ready to be written: its record and its analysed terms.
+struct Prepared {
+    new: NewCorpus,
+    terms: Arc<AnalyzedDoc>,
+    encoded_terms: Vec<u8>,
+}
+
+impl Prepared {
+    fn new(new: NewCorpus) -> Prepared {
+        let terms = analyze(&new.title, &new.content, &new.tags);
+        let encoded_terms = terms.encode();
+        Prepared {
+            new,
             terms,
-        })
+            encoded_terms,
+        }
     }
+}
+
+/// Writes an entry and its terms row and schedules the index update.
+fn put(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    entry: &CorpusEntry,
+    terms: &Arc<AnalyzedDoc>,
+    encoded_terms: &[u8],
+) -> StoreResult<()> {
+    let key = (tenant, entry.id.as_str());
+    tx.txn
+        .open_table(CORPUS)?
+        .insert(key, encode(entry)?.as_slice())?;
+    tx.txn
+        .open_table(CORPUS_TERMS)?
+        .insert(key, encode_index_row(entry, encoded_terms).as_slice())?;
+    tx.after_commit(Effect::IndexUpsert {
+        tenant: tenant.to_string(),
+        meta: doc_meta(entry),
+        terms: terms.clone(),
+    });
+    Ok(())
+}
+
+fn load(tx: &Tx<'_>, tenant: &str, id: &str) -> StoreResult<Option<CorpusEntry>> {
+    let table = tx.txn.open_table(CORPUS)?;
+    let entry = match table.get((tenant, id))? {
+        Some(v) => Some(decode("corpus", (tenant, id), v.value())?),
+        None => None,
+    };
+    Ok(entry)
+}
+
+/// Creates entries that the caller has checked one by one; all or nothing.
+fn insert_all(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    prepared: &[Prepared],
+) -> StoreResult<Vec<CorpusEntry>> {
+    tenants::require(tx, tenant)?;
+    let mut checked: Vec<&str> = Vec::new();
+    for (row, p) in prepared.iter().enumerate() {
+        if let Some(slug) = p.new.segment.as_deref()
+            && !checked.contains(&slug)
+        {
+            if !segments::exists(tx, tenant, slug)? {
+                return Err(match prepared.len() {
+                    1 => no_such_segment(slug),
+                    _ => StoreError::invalid(
+                        &format!("row {}: segment", row + 1),
+                        format!("no segment '{slug}'"),
+                    ),
+                });
+            }
+            checked.push(slug);
+        }
+    }
+    let mut created = Vec::with_capacity(prepared.len());
+    for p in prepared {
+        let now = tx.unique_now();
+        let entry = CorpusEntry {
+            id: new_id("corp_"),
+            title: p.new.title.clone(),
+            content: p.new.content.clone(),
+            segment: p.new.segment.clone(),
+            priority: p.new.priority,
+            tags: p.new.tags.clone(),
+            created_at: now,
+            updated_at: now,
+            revision: 0,
+        };
+        put(tx, tenant, &entry, &p.terms, &p.encoded_terms)?;
+        if let Some(slug) = &entry.segment {
+            segments::count_usage(tx, tenant, slug, 1)?;
+        }
+        created.push(entry);
+    }
+    Ok(created)
 }
 
 impl Store {
-    /// Inserts a new entry.
-    pub fn insert_corpus(
-        &self,
-        tenant: &str,
-        entry: &CorpusEntry,
-        terms: &AnalyzedDoc,
-    ) -> StoreResult<()> {
-        self.write_corpus(tenant, entry, terms, false).map(|_| ())
+    /// Creates an entry; its segment, if any, must exist.
+    pub async fn create_corpus(&self, tenant: &str, new: NewCorpus) -> StoreResult<CorpusEntry> {
+        let mut created = self.create_corpus_many(tenant, vec![new]).await?;
+        created
+            .pop()
+            .ok_or_else(|| StoreError::internal_msg("create wrote nothing"))
     }
 
-    /// Replaces an existing entry; `false` when it no longer exists (a concurrent delete wins,
-    /// the entry is not resurrected).
-    pub fn replace_corpus(
+    /// Creates many entries in one transaction (CSV import): all of them or none.
+    pub async fn create_corpus_many(
         &self,
         tenant: &str,
-        entry: &CorpusEntry,
-        terms: &AnalyzedDoc,
-    ) -> StoreResult<bool> {
-        self.write_corpus(tenant, entry, terms, true)
+        entries: Vec<NewCorpus>,
+    ) -> StoreResult<Vec<CorpusEntry>> {
+        let prepared: Vec<Prepared> = entries.into_iter().map(Prepared::new).collect();
+        let tenant = tenant.to_string();
+        self.write(move |tx| insert_all(tx, &tenant, &prepared))
+            .await
     }
 
-    fn write_corpus(
+    /// Applies a validated patch. Computed against the entry as it is, then written only if
+    /// nobody changed the entry meanwhile (else computed again), so concurrent updates of
+    /// one entry all take effect.
+    pub async fn update_corpus(
         &self,
         tenant: &str,
-        entry: &CorpusEntry,
-        terms: &AnalyzedDoc,
-        must_exist: bool,
-    ) -> StoreResult<bool> {
-        let bytes = serde_json::to_vec(entry)?;
-        let row = IndexRow::encode(entry, terms);
-        let key = (tenant, entry.id.as_str());
-        let _ordered = self.corpus_write_lock();
-        let txn = self.db().begin_write()?;
-        {
-            let mut table = txn.open_table(CORPUS)?;
-            if table.get(key)?.is_some() != must_exist {
-                return Ok(false);
+        id: &str,
+        patch: CorpusPatch,
+    ) -> StoreResult<CorpusEntry> {
+        for _ in 0..UPDATE_ATTEMPTS {
+            let base = self
+                .get_corpus(tenant, id)
+                .await?
+                .ok_or(StoreError::NotFound("Corpus entry"))?;
+            let mut next = base.clone();
+            patch.apply(&mut next);
+            let terms = analyze(&next.title, &next.content, &next.tags);
+            let encoded_terms = terms.encode();
+            let tenant_slug = tenant.to_string();
+            let written = self
+                .write(move |tx| {
+                    let current = load(tx, &tenant_slug, &base.id)?
+                        .ok_or(StoreError::NotFound("Corpus entry"))?;
+                    if current.revision != base.revision {
+                        return Ok(None);
+                    }
+                    if next.segment != current.segment {
+                        if let Some(slug) = &next.segment
+                            && !segments::exists(tx, &tenant_slug, slug)?
+                        {
+                            return Err(no_such_segment(slug));
+                        }
+                        if let Some(old) = &current.segment {
+                            segments::count_usage(tx, &tenant_slug, old, -1)?;
+                        }
+                        if let Some(new) = &next.segment {
+                            segments::count_usage(tx, &tenant_slug, new, 1)?;
+                        }
+                    }
+                    let mut entry = next.clone();
+                    entry.revision = current.revision + 1;
+                    entry.updated_at = tx.unique_now().max(entry.created_at);
+                    put(tx, &tenant_slug, &entry, &terms, &encoded_terms)?;
+                    Ok(Some(entry))
+                })
+                .await?;
+            if let Some(entry) = written {
+                return Ok(entry);
             }
-            table.insert(key, bytes.as_slice())?;
-            txn.open_table(CORPUS_TERMS)?.insert(key, row.as_slice())?;
         }
-        txn.commit()?;
-        self.index().upsert(tenant, entry.doc_meta(), terms);
-        Ok(true)
+        Err(StoreError::Conflict(
+            "The entry is being changed by other requests; try again".into(),
+        ))
     }
 
-    pub fn delete_corpus(&self, tenant: &str, id: &str) -> StoreResult<bool> {
-        let _ordered = self.corpus_write_lock();
-        let txn = self.db().begin_write()?;
-        let existed = {
-            let existed = txn.open_table(CORPUS)?.remove((tenant, id))?.is_some();
-            txn.open_table(CORPUS_TERMS)?.remove((tenant, id))?;
-            existed
-        };
-        txn.commit()?;
-        self.index().remove(tenant, id);
-        Ok(existed)
+    pub async fn delete_corpus(&self, tenant: &str, id: &str) -> StoreResult<()> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.write(move |tx| {
+            let entry = load(tx, &tenant, &id)?.ok_or(StoreError::NotFound("Corpus entry"))?;
+            tx.txn
+                .open_table(CORPUS)?
+                .remove((tenant.as_str(), id.as_str()))?;
+            tx.txn
+                .open_table(CORPUS_TERMS)?
+                .remove((tenant.as_str(), id.as_str()))?;
+            if let Some(slug) = &entry.segment {
+                segments::count_usage(tx, &tenant, slug, -1)?;
+            }
+            tx.after_commit(Effect::IndexRemove {
+                tenant: tenant.clone(),
+                id: id.clone(),
+            });
+            Ok(())
+        })
+        .await
     }
 
-    pub fn get_corpus(&self, tenant: &str, id: &str) -> StoreResult<Option<CorpusEntry>> {
-        Ok(self.get_corpus_many(tenant, &[id.to_string()])?.pop())
+    pub async fn get_corpus(&self, tenant: &str, id: &str) -> StoreResult<Option<CorpusEntry>> {
+        Ok(self.corpus_by_ids(tenant, &[id.to_string()])?.pop())
     }
 
     /// Loads entries by id in the given order, skipping ids that no longer exist.
-    pub fn get_corpus_many(&self, tenant: &str, ids: &[String]) -> StoreResult<Vec<CorpusEntry>> {
-        let txn = self.db().begin_read()?;
-        let table = txn.open_table(CORPUS)?;
-        let mut entries = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(value) = table.get((tenant, id.as_str()))? {
-                entries.push(serde_json::from_slice(value.value())?);
+    fn corpus_by_ids(&self, tenant: &str, ids: &[String]) -> StoreResult<Vec<CorpusEntry>> {
+        self.read(|txn| {
+            let table = txn.open_table(CORPUS)?;
+            let mut entries = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(value) = table.get((tenant, id.as_str()))? {
+                    entries.push(decode("corpus", (tenant, id), value.value())?);
+                }
             }
-        }
-        Ok(entries)
+            Ok(entries)
+        })
     }
 
     /// Newest first, optionally only one segment's entries.
-    pub fn list_corpus(
+    pub async fn list_corpus(
         &self,
         tenant: &str,
         segment: Option<&str>,
@@ -170,13 +292,13 @@ impl Store {
         limit: usize,
     ) -> StoreResult<CorpusPage> {
         let filter = segment.map_or(SegmentFilter::Any, SegmentFilter::Exact);
-        let (total, ids) = self.index().list_newest(tenant, filter, offset, limit);
-        let entries = self.get_corpus_many(tenant, &ids)?;
+        let (total, ids) = self.shared.index.list_newest(tenant, filter, offset, limit);
+        let entries = self.corpus_by_ids(tenant, &ids)?;
         Ok(CorpusPage { entries, total })
     }
 
-    /// Best match first, with the same ranking the chat uses.
-    pub fn search_corpus(
+    /// Best match first, with the ranking the chat uses; each entry with its score.
+    pub async fn search_corpus(
         &self,
         tenant: &str,
         query: &Query,
@@ -184,105 +306,131 @@ impl Store {
         offset: usize,
         limit: usize,
     ) -> StoreResult<(CorpusPage, Vec<f32>)> {
-        let (total, hits) = self.index().search(tenant, query, filter, offset, limit);
+        let (total, hits) = self
+            .shared
+            .index
+            .search(tenant, query, filter, offset, limit);
         let ids: Vec<String> = hits.iter().map(|h| h.id.clone()).collect();
-        let entries = self.get_corpus_many(tenant, &ids)?;
+        let entries = self.corpus_by_ids(tenant, &ids)?;
         let scores = entries
             .iter()
             .map(|e| hits.iter().find(|h| h.id == e.id).map_or(0.0, |h| h.score))
             .collect();
         Ok((CorpusPage { entries, total }, scores))
     }
+}
 
-    /// Rebuilds the in-memory index from the stored term rows; re-analyses every entry first
-    /// when the stored rows were made by another analyzer version.
-    pub(super) fn load_index(&self) -> StoreResult<()> {
-        let stored_version = {
-            let txn = self.db().begin_read()?;
-            let meta = txn.open_table(META)?;
-            meta.get("analyzer_version")?
-                .map(|v| read_u32(v.value()))
-                .transpose()?
-        };
-        if stored_version != Some(search::ANALYZER_VERSION) {
-            self.reanalyze_corpus()?;
+/// Rebuilds the in-memory index from the stored term rows; re-analyses every entry first
+/// when the rows were made by another analyzer version.
+pub(super) fn load_index(db: &Database, index: &search::Index) -> StoreResult<()> {
+    let stored_version = {
+        let txn = db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        meta.get("analyzer_version")?
+            .map(|v| read_u32(v.value()))
+            .transpose()?
+    };
+    if stored_version != Some(search::ANALYZER_VERSION) {
+        reanalyze_corpus(db)?;
+    }
+    let started = std::time::Instant::now();
+    let txn = db.begin_read()?;
+    let table = txn.open_table(CORPUS_TERMS)?;
+    let mut count = 0usize;
+    let mut unreadable = Vec::new();
+    // Rows are ordered by (tenant, id): build each tenant's index in one bulk pass.
+    let mut batch: Option<(String, Vec<(DocMeta, AnalyzedDoc)>)> = None;
+    for row in table.iter()? {
+        let (key, value) = row?;
+        let (tenant, id) = key.value();
+        if batch.as_ref().is_some_and(|(t, _)| t != tenant) {
+            install(index, batch.take());
         }
-        let started = std::time::Instant::now();
-        let txn = self.db().begin_read()?;
-        let table = txn.open_table(CORPUS_TERMS)?;
-        let mut count = 0usize;
-        let mut unreadable = Vec::new();
-        // Rows are ordered by (tenant, id): build each tenant's index in one bulk pass.
-        let mut batch: Option<(String, Vec<(DocMeta, AnalyzedDoc)>)> = None;
-        for row in table.iter()? {
-            let (key, value) = row?;
-            let (tenant, id) = key.value();
-            if batch.as_ref().is_some_and(|(t, _)| t != tenant) {
-                self.install_tenant_index(batch.take());
-            }
-            let docs = &mut batch
-                .get_or_insert_with(|| (tenant.to_string(), Vec::new()))
-                .1;
-            match IndexRow::decode(id, value.value()) {
-                Some(row) => {
-                    docs.push((row.meta, row.terms));
-                    count += 1;
-                }
-                None => unreadable.push((tenant.to_string(), id.to_string())),
-            }
-        }
-        self.install_tenant_index(batch);
-        drop(table);
-        drop(txn);
-        for (tenant, id) in unreadable {
-            log::warn!("search index: unreadable terms row for {tenant}/{id}; re-analysing it");
-            if let Some(entry) = self.get_corpus(&tenant, &id)? {
-                self.replace_corpus(&tenant, &entry, &entry.analyze())?;
+        let docs = &mut batch
+            .get_or_insert_with(|| (tenant.to_string(), Vec::new()))
+            .1;
+        match decode_index_row(id, value.value()) {
+            Some(row) => {
+                docs.push(row);
                 count += 1;
             }
+            None => unreadable.push((tenant.to_string(), id.to_string())),
         }
-        if count > 0 {
-            log::info!(
-                "search index: {count} corpus entries loaded in {} ms",
-                started.elapsed().as_millis()
-            );
-        }
-        Ok(())
     }
+    install(index, batch);
+    drop(table);
+    drop(txn);
+    if !unreadable.is_empty() {
+        count += repair_index_rows(db, index, &unreadable)?;
+    }
+    if count > 0 {
+        log::info!(
+            "search index: {count} corpus entries loaded in {} ms",
+            started.elapsed().as_millis()
+        );
+    }
+    Ok(())
+}
 
-    fn install_tenant_index(&self, batch: Option<(String, Vec<(DocMeta, AnalyzedDoc)>)>) {
-        if let Some((tenant, docs)) = batch {
-            self.index()
-                .replace_tenant(&tenant, TenantIndex::from_docs(docs));
-        }
+fn install(index: &search::Index, batch: Option<(String, Vec<(DocMeta, AnalyzedDoc)>)>) {
+    if let Some((tenant, docs)) = batch {
+        index.replace_tenant(&tenant, TenantIndex::from_docs(docs));
     }
+}
 
-    fn reanalyze_corpus(&self) -> StoreResult<()> {
-        let _ordered = self.corpus_write_lock();
-        let txn = self.db().begin_write()?;
-        {
-            let corpus = txn.open_table(CORPUS)?;
-            let mut terms = txn.open_table(CORPUS_TERMS)?;
-            let total = corpus.len()?;
-            if total > 0 {
-                log::info!("search index: re-analysing {total} corpus entries (analyzer changed)");
-            }
-            for (done, row) in corpus.iter()?.enumerate() {
-                let (key, value) = row?;
-                let entry: CorpusEntry = serde_json::from_slice(value.value())?;
-                let (tenant, id) = key.value();
-                let encoded = IndexRow::encode(&entry, &entry.analyze());
-                terms.insert((tenant, id), encoded.as_slice())?;
-                if (done + 1) % 10_000 == 0 {
-                    log::info!("search index: re-analysed {}/{total}", done + 1);
-                }
-            }
-            txn.open_table(META)?.insert(
-                "analyzer_version",
-                search::ANALYZER_VERSION.to_le_bytes().as_slice(),
-            )?;
+/// Re-analyses entries whose terms row does not decode.
+fn repair_index_rows(
+    db: &Database,
+    index: &search::Index,
+    rows: &[(String, String)],
+) -> StoreResult<usize> {
+    let txn = db.begin_write()?;
+    let mut repaired = 0;
+    {
+        let corpus = txn.open_table(CORPUS)?;
+        let mut terms_table = txn.open_table(CORPUS_TERMS)?;
+        for (tenant, id) in rows {
+            log::warn!("search index: unreadable terms row for {tenant}/{id}; re-analysing it");
+            let Some(value) = corpus.get((tenant.as_str(), id.as_str()))? else {
+                continue;
+            };
+            let entry: CorpusEntry = decode("corpus", (tenant, id), value.value())?;
+            let terms = analyze(&entry.title, &entry.content, &entry.tags);
+            let row = encode_index_row(&entry, &terms.encode());
+            terms_table.insert((tenant.as_str(), id.as_str()), row.as_slice())?;
+            index.upsert(tenant, doc_meta(&entry), &terms);
+            repaired += 1;
         }
-        txn.commit()?;
-        Ok(())
     }
+    txn.commit()?;
+    Ok(repaired)
+}
+
+fn reanalyze_corpus(db: &Database) -> StoreResult<()> {
+    let txn = db.begin_write()?;
+    {
+        let corpus = txn.open_table(CORPUS)?;
+        let mut terms = txn.open_table(CORPUS_TERMS)?;
+        let total = corpus.len()?;
+        if total > 0 {
+            log::info!("search index: re-analysing {total} corpus entries (analyzer changed)");
+        }
+        for (done, row) in corpus.iter()?.enumerate() {
+            let (key, value) = row?;
+            let (tenant, id) = key.value();
+            let entry: CorpusEntry = decode("corpus", (tenant, id), value.value())?;
+            let analysed = analyze(&entry.title, &entry.content, &entry.tags);
+            let encoded = encode_index_row(&entry, &analysed.encode());
+            terms.insert((tenant, id), encoded.as_slice())?;
+            if (done + 1) % 10_000 == 0 {
+                log::info!("search index: re-analysed {}/{total}", done + 1);
+            }
+        }
+        txn.open_table(META)?.insert(
+            "analyzer_version",
+            search::ANALYZER_VERSION.to_le_bytes().as_slice(),
+        )?;
+    }
+    txn.commit()?;
+    Ok(())
 }

@@ -1,78 +1,121 @@
-//! Everything that touches redb. Handlers see domain records and `Store` methods only; redb
-//! types, transactions and encodings stay in this module.
+//! The store: the one place that knows how data is kept. Its methods name what they do
+//! (`create_corpus`, `update_segment`, `record_exchange`, ...), take and return domain types
+//! and fail with a typed [`StoreError`]. Nothing outside this module knows it is redb.
 //!
-//! The methods are synchronous (the CLI calls them directly); request handlers reach them
-//! through [`Store::blocking`], which runs them on actix's blocking pool. Every write commits
-//! with redb's default `Immediate` durability before the method returns, so an acknowledged
-//! write survives a crash.
+//! - Reads run inline: a redb read transaction costs microseconds, less than a hop to a
+//!   thread pool. The few reads that scan (the CSV export) run on the blocking pool.
+//! - Every write is an operation for the one writer thread ([`writer`]): it checks its rules
+//!   and writes inside one transaction with the batch it joined, so read-modify-write and
+//!   referential rules hold under concurrency, and is answered only after the durable commit.
+//! - What is derived from the data (the search index here, the credential table in `auth`)
+//!   is updated after each commit, in commit order: the index by the store itself, everything
+//!   else through [`Change`]s delivered to listeners.
 
-pub mod conversations;
-pub mod corpus;
-mod credentials;
-pub mod group_commit;
-pub mod segments;
+mod conversations;
+mod corpus;
+mod migrate;
+mod segments;
 pub mod tables;
-pub mod tenants;
-pub mod tokens;
+mod tenants;
+mod tokens;
+mod writer;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use redb::{Database, ReadableTable};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use credentials::Credentials;
-pub use credentials::{Credential, CredentialKind};
+pub use conversations::{ConversationPage, Recorded};
 use tables::{META, SCHEMA_VERSION};
+use writer::Writer;
 
+use crate::domain::TokenRecord;
 use crate::search;
 
 pub const DB_FILE: &str = "animam.redb";
 
-#[derive(Debug)]
+/// Why a store operation did not happen.
+#[derive(Debug, Clone)]
 pub enum StoreError {
-    /// Another process (normally `animam serve`) holds the database file.
-    Locked(PathBuf),
-    /// The file was written by a newer animam with a schema this build does not know.
-    NewerSchema(u32),
+    /// The named thing (`"Corpus entry"`, `"Segment"`, ...) does not exist.
+    NotFound(&'static str),
+    /// The change would break a rule about existing data; the message says which.
     Conflict(String),
-    NotFound,
-    Db(String),
-    Corrupt(String),
+    /// A value refers to something that does not exist or breaks a rule of the store.
+    Invalid { field: String, rule: String },
+    /// The store cannot take writes now (shutting down, storage refusing); try again later.
+    Unavailable(String),
+    /// Anything else: a storage failure or a record that does not decode. Logged, never shown.
+    Internal(Arc<dyn std::error::Error + Send + Sync>),
 }
+
+impl StoreError {
+    pub fn invalid(field: &str, rule: impl Into<String>) -> StoreError {
+        StoreError::Invalid {
+            field: field.to_string(),
+            rule: rule.into(),
+        }
+    }
+
+    pub(crate) fn internal_msg(message: impl Into<String>) -> StoreError {
+        StoreError::Internal(Arc::new(Plain(message.into())))
+    }
+
+    /// A refusal happens before an operation writes anything: the batch can go on.
+    fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            StoreError::NotFound(_) | StoreError::Conflict(_) | StoreError::Invalid { .. }
+        )
+    }
+}
+
+#[derive(Debug)]
+struct Plain(String);
+
+impl fmt::Display for Plain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Plain {}
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StoreError::Locked(path) => write!(
-                f,
-                "the database {} is in use by another animam process (a running `animam serve`?); stop it first",
-                path.display()
-            ),
-            StoreError::NewerSchema(v) => write!(
-                f,
-                "the database has schema version {v}, newer than this animam supports ({SCHEMA_VERSION}); upgrade animam"
-            ),
+            StoreError::NotFound(what) => write!(f, "{what} not found"),
             StoreError::Conflict(m) => write!(f, "conflict: {m}"),
-            StoreError::NotFound => write!(f, "not found"),
-            StoreError::Db(m) => write!(f, "database error: {m}"),
-            StoreError::Corrupt(m) => write!(f, "corrupt record: {m}"),
+            StoreError::Invalid { field, rule } => write!(f, "{field}: {rule}"),
+            StoreError::Unavailable(m) => write!(f, "store unavailable: {m}"),
+            StoreError::Internal(e) => write!(f, "store failure: {e}"),
         }
     }
 }
 
-impl std::error::Error for StoreError {}
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Internal(e) => Some(e.as_ref()),
+            _ => None,
+        }
+    }
+}
 
-macro_rules! db_error_from {
+macro_rules! internal_from {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
             fn from(err: $t) -> Self {
-                StoreError::Db(err.to_string())
+                StoreError::Internal(Arc::new(err))
             }
         }
     )*};
 }
-db_error_from!(
+internal_from!(
     redb::Error,
     redb::TransactionError,
     redb::TableError,
@@ -80,126 +123,272 @@ db_error_from!(
     redb::CommitError
 );
 
-impl From<serde_json::Error> for StoreError {
-    fn from(err: serde_json::Error) -> Self {
-        StoreError::Corrupt(err.to_string())
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Why the store could not be opened.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Another process (normally `animam serve`) holds the database file.
+    Locked(PathBuf),
+    /// The file was written by a newer animam with a schema this build does not know.
+    NewerSchema(u32),
+    Other(String),
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::Locked(path) => write!(
+                f,
+                "the database {} is in use by another animam process (a running `animam serve`?); stop it first",
+                path.display()
+            ),
+            OpenError::NewerSchema(v) => write!(
+                f,
+                "the database has schema version {v}, newer than this animam supports ({SCHEMA_VERSION}); upgrade animam"
+            ),
+            OpenError::Other(m) => f.write_str(m),
+        }
     }
 }
 
-pub type StoreResult<T> = Result<T, StoreError>;
+impl std::error::Error for OpenError {}
+
+impl From<StoreError> for OpenError {
+    fn from(err: StoreError) -> Self {
+        OpenError::Other(err.to_string())
+    }
+}
+
+/// A committed change that something outside the store derives state from.
+#[derive(Debug, Clone)]
+pub enum Change {
+    TokenCreated(TokenRecord),
+    TokenRevoked(TokenRecord),
+    /// The tenant's legacy key hash went from `previous` to `current`.
+    LegacyKeyChanged {
+        tenant: String,
+        previous: Option<String>,
+        current: Option<String>,
+    },
+}
+
+pub type ChangeListener = Arc<dyn Fn(&Change) + Send + Sync>;
+
+/// What a write does after its commit.
+pub(crate) enum Effect {
+    IndexUpsert {
+        tenant: String,
+        meta: search::DocMeta,
+        terms: Arc<search::AnalyzedDoc>,
+    },
+    IndexRemove {
+        tenant: String,
+        id: String,
+    },
+    Notify(Change),
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// redb's page cache. Reads of hot records come from it; it is most of the resident memory.
+    pub cache_bytes: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cache_bytes: 64 << 20,
+        }
+    }
+}
+
+/// What the writer thread and the readers share.
+struct Shared {
+    db: Database,
+    index: search::Index,
+    listeners: RwLock<Vec<ChangeListener>>,
+}
+
+impl Shared {
+    fn apply(&self, effect: Effect) {
+        match effect {
+            Effect::IndexUpsert {
+                tenant,
+                meta,
+                terms,
+            } => self.index.upsert(&tenant, meta, &terms),
+            Effect::IndexRemove { tenant, id } => {
+                self.index.remove(&tenant, &id);
+            }
+            Effect::Notify(change) => {
+                let listeners = self.listeners.read().unwrap_or_else(|p| p.into_inner());
+                for listener in listeners.iter() {
+                    listener(&change);
+                }
+            }
+        }
+    }
+}
 
 /// The handle shared by every worker; cloning is cheap.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    db: Database,
-    credentials: Credentials,
-    index: search::Index,
-    /// Held from the start of a corpus write transaction until the in-memory index reflects
-    /// it, so the index applies commits in commit order.
-    corpus_writes: Mutex<()>,
+    shared: Arc<Shared>,
+    writer: Arc<Writer>,
+    data_dir: Arc<PathBuf>,
 }
 
 impl Store {
-    /// Opens (creating if needed) `<data_dir>/animam.redb`, checks the schema version and
-    /// loads the in-memory credential table and search index.
-    pub fn open(data_dir: &Path) -> StoreResult<Store> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError::Db(format!(
-                "cannot create data directory {}: {e}",
-                data_dir.display()
-            ))
-        })?;
+    /// Opens (creating if needed) `<data_dir>/animam.redb`, migrates an older schema, loads
+    /// the search index and starts the writer.
+    pub fn open(data_dir: &Path, options: &StoreOptions) -> Result<Store, OpenError> {
+        create_private_dir(data_dir)?;
         let path = data_dir.join(DB_FILE);
-        let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked(path.clone()),
-            other => StoreError::Db(format!("cannot open {}: {other}", path.display())),
-        })?;
-        let store = Store {
-            inner: Arc::new(Inner {
-                db,
-                credentials: Credentials::default(),
-                index: search::Index::default(),
-                corpus_writes: Mutex::new(()),
-            }),
-        };
-        store.init_schema()?;
-        store.ensure_default_segments()?;
-        store.load_credentials()?;
-        store.load_index()?;
-        Ok(store)
+        let db = Database::builder()
+            .set_cache_size(options.cache_bytes)
+            .create(&path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => OpenError::Locked(path.clone()),
+                other => OpenError::Other(format!("cannot open {}: {other}", path.display())),
+            })?;
+        restrict_to_owner(&path)?;
+        migrate::prepare(&db)?;
+        let shared = Arc::new(Shared {
+            db,
+            index: search::Index::default(),
+            listeners: RwLock::new(Vec::new()),
+        });
+        corpus::load_index(&shared.db, &shared.index)?;
+        let (writer, _thread) = Writer::start(shared.clone())
+            .map_err(|e| OpenError::Other(format!("cannot start the store writer: {e}")))?;
+        let data_dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+        Ok(Store {
+            shared,
+            writer: Arc::new(writer),
+            data_dir: Arc::new(data_dir),
+        })
     }
 
-    /// Runs store work on the blocking thread pool so request handlers never block a worker.
-    pub async fn blocking<T, E, F>(&self, work: F) -> Result<T, E>
-    where
-        T: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-        F: FnOnce(&Store) -> Result<T, E> + Send + 'static,
-    {
-        let store = self.clone();
-        actix_web::web::block(move || work(&store))
-            .await
-            .map_err(|e| E::from(StoreError::Db(format!("blocking pool: {e}"))))?
+    /// The absolute data directory, for logs.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
-    fn db(&self) -> &Database {
-        &self.inner.db
+    /// Calls `listener` with every committed [`Change`], in commit order, before the write
+    /// that made it is answered.
+    pub fn subscribe(&self, listener: ChangeListener) {
+        self.shared
+            .listeners
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(listener);
     }
 
-    pub fn index(&self) -> &search::Index {
-        &self.inner.index
-    }
-
-    fn corpus_write_lock(&self) -> MutexGuard<'_, ()> {
-        self.inner
-            .corpus_writes
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn init_schema(&self) -> StoreResult<()> {
-        let txn = self.db().begin_write()?;
-        {
-            let mut meta = txn.open_table(META)?;
-            let stored = meta
-                .get("schema_version")?
-                .map(|v| read_u32(v.value()))
-                .transpose()?;
-            match stored {
-                Some(v) if v > SCHEMA_VERSION => return Err(StoreError::NewerSchema(v)),
-                Some(_) => {}
-                None => {
-                    meta.insert("schema_version", SCHEMA_VERSION.to_le_bytes().as_slice())?;
+    /// Waits (up to `grace`) for the other handles to go, then closes the database cleanly,
+    /// so the next start does not have to repair it.
+    pub fn close(self, grace: Duration) {
+        let Store { shared, writer, .. } = self;
+        drop(writer);
+        let deadline = std::time::Instant::now() + grace;
+        let mut shared = shared;
+        loop {
+            match Arc::try_unwrap(shared) {
+                Ok(inner) => {
+                    drop(inner);
+                    return;
+                }
+                Err(still_shared) if std::time::Instant::now() < deadline => {
+                    shared = still_shared;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(_) => {
+                    log::warn!("store: still in use at shutdown; the next start may repair it");
+                    return;
                 }
             }
-            // Create every table so read transactions never meet a missing one.
-            txn.open_table(tables::TENANTS)?;
-            txn.open_table(tables::TOKENS)?;
-            txn.open_table(tables::CORPUS)?;
-            txn.open_table(tables::CORPUS_TERMS)?;
-            txn.open_table(tables::SEGMENTS)?;
-            txn.open_table(tables::CONVERSATIONS)?;
-            txn.open_table(tables::CONVERSATION_SESSIONS)?;
-            txn.open_table(tables::CONVERSATIONS_BY_START)?;
-            txn.open_table(tables::MESSAGES)?;
         }
-        txn.commit()?;
-        Ok(())
     }
+
+    fn read<T>(&self, work: impl FnOnce(&ReadTransaction) -> StoreResult<T>) -> StoreResult<T> {
+        let txn = self.shared.db.begin_read()?;
+        work(&txn)
+    }
+
+    async fn write<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut writer::Tx<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        self.writer.write(op).await
+    }
+
+    /// Runs a long read (a scan) on the blocking pool so it never holds up a worker.
+    async fn read_blocking<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> StoreResult<T> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || work(&store))
+            .await
+            .map_err(|e| StoreError::internal_msg(format!("blocking read: {e}")))?
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), OpenError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| {
+            OpenError::Other(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })
+}
+
+/// Conversations and token hashes live in the file: only its owner may read it.
+fn restrict_to_owner(path: &Path) -> Result<(), OpenError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| OpenError::Other(format!("cannot restrict {}: {e}", path.display())))
+}
+
+/// JSON for a record.
+fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Internal(Arc::new(e)))
+}
+
+/// A record back from JSON; a damaged one is an error that names its table and key.
+fn decode<T: DeserializeOwned>(table: &str, key: impl fmt::Debug, bytes: &[u8]) -> StoreResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        StoreError::internal_msg(format!("damaged record in table {table}, key {key:?}: {e}"))
+    })
 }
 
 fn read_u32(bytes: &[u8]) -> StoreResult<u32> {
     bytes
         .try_into()
         .map(u32::from_le_bytes)
-        .map_err(|_| StoreError::Corrupt("bad u32 in meta".into()))
+        .map_err(|_| StoreError::internal_msg("bad u32 in table meta"))
 }
 
-/// Iterates the rows of one tenant in a `(tenant, id)`-keyed table.
+/// `None` for a new, empty file.
+fn schema_version(txn: &ReadTransaction) -> StoreResult<Option<u32>> {
+    let meta = match txn.open_table(META) {
+        Ok(meta) => meta,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    meta.get("schema_version")?
+        .map(|v| read_u32(v.value()))
+        .transpose()
+}
+
+/// The rows of one tenant in a `(tenant, id)`-keyed table.
 fn tenant_rows<'a, T>(
     table: &'a T,
     tenant: &'a str,
@@ -219,53 +408,4 @@ where
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn schema_version_is_recorded_and_a_newer_one_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = Store::open(dir.path()).unwrap();
-            let txn = store.db().begin_write().unwrap();
-            {
-                let mut meta = txn.open_table(META).unwrap();
-                let stored = read_u32(meta.get("schema_version").unwrap().unwrap().value());
-                assert_eq!(stored.unwrap(), SCHEMA_VERSION);
-                meta.insert("schema_version", 99u32.to_le_bytes().as_slice())
-                    .unwrap();
-            }
-            txn.commit().unwrap();
-        }
-        match Store::open(dir.path()) {
-            Err(StoreError::NewerSchema(99)) => {}
-            Err(other) => panic!("unexpected error {other}"),
-            Ok(_) => panic!("a newer schema must be refused"),
-        }
-    }
-
-    #[test]
-    fn tenants_without_a_default_segment_get_one_at_open() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = Store::open(dir.path()).unwrap();
-            store.create_tenant("acme", "Acme").unwrap();
-            // As a tenant created before segments existed would be.
-            let txn = store.db().begin_write().unwrap();
-            txn.delete_table(tables::SEGMENTS).unwrap();
-            txn.commit().unwrap();
-        }
-        let store = Store::open(dir.path()).unwrap();
-        let default = store.default_segment("acme").unwrap().unwrap();
-        assert_eq!(default.slug, segments::DEFAULT_SEGMENT_SLUG);
-        assert_eq!(store.list_segments("acme").unwrap().len(), 1);
-    }
-
-    #[test]
-    fn a_held_database_is_reported_plainly() {
-        let dir = tempfile::tempdir().unwrap();
-        let _held = Store::open(dir.path()).unwrap();
-        let err = Store::open(dir.path()).err().unwrap();
-        assert!(err.to_string().contains("stop it first"), "{err}");
-    }
-}
+mod tests;

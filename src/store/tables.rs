@@ -15,7 +15,9 @@ pub const CORPUS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("c
 /// terms, committed in the same transaction as the entry, from which the in-memory search
 /// index is rebuilt at start-up.
 pub const CORPUS_TERMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("corpus_terms");
-
+/// (tenant, segment slug) -> number of corpus entries naming that segment, kept in the same
+/// transaction as every corpus write so a segment in use can be refused deletion.
+pub const SEGMENT_USAGE: TableDefinition<(&str, &str), u64> = TableDefinition::new("segment_usage");
 /// (tenant, segment id) -> Segment
 pub const SEGMENTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("segments");
 /// (tenant, conversation id) -> Conversation
@@ -24,10 +26,11 @@ pub const CONVERSATIONS: TableDefinition<(&str, &str), &[u8]> =
 /// (tenant, sessionId) -> conversation id: one conversation per session.
 pub const CONVERSATION_SESSIONS: TableDefinition<(&str, &str), &str> =
     TableDefinition::new("conversation_sessions");
-/// (tenant, startedAt ms, conversation id) -> (): newest-first listing and date filters.
+/// (tenant, startedAt µs, conversation id) -> (): newest-first listing and date filters.
 pub const CONVERSATIONS_BY_START: TableDefinition<(&str, i64, &str), ()> =
     TableDefinition::new("conversations_by_start");
 /// (conversation id, sequence number) -> Message
 pub const MESSAGES: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("messages");
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: one timestamp unit (µs) in every record, and SEGMENT_USAGE.
+pub const SCHEMA_VERSION: u32 = 2;

@@ -1,0 +1,19 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use crate::auth::{Credentials, RateLimiter};
+use crate::chat::llm::LlmClient;
+use crate::config::Config;
+use crate::store::Store;
+
+pub struct AppState {
+    pub store: Store,
+    pub config: Config,
+    pub credentials: Arc<Credentials>,
+    /// Public chat, per client IP and per tenant.
+    pub chat_ip_limiter: RateLimiter,
+    pub chat_tenant_limiter: RateLimiter,
+    /// Set when `[chat] llm_base_url` is configured.
+    pub llm: Option<Arc<LlmClient>>,
+}

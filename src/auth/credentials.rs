@@ -1,0 +1,216 @@
+//! The in-memory table of live credentials, keyed by secret hash. It is derived from the
+//! store's tokens and tenants' legacy keys: loaded at start, then kept in step by the store's
+//! change feed, which runs before a write is answered, so a revocation takes effect for every
+//! worker before the DELETE returns and authentication never touches storage.
+//! `last_used` is bookkeeping kept here and flushed to the store in the background.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use super::token::{SecretHash, parse_hex};
+use crate::clock::Timestamp;
+use crate::domain::{ScopeSet, TokenRecord};
+use crate::store::{Change, Store, StoreResult};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialKind {
+    Token { id: String, prefix: String },
+    LegacyKey,
+}
+
+#[derive(Debug)]
+pub struct Credential {
+    pub kind: CredentialKind,
+    pub tenant: String,
+    pub scopes: ScopeSet,
+    pub expires_at: Option<Timestamp>,
+    /// Microseconds; 0 = never used.
+    last_used: AtomicI64,
+    /// The value last written to the store, so the flusher writes only what changed.
+    flushed_last_used: AtomicI64,
+}
+
+impl Credential {
+    fn new(
+        kind: CredentialKind,
+        tenant: String,
+        scopes: ScopeSet,
+        expires_at: Option<Timestamp>,
+        last_used: Option<Timestamp>,
+    ) -> Self {
+        let used = last_used.map_or(0, Timestamp::micros);
+        Credential {
+            kind,
+            tenant,
+            scopes,
+            expires_at,
+            last_used: AtomicI64::new(used),
+            flushed_last_used: AtomicI64::new(used),
+        }
+    }
+
+    fn from_token(record: &TokenRecord) -> Self {
+        Credential::new(
+            CredentialKind::Token {
+                id: record.id.clone(),
+                prefix: record.prefix.clone(),
+            },
+            record.tenant.clone(),
+            record.scopes,
+            record.expires_at,
+            record.last_used_at,
+        )
+    }
+
+    fn legacy(tenant: &str) -> Self {
+        Credential::new(
+            CredentialKind::LegacyKey,
+            tenant.to_string(),
+            ScopeSet::all(),
+            None,
+            None,
+        )
+    }
+
+    /// A stable, non-secret name for rate limiting and logs.
+    pub fn label(&self) -> String {
+        match &self.kind {
+            CredentialKind::Token { id, .. } => id.clone(),
+            CredentialKind::LegacyKey => format!("legacy-key:{}", self.tenant),
+        }
+    }
+
+    pub fn token_id(&self) -> Option<&str> {
+        match &self.kind {
+            CredentialKind::Token { id, .. } => Some(id),
+            CredentialKind::LegacyKey => None,
+        }
+    }
+
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    pub fn touch(&self, now: Timestamp) {
+        self.last_used.fetch_max(now.micros(), Ordering::Relaxed);
+    }
+
+    pub fn last_used(&self) -> Option<Timestamp> {
+        match self.last_used.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(Timestamp::from_micros(us)),
+        }
+    }
+}
+
+/// Live credentials by secret hash.
+#[derive(Default)]
+pub struct Credentials {
+    by_hash: RwLock<HashMap<SecretHash, Arc<Credential>>>,
+}
+
+impl Credentials {
+    /// Subscribes to the store's changes, then loads what exists (changes are idempotent,
+    /// so one landing in between is harmless).
+    pub async fn attach(store: &Store) -> StoreResult<Arc<Credentials>> {
+        let table = Arc::new(Credentials::default());
+        let listener = Arc::downgrade(&table);
+        store.subscribe(Arc::new(move |change| {
+            if let Some(table) = listener.upgrade() {
+                table.apply(change);
+            }
+        }));
+        for record in store.list_tokens(None).await? {
+            table.apply(&Change::TokenCreated(record));
+        }
+        for tenant in store.list_tenants().await? {
+            table.apply(&Change::LegacyKeyChanged {
+                tenant: tenant.slug.clone(),
+                previous: None,
+                current: tenant.legacy_key_hash.clone(),
+            });
+        }
+        Ok(table)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<SecretHash, Arc<Credential>>> {
+        self.by_hash.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn apply(&self, change: &Change) {
+        match change {
+            Change::TokenCreated(record) => match parse_hex(&record.hash) {
+                Some(hash) => {
+                    self.write()
+                        .insert(hash, Arc::new(Credential::from_token(record)));
+                }
+                None => log::error!("token {} has an unreadable hash; ignored", record.id),
+            },
+            Change::TokenRevoked(record) => {
+                if let Some(hash) = parse_hex(&record.hash) {
+                    self.write().remove(&hash);
+                }
+            }
+            Change::LegacyKeyChanged {
+                tenant,
+                previous,
+                current,
+            } => {
+                let mut table = self.write();
+                if let Some(old) = previous.as_deref().and_then(parse_hex) {
+                    table.remove(&old);
+                }
+                if let Some(new) = current.as_deref().and_then(parse_hex) {
+                    table.insert(new, Arc::new(Credential::legacy(tenant)));
+                }
+            }
+        }
+    }
+
+    /// The live credential for a secret's hash, if any. Pure memory.
+    pub fn get(&self, hash: &SecretHash) -> Option<Arc<Credential>> {
+        self.by_hash
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(hash)
+            .cloned()
+    }
+
+    /// Last-used instants of tokens that changed since the previous call's flush.
+    fn unflushed(&self) -> Vec<(Arc<Credential>, String, i64)> {
+        self.by_hash
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter_map(|c| {
+                let now = c.last_used.load(Ordering::Relaxed);
+                let id = c.token_id()?;
+                (now != c.flushed_last_used.load(Ordering::Relaxed))
+                    .then(|| (c.clone(), id.to_string(), now))
+            })
+            .collect()
+    }
+
+    /// Writes changed last-used times to the store; returns how many.
+    pub async fn flush_last_used(&self, store: &Store) -> StoreResult<usize> {
+        let pending = self.unflushed();
+        let used = pending
+            .iter()
+            .map(|(_, id, us)| (id.clone(), Timestamp::from_micros(*us)))
+            .collect();
+        let written = store.record_token_use(used).await?;
+        for (credential, _, us) in pending {
+            credential.flushed_last_used.store(us, Ordering::Relaxed);
+        }
+        Ok(written)
+    }
+
+    /// The last-used instant the server knows now for a token (flushed or not).
+    pub fn last_used_of(&self, record: &TokenRecord) -> Option<Timestamp> {
+        parse_hex(&record.hash)
+            .and_then(|h| self.get(&h))
+            .and_then(|c| c.last_used())
+            .or(record.last_used_at)
+    }
+}

@@ -1,0 +1,307 @@
+//! One chat turn: prepare (segment, conversation so far, quota) → retrieve (rank the corpus,
+//! compose the retrieval answer) → generate (the LLM, when configured) → record (one durable
+//! write of both messages). No HTTP here: `api::chat` validates the request, frames SSE and
+//! maps [`TurnError`] to responses.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::answer::{self, Answer, Persona, Retrieved, SegmentInfo};
+use super::llm::{ChatMessage, LlmClient};
+use crate::clock::Timestamp;
+use crate::config::ChatConfig;
+use crate::domain::{Channel, Exchange, Metadata, NewConversation, Segment, Tenant, VisitorType};
+use crate::search::{self, SegmentFilter};
+use crate::store::{Recorded, Store, StoreError};
+
+/// How many earlier messages of the conversation a turn loads (the LLM sees them).
+const HISTORY: usize = 20;
+/// Ranked hits fetched before the relevance check picks the sources.
+const CANDIDATES: usize = 8;
+
+/// A request already checked field by field by the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct TurnRequest {
+    pub message: String,
+    pub session_id: String,
+    pub segment: Option<String>,
+    /// `None`: SSE for people, JSON for agents.
+    pub stream: Option<bool>,
+    pub agent_model: Option<String>,
+    pub channel: Channel,
+    pub visitor_id: Option<String>,
+    pub metadata: Metadata,
+}
+
+#[derive(Debug)]
+pub enum TurnError {
+    Invalid { field: &'static str, rule: String },
+    QuotaExceeded,
+    Store(StoreError),
+}
+
+impl From<StoreError> for TurnError {
+    fn from(e: StoreError) -> Self {
+        TurnError::Store(e)
+    }
+}
+
+/// Where the reply came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LlmSource {
+    Retrieval,
+    Llm,
+}
+
+/// Everything about a turn decided before the reply is produced.
+pub struct Turn {
+    pub tenant: Tenant,
+    pub segment: Segment,
+    pub message: String,
+    pub session_id: String,
+    pub agent_model: Option<String>,
+    pub stream: bool,
+    start: NewConversation,
+    user_at: Timestamp,
+    history: Vec<(String, String)>,
+    pub retrieval: Answer,
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct SourceRef {
+    pub id: String,
+    pub title: String,
+}
+
+/// What the visitor receives once the turn is stored.
+#[derive(Serialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct Reply {
+    pub message: String,
+    pub session_id: String,
+    pub conversation_id: String,
+    pub message_count: u32,
+    pub visitor_type: VisitorType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_model: Option<String>,
+    pub sources: Vec<SourceRef>,
+    pub llm_source: LlmSource,
+}
+
+/// Picks the segment, loads the conversation so far, checks the quota and retrieves.
+pub async fn prepare(
+    store: &Store,
+    config: &ChatConfig,
+    tenant: Tenant,
+    request: TurnRequest,
+) -> Result<Turn, TurnError> {
+    let segment = match &request.segment {
+        Some(wanted) => store
+            .find_segment(&tenant.slug, wanted)
+            .await?
+            .filter(|s| s.slug == *wanted && s.is_active)
+            .ok_or_else(|| TurnError::Invalid {
+                field: "segment",
+                rule: format!("no active segment '{wanted}'"),
+            })?,
+        None => store.default_segment(&tenant.slug).await?.ok_or_else(|| {
+            TurnError::Store(StoreError::internal_msg(format!(
+                "tenant {} has no default segment",
+                tenant.slug
+            )))
+        })?,
+    };
+    let existing = store
+        .session_conversation(&tenant.slug, &request.session_id, HISTORY)
+        .await?;
+    if existing.is_none() && !tenant.has_conversation_quota() {
+        return Err(TurnError::QuotaExceeded);
+    }
+    let history = existing
+        .map(|(_, messages)| {
+            messages
+                .into_iter()
+                .map(|m| (m.role.as_str().to_string(), m.content))
+                .collect()
+        })
+        .unwrap_or_default();
+    let retrieval = retrieve(store, config, &tenant, &segment, &request.message).await?;
+    let start = NewConversation {
+        session_id: request.session_id.clone(),
+        segment: segment.slug.clone(),
+        channel: request.channel,
+        visitor_type: if request.agent_model.is_some() {
+            VisitorType::Agent
+        } else {
+            VisitorType::Human
+        },
+        agent_model: request.agent_model.clone(),
+        visitor_id: request.visitor_id,
+        metadata: request.metadata,
+    };
+    Ok(Turn {
+        stream: request.stream.unwrap_or(request.agent_model.is_none()),
+        tenant,
+        segment,
+        message: request.message,
+        session_id: request.session_id,
+        agent_model: request.agent_model,
+        start,
+        user_at: Timestamp::now(),
+        history,
+        retrieval,
+    })
+}
+
+fn persona(tenant: &Tenant) -> Persona {
+    Persona {
+        bot_name: tenant.bot_name.clone(),
+        bot_title: tenant.bot_title.clone(),
+        bot_lore: tenant.bot_lore.clone(),
+        tone: tenant.bot_tone.as_str().to_string(),
+        tutoiement: tenant.use_tutoiement,
+        emojis: tenant.allow_emojis,
+    }
+}
+
+fn segment_info(segment: &Segment) -> SegmentInfo {
+    SegmentInfo {
+        system_prompt: segment.system_prompt.clone(),
+        welcome_message: segment.welcome_message.clone(),
+        starters: segment
+            .conversation_starters
+            .iter()
+            .map(|s| match &s.emoji {
+                Some(emoji) => format!("{emoji} {}", s.text),
+                None => s.text.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Ranks the segment's and the global entries against the message and builds the retrieval
+/// answer (also the fallback when an LLM fails).
+async fn retrieve(
+    store: &Store,
+    config: &ChatConfig,
+    tenant: &Tenant,
+    segment: &Segment,
+    message: &str,
+) -> Result<Answer, StoreError> {
+    let query = search::analyze_query(message);
+    let (page, scores) = store
+        .search_corpus(
+            &tenant.slug,
+            &query,
+            SegmentFilter::SegmentOrGlobal(&segment.slug),
+            0,
+            CANDIDATES,
+        )
+        .await?;
+    let hits = page.entries.into_iter().zip(scores).collect();
+    let max_chars = config.answer_max_chars as usize;
+    let sources: Vec<Retrieved> = answer::select_relevant(&query, hits, max_chars);
+    let lang = answer::detect_lang(message);
+    Ok(answer::compose(
+        &persona(tenant),
+        lang,
+        sources,
+        &segment_info(segment),
+    ))
+}
+
+/// Asks the LLM (on the blocking pool), passing each delta to `on_delta`. Falls back to the
+/// retrieval answer when the LLM fails before saying anything.
+pub async fn generate(
+    llm: Arc<LlmClient>,
+    turn: &Turn,
+    mut on_delta: impl FnMut(&str) -> bool + Send + 'static,
+) -> (String, LlmSource) {
+    let messages: Vec<ChatMessage> = answer::llm_messages(
+        &persona(&turn.tenant),
+        &segment_info(&turn.segment),
+        &turn.retrieval.sources,
+        &turn.history,
+        &turn.message,
+    );
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut streamed = String::new();
+        let result = llm.stream_chat(&messages, &mut |delta| {
+            streamed.push_str(delta);
+            on_delta(delta)
+        });
+        (result, streamed)
+    })
+    .await;
+    match outcome {
+        Ok((Ok(text), _)) => (text, LlmSource::Llm),
+        Ok((Err(e), streamed)) if !streamed.is_empty() => {
+            log::warn!(
+                "chat: LLM stopped mid-answer ({e}); keeping the {} characters received",
+                streamed.chars().count()
+            );
+            (streamed, LlmSource::Llm)
+        }
+        Ok((Err(e), _)) => {
+            log::warn!("chat: LLM failed ({e}); answering from retrieval");
+            (turn.retrieval.text.clone(), LlmSource::Retrieval)
+        }
+        Err(e) => {
+            log::error!("chat: LLM worker failed ({e}); answering from retrieval");
+            (turn.retrieval.text.clone(), LlmSource::Retrieval)
+        }
+    }
+}
+
+/// Stores the exchange (one durable commit) and builds the reply.
+pub async fn record(
+    store: &Store,
+    turn: &Turn,
+    text: String,
+    llm_source: LlmSource,
+) -> Result<Reply, TurnError> {
+    let exchange = Exchange {
+        start: turn.start.clone(),
+        user_message: turn.message.clone(),
+        user_at: turn.user_at,
+        reply: text.clone(),
+    };
+    let conversation = match store.record_exchange(&turn.tenant.slug, exchange).await? {
+        Recorded::Stored(conversation) => conversation,
+        Recorded::QuotaExceeded => return Err(TurnError::QuotaExceeded),
+    };
+    Ok(Reply {
+        message: text,
+        session_id: turn.session_id.clone(),
+        conversation_id: conversation.id,
+        message_count: conversation.message_count,
+        visitor_type: turn.start.visitor_type,
+        agent_model: turn.agent_model.clone(),
+        sources: turn
+            .retrieval
+            .sources
+            .iter()
+            .map(|r| SourceRef {
+                id: r.id.clone(),
+                title: r.title.clone(),
+            })
+            .collect(),
+        llm_source,
+    })
+}
+
+/// The LLM client, when `[chat] llm_base_url` is configured.
+pub fn llm_client(config: &ChatConfig) -> Option<LlmClient> {
+    let base = config.llm_base_url.as_deref()?;
+    let model = config.llm_model.as_deref()?;
+    let key = config
+        .llm_api_key_env
+        .as_deref()
+        .and_then(|name| std::env::var(name).ok());
+    let total = Duration::from_secs(u64::from(config.llm_timeout_secs));
+    let first_byte = total.min(Duration::from_secs(10));
+    Some(LlmClient::new(base, model, key, first_byte, total))
+}

@@ -1,0 +1,106 @@
+//! Conversations of the public chat: one per (tenant, sessionId), with their messages.
+
+use serde::{Deserialize, Serialize};
+
+use super::tenant::named_enum;
+use crate::clock::Timestamp;
+
+/// How many characters of the first user message the listing shows.
+pub const PREVIEW_CHARS: usize = 120;
+
+named_enum!(
+    /// Where a conversation came from: `widget` for browser requests (they carry an Origin),
+    /// `api` for the rest.
+    Channel {
+        Widget => "widget",
+        Api => "api",
+    }
+);
+
+named_enum!(
+    /// A person, or an AI agent that said so (`X-Agent-Model` or an `[AGENT:...]` prefix).
+    VisitorType {
+        Human => "human",
+        Agent => "agent",
+    }
+);
+
+named_enum!(
+    Role {
+        User => "user",
+        Assistant => "assistant",
+    }
+);
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Metadata {
+    pub user_agent: Option<String>,
+    pub referrer: Option<String>,
+    pub page_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Conversation {
+    pub id: String,
+    pub session_id: String,
+    pub segment: String,
+    pub channel: Channel,
+    pub visitor_type: VisitorType,
+    pub agent_model: Option<String>,
+    pub visitor_id: Option<String>,
+    pub message_count: u32,
+    /// Unique per store: orders "newest first".
+    pub started_at: Timestamp,
+    pub last_message_at: Timestamp,
+    pub preview: String,
+    pub metadata: Metadata,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Message {
+    pub id: String,
+    pub role: Role,
+    pub content: String,
+    pub timestamp: Timestamp,
+}
+
+/// What a conversation starts with when a session speaks for the first time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewConversation {
+    pub session_id: String,
+    pub segment: String,
+    pub channel: Channel,
+    pub visitor_type: VisitorType,
+    pub agent_model: Option<String>,
+    pub visitor_id: Option<String>,
+    pub metadata: Metadata,
+}
+
+/// One chat turn to store: the visitor's message and the reply, in the session's
+/// conversation (started from `start` when the session has none yet).
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub start: NewConversation,
+    pub user_message: String,
+    pub user_at: Timestamp,
+    pub reply: String,
+}
+
+/// Filters shared by the list and the CSV export; `None` = no constraint.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    /// Bounds on `startedAt`, inclusive.
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub segment: Option<String>,
+    pub channel: Option<Channel>,
+    pub visitor_type: Option<VisitorType>,
+}
+
+impl ConversationFilter {
+    pub fn accepts(&self, c: &Conversation) -> bool {
+        self.segment.as_ref().is_none_or(|s| *s == c.segment)
+            && self.channel.is_none_or(|ch| ch == c.channel)
+            && self.visitor_type.is_none_or(|v| v == c.visitor_type)
+    }
+}

@@ -1,0 +1,19 @@
+//! The records of the domain and their rules, shared by every layer: plain data with no
+//! storage or HTTP types, so `store`, `chat`, `auth` and `api` can all depend on it.
+
+pub mod conversation;
+pub mod corpus;
+pub mod scope;
+pub mod segment;
+pub mod tenant;
+pub mod token;
+
+pub use conversation::{
+    Channel, Conversation, ConversationFilter, Exchange, Message, Metadata, NewConversation, Role,
+    VisitorType,
+};
+pub use corpus::{CorpusEntry, CorpusPage, CorpusPatch, NewCorpus};
+pub use scope::{Scope, ScopeSet};
+pub use segment::{NewSegment, Segment, SegmentPatch, Starter};
+pub use tenant::{ContentPolicy, Plan, Tenant, TenantPatch, Tone};
+pub use token::{NewToken, TokenRecord};

@@ -1,0 +1,398 @@
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use futures_util::future::join_all;
+
+use super::*;
+use crate::domain::{
+    Channel, CorpusPatch, Exchange, Metadata, NewConversation, NewCorpus, NewSegment, SegmentPatch,
+    VisitorType,
+};
+
+fn run<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn open(dir: &Path) -> Store {
+    Store::open(dir, &StoreOptions::default()).unwrap()
+}
+
+fn entry(title: &str, segment: Option<&str>) -> NewCorpus {
+    NewCorpus {
+        title: title.into(),
+        content: format!("{title} content"),
+        segment: segment.map(str::to_string),
+        priority: 5,
+        tags: vec![],
+    }
+}
+
+fn exchange(session: &str) -> Exchange {
+    Exchange {
+        start: NewConversation {
+            session_id: session.into(),
+            segment: "general".into(),
+            channel: Channel::Api,
+            visitor_type: VisitorType::Human,
+            agent_model: None,
+            visitor_id: None,
+            metadata: Metadata::default(),
+        },
+        user_message: "hi".into(),
+        user_at: Timestamp::now(),
+        reply: "hello".into(),
+    }
+}
+
+use crate::clock::Timestamp;
+
+#[test]
+fn schema_version_is_recorded_and_a_newer_one_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        let txn = store.shared.db.begin_write().unwrap();
+        {
+            let mut meta = txn.open_table(META).unwrap();
+            let stored = read_u32(meta.get("schema_version").unwrap().unwrap().value());
+            assert_eq!(stored.unwrap(), SCHEMA_VERSION);
+            meta.insert("schema_version", 99u32.to_le_bytes().as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+        store.close(Duration::from_secs(1));
+    }
+    match Store::open(dir.path(), &StoreOptions::default()) {
+        Err(OpenError::NewerSchema(99)) => {}
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("a newer schema must be refused"),
+    }
+}
+
+#[test]
+fn a_held_database_is_reported_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let _held = open(dir.path());
+    let err = Store::open(dir.path(), &StoreOptions::default())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("stop it first"), "{err}");
+}
+
+#[test]
+fn close_releases_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    open(dir.path()).close(Duration::from_secs(1));
+    open(dir.path()).close(Duration::from_secs(1));
+}
+
+#[test]
+fn tenants_without_a_default_segment_get_one_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        run(store.create_tenant("acme", "Acme")).unwrap();
+        // As a tenant created before segments existed would be.
+        let txn = store.shared.db.begin_write().unwrap();
+        txn.delete_table(tables::SEGMENTS).unwrap();
+        txn.commit().unwrap();
+        store.close(Duration::from_secs(1));
+    }
+    let store = open(dir.path());
+    let default = run(store.default_segment("acme")).unwrap().unwrap();
+    assert_eq!(default.slug, "general");
+    assert_eq!(run(store.list_segments("acme")).unwrap().len(), 1);
+}
+
+#[test]
+fn concurrent_updates_of_one_entry_are_all_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    run(async {
+        store.create_tenant("acme", "Acme").await.unwrap();
+        for trial in 0..20 {
+            let created = store
+                .create_corpus("acme", entry(&format!("t{trial}"), None))
+                .await
+                .unwrap();
+            let patches = [
+                CorpusPatch {
+                    title: Some("new title".into()),
+                    ..Default::default()
+                },
+                CorpusPatch {
+                    priority: Some(9),
+                    ..Default::default()
+                },
+                CorpusPatch {
+                    tags: Some(vec!["tagged".into()]),
+                    ..Default::default()
+                },
+            ];
+            let results = join_all(
+                patches
+                    .into_iter()
+                    .map(|p| store.update_corpus("acme", &created.id, p)),
+            )
+            .await;
+            for r in results {
+                r.unwrap();
+            }
+            let now = store
+                .get_corpus("acme", &created.id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(now.title, "new title", "trial {trial}");
+            assert_eq!(now.priority, 9, "trial {trial}");
+            assert_eq!(now.tags, vec!["tagged"], "trial {trial}");
+            assert_eq!(now.revision, 3);
+        }
+    });
+}
+
+#[test]
+fn a_segment_in_use_cannot_be_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    run(async {
+        store.create_tenant("acme", "Acme").await.unwrap();
+        store
+            .create_segment("acme", NewSegment::named("pricing", "Pricing"))
+            .await
+            .unwrap();
+        let a = store
+            .create_corpus("acme", entry("a", Some("pricing")))
+            .await
+            .unwrap();
+        let b = store
+            .create_corpus("acme", entry("b", Some("pricing")))
+            .await
+            .unwrap();
+        match store.delete_segment("acme", "pricing").await {
+            Err(StoreError::Conflict(m)) => assert!(m.contains("used by 2 corpus entries"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        store.delete_corpus("acme", &a.id).await.unwrap();
+        store
+            .update_corpus(
+                "acme",
+                &b.id,
+                CorpusPatch {
+                    segment: Some(None),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        store.delete_segment("acme", "pricing").await.unwrap();
+        // And a write naming the deleted segment is refused, not orphaned.
+        match store
+            .create_corpus("acme", entry("c", Some("pricing")))
+            .await
+        {
+            Err(StoreError::Invalid { field, .. }) => assert_eq!(field, "segment"),
+            other => panic!("{other:?}"),
+        }
+    });
+}
+
+#[test]
+fn deleting_a_segment_and_using_it_concurrently_never_orphans_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    run(async {
+        store.create_tenant("acme", "Acme").await.unwrap();
+        for round in 0..20 {
+            let slug = format!("s{round}");
+            store
+                .create_segment("acme", NewSegment::named(&slug, "S"))
+                .await
+                .unwrap();
+            let create = store.create_corpus("acme", entry("x", Some(&slug)));
+            let delete = store.delete_segment("acme", &slug);
+            let (created, deleted) = futures_util::future::join(create, delete).await;
+            assert!(
+                created.is_ok() != deleted.is_ok(),
+                "exactly one must win: {created:?} / {deleted:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_refused_write_fails_alone_in_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    run(async {
+        store.create_tenant("acme", "Acme").await.unwrap();
+        let writes = (0..50).map(|i| {
+            let segment = (i % 10 == 0).then_some("missing");
+            store.create_corpus("acme", entry(&format!("e{i}"), segment))
+        });
+        let results = join_all(writes).await;
+        assert_eq!(results.iter().filter(|r| r.is_err()).count(), 5);
+        let page = store.list_corpus("acme", None, 0, 100).await.unwrap();
+        assert_eq!(page.total, 45);
+    });
+}
+
+#[test]
+fn exchanges_share_conversations_by_session_and_respect_the_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    run(async {
+        store.create_tenant("acme", "Acme").await.unwrap();
+        store
+            .update_tenant(
+                "acme",
+                crate::domain::TenantPatch {
+                    conversations_limit: Some(Some(2)),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let stored = |r: Recorded| match r {
+            Recorded::Stored(c) => c,
+            Recorded::QuotaExceeded => panic!("quota"),
+        };
+        let first = stored(store.record_exchange("acme", exchange("s1")).await.unwrap());
+        let second = stored(store.record_exchange("acme", exchange("s1")).await.unwrap());
+        assert_eq!(first.id, second.id, "same session, same conversation");
+        assert_eq!((first.message_count, second.message_count), (2, 4));
+        stored(store.record_exchange("acme", exchange("s2")).await.unwrap());
+        assert!(matches!(
+            store.record_exchange("acme", exchange("s3")).await.unwrap(),
+            Recorded::QuotaExceeded
+        ));
+        assert!(matches!(
+            store.record_exchange("nosuch", exchange("s4")).await,
+            Err(StoreError::NotFound("Tenant"))
+        ));
+        let tenant = store.get_tenant("acme").await.unwrap().unwrap();
+        assert_eq!(tenant.conversations_used, 2);
+        let (_, last) = store
+            .session_conversation("acme", "s1", 3)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(last.len(), 3, "only the last messages a turn needs");
+        let (_, all) = store
+            .get_conversation("acme", &first.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(all.len(), 4);
+    });
+}
+
+#[test]
+fn segment_rules_hold_inside_the_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    run(async {
+        store.create_tenant("acme", "Acme").await.unwrap();
+        let off = SegmentPatch {
+            is_default: Some(false),
+            ..Default::default()
+        };
+        assert!(matches!(
+            store.update_segment("acme", "general", off).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let mut moving = NewSegment::named("faq", "FAQ");
+        moving.is_default = true;
+        store.create_segment("acme", moving).await.unwrap();
+        let all = store.list_segments("acme").await.unwrap();
+        assert_eq!(all.iter().filter(|s| s.is_default).count(), 1);
+        assert_eq!(all[0].slug, "faq");
+        assert!(matches!(
+            store.delete_segment("acme", "faq").await,
+            Err(StoreError::Conflict(_))
+        ));
+        store.delete_segment("acme", "general").await.unwrap();
+    });
+}
+
+/// A schema-1 file (milliseconds in most timestamps, no usage counts) opens as schema 2.
+#[test]
+fn schema_one_is_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Database::create(dir.path().join(DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            txn.open_table(META)
+                .unwrap()
+                .insert("schema_version", 1u32.to_le_bytes().as_slice())
+                .unwrap();
+            let tenant = serde_json::json!({
+                "id": "ten_1", "slug": "acme", "name": "Acme", "plan": "self-hosted",
+                "is_activated": true, "bot_name": "Assistant", "bot_title": "",
+                "bot_lore": "", "bot_tone": "NEUTRAL", "use_tutoiement": false,
+                "allow_emojis": false, "primary_color": "#4f46e5",
+                "secondary_color": "#ffffff", "show_ai_badge": true,
+                "allowed_domains": [], "content_policy": "SFW", "conversations_used": 0,
+                "conversations_limit": null, "created_at": 1_700_000_000_000i64,
+                "updated_at": 1_700_000_000_000i64
+            });
+            txn.open_table(tables::TENANTS)
+                .unwrap()
+                .insert("acme", serde_json::to_vec(&tenant).unwrap().as_slice())
+                .unwrap();
+            let segment = serde_json::json!({
+                "id": "seg_1", "slug": "pricing", "name": "Pricing", "system_prompt": "",
+                "welcome_message": "", "conversation_starters": [], "is_default": false,
+                "is_active": true, "created_at": 1_700_000_000_000i64,
+                "updated_at": 1_700_000_000_000i64
+            });
+            txn.open_table(tables::SEGMENTS)
+                .unwrap()
+                .insert(
+                    ("acme", "seg_1"),
+                    serde_json::to_vec(&segment).unwrap().as_slice(),
+                )
+                .unwrap();
+            let corpus = serde_json::json!({
+                "id": "corp_1", "title": "Refunds", "content": "Within 30 days.",
+                "segment": "pricing", "priority": 5, "tags": [],
+                "created_us": 1_700_000_000_000_123i64, "updated_at": 1_700_000_001_000i64
+            });
+            txn.open_table(tables::CORPUS)
+                .unwrap()
+                .insert(
+                    ("acme", "corp_1"),
+                    serde_json::to_vec(&corpus).unwrap().as_slice(),
+                )
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = open(dir.path());
+    run(async {
+        let tenant = store.get_tenant("acme").await.unwrap().unwrap();
+        assert_eq!(tenant.created_at, Timestamp::from_secs(1_700_000_000));
+        let entry = store.get_corpus("acme", "corp_1").await.unwrap().unwrap();
+        assert_eq!(entry.created_at.micros(), 1_700_000_000_000_123);
+        assert_eq!(entry.updated_at, Timestamp::from_secs(1_700_000_001));
+        // Re-analysed at open (no analyzer version), so it is searchable.
+        let query = search::analyze_query("refunds");
+        let (page, _) = store
+            .search_corpus("acme", &query, search::SegmentFilter::Any, 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(page.entries.len(), 1);
+        // The usage count was built: the segment is in use.
+        assert!(matches!(
+            store.delete_segment("acme", "pricing").await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(store.default_segment("acme").await.unwrap().is_some());
+    });
+}
