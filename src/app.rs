@@ -93,8 +93,8 @@ pub async fn serve(config: Config) -> Result<(), String> {
     // Installed before anything is announced, so a stop signal sent as soon as the address is
     // logged is already handled gracefully.
     let stop = stop_signal().map_err(|e| format!("cannot listen for stop signals: {e}"))?;
-    let store =
-        Store::open(&config.data_dir, &StoreOptions::default()).map_err(|e| e.to_string())?;
+    let store = Store::open(&config.data_dir, &StoreOptions::from(&config.store))
+        .map_err(|e| e.to_string())?;
     let data_dir = store.data_dir().to_path_buf();
     let services = Services::new(store, config.clone()).await?;
     let app_services = services.clone();

@@ -122,8 +122,8 @@ pub fn run(cli: Cli) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start: {e}"))?;
-    let store =
-        Store::open(&config.data_dir, &StoreOptions::default()).map_err(|e| e.to_string())?;
+    let store = Store::open(&config.data_dir, &StoreOptions::from(&config.store))
+        .map_err(|e| e.to_string())?;
     let result = runtime.block_on(admin(&store, cli.command));
     store.close(std::time::Duration::from_secs(5));
     result

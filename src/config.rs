@@ -16,7 +16,22 @@ pub struct Config {
     /// Requests per minute per credential; 0 turns the limit off.
     pub rate_limit_per_minute: u32,
     pub max_body_kib: u32,
+    /// Body limit of the CSV import, which takes whole knowledge bases in one request.
+    pub import_max_body_mib: u32,
     pub chat: ChatConfig,
+    pub store: StoreConfig,
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub struct StoreConfig {
+    /// The database's page cache, in MiB: most of the server's resident memory.
+    pub cache_mib: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { cache_mib: 64 }
+    }
 }
 
 #[derive(Clone, PartialEq)]
@@ -57,7 +72,9 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             rate_limit_per_minute: 1000,
             max_body_kib: 1024,
+            import_max_body_mib: 64,
             chat: ChatConfig::default(),
+            store: StoreConfig::default(),
         }
     }
 }
@@ -65,6 +82,10 @@ impl Default for Config {
 impl Config {
     pub fn max_body_bytes(&self) -> usize {
         self.max_body_kib as usize * 1024
+    }
+
+    pub fn import_max_body_bytes(&self) -> usize {
+        self.import_max_body_mib as usize * 1024 * 1024
     }
 }
 
@@ -75,7 +96,9 @@ impl fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("max_body_kib", &self.max_body_kib)
+            .field("import_max_body_mib", &self.import_max_body_mib)
             .field("chat", &self.chat)
+            .field("store", &self.store)
             .finish()
     }
 }
@@ -126,8 +149,17 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     rate_limit_per_minute: Option<i64>,
     max_body_kib: Option<i64>,
+    import_max_body_mib: Option<i64>,
     #[serde(default)]
     chat: FileChatConfig,
+    #[serde(default)]
+    store: FileStoreConfig,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileStoreConfig {
+    cache_mib: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -148,6 +180,7 @@ pub const ENV_VARS: &[&str] = &[
     "ANIMAM_DATA_DIR",
     "ANIMAM_RATE_LIMIT_PER_MINUTE",
     "ANIMAM_MAX_BODY_KIB",
+    "ANIMAM_IMPORT_MAX_BODY_MIB",
     "ANIMAM_CHAT_LLM_BASE_URL",
     "ANIMAM_CHAT_LLM_MODEL",
     "ANIMAM_CHAT_LLM_API_KEY_ENV",
@@ -155,6 +188,7 @@ pub const ENV_VARS: &[&str] = &[
     "ANIMAM_CHAT_ANSWER_MAX_CHARS",
     "ANIMAM_CHAT_RATE_LIMIT_PER_IP_PER_MINUTE",
     "ANIMAM_CHAT_RATE_LIMIT_PER_TENANT_PER_MINUTE",
+    "ANIMAM_STORE_CACHE_MIB",
 ];
 
 /// Which file to read: the `--config` flag, else `ANIMAM_CONFIG`, else `./animam.toml` if it
@@ -239,6 +273,20 @@ pub fn resolve(
             1,
             1024 * 1024,
             &mut config.max_body_kib,
+        ),
+        Number::new(
+            "import_max_body_mib",
+            parsed.import_max_body_mib,
+            1,
+            4096,
+            &mut config.import_max_body_mib,
+        ),
+        Number::new(
+            "store.cache_mib",
+            parsed.store.cache_mib,
+            8,
+            1024 * 1024,
+            &mut config.store.cache_mib,
         ),
         Number::new(
             "chat.llm_timeout_secs",

@@ -15,3 +15,6 @@ pub mod error;
 pub mod ids;
 pub mod search;
 pub mod store;
+
+#[cfg(test)]
+mod layering;

@@ -9,6 +9,7 @@ mod chat;
 mod cli;
 mod corpus;
 mod durability;
+mod import_export;
 mod lifecycle;
 mod segments;
 mod tenants;

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use super::AppState;
+use super::csv_format;
 use super::extract::{PageRequest, Params};
 use super::fields::one_of;
 use crate::auth::{Authed, need};
@@ -183,9 +184,7 @@ pub async fn export(
 ) -> ApiResult<HttpResponse> {
     let filter = filter_from(&params)?;
     let filename = format!("conversations-{}.csv", auth.tenant());
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
+    let mut writer = csv_format::writer();
     writer
         .write_record(CSV_HEADER)
         .map_err(|e| ApiError::internal(format!("csv: {e}")))?;

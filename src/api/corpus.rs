@@ -4,13 +4,14 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::AppState;
-use super::extract::{ApiJson, PageRequest, Params};
+use super::csv_format::{self, unguard};
+use super::extract::{ApiJson, PageRequest, Params, read_body};
 use super::fields::non_blank;
 use crate::auth::{Authed, need};
 use crate::domain::corpus::DEFAULT_PRIORITY;
 use crate::domain::segment::is_segment_slug;
 use crate::domain::{CorpusEntry, CorpusPatch, NewCorpus};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::search::{self, SegmentFilter};
 
 const MAX_TITLE: usize = 200;
@@ -234,4 +235,205 @@ pub async fn delete(
     let id = &path.1;
     state.store.delete_corpus(auth.tenant(), id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"deleted": true, "id": id})))
+}
+
+/// The columns of the corpus CSV, in order.
+pub const CSV_COLUMNS: [&str; 5] = ["title", "content", "segment", "priority", "tags"];
+
+/// One refused row of an import.
+#[derive(Serialize, Debug, PartialEq)]
+struct RowError {
+    /// 1-based, not counting the header.
+    row: usize,
+    field: String,
+    message: String,
+}
+
+/// The rows of an import that passed validation (with their row numbers), and the others.
+struct ParsedImport {
+    good: Vec<(usize, NewCorpus)>,
+    bad: Vec<RowError>,
+}
+
+/// Parses and validates every row like a single create; rows in error are reported, not
+/// fatal. Segments must be among `segments`.
+fn parse_import(body: &[u8], segments: &[String]) -> Result<ParsedImport, ApiError> {
+    let body = body.strip_prefix("\u{feff}".as_bytes()).unwrap_or(body);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(body);
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| csv_error(&e))?
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    if header != CSV_COLUMNS {
+        return Err(ApiError::validation(
+            "header",
+            format!(
+                "the first line must be exactly {} (got {})",
+                CSV_COLUMNS.join(","),
+                header.join(",")
+            ),
+        ));
+    }
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for (index, record) in reader.records().enumerate() {
+        let row = index + 1;
+        let record = record.map_err(|e| csv_error(&e))?;
+        let cell = |i: usize| unguard(record.get(i).unwrap_or("")).to_string();
+        let fields = CorpusFields {
+            title: Some(cell(0)),
+            content: Some(cell(1)),
+            segment: Some(Some(cell(2)).filter(|s| !s.trim().is_empty())),
+            priority: None,
+            tags: Some(Some(
+                cell(4)
+                    .split(';')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            )),
+        };
+        let priority = cell(3);
+        let parsed = match priority.trim() {
+            "" => Ok(DEFAULT_PRIORITY),
+            p => p
+                .parse::<i64>()
+                .map_err(|_| {
+                    ApiError::validation("priority", "must be a whole number from 1 to 10")
+                })
+                .and_then(validate_priority),
+        }
+        .and_then(|priority| {
+            let mut new = fields.into_new()?;
+            new.priority = priority;
+            match &new.segment {
+                Some(s) if !segments.contains(s) => Err(ApiError::validation(
+                    "segment",
+                    format!("no segment '{s}'; create it under /segments first"),
+                )),
+                _ => Ok(new),
+            }
+        });
+        match parsed {
+            Ok(new) => good.push((row, new)),
+            Err(e) => {
+                let (field, message) = e
+                    .message
+                    .split_once(": ")
+                    .map_or(("row".to_string(), e.message.clone()), |(f, m)| {
+                        (f.to_string(), m.to_string())
+                    });
+                bad.push(RowError {
+                    row,
+                    field,
+                    message,
+                });
+            }
+        }
+    }
+    Ok(ParsedImport { good, bad })
+}
+
+fn csv_error(e: &csv::Error) -> ApiError {
+    let at = e
+        .position()
+        .map(|p| format!(" (line {})", p.line()))
+        .unwrap_or_default();
+    match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => {
+            ApiError::validation("body", format!("must be UTF-8 text{at}"))
+        }
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => ApiError::validation(
+            "body",
+            format!("every row must have {expected_len} cells, one has {len}{at}"),
+        ),
+        _ => ApiError::validation("body", format!("is not valid CSV{at}")),
+    }
+}
+
+/// `POST /tenants/{slug}/corpus/import`: CSV rows created in one transaction. All or
+/// nothing by default; `?mode=partial` writes the good rows and reports the others.
+pub async fn import(
+    auth: Authed<need::CorpusWrite>,
+    state: web::Data<AppState>,
+    params: Params,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let partial = match params.str("mode") {
+        None | Some("all") => false,
+        Some("partial") => true,
+        Some(_) => return Err(ApiError::validation("mode", "must be all or partial")),
+    };
+    let body = read_body(payload, state.config.import_max_body_bytes()).await?;
+    let segments: Vec<String> = state
+        .store
+        .list_segments(auth.tenant())
+        .await?
+        .into_iter()
+        .map(|s| s.slug)
+        .collect();
+    let ParsedImport { good, bad: errors } = parse_import(&body, &segments)?;
+    if !errors.is_empty() && !partial {
+        return Ok(HttpResponse::BadRequest().json(serde_json::json!({
+            "error": format!(
+                "{} of {} rows have errors; nothing was imported",
+                errors.len(),
+                errors.len() + good.len()
+            ),
+            "code": ErrorCode::ValidationFailed.as_str(),
+            "errors": errors,
+        })));
+    }
+    let rows: Vec<usize> = good.iter().map(|(row, _)| *row).collect();
+    let created = state
+        .store
+        .create_corpus_many(auth.tenant(), good.into_iter().map(|(_, n)| n).collect())
+        .await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "created": created.len(),
+        "failed": errors.len(),
+        "ids": created.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        "rows": rows,
+        "errors": errors,
+    })))
+}
+
+/// `GET /tenants/{slug}/corpus/export`: every entry as CSV, oldest first, in the import's
+/// columns, so an export imports back to the same entries.
+pub async fn export(
+    auth: Authed<need::CorpusRead>,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let csv_failed = |e: csv::Error| ApiError::internal(format!("csv: {e}"));
+    let entries = state.store.all_corpus(auth.tenant()).await?;
+    let mut writer = csv_format::writer();
+    writer.write_record(CSV_COLUMNS).map_err(csv_failed)?;
+    for e in entries {
+        let priority = e.priority.to_string();
+        let tags = e.tags.join(";");
+        let segment = e.segment.unwrap_or_default();
+        csv_format::write_guarded(
+            &mut writer,
+            [e.title.as_str(), &e.content, &segment, &priority, &tags],
+        )
+        .map_err(csv_failed)?;
+    }
+    let body = writer
+        .into_inner()
+        .map_err(|e| ApiError::internal(format!("csv: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"corpus-{}.csv\"", auth.tenant()),
+        ))
+        .body(body))
 }

@@ -132,3 +132,18 @@ impl PageRequest {
         }
     }
 }
+
+/// Reads a whole body of at most `limit` bytes (413 past it), for routes with their own limit.
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::invalid_request(format!("Could not read request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}

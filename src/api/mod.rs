@@ -4,6 +4,7 @@
 pub mod chat;
 pub mod conversations;
 pub mod corpus;
+mod csv_format;
 pub mod extract;
 pub mod fields;
 pub mod segments;
@@ -78,6 +79,18 @@ pub fn routes() -> Vec<RouteSpec> {
             "/tenants/{slug}/corpus",
             Some(S::CorpusWrite),
             corpus::create,
+        ),
+        RouteSpec::new(
+            M::POST,
+            "/tenants/{slug}/corpus/import",
+            Some(S::CorpusWrite),
+            corpus::import,
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/tenants/{slug}/corpus/export",
+            Some(S::CorpusRead),
+            corpus::export,
         ),
         RouteSpec::new(
             M::GET,

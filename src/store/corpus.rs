@@ -13,7 +13,10 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::tables::{CORPUS, CORPUS_TERMS, META};
 use super::writer::Tx;
-use super::{Effect, Store, StoreError, StoreResult, decode, encode, read_u32, segments, tenants};
+use super::{
+    Effect, Store, StoreError, StoreResult, decode, encode, read_u32, segments, tenant_rows,
+    tenants,
+};
 use crate::domain::{CorpusEntry, CorpusPage, CorpusPatch, NewCorpus};
 use crate::ids::new_id;
 use crate::search::{self, AnalyzedDoc, DocMeta, Query, SegmentFilter, TenantIndex};
@@ -281,6 +284,25 @@ impl Store {
             }
             Ok(entries)
         })
+    }
+
+    /// Every entry of the tenant, oldest first (the CSV export), read on the blocking pool.
+    pub async fn all_corpus(&self, tenant: &str) -> StoreResult<Vec<CorpusEntry>> {
+        let tenant = tenant.to_string();
+        self.read_blocking(move |store| {
+            let mut entries: Vec<CorpusEntry> = store.read(|txn| {
+                let table = txn.open_table(CORPUS)?;
+                tenant_rows(&table, &tenant)?
+                    .map(|row| {
+                        let (id, bytes) = row?;
+                        decode("corpus", (&tenant, id), &bytes)
+                    })
+                    .collect()
+            })?;
+            entries.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+            Ok(entries)
+        })
+        .await
     }
 
     /// Newest first, optionally only one segment's entries.

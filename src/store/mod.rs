@@ -197,8 +197,14 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
+        StoreOptions::from(&crate::config::StoreConfig::default())
+    }
+}
+
+impl From<&crate::config::StoreConfig> for StoreOptions {
+    fn from(config: &crate::config::StoreConfig) -> Self {
         StoreOptions {
-            cache_bytes: 64 << 20,
+            cache_bytes: config.cache_mib as usize * 1024 * 1024,
         }
     }
 }

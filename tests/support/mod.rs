@@ -246,15 +246,51 @@ impl Server {
         for (k, v) in headers {
             builder = builder.header(*k, *v);
         }
+        let has_type = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
         let result = match body {
-            Some(body) => agent.run(
+            Some(body) if !has_type => agent.run(
                 builder
                     .header("content-type", "application/json")
-                    .body(body.to_string())
+                    .body(body.as_bytes().to_vec())
                     .unwrap(),
             ),
+            Some(body) => agent.run(builder.body(body.as_bytes().to_vec()).unwrap()),
             None => agent.run(builder.body(()).unwrap()),
         };
+        Self::read_response(method, path, result)
+    }
+
+    /// A request with a raw body (bytes that need not be UTF-8) of the given type.
+    pub fn send_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Resp {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", content_type)
+            .body(body)
+            .unwrap();
+        Self::read_response(method, path, agent.run(request))
+    }
+
+    fn read_response(
+        method: &str,
+        path: &str,
+        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Resp {
         let mut response = result.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = response.status().as_u16();
         let headers = response
