@@ -146,3 +146,34 @@ fn rate_limit_per_credential() {
     );
     assert_eq!(r.status, 200, "another credential has its own budget");
 }
+
+#[test]
+fn no_revoking_upwards() {
+    let server = Server::start();
+    let (_, writer) = server.token(&["tokens:write"]);
+    let bootstrap_id = server.get(BASE, &server.admin).json()["tokens"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server
+        .delete(&format!("{BASE}/{bootstrap_id}"), &writer)
+        .assert_error(
+            403,
+            "Cannot revoke a token holding a scope you lack: *",
+            "insufficient_scope",
+        );
+    let (reader_id, _) = server.token(&["corpus:read"]);
+    assert_eq!(
+        server
+            .delete(&format!("{BASE}/{reader_id}"), &writer)
+            .status,
+        403,
+        "corpus:read is not held by a tokens:write-only token"
+    );
+    let (peer_id, _) = server.token(&["tokens:write"]);
+    assert_eq!(
+        server.delete(&format!("{BASE}/{peer_id}"), &writer).status,
+        200
+    );
+    assert_eq!(server.get("/tenants/acme", &server.admin).status, 200);
+}
