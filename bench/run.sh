@@ -24,7 +24,7 @@ SEED_TIMEOUT=${BENCH_SEED_TIMEOUT:-3600}
 KEEP=${BENCH_KEEP:-0}
 WRITE_CONNECTIONS=${BENCH_WRITE_CONNECTIONS:-64}
 IMPORT_ENTRIES=${BENCH_IMPORT_ENTRIES:-$ENTRIES}
-SEED_IN_FLIGHT=${BENCH_SEED_IN_FLIGHT:-64}
+SEED_IN_FLIGHT=${BENCH_SEED_IN_FLIGHT:-16}
 SEED_VIA=${BENCH_SEED_VIA:-auto}
 PROFILE=${BENCH_PROFILE:-0}
 PROFILE_SECONDS=${BENCH_PROFILE_SECONDS:-10}
@@ -45,6 +45,7 @@ done
 ((CONNECTIONS >= THREADS && WRITE_CONNECTIONS >= THREADS)) ||
   die "BENCH_CONNECTIONS and BENCH_WRITE_CONNECTIONS must be >= BENCH_THREADS"
 [[ $SEED_VIA =~ ^(auto|api|import)$ ]] || die "BENCH_SEED_VIA must be auto, api or import"
+[[ $PROFILE =~ ^(0|1|all)$ ]] || die "BENCH_PROFILE must be 0, 1 or all"
 
 # What is measured: the commit, and whether the tree differs from it (results.md aside: each
 # run rewrites it).
@@ -62,7 +63,7 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 command -v curl >/dev/null 2>&1 || die "curl is missing"
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "python3 >= 3.11 is needed"
-if [[ $PROFILE == 1 ]] && ! command -v perf >/dev/null 2>&1; then
+if [[ $PROFILE != 0 ]] && ! command -v perf >/dev/null 2>&1; then
   if [[ $(id -u) -eq 0 ]]; then
     log "installing perf (BENCH_PROFILE=1)"
     apt-get install -y linux-perf >&2 || apt-get install -y perf >&2 ||
@@ -388,21 +389,24 @@ target rss "resident memory after the load" "$RSS_AFTER MiB" "<= 300 MiB" \
 PROFILES=()
 summarise_profile() { # summarise_profile NAME DATAFILE
   local txt=$TMP/profile-$1.txt
+  local -a rep=(perf report -i "$2" --stdio --no-inline --sort symbol -g none)
+  # Strips perf's padding and empty columns; cuts the long generic names.
+  tidy() { grep -v '^#' | grep -v '^$' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//' | cut -c1-160; }
   {
-    echo "== self time (top symbols)"
-    perf report -i "$2" --stdio --no-children --sort symbol -g none --percent-limit 1 2>/dev/null |
-      grep -v '^#' | grep -v '^$' | head -25
+    echo "== self time, top symbols (% of the server's samples; [k] = kernel)"
+    "${rep[@]}" --no-children --percent-limit 1 2>/dev/null | tidy | head -20 || true
     echo
-    echo "== inclusive time (children), animam frames"
-    perf report -i "$2" --stdio --children --sort symbol -g none --percent-limit 3 2>/dev/null |
-      grep -v '^#' | grep -v '^$' | grep -E 'animam|redb|actix' | head -25
+    echo "== inclusive time (children), selected frames"
+    "${rep[@]}" --children --percent-limit 1.5 2>/dev/null | tidy |
+      grep -E '\] <?(animam|redb|actix_web::(app_service|middleware)|actix_router|regex_lite|serde_json|frostem|unicode_normalization)' |
+      head -30 || true
   } >"$txt"
   PROFILES+=("$1")
 }
 profile_wrk() { # profile_wrk NAME
   local name=$1 data=$TMP/perf-$1.data
   log "profiling the server during '${LABEL[$name]}' (${PROFILE_SECONDS}s rerun)"
-  perf record -g -F 499 -p "$server_pid" -o "$data" -- sleep "$PROFILE_SECONDS" \
+  perf record --call-graph dwarf,16384 -F 199 -p "$server_pid" -o "$data" -- sleep "$PROFILE_SECONDS" \
     >"$TMP/perf-$name.log" 2>&1 &
   local perf_pid=$!
   sleep 0.3
@@ -416,7 +420,7 @@ profile_wrk() { # profile_wrk NAME
 profile_import() {
   local data=$TMP/perf-import.data
   log "profiling the server during a second CSV import"
-  perf record -g -F 499 -p "$server_pid" -o "$data" >"$TMP/perf-import.log" 2>&1 &
+  perf record --call-graph dwarf,16384 -F 199 -p "$server_pid" -o "$data" >"$TMP/perf-import.log" 2>&1 &
   local perf_pid=$!
   sleep 0.3
   mkdir -p "$TMP/import-profiled"
@@ -429,7 +433,7 @@ profile_startup() {
   local data=$TMP/perf-startup.data
   log "profiling a start-up"
   stop_server
-  SERVER_PREFIX=(perf record -g -F 999 -o "$data" --)
+  SERVER_PREFIX=(perf record --call-graph dwarf,16384 -F 999 -o "$data" --)
   start_server
   log "start-up under perf: $STARTUP_MS ms"
   # server_pid is perf's; the server is its child: SIGTERM the server, then perf ends.
@@ -441,17 +445,22 @@ profile_startup() {
   summarise_profile startup "$data"
 }
 PROFILE_NOTE=""
-if [[ $PROFILE == 1 && ${#FAILED[@]} -gt 0 ]]; then
+declare -A PROFILE_ALSO=()
+want_profile() { [[ -n ${FAILED[$1]:-} || -n ${PROFILE_ALSO[$1]:-} ]]; }
+if [[ $PROFILE == all ]]; then # every target, passed or not
+  for name in get list chat search post import startup; do PROFILE_ALSO[$name]=1; done
+fi
+if [[ $PROFILE == 1 && ${#FAILED[@]} -gt 0 || $PROFILE == all ]]; then
   if ! command -v perf >/dev/null 2>&1; then
     PROFILE_NOTE="BENCH_PROFILE=1 but perf is not installed: no profiles"
   elif ! perf record -o "$TMP/perf-probe.data" -- true >"$TMP/perf-probe.log" 2>&1; then
     PROFILE_NOTE="perf cannot record in this environment: $(tail -1 "$TMP/perf-probe.log")"
   else
     for name in get list chat search post; do
-      [[ -z ${FAILED[$name]:-} ]] || profile_wrk "$name"
+      if want_profile "$name" && [[ -n ${LABEL[$name]:-} ]]; then profile_wrk "$name"; fi
     done
-    [[ -z ${FAILED[import]:-} || ! -f $TMP/import.csv ]] || profile_import
-    [[ -z ${FAILED[startup]:-} ]] || profile_startup
+    if want_profile import && [[ -f $TMP/import.csv ]]; then profile_import; fi
+    if want_profile startup; then profile_startup; fi
     [[ -z ${FAILED[rss]:-} ]] || PROFILE_NOTE="memory target failed: no CPU profile for it; see the RSS split below"
   fi
   [[ -z $PROFILE_NOTE ]] || log "$PROFILE_NOTE"
@@ -523,7 +532,10 @@ report() { # report WITH_RAW
   done
   if ((${#PROFILES[@]})); then
     echo
-    echo "## CPU profiles of failed targets (perf record -g, server process, rerun)"
+    echo "## CPU profiles ($([[ $PROFILE == all ]] && echo "every target" || echo "failed targets"))"
+    echo
+    echo "perf record --call-graph dwarf -F 199 on the server process while the scenario runs again"
+    echo "for ${PROFILE_SECONDS}s (not during the measured run); full data in bench/out/perf-<stamp>-<name>.data."
     for p in "${PROFILES[@]}"; do
       echo
       echo "### $p"
