@@ -36,20 +36,31 @@ function M.setup(thread)
   thread:set("thread_id", #threads)
 end
 
+-- Counts 201 Created answers (for write scenarios) in the thread-global `created`.
+function M.count_created(status)
+  if status == 201 then created = (created or 0) + 1 end
+end
+
 function M.remember(status, body)
   if status >= 300 and first_error == nil then
     first_error = "HTTP " .. status .. ": " .. (body or ""):sub(1, 400):gsub("%s+", " ")
   end
 end
 
+local function total_created()
+  local n = 0
+  for _, t in ipairs(threads) do n = n + (t:get("created") or 0) end
+  return n
+end
+
 function M.done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     "BENCH requests=%d duration_us=%d p50_us=%d p90_us=%d p99_us=%d mean_us=%.0f max_us=%d " ..
-    "non2xx=%d connect=%d read=%d write=%d timeout=%d\n",
+    "non2xx=%d connect=%d read=%d write=%d timeout=%d created=%d\n",
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
     latency:percentile(99), latency.mean, latency.max, e.status, e.connect, e.read, e.write,
-    e.timeout))
+    e.timeout, total_created()))
   for _, t in ipairs(threads) do
     local err = t:get("first_error")
     if err then

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# bench/run.sh: build the release binary, seed a fresh data dir, and measure throughput and
-# latency of /health (baseline), POST /chat/{tenant} and GET .../corpus?search= with wrk, plus
-# seed rate, start-up time and resident memory. Loopback only; see bench/README.md.
+# bench/run.sh: build the release binary, seed a fresh data dir, and measure with wrk the
+# /health baseline, corpus reads by id, corpus list pages, the chat, the corpus search and
+# durable corpus writes (64 connections), then a CSV import, start-up after a clean stop and
+# resident memory; each figure is checked against its target. Writes bench/results.md
+# (committed, overwritten) and bench/out/results-<stamp>.md (archive, with raw wrk output).
+# Loopback only; see bench/README.md.
 #
 #   bash bench/run.sh
+#   BENCH_ENTRIES=2000 BENCH_SECONDS=5 bash bench/run.sh     # quick mode
 #
-# Knobs (environment): BENCH_ENTRIES (100000), BENCH_SECONDS (20), BENCH_THREADS (2),
-# BENCH_CONNECTIONS (8), BENCH_SEARCH (1 = also run the search scenario), BENCH_SEED_TIMEOUT
-# (3600 s), BENCH_KEEP (1 = keep the temp dir), CARGO_TARGET_DIR (target), TMPDIR (/tmp).
+# Knobs (environment): see bench/README.md.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,6 +22,14 @@ CONNECTIONS=${BENCH_CONNECTIONS:-8}
 RUN_SEARCH=${BENCH_SEARCH:-1}
 SEED_TIMEOUT=${BENCH_SEED_TIMEOUT:-3600}
 KEEP=${BENCH_KEEP:-0}
+WRITE_CONNECTIONS=${BENCH_WRITE_CONNECTIONS:-64}
+IMPORT_ENTRIES=${BENCH_IMPORT_ENTRIES:-$ENTRIES}
+SEED_IN_FLIGHT=${BENCH_SEED_IN_FLIGHT:-16}
+SEED_VIA=${BENCH_SEED_VIA:-auto}
+PROFILE=${BENCH_PROFILE:-0}
+PROFILE_SECONDS=${BENCH_PROFILE_SECONDS:-10}
+WRITES_TENANT=writes
+IMPORT_TENANT=import
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
 die() {
@@ -28,10 +38,22 @@ die() {
 }
 log() { echo "== $*" >&2; }
 
-for knob in ENTRIES DURATION THREADS CONNECTIONS SEED_TIMEOUT; do
+for knob in ENTRIES DURATION THREADS CONNECTIONS SEED_TIMEOUT WRITE_CONNECTIONS IMPORT_ENTRIES \
+  SEED_IN_FLIGHT PROFILE_SECONDS; do
   [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "$knob must be a positive integer (got '${!knob}')"
 done
-((CONNECTIONS >= THREADS)) || die "BENCH_CONNECTIONS must be >= BENCH_THREADS"
+((CONNECTIONS >= THREADS && WRITE_CONNECTIONS >= THREADS)) ||
+  die "BENCH_CONNECTIONS and BENCH_WRITE_CONNECTIONS must be >= BENCH_THREADS"
+[[ $SEED_VIA =~ ^(auto|api|import)$ ]] || die "BENCH_SEED_VIA must be auto, api or import"
+[[ $PROFILE =~ ^(0|1|all)$ ]] || die "BENCH_PROFILE must be 0, 1 or all"
+
+# What is measured: the commit, and whether the tree differs from it (results.md aside: each
+# run rewrites it).
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "none")
+DIRTY=""
+if [[ -n $(git -C "$ROOT" status --porcelain -- . ':!bench/results.md' 2>/dev/null || true) ]]; then
+  DIRTY=" (uncommitted changes)"
+fi
 
 # ---------------------------------------------------------------- tools
 if ! command -v wrk >/dev/null 2>&1; then
@@ -41,6 +63,14 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 command -v curl >/dev/null 2>&1 || die "curl is missing"
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "python3 >= 3.11 is needed"
+if [[ $PROFILE != 0 ]] && ! command -v perf >/dev/null 2>&1; then
+  if [[ $(id -u) -eq 0 ]]; then
+    log "installing perf (BENCH_PROFILE=1)"
+    apt-get install -y linux-perf >&2 || apt-get install -y perf >&2 ||
+      { apt-get update >&2 && { apt-get install -y linux-perf >&2 || apt-get install -y perf >&2; }; } ||
+      log "perf could not be installed: no profiles"
+  fi
+fi
 
 # ---------------------------------------------------------------- build
 log "building release binary (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
@@ -57,8 +87,12 @@ DATA=$TMP/data
 CONFIG=$TMP/animam.toml # empty: defaults, whatever ./animam.toml says
 server_pid=""
 
+# SIGTERM, wait for the exit (STOP_MS: signal to exit).
+STOP_MS=""
 stop_server() {
   [[ -n $server_pid ]] || return 0
+  local t0
+  t0=$(now_us)
   kill -TERM "$server_pid" 2>/dev/null || true
   local i
   for ((i = 0; i < 400; i++)); do # the server's own grace period is 30 s
@@ -70,6 +104,7 @@ stop_server() {
     kill -KILL "$server_pid" 2>/dev/null || true
   fi
   wait "$server_pid" 2>/dev/null || true
+  STOP_MS=$((($(now_us) - t0) / 1000))
   server_pid=""
 }
 
@@ -91,6 +126,8 @@ export ANIMAM_RATE_LIMIT_PER_MINUTE=0
 export ANIMAM_CHAT_RATE_LIMIT_PER_IP_PER_MINUTE=0
 export ANIMAM_CHAT_RATE_LIMIT_PER_TENANT_PER_MINUTE=0
 export RUST_LOG=warn,animam=info
+# The import endpoint's own body limit (unknown ANIMAM_* variables are ignored by config.rs).
+export ANIMAM_IMPORT_MAX_BODY_MIB=512
 
 now_us() { echo "${EPOCHREALTIME/./}"; }
 
@@ -98,6 +135,7 @@ now_us() { echo "${EPOCHREALTIME/./}"; }
 # every 10 ms. Sets ADDR, server_pid and STARTUP_MS (spawn to first 200). Each start logs to
 # its own file, $TMP/server-N.log.
 starts=0
+SERVER_PREFIX=() # e.g. (perf record -g -o FILE --): then server_pid is the prefix's pid
 start_server() {
   local log_file t0 deadline code
   starts=$((starts + 1))
@@ -105,7 +143,7 @@ start_server() {
   : >"$log_file"
   t0=$(now_us)
   deadline=$((t0 + 120000000))
-  "$BIN" serve --listen 127.0.0.1:0 --data-dir "$DATA" --config "$CONFIG" \
+  "${SERVER_PREFIX[@]}" "$BIN" serve --listen 127.0.0.1:0 --data-dir "$DATA" --config "$CONFIG" \
     >/dev/null 2>"$log_file" &
   server_pid=$!
   ADDR=""
@@ -134,33 +172,79 @@ rss_mib() {
   awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$server_pid/status"
 }
 
-# ---------------------------------------------------------------- bootstrap, seed
-log "bootstrap tenant '$TENANT' in $DATA"
-BENCH_TOKEN=$("$BIN" bootstrap --tenant "$TENANT" --data-dir "$DATA" --config "$CONFIG" \
-  2>>"$TMP/bootstrap.log") || {
-  cat "$TMP/bootstrap.log" >&2
-  die "bootstrap failed"
+# "anonymous X MiB, file-backed Y MiB" from smaps_rollup (where the resident memory is).
+rss_split() {
+  awk '/^Anonymous:/ { a = $2 } /^Rss:/ { r = $2 }
+    END { printf "anonymous %.1f MiB, other %.1f MiB", a / 1024, (r - a) / 1024 }' \
+    "/proc/$server_pid/smaps_rollup" 2>/dev/null || echo "smaps_rollup unreadable"
 }
-[[ $BENCH_TOKEN == ak_* ]] || die "bootstrap printed no token"
+
+# ---------------------------------------------------------------- bootstrap, seed
+# One tenant per purpose, each with its own `*` token: `bench` holds the seeded corpus the
+# reads, chat and search use; `writes` takes the POST load; `import` the CSV import.
+bootstrap() { # bootstrap SLUG: prints the token
+  local token
+  token=$("$BIN" bootstrap --tenant "$1" --data-dir "$DATA" --config "$CONFIG" \
+    2>>"$TMP/bootstrap.log") || {
+    cat "$TMP/bootstrap.log" >&2
+    die "bootstrap of tenant '$1' failed"
+  }
+  [[ $token == ak_* ]] || die "bootstrap printed no token for '$1'"
+  echo "$token"
+}
+log "bootstrap tenants '$TENANT', '$WRITES_TENANT', '$IMPORT_TENANT' in $DATA"
+BENCH_TOKEN=$(bootstrap "$TENANT")
+WRITES_TOKEN=$(bootstrap "$WRITES_TENANT")
+IMPORT_TOKEN=$(bootstrap "$IMPORT_TENANT")
 export BENCH_TOKEN BENCH_TENANT=$TENANT
 
 start_server
 FIRST_STARTUP_MS=$STARTUP_MS
-log "server on $ADDR (empty store: up in $FIRST_STARTUP_MS ms); seeding $ENTRIES entries"
+log "server on $ADDR (empty store: up in $FIRST_STARTUP_MS ms)"
+
+# Is there a CSV import endpoint? A header-only CSV imports nothing; 404/405 = no route.
+IMPORT_PROBE=$(printf 'title,content,segment,priority,tags\n' |
+  curl -s -o "$TMP/import-probe.txt" -w '%{http_code}' --max-time 30 -X POST \
+    -H "Authorization: Bearer $IMPORT_TOKEN" -H 'Content-Type: text/csv' --data-binary @- \
+    "http://$ADDR/tenants/$IMPORT_TENANT/corpus/import" || echo 000)
+case $IMPORT_PROBE in
+  404 | 405) IMPORT_AVAILABLE=0 ;;
+  *) IMPORT_AVAILABLE=1 ;;
+esac
+log "import endpoint probe: HTTP $IMPORT_PROBE ($([[ $IMPORT_AVAILABLE == 1 ]] && echo available || echo "not available"))"
+if [[ $SEED_VIA == auto ]]; then
+  SEED_VIA=api
+  [[ $IMPORT_AVAILABLE == 1 ]] && SEED_VIA=import
+fi
+[[ $SEED_VIA == api || $IMPORT_AVAILABLE == 1 ]] || die "BENCH_SEED_VIA=import but the import endpoint answers $IMPORT_PROBE"
+
+log "seeding $ENTRIES entries via $SEED_VIA"
 timeout "$SEED_TIMEOUT" python3 "$BENCH_DIR/seed.py" seed --base-url "http://$ADDR" \
-  --tenant "$TENANT" --entries "$ENTRIES" --out-dir "$TMP" >&2 ||
+  --tenant "$TENANT" --entries "$ENTRIES" --out-dir "$TMP" --via "$SEED_VIA" \
+  --in-flight "$SEED_IN_FLIGHT" --import-timeout "$SEED_TIMEOUT" >&2 ||
   die "seeding failed or took over $SEED_TIMEOUT s (see above)"
-SEED_RATE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rate"])' "$TMP/seed.json")
-SEED_SECONDS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' "$TMP/seed.json")
+json_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' "$1" "$2"; }
+SEED_RATE=$(json_field "$TMP/seed.json" rate)
+SEED_SECONDS=$(json_field "$TMP/seed.json" seconds)
+SEED_IN_FLIGHT_USED=$(json_field "$TMP/seed.json" in_flight)
 AVG_BYTES=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["bytes"] // d["entries"])' "$TMP/seed.json")
 
+if [[ $IMPORT_AVAILABLE == 1 ]]; then
+  # Generated now, so that the generator does not compete with the measured server later.
+  log "generating the import CSV ($IMPORT_ENTRIES fresh entries)"
+  python3 "$BENCH_DIR/seed.py" csv --entries "$IMPORT_ENTRIES" --seed 4242 \
+    --out "$TMP/import.csv" >&2 || die "CSV generation failed"
+fi
+
 # ---------------------------------------------------------------- restart: start-up, memory
-log "restarting with the full corpus"
+log "clean stop (SIGTERM) and restart with the full corpus"
 stop_server
+SEED_STOP_MS=$STOP_MS
 DATA_MIB=$(du -sm "$DATA" | cut -f1)
 start_server
+FULL_STARTUP_MS=$STARTUP_MS # start_server overwrites STARTUP_MS (profiled start-up)
 RSS_START=$(rss_mib)
-log "up in $STARTUP_MS ms, RSS $RSS_START MiB, data dir $DATA_MIB MiB"
+log "stopped in $SEED_STOP_MS ms; up in $STARTUP_MS ms, RSS $RSS_START MiB, data dir $DATA_MIB MiB"
 
 log "needle check (one chat per needle question)"
 NEEDLE_CHECK=$(python3 "$BENCH_DIR/seed.py" check --base-url "http://$ADDR" --tenant "$TENANT" \
@@ -168,20 +252,24 @@ NEEDLE_CHECK=$(python3 "$BENCH_DIR/seed.py" check --base-url "http://$ADDR" --te
 [[ -n $NEEDLE_CHECK ]] || NEEDLE_CHECK="needle check: failed (see above)"
 
 # ---------------------------------------------------------------- load
-export BENCH_QUESTIONS=$TMP/questions.txt BENCH_SEARCH_WORDS=$TMP/search.txt
+export BENCH_QUESTIONS=$TMP/questions.txt BENCH_SEARCH_WORDS=$TMP/search.txt BENCH_IDS=$TMP/ids.txt
+export BENCH_PAGES=$(((ENTRIES + 19) / 20))
 BENCH_RUN_ID=$(date +%s)
 export BENCH_RUN_ID
-WRK_ARGS=(-t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s --latency)
 
-declare -A RPS P50 P90 P99 NON2XX SOCKERR FIRST_ERROR LABEL
+declare -A RPS P50 P90 P99 NON2XX SOCKERR FIRST_ERROR LABEL CONNS SCRIPT URLPATH CREATED
 SCENARIOS=()
 
-# run_wrk NAME LABEL SCRIPT PATH: one wrk run; its output goes to $TMP/wrk-NAME.txt.
+# run_wrk NAME LABEL SCRIPT PATH CONNECTIONS [SECONDS [OUT]]: one wrk run; its output goes to
+# $TMP/wrk-NAME.txt (or OUT, which is then not parsed: profiling reruns).
 run_wrk() {
-  local name=$1 label=$2 script=$3 path=$4 out=$TMP/wrk-$1.txt line kv
-  log "wrk ${WRK_ARGS[*]} $label"
-  wrk "${WRK_ARGS[@]}" -s "$BENCH_DIR/$script" "http://$ADDR$path" >"$out" 2>&1 ||
+  local name=$1 label=$2 script=$3 path=$4 conns=$5 secs=${6:-$DURATION} out=${7:-$TMP/wrk-$1.txt}
+  local line kv
+  local -a args=(-t"$THREADS" -c"$conns" -d"${secs}s" --timeout 10s --latency)
+  log "wrk ${args[*]} $label"
+  wrk "${args[@]}" -s "$BENCH_DIR/$script" "http://$ADDR$path" >"$out" 2>&1 ||
     { cat "$out" >&2; die "wrk failed for $label"; }
+  [[ -z ${7:-} ]] || return 0
   line=$(grep '^BENCH ' "$out") || { cat "$out" >&2; die "no BENCH line from wrk ($label)"; }
   # The BENCH line is "BENCH key=number ...".
   local -A w=()
@@ -191,6 +279,7 @@ run_wrk() {
     w[${kv%%=*}]=${kv#*=}
   done
   RPS[$name]=$(awk -v r="${w[requests]}" -v d="${w[duration_us]}" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
+  CREATED[$name]=$(awk -v r="${w[created]}" -v d="${w[duration_us]}" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
   P50[$name]=${w[p50_us]}
   P90[$name]=${w[p90_us]}
   P99[$name]=${w[p99_us]}
@@ -199,88 +288,305 @@ run_wrk() {
   FIRST_ERROR[$name]=$(sed -n 's/^BENCH_FIRST_ERROR //p' "$out")
   SCENARIOS+=("$name")
   LABEL[$name]=$label
+  CONNS[$name]=$conns
+  SCRIPT[$name]=$script
+  URLPATH[$name]=$path
   grep -E 'Requests/sec|Non-2xx|Socket errors' "$out" >&2 || true
 }
 
-run_wrk health "GET /health" health.lua /health
-run_wrk chat "POST /chat/$TENANT" chat.lua /
+run_wrk health "GET /health" health.lua /health "$CONNECTIONS"
+run_wrk get "GET /tenants/$TENANT/corpus/{id}" get.lua / "$CONNECTIONS"
+run_wrk list "GET /tenants/$TENANT/corpus?page=N&limit=20" list.lua / "$CONNECTIONS"
+run_wrk chat "POST /chat/$TENANT" chat.lua / "$CONNECTIONS"
 if [[ $RUN_SEARCH == 1 ]]; then
-  run_wrk search "GET /tenants/$TENANT/corpus?search=" search.lua /
+  run_wrk search "GET /tenants/$TENANT/corpus?search=" search.lua / "$CONNECTIONS"
 fi
+# Writes last among the wrk scenarios, into their own tenant: the 100k-entry corpus the
+# reads use stays as seeded.
+BENCH_TOKEN=$WRITES_TOKEN BENCH_TENANT=$WRITES_TENANT \
+  run_wrk post "POST /tenants/$WRITES_TENANT/corpus" post.lua / "$WRITE_CONNECTIONS"
+
+# ---------------------------------------------------------------- CSV import
+IMPORT_RATE=""
+IMPORT_NOTE=""
+run_import() { # run_import [OUT_DIR]
+  BENCH_TOKEN=$IMPORT_TOKEN python3 "$BENCH_DIR/seed.py" import --base-url "http://$ADDR" \
+    --tenant "$IMPORT_TENANT" --file "$TMP/import.csv" --out-dir "${1:-$TMP}" \
+    --timeout "$SEED_TIMEOUT" >&2
+}
+if [[ $IMPORT_AVAILABLE == 1 ]]; then
+  log "CSV import of $IMPORT_ENTRIES entries into tenant '$IMPORT_TENANT'"
+  import_rc=0
+  run_import || import_rc=$?
+  if ((import_rc == 0)); then
+    IMPORT_RATE=$(json_field "$TMP/import.json" rate)
+    IMPORT_NOTE="$(json_field "$TMP/import.json" imported) entries in $(json_field "$TMP/import.json" seconds) s (response after $(json_field "$TMP/import.json" answered_seconds) s)"
+  elif ((import_rc == 2)); then
+    IMPORT_NOTE="not available ($(json_field "$TMP/import.json" status))"
+  else
+    IMPORT_NOTE="failed: HTTP $(json_field "$TMP/import.json" status) $(json_field "$TMP/import.json" error) $(json_field "$TMP/import.json" body | head -c 300)"
+  fi
+else
+  IMPORT_NOTE="not available ($IMPORT_PROBE)"
+  log "CSV import: $IMPORT_NOTE"
+fi
+
 RSS_AFTER=$(rss_mib)
+RSS_SPLIT=$(rss_split)
+log "RSS after the load: $RSS_AFTER MiB ($RSS_SPLIT)"
+
+# ---------------------------------------------------------------- targets
+# Each row: label, figure, target, verdict (PASS / FAIL / n/a).
+ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3gx", a / b; else print "-" }'; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+clean() { [[ ${NON2XX[$1]} == 0 && ${SOCKERR[$1]} == 0 ]]; }
+verdict() { if "$@"; then echo PASS; else echo FAIL; fi; }
+errs() { clean "$1" || echo ", ${NON2XX[$1]} non-2xx, ${SOCKERR[$1]} socket errors"; }
+
+declare -A FAILED=()
+TARGETS=()
+target() { # target NAME LABEL FIGURE TARGET VERDICT
+  TARGETS+=("$2"$'\t'"$3"$'\t'"$4"$'\t'"$5")
+  [[ $5 != FAIL ]] || FAILED[$1]=1
+}
+# Verdicts: a throughput or latency figure only counts with 0 non-2xx and 0 socket errors.
+at_least_x_health() { clean "$1" && ge "${RPS[$1]}" "$(awk -v h="${RPS[health]}" -v f="$2" 'BEGIN { print f * h }')"; }
+p99_within() { clean "$1" && ((${P99[$1]} <= $2)); }
+target get "authenticated GET /tenants/$TENANT/corpus/{id}" \
+  "${RPS[get]} req/s = $(ratio "${RPS[get]}" "${RPS[health]}") /health$(errs get)" ">= 0.6x /health" \
+  "$(verdict at_least_x_health get 0.6)"
+target list "corpus list page (GET ...?page=N&limit=20)" \
+  "${RPS[list]} req/s = $(ratio "${RPS[list]}" "${RPS[health]}") /health$(errs list)" ">= 0.5x /health" \
+  "$(verdict at_least_x_health list 0.5)"
+target post "durable POST /tenants/$WRITES_TENANT/corpus, $WRITE_CONNECTIONS connections" \
+  "${CREATED[post]} created/s (201 only)$(errs post)" ">= 15,000/s, 0 non-2xx" \
+  "$(verdict eval 'clean post && ge "${CREATED[post]}" 15000')"
+if [[ -n $IMPORT_RATE ]]; then
+  target import "CSV import of $IMPORT_ENTRIES entries" "$IMPORT_RATE entries/s ($IMPORT_NOTE)" \
+    ">= 20,000 entries/s" "$(verdict ge "$IMPORT_RATE" 20000)"
+elif [[ $IMPORT_NOTE == "not available"* ]]; then
+  target import "CSV import of $IMPORT_ENTRIES entries" "$IMPORT_NOTE" ">= 20,000 entries/s" "n/a"
+else
+  target import "CSV import of $IMPORT_ENTRIES entries" "$IMPORT_NOTE" ">= 20,000 entries/s" FAIL
+fi
+target chat "chat answer (POST /chat/$TENANT), $ENTRIES entries, $CONNECTIONS connections" \
+  "p99 $(ms "${P99[chat]}") ms$(errs chat)" "p99 <= 20 ms" \
+  "$(verdict p99_within chat 20000)"
+if [[ $RUN_SEARCH == 1 ]]; then
+  target search "corpus search, $ENTRIES entries, $CONNECTIONS connections" \
+    "p99 $(ms "${P99[search]}") ms$(errs search)" "p99 <= 20 ms" \
+    "$(verdict p99_within search 20000)"
+fi
+target startup "start-up with $ENTRIES entries after SIGTERM" \
+  "$FULL_STARTUP_MS ms (data dir $DATA_MIB MiB)" "< 1 s to first /health 200" \
+  "$(verdict test "$FULL_STARTUP_MS" -lt 1000)"
+target rss "resident memory after the load" "$RSS_AFTER MiB" "<= 300 MiB" \
+  "$(verdict ge 300 "$RSS_AFTER")"
+
+# ---------------------------------------------------------------- profiles (BENCH_PROFILE=1)
+# For each failed target, a CPU profile of the server while the scenario runs again for
+# BENCH_PROFILE_SECONDS (the measured run itself is never profiled).
+PROFILES=()
+summarise_profile() { # summarise_profile NAME DATAFILE
+  local txt=$TMP/profile-$1.txt
+  local -a rep=(perf report -i "$2" --stdio --no-inline --sort symbol -g none)
+  # Strips perf's padding and empty columns; cuts the long generic names.
+  tidy() { grep -v '^#' | grep -v '^$' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//' | cut -c1-160; }
+  {
+    echo "== self time, top symbols (% of the server's samples; [k] = kernel)"
+    "${rep[@]}" --no-children --percent-limit 1 2>/dev/null | tidy | head -20 || true
+    echo
+    echo "== inclusive time (children), selected frames"
+    "${rep[@]}" --children --percent-limit 1.5 2>/dev/null | tidy |
+      grep -E '\] <?(animam|redb|actix_web::(app_service|middleware)|actix_router|regex_lite|serde_json|frostem|unicode_normalization)' |
+      head -30 || true
+  } >"$txt"
+  PROFILES+=("$1")
+}
+profile_wrk() { # profile_wrk NAME
+  local name=$1 data=$TMP/perf-$1.data
+  log "profiling the server during '${LABEL[$name]}' (${PROFILE_SECONDS}s rerun)"
+  perf record --call-graph dwarf,16384 -F 199 -p "$server_pid" -o "$data" -- sleep "$PROFILE_SECONDS" \
+    >"$TMP/perf-$name.log" 2>&1 &
+  local perf_pid=$!
+  sleep 0.3
+  local token=$BENCH_TOKEN tenant=$TENANT
+  if [[ $name == post ]]; then token=$WRITES_TOKEN tenant=$WRITES_TENANT; fi
+  BENCH_TOKEN=$token BENCH_TENANT=$tenant run_wrk "$name" "${LABEL[$name]}" "${SCRIPT[$name]}" \
+    "${URLPATH[$name]}" "${CONNS[$name]}" "$((PROFILE_SECONDS - 1))" "$TMP/wrk-$name-profiled.txt"
+  wait "$perf_pid" || { cat "$TMP/perf-$name.log" >&2; log "perf failed for $name"; return 0; }
+  summarise_profile "$name" "$data"
+}
+profile_import() {
+  local data=$TMP/perf-import.data
+  log "profiling the server during a second CSV import"
+  perf record --call-graph dwarf,16384 -F 199 -p "$server_pid" -o "$data" >"$TMP/perf-import.log" 2>&1 &
+  local perf_pid=$!
+  sleep 0.3
+  mkdir -p "$TMP/import-profiled"
+  run_import "$TMP/import-profiled" || true
+  kill -INT "$perf_pid" 2>/dev/null || true
+  wait "$perf_pid" || true
+  summarise_profile import "$data"
+}
+profile_startup() {
+  local data=$TMP/perf-startup.data
+  log "profiling a start-up"
+  stop_server
+  SERVER_PREFIX=(perf record --call-graph dwarf,16384 -F 999 -o "$data" --)
+  start_server
+  PERF_STARTUP_MS=$STARTUP_MS
+  log "start-up under perf: $STARTUP_MS ms"
+  # server_pid is perf's; the server is its child: SIGTERM the server, then perf ends.
+  local child
+  child=$(pgrep -P "$server_pid" | head -1 || true)
+  [[ -n $child ]] && kill -TERM "$child" 2>/dev/null
+  stop_server
+  SERVER_PREFIX=()
+  summarise_profile startup "$data"
+}
+PROFILE_NOTE=""
+declare -A PROFILE_ALSO=()
+want_profile() { [[ -n ${FAILED[$1]:-} || -n ${PROFILE_ALSO[$1]:-} ]]; }
+if [[ $PROFILE == all ]]; then # every target, passed or not
+  for name in get list chat search post import startup; do PROFILE_ALSO[$name]=1; done
+fi
+if [[ $PROFILE == 1 && ${#FAILED[@]} -gt 0 || $PROFILE == all ]]; then
+  if ! command -v perf >/dev/null 2>&1; then
+    PROFILE_NOTE="BENCH_PROFILE=1 but perf is not installed: no profiles"
+  elif ! perf record -o "$TMP/perf-probe.data" -- true >"$TMP/perf-probe.log" 2>&1; then
+    PROFILE_NOTE="perf cannot record in this environment: $(tail -1 "$TMP/perf-probe.log")"
+  else
+    for name in get list chat search post; do
+      if want_profile "$name" && [[ -n ${LABEL[$name]:-} ]]; then profile_wrk "$name"; fi
+    done
+    if want_profile import && [[ -f $TMP/import.csv ]]; then profile_import; fi
+    if want_profile startup; then profile_startup; fi
+    [[ -z ${FAILED[rss]:-} ]] || PROFILE_NOTE="memory target failed: no CPU profile for it (see the RSS line: anonymous vs other)"
+  fi
+  [[ -z $PROFILE_NOTE ]] || log "$PROFILE_NOTE"
+fi
 stop_server
 
 # ---------------------------------------------------------------- report
-ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3gx", a / b; else print "-" }'; }
-
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "none")
-DIRTY=""
-if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null || true) ]]; then
-  DIRTY=" (uncommitted changes)"
-fi
+DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
-HEADER=("scenario" "req/s" "p50 ms" "p90 ms" "p99 ms" "non-2xx" "socket err" "p99 / health p99" "req/s / health")
+RAM=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+KERNEL=$(uname -sr)
+MACHINE="$CPU, $(nproc) cores, $RAM RAM, $KERNEL"
+HEADER=("scenario" "connections" "req/s" "p50 ms" "p90 ms" "p99 ms" "non-2xx" "socket err" "p99 / health p99" "req/s / health")
 
-rows() { # one tab-separated line per scenario
+rows() { # one tab-separated line per wrk scenario
   local s
   for s in "${SCENARIOS[@]}"; do
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${LABEL[$s]}" "${RPS[$s]}" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${LABEL[$s]}" "${CONNS[$s]}" "${RPS[$s]}" \
       "$(ms "${P50[$s]}")" "$(ms "${P90[$s]}")" "$(ms "${P99[$s]}")" "${NON2XX[$s]}" \
       "${SOCKERR[$s]}" "$(ratio "${P99[$s]}" "${P99[health]}")" "$(ratio "${RPS[$s]}" "${RPS[health]}")"
   done
 }
-
+seed_how="through POST /tenants/$TENANT/corpus, $SEED_IN_FLIGHT_USED in flight"
+[[ $SEED_VIA == api ]] || seed_how="through one CSV import"
 FACTS=(
-  "corpus: $ENTRIES entries, ~$AVG_BYTES content bytes each; data dir $DATA_MIB MiB"
-  "seed: $SEED_SECONDS s, $SEED_RATE entries/s (16 in flight)"
-  "start-up with the full corpus: $STARTUP_MS ms to first /health 200 (empty store: $FIRST_STARTUP_MS ms)"
-  "RSS: $RSS_START MiB after start-up, $RSS_AFTER MiB after the load"
+  "date: $DATE; commit: $COMMIT$DIRTY"
+  "machine: $MACHINE"
+  "load: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --timeout 10s --latency (writes: -c$WRITE_CONNECTIONS), loopback, client and server on the same CPUs"
+  "corpus: $ENTRIES entries, ~$AVG_BYTES content bytes each; data dir $DATA_MIB MiB after seeding"
+  "seed: $SEED_SECONDS s, $SEED_RATE entries/s ($seed_how)"
+  "start-up with the full corpus: $FULL_STARTUP_MS ms to first /health 200 after a clean stop taking $SEED_STOP_MS ms (empty store: $FIRST_STARTUP_MS ms)"
+  "RSS: $RSS_START MiB after start-up, $RSS_AFTER MiB after the load ($RSS_SPLIT)"
+  "CSV import: $IMPORT_NOTE"
   "$NEEDLE_CHECK"
-  "load: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s on loopback; $(nproc) CPUs ($CPU)"
-  "commit: $COMMIT$DIRTY"
 )
+[[ -z $PROFILE_NOTE ]] || FACTS+=("profiles: $PROFILE_NOTE")
+[[ -z ${PERF_STARTUP_MS:-} ]] || FACTS+=("start-up under perf record (profile below, not a measurement): $PERF_STARTUP_MS ms")
 
-{
+md_table() { sed 's/\t/ | /g; s/^/| /; s/$/ |/'; }
+report() { # report WITH_RAW
+  echo "# Animam benchmark results"
   echo
-  {
-    printf '%s\t' "${HEADER[@]}"
-    echo
-    rows
-  } | column -t -s $'\t'
+  echo "Written by \`bash bench/run.sh\` (see bench/README.md); each run overwrites this file and"
+  echo "archives a copy with the raw wrk output in bench/out/."
   echo
-  printf '%s\n' "${FACTS[@]}"
-  for s in "${SCENARIOS[@]}"; do
-    [[ -z ${FIRST_ERROR[$s]} ]] || echo "first error (${LABEL[$s]}): ${FIRST_ERROR[$s]}"
-  done
-}
-
-mkdir -p "$BENCH_DIR/out"
-MD=$BENCH_DIR/out/results-$STAMP.md
-{
-  echo "# animam benchmark $STAMP"
+  printf -- '- %s\n' "${FACTS[@]:0:3}"
+  echo
+  echo "## Targets"
+  echo
+  echo "| scenario | figure | target | result |"
+  echo "|---|---|---|---|"
+  printf '%s\n' "${TARGETS[@]}" | md_table
+  echo
+  echo "## Load (wrk)"
   echo
   printf '| %s ' "${HEADER[@]}"
   echo "|"
   printf '|---%.0s' "${HEADER[@]}"
   echo "|"
-  rows | sed 's/\t/ | /g; s/^/| /; s/$/ |/'
+  rows | md_table
   echo
-  printf -- '- %s\n' "${FACTS[@]}"
+  echo "For the POST row, req/s counts every answer; only 201s count in the target row."
+  echo
+  echo "## Other figures"
+  echo
+  printf -- '- %s\n' "${FACTS[@]:3}"
   for s in "${SCENARIOS[@]}"; do
     [[ -z ${FIRST_ERROR[$s]} ]] || echo "- first error (${LABEL[$s]}): \`${FIRST_ERROR[$s]}\`"
   done
+  if ((${#PROFILES[@]})); then
+    echo
+    echo "## CPU profiles ($([[ $PROFILE == all ]] && echo "every target" || echo "failed targets"))"
+    echo
+    echo "perf record --call-graph dwarf -F 199 on the server process while the scenario runs again"
+    echo "for ${PROFILE_SECONDS}s (not during the measured run); full data in bench/out/perf-<stamp>-<name>.data."
+    for p in "${PROFILES[@]}"; do
+      echo
+      echo "### $p"
+      echo
+      echo '```'
+      cat "$TMP/profile-$p.txt"
+      echo '```'
+    done
+  fi
+  if [[ $1 == 1 ]]; then
+    echo
+    echo "## wrk output"
+    for s in "${SCENARIOS[@]}"; do
+      echo
+      echo "### ${LABEL[$s]}"
+      echo
+      echo '```'
+      grep -v '^BENCH' "$TMP/wrk-$s.txt"
+      echo '```'
+    done
+  fi
+}
+
+{
   echo
-  echo "## wrk output"
-  for s in "${SCENARIOS[@]}"; do
-    echo
-    echo "### ${LABEL[$s]}"
-    echo
-    echo '```'
-    grep -v '^BENCH' "$TMP/wrk-$s.txt"
-    echo '```'
-  done
-} >"$MD"
+  printf '%s\t' scenario figure target result
+  echo
+  printf '%s\n' "${TARGETS[@]}"
+} | column -t -s $'\t'
 echo
-echo "written to ${MD#"$ROOT"/}"
+{
+  printf '%s\t' "${HEADER[@]}"
+  echo
+  rows
+} | column -t -s $'\t'
+echo
+printf '%s\n' "${FACTS[@]}"
+for s in "${SCENARIOS[@]}"; do
+  [[ -z ${FIRST_ERROR[$s]} ]] || echo "first error (${LABEL[$s]}): ${FIRST_ERROR[$s]}"
+done
+
+mkdir -p "$BENCH_DIR/out"
+MD=$BENCH_DIR/out/results-$STAMP.md
+report 1 >"$MD"
+report 0 >"$BENCH_DIR/results.md"
+for p in "${PROFILES[@]}"; do
+  cp "$TMP/profile-$p.txt" "$BENCH_DIR/out/profile-$STAMP-$p.txt"
+  cp "$TMP/perf-$p.data" "$BENCH_DIR/out/perf-$STAMP-$p.data" 2>/dev/null || true
+done
+echo
+echo "written to bench/results.md and ${MD#"$ROOT"/}"

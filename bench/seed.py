@@ -5,6 +5,9 @@ Python 3.11 standard library only.
 
     BENCH_TOKEN=ak_... seed.py seed --base-url http://127.0.0.1:PORT --tenant bench \
                   --entries 100000 --out-dir DIR
+    seed.py csv --entries 100000 --seed 4242 --out FILE
+    BENCH_TOKEN=ak_... seed.py import --base-url http://127.0.0.1:PORT --tenant import \
+                  --file FILE --out-dir DIR
     seed.py check --base-url http://127.0.0.1:PORT --tenant bench --out-dir DIR
 
 `seed` POSTs N entries to /tenants/{tenant}/corpus (~16 requests in flight, one keep-alive
@@ -21,6 +24,16 @@ hundred real English and French words hold the top ranks, generated pseudo-words
 and a matching question, so retrieval quality can be checked (`check`) and the chat load mixes
 questions that hit with questions that mostly don't.
 
+`seed --via import` sends the same corpus as one CSV body to POST /tenants/{tenant}/corpus/import
+instead (then finds the needle ids with searches and collects entry ids from the list pages).
+It also writes ids.txt (entry ids, one per line, for bench/get.lua) in both modes.
+
+`csv` writes N entries (same generator; pass another --seed for fresh entries) as CSV with the
+header title,content,segment,priority,tags (tags `;`-separated). `import` POSTs such a file to
+/tenants/{tenant}/corpus/import, waits until the tenant's corpus total has grown by the file's
+row count (bounded by --timeout), and writes import.json {"status", "entries", "seconds",
+"rate", "body"}; it exits 2 when the endpoint answers 404 or 405 (not available).
+
 `check` asks every needle question once (POST /chat/{tenant}, stream false) and counts how
 often the needle entry is among the answer's sources, and how often it is the first. It
 writes check.json and prints a one-line summary last (failed requests are counted there and
@@ -30,6 +43,8 @@ the first one is shown on stderr).
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import bisect
 import concurrent.futures as cf
 import http.client
@@ -242,14 +257,21 @@ class Client:
         self.local = threading.local()
 
     def post(self, path: str, body: dict) -> tuple[int, bytes]:
-        data = json.dumps(body, ensure_ascii=False).encode()
+        return self.request("POST", path, json.dumps(body, ensure_ascii=False).encode())
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        return self.request("GET", path)
+
+    def request(self, method: str, path: str, data: bytes | None = None,
+                content_type: str = "application/json") -> tuple[int, bytes]:
+        headers = dict(self.headers, **{"Content-Type": content_type})
         for attempt in (1, 2):
             conn = getattr(self.local, "conn", None)
             if conn is None:
                 conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
                 self.local.conn = conn
             try:
-                conn.request("POST", path, body=data, headers=self.headers)
+                conn.request(method, path, body=data, headers=headers)
                 resp = conn.getresponse()
                 return resp.status, resp.read()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
@@ -261,26 +283,119 @@ class Client:
         raise AssertionError("unreachable")
 
 
-def seed_cmd(args: argparse.Namespace) -> int:
-    t_gen = time.monotonic()
-    vocab = Vocabulary(args.seed)
-    trng = random.Random(args.seed + 7)
+CSV_HEADER = ["title", "content", "segment", "priority", "tags"]
+
+
+def csv_row(body: dict) -> list:
+    return [body["title"], body["content"], body.get("segment") or "",
+            body.get("priority", 5), ";".join(body.get("tags", []))]
+
+
+def corpus_total(client: Client, tenant: str) -> int:
+    status, raw = client.get(f"/tenants/{urllib.parse.quote(tenant)}/corpus?limit=1")
+    if status != 200:
+        raise RuntimeError(f"GET corpus?limit=1: HTTP {status}: {raw[:300]!r}")
+    return int(json.loads(raw)["pagination"]["total"])
+
+
+def import_body(client: Client, tenant: str, data: bytes, rows: int,
+                timeout: float) -> dict:
+    """POSTs a CSV body to the import endpoint and waits until the corpus holds `rows` more
+    entries (an import that answers before it is done is timed to its end)."""
+    path = f"/tenants/{urllib.parse.quote(tenant)}/corpus/import"
+    before = corpus_total(client, tenant)
+    t0 = time.monotonic()
+    status, raw = client.request("POST", path, data, "text/csv")
+    answered = time.monotonic() - t0
+    result = {"status": status, "entries": rows, "bytes": len(data),
+              "answered_seconds": round(answered, 3),
+              "body": raw[:400].decode(errors="replace")}
+    if 200 <= status < 300:
+        deadline = t0 + timeout
+        while (got := corpus_total(client, tenant) - before) < rows:
+            if time.monotonic() > deadline:
+                result["error"] = f"only {got}/{rows} entries after {timeout:.0f} s"
+                break
+            time.sleep(0.05)
+        seconds = time.monotonic() - t0
+        result["imported"] = got
+        result["seconds"] = round(seconds, 3)
+        result["rate"] = round(got / seconds, 1)
+    return result
+
+
+def corpus_bodies(n: int, seed: int):
+    """(vocabulary, needle index -> (body, question), iterator of (i, body))."""
+    vocab = Vocabulary(seed)
+    trng = random.Random(seed + 7)
     tag_words = list(dict.fromkeys(vocab.words[30:3000:7]))[:300]
     trng.shuffle(tag_words)
     tag_cum = list(itertools.accumulate(1.0 / r for r in range(1, len(tag_words) + 1)))
-    print(f"vocabulary: {len(vocab.words)} words ({time.monotonic() - t_gen:.1f}s)", flush=True)
-
-    n = args.entries
     needles_at = needle_positions(n)
-    needle_bodies = {k: needle(vocab, k, args.seed) for k in needles_at.values()}
+    needle_bodies = {k: needle(vocab, k, seed) for k in needles_at.values()}
 
     def bodies():
         for i in range(n):
             k = needles_at.get(i)
-            yield i, (needle_bodies[k][0] if k is not None else entry(vocab, tag_words, tag_cum, i, args.seed))
+            yield i, (needle_bodies[k][0] if k is not None
+                      else entry(vocab, tag_words, tag_cum, i, seed))
 
-    client = Client(args.base_url, args.token)
+    return vocab, needles_at, needle_bodies, bodies
+
+
+def write_csv(f, bodies) -> tuple[int, int]:
+    """Writes the CSV; returns (rows, content bytes)."""
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(CSV_HEADER)
+    rows = content = 0
+    for _, body in bodies:
+        w.writerow(csv_row(body))
+        rows += 1
+        content += len(body["content"].encode())
+    return rows, content
+
+
+def csv_cmd(args: argparse.Namespace) -> int:
+    _, _, _, bodies = corpus_bodies(args.entries, args.seed)
+    with open(args.out, "w", encoding="utf-8", newline="") as f:
+        rows, _ = write_csv(f, bodies())
+    print(f"wrote {rows} entries to {args.out} ({os.path.getsize(args.out) / 2**20:.1f} MiB)",
+          flush=True)
+    return 0
+
+
+def import_cmd(args: argparse.Namespace) -> int:
+    with open(args.file, "rb") as f:
+        data = f.read()
+    rows = sum(1 for _ in csv.reader(io.StringIO(data.decode("utf-8"), newline=""))) - 1
+    client = Client(args.base_url, args.token, timeout=args.timeout)
+    result = import_body(client, args.tenant, data, rows, args.timeout)
+    with open(f"{args.out_dir}/import.json", "w", encoding="utf-8") as f:
+        json.dump(result, f)
+    if result["status"] in (404, 405):
+        print(f"import: not available ({result['status']})", flush=True)
+        return 2
+    if not 200 <= result["status"] < 300 or "error" in result:
+        print(f"import failed: HTTP {result['status']}: {result.get('error') or result['body']}",
+              file=sys.stderr, flush=True)
+        return 1
+    print(f"imported {result['imported']} entries in {result['seconds']:.2f}s: "
+          f"{result['rate']:.0f} entries/s (answered after {result['answered_seconds']:.2f}s)",
+          flush=True)
+    return 0
+
+
+def seed_cmd(args: argparse.Namespace) -> int:
+    t_gen = time.monotonic()
+    n = args.entries
+    vocab, needles_at, needle_bodies, bodies = corpus_bodies(n, args.seed)
+    print(f"vocabulary: {len(vocab.words)} words ({time.monotonic() - t_gen:.1f}s)", flush=True)
+    in_flight = args.in_flight
+    all_ids: list[str] = []
+    client = Client(args.base_url, args.token,
+                    timeout=args.import_timeout if args.via == "import" else 30.0)
     path = f"/tenants/{urllib.parse.quote(args.tenant)}/corpus"
+    import_seconds = None
     needle_ids: dict[int, str] = {}
     done = 0
     sent_bytes = 0
@@ -295,9 +410,11 @@ def seed_cmd(args: argparse.Namespace) -> int:
                 failure.append(f"entry {i}: HTTP {status}: {raw[:500].decode(errors='replace')}")
             return
         k = needles_at.get(i)
+        new_id = json.loads(raw)["id"]
         if k is not None:
-            needle_ids[k] = json.loads(raw)["id"]
+            needle_ids[k] = new_id
         with lock:
+            all_ids.append(new_id)
             done += 1
             if done % PROGRESS_EVERY == 0 or done == n:
                 el = time.monotonic() - t0
@@ -305,19 +422,34 @@ def seed_cmd(args: argparse.Namespace) -> int:
 
     t0 = time.monotonic()
     pending: set[cf.Future] = set()
-    with cf.ThreadPoolExecutor(max_workers=IN_FLIGHT) as pool:
-        for i, body in bodies():  # generated lazily: at most 2 x IN_FLIGHT bodies queued
+    if args.via == "import":
+        buf = io.StringIO()
+        _, sent_bytes = write_csv(buf, bodies())
+        data = buf.getvalue().encode()
+        print(f"importing {n} entries as one CSV body ({len(data) / 2**20:.1f} MiB)", flush=True)
+        t0 = time.monotonic()
+        result = import_body(client, args.tenant, data, n, args.import_timeout)
+        if not 200 <= result["status"] < 300 or "error" in result:
+            failure.append(f"import: HTTP {result['status']}: "
+                           f"{result.get('error') or result['body']}")
+        else:
+            import_seconds = result["seconds"]
+            found = resolve_ids(client, args.tenant, needle_bodies, n, needle_ids, all_ids)
+            print(f"  resolved {found}/{len(needle_bodies)} needle ids by title search", flush=True)
+    with cf.ThreadPoolExecutor(max_workers=in_flight) as pool:
+        for i, body in (bodies() if args.via == "api" else ()):
+            # generated lazily: at most 2 x in_flight bodies queued
             if failure:
                 break
             sent_bytes += len(body["content"].encode())
             pending.add(pool.submit(post, i, body))
-            if len(pending) >= IN_FLIGHT * 2:
+            if len(pending) >= in_flight * 2:
                 finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
                 for f in finished:
                     f.result()
         for f in cf.as_completed(pending):
             f.result()
-    seconds = time.monotonic() - t0
+    seconds = import_seconds or (time.monotonic() - t0)
     if failure:
         print("seed failed: " + failure[0], file=sys.stderr)
         for extra in failure[1:5]:
@@ -325,7 +457,7 @@ def seed_cmd(args: argparse.Namespace) -> int:
         return 1
 
     rate = n / seconds
-    print(f"seeded {n} entries ({sent_bytes / n:.0f} content bytes each on average, "
+    print(f"seeded {n} entries via {args.via} ({sent_bytes / n:.0f} content bytes each on average, "
           f"{len(needles_at)} needles) in {seconds:.1f}s: {rate:.1f} entries/s", flush=True)
 
     # Question mix for the chat load: needle questions interleaved with random-word ones.
@@ -333,6 +465,8 @@ def seed_cmd(args: argparse.Namespace) -> int:
     needles = []
     for k in sorted(needle_bodies):
         body, question = needle_bodies[k]
+        if k not in needle_ids:
+            continue  # import seeding: title not found by search
         needles.append({"id": needle_ids[k], "title": body["title"], "question": question})
     randoms = []
     for _ in range(RANDOM_QUESTIONS):
@@ -349,12 +483,37 @@ def seed_cmd(args: argparse.Namespace) -> int:
         f.write("\n".join(q.replace("\n", " ") for q in questions) + "\n")
     with open(f"{out}/search.txt", "w", encoding="utf-8") as f:
         f.write("\n".join(words) + "\n")
+    with open(f"{out}/ids.txt", "w", encoding="utf-8") as f:
+        f.write("\n".join(all_ids) + "\n")
     with open(f"{out}/needles.json", "w", encoding="utf-8") as f:
         json.dump(needles, f, ensure_ascii=False, indent=1)
     with open(f"{out}/seed.json", "w", encoding="utf-8") as f:
         json.dump({"entries": n, "seconds": round(seconds, 2), "rate": round(rate, 1),
-                   "bytes": sent_bytes, "needles": len(needles)}, f)
+                   "bytes": sent_bytes, "needles": len(needles), "via": args.via,
+                   "in_flight": in_flight if args.via == "api" else 1}, f)
     return 0
+
+
+def resolve_ids(client: Client, tenant: str, needle_bodies: dict, n: int,
+                needle_ids: dict, all_ids: list) -> int:
+    """After an import: needle ids by searching each needle's title, and up to 20,000 entry
+    ids from the first list pages (for bench/get.lua)."""
+    base = f"/tenants/{urllib.parse.quote(tenant)}/corpus"
+    for k, (body, _) in needle_bodies.items():
+        q = urllib.parse.quote(body["title"])
+        status, raw = client.get(f"{base}?search={q}&limit=20")
+        if status == 200:
+            for e in json.loads(raw)["corpus"]:
+                if e["title"] == body["title"] and e["content"] == body["content"]:
+                    needle_ids[k] = e["id"]
+                    break
+    for page in range(1, min(n, 20_000) // 100 + 2):
+        status, raw = client.get(f"{base}?page={page}&limit=100")
+        got = json.loads(raw)["corpus"] if status == 200 else []
+        all_ids.extend(e["id"] for e in got)
+        if len(got) < 100:
+            break
+    return len(needle_ids)
 
 
 def check_cmd(args: argparse.Namespace) -> int:
@@ -391,22 +550,36 @@ def check_cmd(args: argparse.Namespace) -> int:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("seed", "check"):
+    for name in ("seed", "check", "csv", "import"):
         s = sub.add_parser(name)
-        s.add_argument("--base-url", required=True)
-        s.add_argument("--tenant", default="bench")
-        s.add_argument("--out-dir", required=True)
         s.add_argument("--seed", type=int, default=42)
-        if name == "seed":
+        if name != "csv":
+            s.add_argument("--base-url", required=True)
+            s.add_argument("--tenant", default="bench")
+            s.add_argument("--out-dir", required=True)
+        if name in ("seed", "import"):
             s.add_argument("--token", default=os.environ.get("BENCH_TOKEN"),
                            help="API token with corpus:write [env: BENCH_TOKEN]")
+        if name in ("seed", "csv"):
             s.add_argument("--entries", type=int, default=100_000)
+        if name == "seed":
+            s.add_argument("--in-flight", type=int, default=IN_FLIGHT,
+                           help="requests in flight when seeding through the API")
+            s.add_argument("--via", choices=("api", "import"), default="api")
+            s.add_argument("--import-timeout", type=float, default=1800.0)
+        if name == "csv":
+            s.add_argument("--out", required=True)
+        if name == "import":
+            s.add_argument("--file", required=True)
+            s.add_argument("--timeout", type=float, default=1800.0)
     args = p.parse_args()
-    if args.cmd == "seed" and not args.token:
+    if args.cmd in ("seed", "import") and not args.token:
         p.error("no token: pass --token or set BENCH_TOKEN")
     if getattr(args, "entries", 1) < 1:
         p.error("--entries must be at least 1")
-    return seed_cmd(args) if args.cmd == "seed" else check_cmd(args)
+    if getattr(args, "in_flight", 1) < 1:
+        p.error("--in-flight must be at least 1")
+    return {"seed": seed_cmd, "check": check_cmd, "csv": csv_cmd, "import": import_cmd}[args.cmd](args)
 
 
 if __name__ == "__main__":
