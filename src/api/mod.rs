@@ -179,7 +179,15 @@ pub fn routes() -> Vec<RouteSpec> {
     ]
 }
 
+/// Every tenant route starts with this; they are registered inside one scope of that prefix.
+const TENANT_PREFIX: &str = "/tenants/{slug}";
+
 /// Registers the table: one actix resource per path, answering 405 for other methods.
+///
+/// actix matches a request against resources one after the other, with a regular expression
+/// for each pattern that has a `{param}`. Tenant routes sit in one `/tenants/{slug}` scope, so
+/// a request meets one regex for the prefix and then mostly plain string comparisons, instead
+/// of a regex per tenant route (that matching was ~14% of a `GET corpus/{id}`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let mut by_path: Vec<(&'static str, Vec<Route>)> = Vec::new();
     for spec in routes() {
@@ -189,13 +197,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             None => by_path.push((spec.path, vec![route])),
         }
     }
-    for (path, routes) in by_path {
-        let resource = routes.into_iter().fold(
+    let resource = |path: &str, routes: Vec<Route>| {
+        routes.into_iter().fold(
             web::resource(path).default_service(web::to(method_not_allowed)),
             |resource, route| resource.route(route),
-        );
-        cfg.service(resource);
+        )
+    };
+    let mut tenant_scope = web::scope(TENANT_PREFIX).default_service(web::to(route_not_found));
+    for (path, routes) in by_path {
+        match path.strip_prefix(TENANT_PREFIX) {
+            Some(rest) => tenant_scope = tenant_scope.service(resource(rest, routes)),
+            None => {
+                cfg.service(resource(path, routes));
+            }
+        }
     }
+    cfg.service(tenant_scope);
 }
 
 async fn health() -> HttpResponse {
