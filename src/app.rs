@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::middleware::Logger;
+use actix_web::middleware::{Logger, NormalizePath};
 use actix_web::web::{self, PayloadConfig};
 use actix_web::{App, HttpServer};
 
@@ -100,6 +100,8 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let app_services = services.clone();
     let server = HttpServer::new(move || {
         App::new()
+            // `/tenants/acme/corpus/` reaches the same route as `/tenants/acme/corpus`.
+            .wrap(NormalizePath::trim())
             .wrap(access_log())
             .configure(app_services.configure())
     })

@@ -9,6 +9,7 @@ mod chat;
 mod cli;
 mod corpus;
 mod durability;
+mod hostile;
 mod import_export;
 mod lifecycle;
 mod segments;

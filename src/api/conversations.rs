@@ -84,6 +84,8 @@ struct ConversationDetail {
 }
 
 /// The filters of the list and the export, validated.
+const FILTERS: [&str; 5] = ["from", "to", "segment", "channel", "visitorType"];
+
 fn filter_from(params: &Params) -> Result<ConversationFilter, ApiError> {
     let time = |name: &str| {
         params
@@ -127,6 +129,9 @@ pub async fn list(
     state: web::Data<AppState>,
     params: Params,
 ) -> ApiResult<HttpResponse> {
+    let mut known = vec!["page", "limit"];
+    known.extend(FILTERS);
+    params.only(&known)?;
     let page = PageRequest::from_params(&params)?;
     let filter = filter_from(&params)?;
     let found = state
@@ -182,6 +187,7 @@ pub async fn export(
     state: web::Data<AppState>,
     params: Params,
 ) -> ApiResult<HttpResponse> {
+    params.only(&FILTERS)?;
     let filter = filter_from(&params)?;
     let filename = format!("conversations-{}.csv", auth.tenant());
     let mut writer = csv_format::writer();

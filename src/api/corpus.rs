@@ -153,6 +153,7 @@ pub async fn list(
     state: web::Data<AppState>,
     params: Params,
 ) -> ApiResult<HttpResponse> {
+    params.only(&["page", "limit", "segment", "search"])?;
     let page = PageRequest::from_params(&params)?;
     let segment = params.str("segment").map(validate_segment).transpose()?;
     let search_text = params
@@ -367,6 +368,7 @@ pub async fn import(
     params: Params,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
+    params.only(&["mode"])?;
     let partial = match params.str("mode") {
         None | Some("all") => false,
         Some("partial") => true,

@@ -40,12 +40,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     }
 }
 
+/// A JSON object and nothing else: serde would read a struct from an array field by field, and
+/// `{...} xyz` would pass without the check for trailing input.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::invalid_json("Request body must be a JSON object"));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|err| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         if inner.is_data() {
@@ -56,17 +58,35 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 ApiError::validation(&path, message)
             }
         } else {
-            ApiError::invalid_json(format!("Invalid JSON: {inner}"))
+            ApiError::invalid_json(format!(
+                "Invalid JSON: {}",
+                strip_position(&inner.to_string())
+            ))
         }
-    })
+    })?;
+    de.end()
+        .map_err(|_| ApiError::invalid_json("Request body has data after the JSON object"))?;
+    Ok(value)
 }
 
-/// serde_json appends " at line 1 column 17" to data errors; the field name says more.
+/// serde's words for the project's: no " at line 1 column 17" (the field name says more) and
+/// no Rust type names.
 fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(at) => message[..at].to_string(),
-        None => message.to_string(),
-    }
+    let message = match message.rfind(" at line ") {
+        Some(at) => &message[..at],
+        None => message,
+    };
+    [
+        ("expected i64", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+        ("expected u32", "expected a whole number"),
+        ("expected u8", "expected a whole number"),
+        ("expected a string", "expected text"),
+        ("expected a boolean", "expected true or false"),
+        ("expected a sequence", "expected a list"),
+    ]
+    .iter()
+    .fold(message.to_string(), |m, (rust, ours)| m.replace(rust, ours))
 }
 
 /// The query string as name -> value; typed accessors give 400s that name the parameter.
@@ -86,6 +106,32 @@ impl FromRequest for Params {
 }
 
 impl Params {
+    /// Refuses parameters the route does not take: a typo in a filter must not silently
+    /// return everything.
+    pub fn only(&self, known: &[&str]) -> Result<(), ApiError> {
+        let mut unknown: Vec<&str> = self
+            .0
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !known.contains(k))
+            .collect();
+        unknown.sort_unstable();
+        match unknown.first() {
+            None => Ok(()),
+            Some(name) => Err(ApiError::validation(
+                name,
+                format!(
+                    "unknown query parameter; this route takes {}",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            )),
+        }
+    }
+
     pub fn str(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }

@@ -5,11 +5,27 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 
+/// Control characters (NUL, escape sequences...) have no place in stored text; tab and line
+/// breaks do.
+fn check_controls(field: &str, text: &str) -> Result<(), ApiError> {
+    match text
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        Some(c) => Err(ApiError::validation(
+            field,
+            format!("must not contain control character U+{:04X}", c as u32),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// A string of `min..=max` characters after trimming; returns it trimmed.
 pub fn text(field: &str, value: &Value, min: usize, max: usize) -> Result<String, ApiError> {
     let s = value
         .as_str()
         .ok_or_else(|| ApiError::validation(field, "must be a string"))?;
+    check_controls(field, s)?;
     let trimmed = s.trim();
     let len = trimmed.chars().count();
     if len < min || len > max {
@@ -49,5 +65,6 @@ pub fn non_blank(field: &str, value: String, max: usize) -> Result<String, ApiEr
             format!("must be 1 to {max} characters"),
         ));
     }
+    check_controls(field, &value)?;
     Ok(value)
 }

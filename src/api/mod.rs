@@ -36,7 +36,8 @@ pub struct RouteSpec {
     pub method: Method,
     pub path: &'static str,
     pub scope: Option<Scope>,
-    make: Box<dyn Fn() -> Route>,
+    /// The handler as an actix route answering the given method.
+    make: Box<dyn Fn(Method) -> Route>,
 }
 
 impl RouteSpec {
@@ -46,12 +47,11 @@ impl RouteSpec {
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        let route_method = method.clone();
         RouteSpec {
             method,
             path,
             scope,
-            make: Box::new(move || web::method(route_method.clone()).to(handler.clone())),
+            make: Box::new(move |method| web::method(method).to(handler.clone())),
         }
     }
 }
@@ -191,10 +191,14 @@ const TENANT_PREFIX: &str = "/tenants/{slug}";
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let mut by_path: Vec<(&'static str, Vec<Route>)> = Vec::new();
     for spec in routes() {
-        let route = (spec.make)();
+        let mut made = vec![(spec.make)(spec.method.clone())];
+        // Every GET also answers HEAD (actix sends the headers without the body).
+        if spec.method == Method::GET {
+            made.push((spec.make)(Method::HEAD));
+        }
         match by_path.iter_mut().find(|(path, _)| *path == spec.path) {
-            Some((_, routes)) => routes.push(route),
-            None => by_path.push((spec.path, vec![route])),
+            Some((_, routes)) => routes.extend(made),
+            None => by_path.push((spec.path, made)),
         }
     }
     let resource = |path: &str, routes: Vec<Route>| {
