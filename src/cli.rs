@@ -118,6 +118,17 @@ pub fn run(cli: Cli) -> Result<(), String> {
     if let Command::Serve { .. } = cli.command {
         return actix_web::rt::System::new().block_on(crate::app::serve(config));
     }
+    let creates_data = matches!(
+        cli.command,
+        Command::Bootstrap { .. } | Command::Tenant(TenantCommand::Create { .. })
+    );
+    if !creates_data && !config.data_dir.is_dir() {
+        return Err(format!(
+            "no data directory at {}; create data first with `animam bootstrap --tenant SLUG`, \
+             or point --data-dir at an existing one",
+            config.data_dir.display()
+        ));
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

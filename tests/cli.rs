@@ -155,3 +155,51 @@ fn configuration_errors_stop_start_up_naming_the_key() {
     );
     assert!(dir.path().join("elsewhere/animam.redb").is_file());
 }
+
+#[test]
+fn admin_commands_refuse_a_missing_data_dir_and_data_stays_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = animam(dir.path(), &["token", "list", "--data-dir", "nowhere"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no data directory at nowhere"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !dir.path().join("nowhere").exists(),
+        "no empty database made"
+    );
+
+    bootstrap(dir.path(), "acme");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir.path().join("data")), 0o700);
+    assert_eq!(mode(&dir.path().join("data/animam.redb")), 0o600);
+}
+
+#[test]
+fn listings_escape_control_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = animam(
+        dir.path(),
+        &[
+            "tenant",
+            "create",
+            "evil",
+            "--name",
+            "Evil\u{1b}[2J\r\nforged",
+            "--data-dir",
+            "data",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = animam(dir.path(), &["tenant", "list", "--data-dir", "data"]);
+    let listing = String::from_utf8(out.stdout).unwrap();
+    assert!(!listing.contains('\u{1b}'), "{listing:?}");
+    assert!(
+        listing.contains("Evil\\u{1b}[2J\\r\\nforged"),
+        "{listing:?}"
+    );
+    assert_eq!(listing.lines().count(), 2, "no forged row: {listing:?}");
+}
