@@ -15,9 +15,9 @@ use crate::app::AppState;
 use crate::chat::answer::{self, Answer, Persona, Retrieved, SegmentInfo};
 use crate::chat::llm::{ChatMessage, LlmClient};
 use crate::chat::origin::{is_localhost, origin_allowed};
+use crate::chat::relevance;
 use crate::clock::{now_ms, unique_now_us};
 use crate::error::{ApiError, ApiResult};
-use crate::search::{self, SegmentFilter};
 use crate::store::conversations::{Conversation, Exchange, Message, Recorded, has_quota};
 use crate::store::segments::Segment;
 use crate::store::tenants::Tenant;
@@ -28,8 +28,6 @@ const MAX_PAGE_URL: usize = 2_000;
 const MAX_VISITOR_ID: usize = 100;
 /// How many earlier messages of the conversation the LLM sees.
 const LLM_HISTORY: usize = 20;
-/// Ranked hits fetched before the relevance check picks the sources.
-const CANDIDATES: usize = 8;
 const X_AGENT_MODEL: &str = "x-agent-model";
 
 #[derive(Deserialize)]
@@ -300,7 +298,7 @@ async fn prepare(
     fresh.metadata.page_url = page_url;
     fresh.metadata.user_agent = header_text(req, header::USER_AGENT, 500);
     fresh.metadata.referrer = header_text(req, header::REFERER, MAX_PAGE_URL);
-    let history = existing
+    let history: Vec<(String, String)> = existing
         .map(|(_, messages)| {
             let skip = messages.len().saturating_sub(LLM_HISTORY);
             messages
@@ -311,7 +309,12 @@ async fn prepare(
         })
         .unwrap_or_default();
 
-    let retrieval = retrieve(state, &tenant, &segment, &message).await?;
+    let previous_user_message = history
+        .iter()
+        .rev()
+        .find(|(role, _)| role == "user")
+        .map(|(_, content)| content.clone());
+    let retrieval = retrieve(state, &tenant, &segment, &message, previous_user_message).await?;
     Ok(Turn {
         tenant,
         segment,
@@ -363,33 +366,44 @@ fn segment_info(segment: &Segment) -> SegmentInfo {
     }
 }
 
-/// Ranks the segment's and the global entries against the message and builds the retrieval
-/// answer (also the fallback when an LLM fails).
+/// Answers small talk, or ranks the segment's and the global entries against the message and
+/// builds the retrieval answer (also the fallback when an LLM fails).
 async fn retrieve(
     state: &AppState,
     tenant: &Tenant,
     segment: &Segment,
     message: &str,
+    previous_user_message: Option<String>,
 ) -> ApiResult<Answer> {
-    let query = search::analyze_query(message);
+    let lang = answer::detect_lang(message);
+    if let Some(kind) = answer::small_talk(message, lang) {
+        return Ok(answer::small_talk_reply(
+            kind,
+            &persona(tenant),
+            lang,
+            &segment_info(segment),
+        ));
+    }
     let slug = tenant.slug.clone();
     let segment_slug = segment.slug.clone();
+    let text = message.to_string();
     let max_chars = state.config.chat.answer_max_chars as usize;
     let sources: Vec<Retrieved> = state
         .store
         .blocking(move |s| {
-            let (page, scores) = s.search_corpus(
-                &slug,
-                &query,
-                SegmentFilter::SegmentOrGlobal(&segment_slug),
-                0,
-                CANDIDATES,
-            )?;
-            let hits = page.entries.into_iter().zip(scores).collect();
-            Ok::<_, crate::store::StoreError>(answer::select_relevant(&query, hits, max_chars))
+            relevance::retrieve(
+                s,
+                &relevance::Retrieval {
+                    tenant: &slug,
+                    segment: &segment_slug,
+                    message: &text,
+                    previous_user_message: previous_user_message.as_deref(),
+                    max_chars,
+                    sensitivity: relevance::Sensitivity::default(),
+                },
+            )
         })
         .await?;
-    let lang = answer::detect_lang(message);
     Ok(answer::compose(
         &persona(tenant),
         lang,

@@ -4,5 +4,7 @@
 pub mod answer;
 pub mod llm;
 pub mod origin;
+pub mod relevance;
+pub mod smalltalk;
 
-pub use answer::{Answer, Lang, Persona, Retrieved, SegmentInfo};
+pub use answer::{Answer, AnswerKind, Lang, Persona, Retrieved, SegmentInfo};
