@@ -77,7 +77,7 @@ class Server:
             ANIMAM_RATE_LIMIT_PER_MINUTE="0",
             ANIMAM_CHAT_RATE_LIMIT_PER_IP_PER_MINUTE="0",
             ANIMAM_CHAT_RATE_LIMIT_PER_TENANT_PER_MINUTE="0",
-            RUST_LOG="warn,animam::app=info",
+            RUST_LOG="warn,animam::app=info,animam::chat::relevance=debug",
         )
         self.env.pop("ANIMAM_CONFIG", None)
 
@@ -103,8 +103,15 @@ class Server:
                 self.base = found.group(1)
         if not self.base:
             raise SystemExit("animam did not report its address")
-        # Keep draining the log so the server never blocks on a full pipe.
-        threading.Thread(target=lambda: [None for _ in self.proc.stderr], daemon=True).start()
+        # Keep draining the log so the server never blocks on a full pipe; the relevance of
+        # each question's best entry is kept for calibration (docs/quality.md).
+        self.relevance = []
+        def drain():
+            for line in self.proc.stderr:
+                found = re.search(r"relevance: best ([\d.]+) threshold [\d.]+ features ?(.*)", line)
+                if found:
+                    self.relevance.append((float(found.group(1)), found.group(2).split()))
+        threading.Thread(target=drain, daemon=True).start()
         return self
 
     def __exit__(self, *exc):
@@ -127,7 +134,11 @@ def run_ours(binary, entries, questions):
                           {"message": question["q"], "sessionId": f"q{i}", "stream": False})
             elapsed = time.perf_counter() - started
             ranked = [by_id.get(s["id"], ("?", "?")) for s in answer.get("sources", [])]
-            results.append({"ranked": ranked, "ms": elapsed * 1000, "text": answer.get("message", "")})
+            time.sleep(0.002)
+            best, features = server.relevance[-1] if server.relevance else (None, [])
+            server.relevance.clear()
+            results.append({"ranked": ranked, "ms": elapsed * 1000, "text": answer.get("message", ""),
+                            "relevance": best, "features": [[float(x) for x in f.split("/")] for f in features]})
     return results
 
 
@@ -218,7 +229,19 @@ def dump_failures(path, questions, ours):
             wanted = (q["key"], q["lang"]) if q["key"] else None
             ok = (r["ranked"][:1] == [wanted]) if wanted else not r["ranked"]
             if not ok:
-                f.write(f"{q['lang']} {q['q']!r}\n  want {wanted}\n  got  {r['ranked']}\n  text {r['text'][:300]!r}\n")
+                f.write(f"{q['lang']} {q['q']!r} relevance={r.get('relevance')}\n  want {wanted}\n  got  {r['ranked']}\n  text {r['text'][:300]!r}\n")
+
+
+def calibration(questions, ours):
+    """Best-entry relevance of in-domain vs off-topic questions, to place the threshold."""
+    inside = sorted(r["relevance"] or 0 for q, r in zip(questions, ours) if q["key"])
+    outside = sorted(r["relevance"] or 0 for q, r in zip(questions, ours) if not q["key"])
+    lines = ["threshold  in-domain kept  off-topic declined"]
+    for t in [x / 100 for x in range(20, 80, 4)]:
+        kept = sum(v >= t for v in inside) / max(1, len(inside))
+        declined = sum(v < t for v in outside) / max(1, len(outside))
+        lines.append(f"{t:.2f}       {kept:.2f}           {declined:.2f}")
+    return "\n".join(lines)
 
 
 def main():
@@ -238,6 +261,10 @@ def main():
         ours = run_ours(args.binary, entries, questions)
         theirs = run_bm25s(entries, questions, args.venv_python)
         dump_failures(HERE / "out" / f"{name}-misses.txt", questions, ours)
+        (HERE / "out" / f"{name}-calibration.txt").write_text(calibration(questions, ours) + "\n")
+        with open(HERE / "out" / f"{name}-features.jsonl", "w") as f:
+            for q, r in zip(questions, ours):
+                f.write(json.dumps({"q": q, "features": r["features"]}) + "\n")
         counts = {lang: sum(e["lang"] == lang for e in entries) for lang in LANGS}
         section = table(f"{name}: {title}, {counts['en']} EN + {counts['fr']} FR entries in one tenant",
                         questions, ours, theirs)

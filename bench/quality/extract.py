@@ -32,6 +32,7 @@ class Sections(HTMLParser):
         self.heading_key = None
         self.skip_depth = 0
         self.div_stack = []
+        self.in_pre = 0
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -51,8 +52,12 @@ class Sections(HTMLParser):
             self.heading_key = attrs["id"]
         elif tag in BLOCKS and self.current is not None:
             self.current["parts"].append("\n")
+        if tag == "pre":
+            self.in_pre += 1
 
     def handle_endtag(self, tag):
+        if tag == "pre" and self.in_pre:
+            self.in_pre -= 1
         if tag == "div" and self.div_stack:
             if self.div_stack.pop():
                 self.skip_depth -= 1
@@ -74,7 +79,8 @@ class Sections(HTMLParser):
         if self.in_heading:
             self.heading_text.append(data)
         elif self.current is not None:
-            self.current["parts"].append(data)
+            # HTML source wraps lines inside paragraphs; only <pre> lines are real lines.
+            self.current["parts"].append(data if self.in_pre else re.sub(r"\s+", " ", data))
 
 
 def clean(text):

@@ -5,13 +5,14 @@
 //! therefore looks at how much of the question's *information* the entry holds:
 //!
 //! ```text
-//! relevance = ½ · coverage(entry) + ½ · coverage(best passage ∪ title)
+//! relevance = 0.4 · coverage(entry) + 0.4 · coverage(best passage) + 0.2 · coverage(title)
 //! ```
 //!
 //! where coverage is the idf-weighted share of the question's content words present (a word
-//! the corpus lacks entirely, "pizza", weighs the most; stopwords nothing). The second half is
-//! proximity: the words must meet in the few sentences quoted (or the title), not be scattered
-//! over a long entry. An entry answers when relevance reaches the tenant's threshold
+//! the corpus lacks entirely, "pizza", weighs as much as its most specific word; stopwords
+//! nothing; a typo-corrected word counts 0.6). The passage part is proximity: the words must
+//! meet in the few sentences quoted, not be scattered over a long entry; the title part
+//! rewards the entry written about the question. An entry answers when relevance reaches the tenant's threshold
 //! ([`Sensitivity`]); calibration is described in docs/quality.md.
 
 use std::collections::HashSet;
@@ -29,7 +30,16 @@ pub const MAX_SOURCES: usize = 3;
 const SECONDARY_SHARE: f32 = 0.6;
 /// Minimum relevance at the default sensitivity, calibrated on bench/quality (main set):
 /// the lowest value that keeps off-topic questions declined while in-domain paraphrases pass.
-pub const DEFAULT_MIN_RELEVANCE: f32 = 0.62;
+pub const DEFAULT_MIN_RELEVANCE: f32 = 0.47;
+/// Parts of relevance: the entry as a whole, the quoted passage (proximity) and the title.
+const WEIGHT_ENTRY: f32 = 0.4;
+const WEIGHT_PASSAGE: f32 = 0.4;
+const WEIGHT_TITLE: f32 = 0.2;
+/// Weights of relevance and of the title's share of the question (the rest: the BM25 score
+/// relative to the best) when ordering relevant entries: an entry whose title names the
+/// question is usually the one written to answer it.
+const RANK_RELEVANCE: f32 = 0.4;
+const RANK_TITLE: f32 = 0.25;
 /// How far the sensitivity setting moves the threshold at its extremes.
 const SENSITIVITY_SPAN: f32 = 0.4;
 /// A follow-up ("and on Sundays?") is a short message; longer ones stand alone.
@@ -147,8 +157,9 @@ fn retrieve_for(
             (must_match == 0 || hit.matched & must_match != 0).then_some(Candidate { entry, hit })
         })
         .collect();
+    let query = query.with_corrections(&explained.corrections);
     Ok(select(
-        query,
+        &query,
         &explained.weights,
         candidates,
         request.max_chars,
@@ -159,6 +170,10 @@ fn retrieve_for(
 struct Judged {
     candidate: Candidate,
     relevance: f32,
+    /// Share of the question in the best passage.
+    passage: f32,
+    /// Share of the question named in the entry's title.
+    title: f32,
     lang: Option<Lang>,
 }
 
@@ -190,11 +205,22 @@ fn weighted_share(weights: &[f32], mask: u64) -> f32 {
     covered / total
 }
 
-/// The relevance of one entry (see the module documentation).
-pub fn relevance(query: &Query, weights: &[f32], candidate: &Candidate, max_chars: usize) -> f32 {
+/// The relevance of one entry (see the module documentation) from its three coverages.
+pub fn relevance(entry: f32, passage: f32, title: f32) -> f32 {
+    WEIGHT_ENTRY * entry + WEIGHT_PASSAGE * passage + WEIGHT_TITLE * title
+}
+
+fn judge(query: &Query, weights: &[f32], candidate: Candidate, max_chars: usize) -> Judged {
     let window = search::passage(&candidate.entry.content, query, max_chars).matched;
-    let title = title_mask(query, &candidate.entry.title);
-    0.5 * candidate.hit.coverage + 0.5 * weighted_share(weights, window | title)
+    let passage = weighted_share(weights, window);
+    let title = weighted_share(weights, title_mask(query, &candidate.entry.title));
+    Judged {
+        relevance: relevance(candidate.hit.coverage, passage, title),
+        passage,
+        title,
+        lang: None,
+        candidate,
+    }
 }
 
 fn entry_lang(entry: &CorpusEntry) -> Option<Lang> {
@@ -223,17 +249,44 @@ pub fn select(
     sensitivity: Sensitivity,
 ) -> Vec<Retrieved> {
     let threshold = sensitivity.min_relevance();
-    let mut relevant: Vec<Judged> = candidates
+    let mut judged: Vec<Judged> = candidates
         .into_iter()
-        .filter_map(|candidate| {
-            let relevance = relevance(query, weights, &candidate, max_chars);
-            (relevance >= threshold).then(|| Judged {
-                lang: entry_lang(&candidate.entry),
-                candidate,
-                relevance,
-            })
-        })
+        .map(|candidate| judge(query, weights, candidate, max_chars))
         .collect();
+    if log::log_enabled!(log::Level::Debug) {
+        let best = judged.iter().map(|j| j.relevance).fold(0.0, f32::max);
+        let features: Vec<String> = judged
+            .iter()
+            .map(|j| {
+                format!(
+                    "{:.3}/{:.3}/{:.3}",
+                    j.candidate.hit.coverage, j.passage, j.title
+                )
+            })
+            .collect();
+        log::debug!(
+            "relevance: best {best:.3} threshold {threshold:.3} features {}",
+            features.join(" ")
+        );
+    }
+    judged.retain(|j| j.relevance >= threshold);
+    // Among relevant entries the one answering more of the question comes first; BM25
+    // decides between entries covering it equally.
+    let top_score = judged
+        .iter()
+        .map(|j| j.candidate.hit.score)
+        .fold(0.0, f32::max);
+    let rank = |j: &Judged| {
+        RANK_RELEVANCE * j.relevance
+            + RANK_TITLE * j.title
+            + (1.0 - RANK_RELEVANCE - RANK_TITLE) * j.candidate.hit.score
+                / top_score.max(f32::MIN_POSITIVE)
+    };
+    judged.sort_by(|a, b| rank(b).total_cmp(&rank(a)));
+    for j in &mut judged {
+        j.lang = entry_lang(&j.candidate.entry);
+    }
+    let mut relevant = judged;
     if relevant.is_empty() {
         return Vec::new();
     }

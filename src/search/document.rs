@@ -86,14 +86,22 @@ fn paragraphs(content: &str) -> Vec<&str> {
 /// answered from entries in their own language first.
 pub fn analyze_doc(title: &str, content: &str, tags: &[String]) -> AnalyzedDoc {
     let mut whole = LangVotes::default();
+    let mut heading = LangVotes::default();
     let count = |votes: &mut LangVotes, text: &str| for_each_token(text, |t| votes.add(t, 1));
+    count(&mut heading, title);
     count(&mut whole, title);
     count(&mut whole, content);
     for tag in tags {
         count(&mut whole, tag);
     }
-    let entry_lang = whole.lang();
-
+    // A translated page often keeps paragraphs of the original: when the
+    // body is too mixed to call, the title says what the page is, and
+    // failing that the majority does.
+    let entry_lang = match (whole.lang(), heading.lang()) {
+        (Lang::Both, Lang::Both) => whole.majority(),
+        (Lang::Both, title) => title,
+        (decided, _) => decided,
+    };
     let mut stats: Stats = HashMap::new();
     collect_tokens(&mut stats, title, entry_lang, TITLE_WEIGHT, false);
     for paragraph in paragraphs(content) {

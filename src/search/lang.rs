@@ -64,6 +64,18 @@ impl LangVotes {
     }
 }
 
+impl LangVotes {
+    /// The language with more votes, `Both` on a tie (used when the strict
+    /// rule of [`lang`](Self::lang) cannot decide a whole entry).
+    pub(crate) fn majority(&self) -> Lang {
+        match self.english.cmp(&self.french) {
+            std::cmp::Ordering::Greater => Lang::English,
+            std::cmp::Ordering::Less => Lang::French,
+            std::cmp::Ordering::Equal => Lang::Both,
+        }
+    }
+}
+
 /// The language of a document or paragraph: decided only on clear evidence
 /// (see [`LangVotes::lang`]), `Both` otherwise.
 pub fn detect_lang(text: &str) -> Lang {
@@ -88,15 +100,22 @@ fn has_french_letter(token: &str) -> bool {
 /// must be in one of them), French only when French evidence (stopwords,
 /// French letters) outweighs English evidence; ties go to English.
 pub fn visitor_lang(text: &str) -> Lang {
+    evidence(text).unwrap_or(Lang::English)
+}
+
+/// English or French when the text shows any evidence either way (more
+/// French stopwords and letters than English stopwords, or the reverse),
+/// `None` for "configurer exim4" or "sudo": then ranking prefers neither.
+pub fn evidence(text: &str) -> Option<Lang> {
     let mut votes = LangVotes::default();
     let mut letters = 0usize;
     for_each_token(text, |t| {
         votes.add(t, 1);
         letters += usize::from(has_french_letter(t));
     });
-    if votes.french + letters > votes.english {
-        Lang::French
-    } else {
-        Lang::English
+    match (votes.french + letters).cmp(&votes.english) {
+        std::cmp::Ordering::Greater => Some(Lang::French),
+        std::cmp::Ordering::Less => Some(Lang::English),
+        std::cmp::Ordering::Equal => None,
     }
 }

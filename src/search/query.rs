@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::lang::{Lang, visitor_lang};
+use super::lang::{Lang, evidence};
 use super::stopwords::{IN_ENGLISH, IN_FRENCH, lists};
 use super::tokenize::{for_each_token, token_variants};
 
@@ -75,6 +75,21 @@ impl Query {
     /// for queries built from terms.
     pub fn lang(&self) -> Option<Lang> {
         self.lang
+    }
+
+    /// The same query where position i also matches `extra[i]` (the index's
+    /// typo corrections), so passages are chosen for the corrected words.
+    pub fn with_corrections(&self, extra: &[Vec<String>]) -> Query {
+        let mut query = self.clone();
+        for (term, more) in query.terms.iter_mut().zip(extra) {
+            for variant in more {
+                if !term.variants.contains(variant) {
+                    term.variants.push(variant.clone());
+                }
+            }
+            term.variants.sort_unstable();
+        }
+        query
     }
 
     /// A query of explicit positions (tests and synthetic queries).
@@ -171,6 +186,6 @@ pub fn analyze_query(text: &str) -> Query {
                 typos: allowed_typos(c.longest),
             })
             .collect(),
-        lang: Some(visitor_lang(text)),
+        lang: evidence(text),
     }
 }

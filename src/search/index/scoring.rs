@@ -21,6 +21,8 @@ struct Position {
     common: bool,
     /// Index into `Explained::weights` (the query position).
     query_position: usize,
+    /// Found only through typo or prefix corrections.
+    corrected: bool,
 }
 
 /// A search with what the relevance decision needs besides the ranking.
@@ -35,11 +37,16 @@ pub struct Explained {
     /// absent from the whole corpus ("pizza") weighs the most, stopwords 0
     /// (unless the query has nothing else).
     pub weights: Vec<f32>,
+    /// Per query position, the dictionary terms it was corrected to when
+    /// absent as typed ("debain" -> "debian"); empty for exact positions.
+    pub corrections: Vec<Vec<String>>,
 }
 
 /// Corrections of one word never take more than this many dictionary terms:
 /// a short prefix could otherwise fan out to thousands of postings lists.
 const MAX_EXPANSIONS: usize = 8;
+/// Share of its weight a position found only through a correction covers.
+const CORRECTED_COVERAGE: f32 = 0.6;
 
 impl TenantIndex {
     fn predicate(&self, filter: SegmentFilter<'_>) -> Option<SegmentPredicate> {
@@ -106,7 +113,8 @@ impl TenantIndex {
         };
 
         let only_stopwords = query.terms().iter().all(|t| t.is_stopword());
-        let mut weights = Vec::with_capacity(query.len());
+        let mut weights: Vec<Option<f32>> = Vec::with_capacity(query.len());
+        let mut corrections_used = vec![Vec::new(); query.len()];
         let mut positions = Vec::with_capacity(query.len());
         let mut near = Vec::new();
         for (query_position, term) in query.terms().iter().enumerate() {
@@ -124,7 +132,8 @@ impl TenantIndex {
                     max_df = max_df.max(df);
                 }
             }
-            if terms.is_empty() && !term.is_stopword() {
+            let corrected = terms.is_empty() && !term.is_stopword();
+            if corrected {
                 // Absent as typed: a typo or a word cut short. Corrections
                 // score below exact matches so a correct spelling elsewhere
                 // still wins.
@@ -150,14 +159,19 @@ impl TenantIndex {
                     terms.push((id, idf(n, df) * (K1 + 1.0) * discount));
                     min_df = min_df.min(df);
                     max_df = max_df.max(df);
+                    if let Ok(word) = std::str::from_utf8(self.terms.term(id)) {
+                        corrections_used[query_position].push(word.to_owned());
+                    }
                 }
             }
             weights.push(if term.is_stopword() && !only_stopwords {
-                0.0
+                Some(0.0)
+            } else if max_df == 0 {
+                None
             } else {
                 // The commonest matching form decides how informative the
-                // word is; a word the corpus lacks entirely is the most.
-                idf(n, max_df)
+                // word is.
+                Some(idf(n, max_df))
             });
             if !terms.is_empty() {
                 positions.push(Position {
@@ -165,9 +179,18 @@ impl TenantIndex {
                     stopword: term.is_stopword(),
                     common: n >= COMMON_MIN_DOCS && min_df.saturating_mul(COMMON_DF_DIVISOR) > n,
                     query_position,
+                    corrected,
                 });
             }
         }
+        // A word the corpus lacks entirely ("pizza") says the question is
+        // about something else, so it weighs as much as the most specific
+        // word present, but no more: chatter ("annoying", "plz") must not
+        // outweigh the words that do name the topic. With nothing present,
+        // every position weighs the same and nothing is covered.
+        let heaviest = weights.iter().flatten().copied().fold(0.0, f32::max);
+        let absent = if heaviest > 0.0 { heaviest } else { 1.0 };
+        let weights: Vec<f32> = weights.into_iter().map(|w| w.unwrap_or(absent)).collect();
         let selective = |p: &Position| !p.stopword && !p.common;
         let generates: Vec<bool> = if positions.iter().any(selective) {
             positions.iter().map(selective).collect()
@@ -281,6 +304,7 @@ impl TenantIndex {
                 total,
                 hits: Vec::new(),
                 weights,
+                corrections: corrections_used,
             };
         }
         let order = |a: &(f32, u32), b: &(f32, u32)| -> Ordering {
@@ -299,11 +323,19 @@ impl TenantIndex {
             .iter()
             .map(|&(score, slot)| {
                 let matched = self.matched_positions(slot, &positions);
-                let covered: f32 = weights
+                // A corrected word is a guess: it covers less than a word
+                // found as typed.
+                let covered: f32 = positions
                     .iter()
-                    .enumerate()
-                    .filter(|(i, _)| matched & (1 << i) != 0)
-                    .map(|(_, w)| w)
+                    .filter(|p| p.query_position < 32 && matched & (1 << p.query_position) != 0)
+                    .map(|p| {
+                        let weight = weights.get(p.query_position).copied().unwrap_or(0.0);
+                        if p.corrected {
+                            weight * CORRECTED_COVERAGE
+                        } else {
+                            weight
+                        }
+                    })
                     .sum();
                 Hit {
                     id: self.slot_id[slot as usize]
@@ -324,6 +356,7 @@ impl TenantIndex {
             total,
             hits,
             weights,
+            corrections: corrections_used,
         }
     }
 
