@@ -447,8 +447,16 @@ mod tests {
         };
         let answer = compose(&persona(), Lang::English, kept, &segment);
         assert!(answer.sources.is_empty());
-        assert!(answer.text.contains("Max") && answer.text.contains("don't have information"));
+        assert!(
+            answer
+                .text
+                .starts_with("Sorry, I don't have information about that."),
+            "{}",
+            answer.text
+        );
+        assert!(!answer.text.contains("I'm Max"), "{}", answer.text);
         assert!(answer.text.contains("- Where is my order?"));
+        assert_eq!(answer.kind, AnswerKind::Fallback);
     }
 
     #[test]
@@ -526,5 +534,172 @@ mod tests {
         assert!(messages[0].content.contains("Be brief."));
         assert!(messages[0].content.contains("[1] Refunds\n30 days."));
         assert_eq!(messages[3].content, "refund?");
+    }
+
+    fn segment_with_starters() -> SegmentInfo {
+        SegmentInfo {
+            system_prompt: String::new(),
+            welcome_message: "Welcome to Acme! 👋".into(),
+            starters: vec!["📦 Where is my order?".into(), "💶 Refunds".into()],
+        }
+    }
+
+    #[test]
+    fn hello_gets_the_welcome_and_starters_not_the_fallback() {
+        let p = persona();
+        let lang = detect_lang("hello");
+        let kind = small_talk("hello", lang);
+        assert_eq!(kind, Some(SmallTalk::Greeting));
+        let Some(kind) = kind else { return };
+        let answer = small_talk_reply(kind, &p, lang, &segment_with_starters());
+        assert!(
+            answer.text.starts_with("Welcome to Acme!"),
+            "{}",
+            answer.text
+        );
+        assert!(
+            answer.text.contains("- Where is my order?"),
+            "{}",
+            answer.text
+        );
+        assert!(!answer.text.contains("don't have information"));
+        assert_eq!(answer.kind, AnswerKind::SmallTalk);
+        assert!(answer.sources.is_empty() && !answer.is_relevant());
+        // Without a welcome message: a short hello in the visitor's language.
+        let plain = small_talk_reply(
+            SmallTalk::Greeting,
+            &p,
+            Lang::French,
+            &SegmentInfo::default(),
+        );
+        assert_eq!(plain.text, "Bonjour ! Comment puis-je vous aider ?");
+        let thanks = small_talk_reply(
+            SmallTalk::Thanks,
+            &p,
+            Lang::English,
+            &SegmentInfo::default(),
+        );
+        assert!(thanks.text.starts_with("You're welcome"), "{}", thanks.text);
+    }
+
+    #[test]
+    fn fallback_wording_uses_no_name_and_no_welcome() {
+        let mut p = persona();
+        p.bot_name = "Assistant".into();
+        let answer = fallback(&p, Lang::English, &segment_with_starters());
+        assert_eq!(
+            answer.text,
+            "Sorry, I don't have information about that. Here is what I can help with:\n\
+             - Where is my order?\n- Refunds"
+        );
+        assert!(!answer.text.contains("I'm Assistant"));
+        assert!(
+            !answer.text.contains("Welcome to Acme"),
+            "welcome is for greetings"
+        );
+        let fr = fallback(&p, Lang::French, &SegmentInfo::default());
+        assert_eq!(
+            fr.text,
+            "Désolé, je n'ai pas d'information à ce sujet. Pouvez-vous reformuler ?"
+        );
+    }
+
+    #[test]
+    fn emojis_only_when_allowed() {
+        let mut p = persona();
+        p.tone = "FRIENDLY".into();
+        p.emojis = false;
+        let segment = segment_with_starters();
+        let texts = [
+            fallback(&p, Lang::English, &segment).text,
+            small_talk_reply(SmallTalk::Greeting, &p, Lang::English, &segment).text,
+            compose(
+                &p,
+                Lang::English,
+                vec![retrieved("a", "Refunds", "30 days.")],
+                &segment,
+            )
+            .text,
+        ];
+        for text in &texts {
+            assert!(!text.chars().any(is_emoji), "{text}");
+        }
+        assert!(texts[0].contains("\n- Where is my order?"), "{}", texts[0]);
+        p.emojis = true;
+        let with = small_talk_reply(SmallTalk::Greeting, &p, Lang::English, &segment).text;
+        assert!(
+            with.contains("📦 Where is my order?") && with.contains('👋'),
+            "{with}"
+        );
+    }
+
+    fn retrieved(id: &str, title: &str, passage: &str) -> Retrieved {
+        Retrieved {
+            id: id.into(),
+            title: title.into(),
+            passage: passage.into(),
+            score: 1.0,
+        }
+    }
+
+    #[test]
+    fn see_also_uses_each_languages_typography() {
+        let sources = vec![
+            retrieved("a", "Refunds", "Refunds take 5 days."),
+            retrieved("b", "Returns", "Returns are free."),
+        ];
+        let en = compose(
+            &persona(),
+            Lang::English,
+            sources.clone(),
+            &SegmentInfo::default(),
+        );
+        assert!(
+            en.text.contains("See also \"Returns\": Returns are free."),
+            "{}",
+            en.text
+        );
+        assert!(
+            !en.text.contains('«') && !en.text.contains('»'),
+            "{}",
+            en.text
+        );
+        let fr = compose(&persona(), Lang::French, sources, &SegmentInfo::default());
+        assert!(fr.text.contains("Voir aussi « Returns » : "), "{}", fr.text);
+        assert!(en.is_relevant());
+    }
+
+    #[test]
+    fn used_skates_question_gets_sentences_not_the_manual() {
+        let manual = [
+            "Skate care manual. Dry your skates after every session. Store them in a cool place.",
+            "Sharpening. Blades need sharpening every 20 hours of use. Our shop sharpens them.",
+            "Returns. Unused skates can be returned within 30 days. Used skates cannot be returned, \
+             but we repair them.",
+            "Sizes. Skates run small. Order one size up if you are between sizes.",
+            "Warranty. Boots are covered for one year against manufacturing defects.",
+        ]
+        .join("\n\n");
+        let q = search::analyze_query("Can I return used skates?");
+        let kept = select_relevant(&q, vec![(entry("m", "Skates manual", &manual), 3.0)], 1200);
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        let passage = &kept[0].passage;
+        assert!(
+            passage.contains("Used skates cannot be returned"),
+            "{passage}"
+        );
+        assert!(passage.chars().count() < 250, "{passage}");
+        assert!(!passage.contains("Warranty"), "{passage}");
+    }
+
+    #[test]
+    fn one_language_detector() {
+        assert_eq!(detect_lang("purger les paquets supprimés"), Lang::French);
+        assert_eq!(detect_lang("sudo"), Lang::English);
+        assert_eq!(detect_lang("What is the refund policy?"), Lang::English);
+        assert_eq!(
+            search::visitor_lang("Comment obtenir un remboursement ?"),
+            search::Lang::French
+        );
     }
 }

@@ -18,7 +18,7 @@
 use std::collections::HashSet;
 
 use super::answer::Retrieved;
-use crate::search::{self, Hit, Lang, Query, SegmentFilter};
+use crate::search::{self, Explained, Hit, Lang, Query, SegmentFilter};
 use crate::store::corpus::CorpusEntry;
 use crate::store::{Store, StoreResult};
 
@@ -93,25 +93,68 @@ pub struct Candidate {
 /// Ranks the segment's and the global entries against the message and keeps those that
 /// answer it (empty = nothing relevant: answer with the fallback, do not call an LLM).
 pub fn retrieve(store: &Store, request: &Retrieval<'_>) -> StoreResult<Vec<Retrieved>> {
+    retrieve_with(request, |query| {
+        let explained = store.index().explain(
+            request.tenant,
+            query,
+            SegmentFilter::SegmentOrGlobal(request.segment),
+            0,
+            CANDIDATES,
+        );
+        let ids: Vec<String> = explained.hits.iter().map(|h| h.id.clone()).collect();
+        let entries = store.get_corpus_many(request.tenant, &ids)?;
+        Ok((explained, entries))
+    })
+}
+
+/// [`retrieve`] over any ranking: `rank` returns the explained top hits of a query and
+/// their entries (entries that no longer exist are simply missing).
+pub fn retrieve_with(
+    request: &Retrieval<'_>,
+    mut rank: impl FnMut(&Query) -> StoreResult<(Explained, Vec<CorpusEntry>)>,
+) -> StoreResult<Vec<Retrieved>> {
     let query = search::analyze_query(request.message);
-    let found = retrieve_for(store, request, &query, 0)?;
-    if !found.is_empty() {
-        return Ok(found);
+    let short = request.message.split_whitespace().count() <= FOLLOW_UP_MAX_WORDS;
+    if let Some(previous) = request.previous_user_message.filter(|_| short) {
+        // A short message after another question is read as its continuation first ("and
+        // on Sundays?"); the answer must still use something of the new message, or it
+        // would only repeat the previous answer.
+        let combined = search::analyze_query(&format!("{previous} {}", request.message));
+        let own = new_positions(&combined, &query);
+        if own != 0 {
+            let (explained, entries) = rank(&combined)?;
+            let found = judge_all(request, &combined, explained, entries, own);
+            if !found.is_empty() {
+                return Ok(found);
+            }
+        }
     }
-    let Some(previous) = request.previous_user_message else {
-        return Ok(found);
-    };
-    if request.message.split_whitespace().count() > FOLLOW_UP_MAX_WORDS {
-        return Ok(found);
-    }
-    // Read as a continuation of the previous question; the answer must still use something
-    // of the new message, or it would only repeat the previous answer.
-    let combined = search::analyze_query(&format!("{previous} {}", request.message));
-    let own = new_positions(&combined, &query);
-    if own == 0 {
-        return Ok(found);
-    }
-    retrieve_for(store, request, &combined, own)
+    let (explained, entries) = rank(&query)?;
+    Ok(judge_all(request, &query, explained, entries, 0))
+}
+
+fn judge_all(
+    request: &Retrieval<'_>,
+    query: &Query,
+    explained: Explained,
+    entries: Vec<CorpusEntry>,
+    must_match: u32,
+) -> Vec<Retrieved> {
+    let candidates = entries
+        .into_iter()
+        .filter_map(|entry| {
+            let hit = explained.hits.iter().find(|h| h.id == entry.id)?.clone();
+            (must_match == 0 || hit.matched & must_match != 0).then_some(Candidate { entry, hit })
+        })
+        .collect();
+    let query = query.with_corrections(&explained.corrections);
+    select(
+        &query,
+        &explained.weights,
+        candidates,
+        request.max_chars,
+        request.sensitivity,
+    )
 }
 
 /// Bits of `combined` positions that come from the new message's own query.
@@ -133,38 +176,6 @@ fn new_positions(combined: &Query, own: &Query) -> u32 {
                 .any(|v| own_variants.contains(v.as_str()))
         })
         .fold(0, |mask, (i, _)| mask | (1 << i))
-}
-
-fn retrieve_for(
-    store: &Store,
-    request: &Retrieval<'_>,
-    query: &Query,
-    must_match: u32,
-) -> StoreResult<Vec<Retrieved>> {
-    let explained = store.index().explain(
-        request.tenant,
-        query,
-        SegmentFilter::SegmentOrGlobal(request.segment),
-        0,
-        CANDIDATES,
-    );
-    let ids: Vec<String> = explained.hits.iter().map(|h| h.id.clone()).collect();
-    let entries = store.get_corpus_many(request.tenant, &ids)?;
-    let candidates = entries
-        .into_iter()
-        .filter_map(|entry| {
-            let hit = explained.hits.iter().find(|h| h.id == entry.id)?.clone();
-            (must_match == 0 || hit.matched & must_match != 0).then_some(Candidate { entry, hit })
-        })
-        .collect();
-    let query = query.with_corrections(&explained.corrections);
-    Ok(select(
-        &query,
-        &explained.weights,
-        candidates,
-        request.max_chars,
-        request.sensitivity,
-    ))
 }
 
 struct Judged {
@@ -340,4 +351,237 @@ pub fn select(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::{DocMeta, TenantIndex};
+
+    fn entry(id: &str, title: &str, content: &str, priority: u8) -> CorpusEntry {
+        CorpusEntry {
+            id: id.into(),
+            title: title.into(),
+            content: content.into(),
+            segment: None,
+            priority,
+            tags: vec![],
+            created_us: 0,
+            updated_at: 0,
+        }
+    }
+
+    /// The chat's retrieval over an in-memory index of `entries`.
+    fn ask(entries: &[CorpusEntry], message: &str, previous: Option<&str>) -> Vec<Retrieved> {
+        let index = TenantIndex::from_docs(entries.iter().map(|e| {
+            let meta = DocMeta {
+                id: e.id.clone(),
+                segment: None,
+                priority: e.priority,
+                created_us: e.created_us,
+            };
+            (meta, e.analyze())
+        }));
+        let request = Retrieval {
+            tenant: "t",
+            segment: "general",
+            message,
+            previous_user_message: previous,
+            max_chars: 1200,
+            sensitivity: Sensitivity::default(),
+        };
+        retrieve_with(&request, |query| {
+            let explained = index.explain(query, SegmentFilter::Any, 0, CANDIDATES);
+            let found = explained
+                .hits
+                .iter()
+                .filter_map(|h| entries.iter().find(|e| e.id == h.id).cloned())
+                .collect();
+            Ok((explained, found))
+        })
+        .unwrap_or_default()
+    }
+
+    fn ids(found: &[Retrieved]) -> Vec<&str> {
+        found.iter().map(|r| r.id.as_str()).collect()
+    }
+
+    fn shop() -> Vec<CorpusEntry> {
+        vec![
+            entry(
+                "refunds",
+                "Refund policy",
+                "Refunds take 5 business days after we receive the item. Keep your receipt.",
+                5,
+            ),
+            entry(
+                "support",
+                "Customer support",
+                "Our chat support is available 24 hours a day, 7 days a week.",
+                5,
+            ),
+            entry(
+                "shipping",
+                "Shipping",
+                "Orders are delivered within 3 days by our courier. Tracking is sent by email.",
+                5,
+            ),
+            entry(
+                "partners",
+                "Partners",
+                "We belong to a retail consortium; consortium membership gives partners early access.",
+                5,
+            ),
+            entry(
+                "hours",
+                "Opening hours",
+                "The shop opens at 9am on weekdays. On Sundays the shop opens at 11am.",
+                5,
+            ),
+            entry(
+                "sunday-delivery",
+                "Deliveries",
+                "There are no deliveries on Sundays or public holidays.",
+                5,
+            ),
+        ]
+    }
+
+    #[test]
+    fn one_shared_everyday_word_is_not_an_answer() {
+        let mut corpus = shop();
+        corpus.retain(|e| e.id != "hours");
+        // "hours" only meets "24 hours a day", "business" only "5 business days".
+        assert_eq!(
+            ids(&ask(&corpus, "What are your business hours?", None)),
+            Vec::<&str>::new()
+        );
+        // "delivered" alone does not make a pizza question answerable.
+        assert!(ask(&corpus, "Do you deliver pizza on Sundays?", None).is_empty());
+        // "membership" alone does not make a gym question answerable.
+        assert!(ask(&corpus, "How much does a gym membership cost?", None).is_empty());
+        // The same corpus does answer what it covers.
+        assert_eq!(
+            ids(&ask(&corpus, "How long do refunds take?", None)),
+            ["refunds"]
+        );
+        assert_eq!(
+            ids(&ask(&corpus, "is support available 24 hours?", None)),
+            ["support"]
+        );
+    }
+
+    #[test]
+    fn typos_are_forgiven_from_five_letters() {
+        let corpus = vec![
+            entry(
+                "debian",
+                "Installing Debian",
+                "Download the Debian installer image.",
+                5,
+            ),
+            entry("vim", "Using vim", "Vim is a modal text editor.", 5),
+        ];
+        assert_eq!(ids(&ask(&corpus, "debain installer", None)), ["debian"]);
+        assert_eq!(ids(&ask(&corpus, "instaling debain", None)), ["debian"]);
+        // Four letters allow no typo: "vin" is not "vim", "edit" not "editor" by a typo.
+        assert!(ask(&corpus, "vin", None).is_empty());
+    }
+
+    #[test]
+    fn follow_up_is_read_with_the_previous_question() {
+        let corpus = shop();
+        let found = ask(&corpus, "and on Sundays?", Some("When does the shop open?"));
+        assert_eq!(ids(&found)[0], "hours", "{found:?}");
+        assert!(
+            found[0]
+                .passage
+                .contains("On Sundays the shop opens at 11am")
+        );
+        // Without the context the same words lead elsewhere or nowhere, and an unrelated
+        // previous question does not hijack a complete new one.
+        let fresh = ask(
+            &corpus,
+            "How long do refunds take?",
+            Some("When does the shop open?"),
+        );
+        assert_eq!(ids(&fresh), ["refunds"]);
+    }
+
+    #[test]
+    fn higher_priority_wins_conflicts_and_the_other_is_not_quoted() {
+        let corpus = vec![
+            entry(
+                "old",
+                "Opening time",
+                "The shop opens at 8am every day. Opening time is 8am.",
+                3,
+            ),
+            entry(
+                "new",
+                "Opening time",
+                "The shop opens at 10am every day.",
+                8,
+            ),
+        ];
+        let found = ask(&corpus, "What time does the shop open?", None);
+        assert_eq!(ids(&found), ["new"], "{found:?}");
+    }
+
+    #[test]
+    fn see_also_only_quotes_relevant_entries() {
+        let corpus = vec![
+            entry(
+                "refunds",
+                "Refund policy",
+                "Refunds take 5 business days.",
+                5,
+            ),
+            entry(
+                "returns",
+                "Returns and refunds",
+                "Returned items get a refund within 5 days.",
+                5,
+            ),
+            entry(
+                "misc",
+                "About us",
+                "We sell shoes. A refund desk exists in Paris, and skates.",
+                5,
+            ),
+        ];
+        let found = ask(&corpus, "how many days for a refund", None);
+        assert!(ids(&found).contains(&"refunds"), "{found:?}");
+        assert!(!ids(&found).contains(&"misc"), "{found:?}");
+    }
+
+    #[test]
+    fn sensitivity_moves_the_threshold() {
+        assert!(Sensitivity(0.0).min_relevance() > Sensitivity::default().min_relevance());
+        assert!(Sensitivity(1.0).min_relevance() < Sensitivity::default().min_relevance());
+        assert_eq!(Sensitivity(f32::NAN).min_relevance(), DEFAULT_MIN_RELEVANCE);
+    }
+
+    #[test]
+    fn french_questions_get_the_french_entry() {
+        let corpus = vec![
+            entry(
+                "en",
+                "Purging removed packages",
+                "Purging removes the configuration files of removed packages with apt purge.",
+                5,
+            ),
+            entry(
+                "fr",
+                "Purger les paquets supprimés",
+                "La purge supprime les fichiers de configuration des paquets supprimés avec apt \
+                 purge. Purging removes the configuration files of removed packages.",
+                5,
+            ),
+        ];
+        let found = ask(&corpus, "comment purger les paquets supprimés ?", None);
+        assert_eq!(ids(&found), ["fr"], "{found:?}");
+        let found = ask(&corpus, "how do I purge removed packages?", None);
+        assert_eq!(ids(&found), ["en"], "{found:?}");
+    }
 }

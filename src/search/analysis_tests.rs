@@ -291,3 +291,33 @@ fn decode_never_panics_on_fuzzed_input() {
         let _ = AnalyzedDoc::decode(&random);
     }
 }
+
+#[test]
+fn french_stopwords_of_mixed_entries_never_become_terms() {
+    // A French page keeping untranslated English paragraphs.
+    let doc = analyze_doc(
+        "L'invite de l'interpréteur de commandes",
+        "Upon starting the system, you are presented with the login screen if you did not \
+         install any desktop.\n\n\
+         À l'invite d'identification, entrez votre nom d'utilisateur et pressez la touche \
+         Entrée. Comment le mot de passe est-il vérifié ? Il est comparé.\n\n\
+         The login prompt looks as follows on the console.",
+        &[],
+    );
+    let terms = doc_terms(&doc);
+    for stopword in ["de", "la", "est", "comment", "le", "il"] {
+        assert!(
+            !terms.contains(&stopword.to_owned()),
+            "{stopword}: {terms:?}"
+        );
+    }
+    for english in ["login", "prompt", "consol"] {
+        assert!(terms.contains(&english.to_owned()), "{english}: {terms:?}");
+    }
+    assert_eq!(doc.lang(), Some(Lang::French));
+    let bytes = doc.encode();
+    assert_eq!(
+        AnalyzedDoc::decode(&bytes).map(|d| d.lang()),
+        Ok(Some(Lang::French))
+    );
+}

@@ -65,13 +65,16 @@ impl LangVotes {
 }
 
 impl LangVotes {
-    /// The language with more votes, `Both` on a tie (used when the strict
-    /// rule of [`lang`](Self::lang) cannot decide a whole entry).
+    /// The language with at least two votes more, else `Both` (used when
+    /// the strict rule of [`lang`](Self::lang) cannot decide a whole entry;
+    /// one stray "comment" in "Comment settings" decides nothing).
     pub(crate) fn majority(&self) -> Lang {
-        match self.english.cmp(&self.french) {
-            std::cmp::Ordering::Greater => Lang::English,
-            std::cmp::Ordering::Less => Lang::French,
-            std::cmp::Ordering::Equal => Lang::Both,
+        if self.english >= self.french + 2 {
+            Lang::English
+        } else if self.french >= self.english + 2 {
+            Lang::French
+        } else {
+            Lang::Both
         }
     }
 }

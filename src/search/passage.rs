@@ -497,4 +497,35 @@ mod tests {
             "{passage}"
         );
     }
+
+    #[test]
+    fn never_starts_mid_sentence_or_on_a_footnote_marker() {
+        let content = "Returns are possible (see the form at example.com/returns. ) If you'd like \
+                       a refund, write to us within 30 days.";
+        let passage = best_passage(content, &analyze_query("refund"), 200);
+        assert!(passage.starts_with("Returns are possible"), "{passage}");
+
+        let content = "Shipping takes two days.\n^[2]\nRefunds are paid within 30 days.";
+        let passage = best_passage(content, &analyze_query("refunds"), 200);
+        assert_eq!(passage, "Refunds are paid within 30 days.");
+
+        let content = "# Refunds\n* Refunds are paid within 30 days.";
+        let passage = best_passage(content, &analyze_query("refunds paid"), 200);
+        assert!(passage.starts_with("Refunds"), "{passage}");
+        assert!(
+            passage.contains("Refunds are paid within 30 days."),
+            "{passage}"
+        );
+    }
+
+    #[test]
+    fn window_is_at_most_three_sentences_around_the_match() {
+        let content = "Intro one here. Refunds are paid within 30 days. They go to your card. \
+                       Shipping is free. Stores open daily. Gift cards exist. Returns are easy.";
+        let passage = best_passage(content, &analyze_query("refunds"), 1200);
+        assert!(passage.starts_with("Refunds are paid"), "{passage}");
+        assert!(!passage.contains("Stores open"), "{passage}");
+        let sentences = passage.matches(". ").count() + 1;
+        assert!(sentences <= 3, "{passage}");
+    }
 }

@@ -481,3 +481,107 @@ fn shared_index_is_thread_safe_and_survives_poisoning() {
         ["x"]
     );
 }
+
+#[test]
+fn one_typo_from_five_letters_two_from_nine_exact_first() {
+    let mut index = TenantIndex::new();
+    add(
+        &mut index,
+        "debian",
+        "Debian",
+        "The universal operating system.",
+    );
+    add(
+        &mut index,
+        "config",
+        "Configuration",
+        "Edit the configuration file.",
+    );
+    add(&mut index, "mail", "Thunderbird", "A mail client.");
+    add(&mut index, "vim", "Vim", "A text editor.");
+    assert_eq!(ids(&index, "debain"), ["debian"]);
+    assert_eq!(
+        ids(&index, "thundrebrid"),
+        ["mail"],
+        "two swaps at eleven letters"
+    );
+    assert_eq!(
+        ids(&index, "tnudrebrid"),
+        Vec::<String>::new(),
+        "three edits"
+    );
+    assert_eq!(
+        ids(&index, "xhunderbird"),
+        Vec::<String>::new(),
+        "first letter kept"
+    );
+    assert_eq!(
+        ids(&index, "dbeain"),
+        Vec::<String>::new(),
+        "two edits at six letters"
+    );
+    assert_eq!(
+        ids(&index, "vin"),
+        Vec::<String>::new(),
+        "short words are exact"
+    );
+    assert_eq!(ids(&index, "debi"), ["debian"], "prefix of four letters");
+    // A document spelling the word as typed ranks above the corrected match.
+    add(&mut index, "typo", "Debain", "A mirror named debain.");
+    assert_eq!(ids(&index, "debain"), ["typo"]);
+    add(&mut index, "other", "Mirrors", "The debain mirror list.");
+    let explained = index.explain(&analyze_query("debain"), SegmentFilter::Any, 0, 10);
+    assert!(
+        explained.hits.iter().all(|h| h.id != "debian"),
+        "corrections only for words absent as typed: {explained:?}"
+    );
+}
+
+#[test]
+fn coverage_weighs_the_question_by_idf() {
+    let mut index = TenantIndex::new();
+    add(
+        &mut index,
+        "refunds",
+        "Refunds",
+        "Refunds take 5 business days.",
+    );
+    add(
+        &mut index,
+        "support",
+        "Support",
+        "Support is open 24 hours a day.",
+    );
+    add(&mut index, "both", "Support", "Refunds and support.");
+    let explained = index.explain(&analyze_query("business hours"), SegmentFilter::Any, 0, 10);
+    assert_eq!(explained.weights.len(), 2);
+    for hit in &explained.hits {
+        assert!(hit.coverage < 0.6, "{hit:?}");
+    }
+    // A word the corpus lacks weighs as much as the most specific word present.
+    let explained = index.explain(&analyze_query("pizza refunds"), SegmentFilter::Any, 0, 10);
+    assert!(
+        (explained.weights[0] - explained.weights[1]).abs() < 1e-6,
+        "{explained:?}"
+    );
+    assert!(explained.hits.iter().all(|h| h.coverage <= 0.5 + 1e-6));
+}
+
+#[test]
+fn entries_in_the_visitors_language_rank_first() {
+    let mut index = TenantIndex::new();
+    add(
+        &mut index,
+        "en",
+        "Package configuration",
+        "Debian packages are configured with debconf. The configuration is asked at install.",
+    );
+    add(
+        &mut index,
+        "fr",
+        "Configuration des paquets",
+        "Les paquets Debian sont configurés avec debconf. La configuration est demandée.",
+    );
+    assert_eq!(ids(&index, "la configuration des paquets debian")[0], "fr");
+    assert_eq!(ids(&index, "the configuration of debian packages")[0], "en");
+}
