@@ -221,10 +221,23 @@ pub fn relevance(entry: f32, passage: f32, title: f32) -> f32 {
     WEIGHT_ENTRY * entry + WEIGHT_PASSAGE * passage + WEIGHT_TITLE * title
 }
 
-fn judge(query: &Query, weights: &[f32], candidate: Candidate, max_chars: usize) -> Judged {
-    let window = search::passage(&candidate.entry.content, query, max_chars).matched;
-    let passage = weighted_share(weights, window);
+fn judge(
+    query: &Query,
+    weights: &[f32],
+    candidate: Candidate,
+    max_chars: usize,
+    threshold: f32,
+) -> Judged {
     let title = weighted_share(weights, title_mask(query, &candidate.entry.title));
+    // The passage holds at most the words the entry holds: when even that cannot reach the
+    // threshold, choosing the passage (the costly part on long entries) is skipped.
+    let at_most = weighted_share(weights, u64::from(candidate.hit.matched));
+    let passage = if relevance(candidate.hit.coverage, at_most, title) < threshold {
+        at_most
+    } else {
+        let window = search::passage(&candidate.entry.content, query, max_chars).matched;
+        weighted_share(weights, window)
+    };
     Judged {
         relevance: relevance(candidate.hit.coverage, passage, title),
         passage,
@@ -262,7 +275,7 @@ pub fn select(
     let threshold = sensitivity.min_relevance();
     let mut judged: Vec<Judged> = candidates
         .into_iter()
-        .map(|candidate| judge(query, weights, candidate, max_chars))
+        .map(|candidate| judge(query, weights, candidate, max_chars, threshold))
         .collect();
     if log::log_enabled!(log::Level::Debug) {
         let best = judged.iter().map(|j| j.relevance).fold(0.0, f32::max);

@@ -21,7 +21,7 @@ pub struct QueryTerm {
 
 /// Meilisearch's rule: one typo from 5 characters, two from 9; shorter
 /// words have too many one-edit neighbours ("cat" -> "car", "hat") to guess.
-fn allowed_typos(chars: usize) -> u8 {
+pub(crate) fn allowed_typos(chars: usize) -> u8 {
     match chars {
         0..=4 => 0,
         5..=8 => 1,

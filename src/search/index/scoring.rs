@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 
-use super::super::query::Query;
+use super::super::query::{Query, allowed_typos};
 use super::*;
 
 #[derive(Clone, Copy)]
@@ -139,7 +139,10 @@ impl TenantIndex {
                 // still wins.
                 near.clear();
                 for variant in term.variants() {
-                    self.terms.near(variant, term.typos(), &mut near);
+                    // The stem must be long enough too: "taxes" stems to
+                    // "tax", one edit from "tex".
+                    let budget = term.typos().min(allowed_typos(variant.chars().count()));
+                    self.terms.near(variant, budget, &mut near);
                 }
                 near.sort_unstable();
                 near.dedup_by_key(|(id, _)| *id);
