@@ -139,7 +139,7 @@ async fn respond(
     let turn = turn::prepare(&state.store, &state.config.chat, tenant, request)
         .await
         .map_err(turn_error)?;
-    let Some(llm) = state.llm.clone() else {
+    let Some(llm) = state.llm.clone().filter(|_| turn.wants_llm()) else {
         let text = turn.retrieval.text.clone();
         let reply = turn::record(&state.store, &turn, text, LlmSource::Retrieval)
             .await

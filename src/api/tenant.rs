@@ -43,6 +43,7 @@ pub struct TenantView {
     content_policy: ContentPolicy,
     conversations_used: u64,
     conversations_limit: Option<u64>,
+    answer_sensitivity: f32,
     created_at: String,
     updated_at: String,
 }
@@ -68,6 +69,7 @@ impl From<Tenant> for TenantView {
             content_policy: t.content_policy,
             conversations_used: t.conversations_used,
             conversations_limit: t.conversations_limit,
+            answer_sensitivity: t.answer_sensitivity,
             created_at: t.created_at.to_rfc3339(),
             updated_at: t.updated_at.to_rfc3339(),
         }
@@ -132,6 +134,15 @@ pub fn read_patch(changes: &Map<String, Value>) -> Result<TenantPatch, ApiError>
                         )
                     })?),
                 })
+            }
+            "answerSensitivity" => {
+                p.answer_sensitivity = Some(
+                    value
+                        .as_f64()
+                        .filter(|v| (0.0..=1.0).contains(v))
+                        .ok_or_else(|| ApiError::validation(f, "must be a number from 0 to 1"))?
+                        as f32,
+                )
             }
             _ if READ_ONLY.contains(&f) => {
                 return Err(ApiError::validation(f, "is read-only"));

@@ -3,9 +3,13 @@
 //! few words of the bot's persona; when nothing is relevant enough it says so and offers the
 //! segment's conversation starters instead of inventing anything.
 
+use std::collections::HashSet;
+
+use super::relevance::{self, Candidate, Sensitivity};
+use super::smalltalk;
 use crate::chat::llm::ChatMessage;
 use crate::domain::CorpusEntry;
-use crate::search::{self, AnalyzedDoc, Query};
+use crate::search::{self, Hit, Query};
 
 /// The tenant settings that shape how the bot speaks.
 #[derive(Debug, Clone)]
@@ -38,8 +42,28 @@ pub struct Retrieved {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
     pub text: String,
-    /// The entries the text was built from; empty for the fallback.
+    /// The entries the text was built from; empty for the fallback and small talk.
     pub sources: Vec<Retrieved>,
+    pub kind: AnswerKind,
+}
+
+/// What kind of reply an [`Answer`] is: only `FromCorpus` has anything for an LLM to work
+/// from; the others are complete as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerKind {
+    /// Passages of relevant entries (`sources` not empty).
+    FromCorpus,
+    /// Nothing relevant: the polite "I don't know" with the starters.
+    Fallback,
+    /// A greeting, thanks or goodbye answered without the corpus.
+    SmallTalk,
+}
+
+impl Answer {
+    /// Whether anything relevant was found (an LLM may be called only then).
+    pub fn is_relevant(&self) -> bool {
+        self.kind == AnswerKind::FromCorpus
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,89 +72,161 @@ pub enum Lang {
     French,
 }
 
-/// Secondary entries join the answer only when they score at least this share of the best.
-const SECONDARY_SHARE: f32 = 0.6;
-/// At most this many entries feed one answer.
-pub const MAX_SOURCES: usize = 3;
+pub use super::relevance::MAX_SOURCES;
+pub use super::smalltalk::SmallTalk;
 
-/// How many of the query's content words an entry must contain to count as relevant: a third
-/// of them, at least one, and never more than three (long messages carry many side words).
-fn required_matches(content_terms: usize) -> usize {
-    content_terms.div_ceil(3).clamp(1, 3)
-}
-
-/// How many of the query's content (non-stopword) positions the analysed entry contains.
-fn matched_positions(query: &Query, doc: &AnalyzedDoc) -> (usize, usize) {
-    let doc_terms: std::collections::HashSet<&str> = doc.terms().map(|(t, _, _)| t).collect();
-    let content: Vec<_> = query.terms().iter().filter(|t| !t.is_stopword()).collect();
-    let matched = content
-        .iter()
-        .filter(|t| t.variants().iter().any(|v| doc_terms.contains(v.as_str())))
-        .count();
-    (matched, content.len())
-}
-
-/// Keeps the ranked hits that really answer the query and cuts their passages.
-/// `hits` are best first. The passage budget is shared by the entries kept.
+/// Keeps the ranked hits (best first, with their scores) that really answer the query and
+/// cuts their passages; the passage budget is shared by the entries kept. Without the
+/// index's idf weights every content word of the query weighs the same here; the chat path
+/// uses [`relevance::retrieve`](super::relevance::retrieve), which has them.
 pub fn select_relevant(
     query: &Query,
     hits: Vec<(CorpusEntry, f32)>,
     max_chars: usize,
 ) -> Vec<Retrieved> {
-    let mut kept: Vec<(CorpusEntry, f32)> = Vec::new();
-    for (entry, score) in hits {
-        if kept.len() == MAX_SOURCES {
-            break;
-        }
-        if kept
-            .first()
-            .is_some_and(|(_, best)| score < best * SECONDARY_SHARE)
-        {
-            break;
-        }
-        let (matched, content) = matched_positions(
-            query,
-            &search::analyze_doc(&entry.title, &entry.content, &entry.tags),
-        );
-        if content > 0 && matched >= required_matches(content) {
-            kept.push((entry, score));
-        } else if kept.is_empty() {
-            // The best-ranked entry is not relevant enough: nothing below it will be.
-            break;
-        }
-    }
-    let budget = max_chars / kept.len().max(1);
-    kept.into_iter()
-        .map(|(entry, score)| Retrieved {
-            passage: search::best_passage(&entry.content, query, budget),
-            id: entry.id,
-            title: entry.title,
-            score,
+    let weights: Vec<f32> = query
+        .terms()
+        .iter()
+        .map(|t| if t.is_stopword() { 0.0 } else { 1.0 })
+        .collect();
+    let candidates = hits
+        .into_iter()
+        .map(|(entry, score)| {
+            let doc = search::analyze_doc(&entry.title, &entry.content, &entry.tags);
+            let terms: HashSet<&str> = doc.terms().map(|(t, _, _)| t).collect();
+            let matched = query
+                .terms()
+                .iter()
+                .enumerate()
+                .take(32)
+                .filter(|(_, t)| t.variants().iter().any(|v| terms.contains(v.as_str())))
+                .fold(0u32, |mask, (i, _)| mask | (1 << i));
+            let total: f32 = weights.iter().sum();
+            let covered: f32 = (0..weights.len().min(32))
+                .filter(|i| matched & (1 << i) != 0)
+                .map(|i| weights[i])
+                .sum();
+            let hit = Hit {
+                id: entry.id.clone(),
+                score,
+                coverage: if total > 0.0 { covered / total } else { 0.0 },
+                matched,
+            };
+            Candidate { entry, hit }
         })
-        .collect()
+        .collect();
+    relevance::select(
+        query,
+        &weights,
+        candidates,
+        max_chars,
+        Sensitivity::default(),
+    )
 }
 
-/// Guesses whether a visitor writes French or English from common function words.
+/// Guesses whether a visitor writes French or English (the search module's detector, so the
+/// answer's language and the ranking's preference never disagree).
 pub fn detect_lang(text: &str) -> Lang {
-    const FRENCH: &[&str] = &[
-        "je", "tu", "vous", "est", "le", "la", "les", "des", "du", "un", "une", "pour", "comment",
-        "quel", "quelle", "quels", "pourquoi", "mon", "ma", "mes", "et", "avec", "sur", "pas",
-        "combien", "où", "puis", "qui", "que", "quoi", "bonjour", "merci", "votre", "ton",
-    ];
-    const ENGLISH: &[&str] = &[
-        "the", "is", "are", "how", "what", "my", "i", "you", "do", "can", "for", "to", "and",
-        "with", "on", "not", "where", "why", "which", "who", "hello", "thanks", "your", "does",
-    ];
-    let (mut fr, mut en) = (0, 0);
-    for word in text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-    {
-        fr += usize::from(FRENCH.contains(&word.as_str()));
-        en += usize::from(ENGLISH.contains(&word.as_str()));
+    match search::visitor_lang(text) {
+        search::Lang::French => Lang::French,
+        _ => Lang::English,
     }
-    if fr > en { Lang::French } else { Lang::English }
+}
+
+/// Whether the message is small talk (greeting, thanks, goodbye) to answer with
+/// [`small_talk_reply`] instead of searching the corpus. `lang` is accepted so the caller
+/// need not care which languages the formulas are known in (English and French both are).
+pub fn small_talk(message: &str, _lang: Lang) -> Option<SmallTalk> {
+    smalltalk::detect(message)
+}
+
+/// Whether a character is an emoji (pictographs, symbols, flags, joiners, the emoji
+/// variation selector): removed from everything the bot says when emojis are off.
+fn is_emoji(c: char) -> bool {
+    matches!(u32::from(c),
+        0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF | 0x2300..=0x23FF
+        | 0xFE0F | 0x200D | 0x20E3 | 0xE0020..=0xE007F)
+}
+
+/// `text` without emojis (and without the space an emoji prefix leaves) unless allowed.
+fn respect_emojis(persona: &Persona, text: &str) -> String {
+    if persona.emojis {
+        return text.to_string();
+    }
+    let stripped: String = text.chars().filter(|&c| !is_emoji(c)).collect();
+    let mut out = String::with_capacity(stripped.len());
+    for (i, line) in stripped.lines().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(line.trim_start_matches(' ').trim_end());
+    }
+    out.trim().to_string()
+}
+
+fn push_starters(text: &mut String, persona: &Persona, lang: Lang, segment: &SegmentInfo) {
+    let starters: Vec<String> = segment
+        .starters
+        .iter()
+        .map(|s| respect_emojis(persona, s))
+        .filter(|s| !s.is_empty())
+        .collect();
+    if starters.is_empty() {
+        return;
+    }
+    text.push_str(match (lang, persona.tutoiement) {
+        (Lang::English, _) => " Here is what I can help with:",
+        (Lang::French, true) => " Voici ce sur quoi je peux t'aider :",
+        (Lang::French, false) => " Voici ce sur quoi je peux vous aider :",
+    });
+    for starter in starters {
+        text.push_str("\n- ");
+        text.push_str(&starter);
+    }
+}
+
+/// The reply to small talk, in the persona's voice and the visitor's language: a greeting
+/// gets the segment's welcome message (or a short hello) and the starters.
+pub fn small_talk_reply(
+    kind: SmallTalk,
+    persona: &Persona,
+    lang: Lang,
+    segment: &SegmentInfo,
+) -> Answer {
+    let tu = persona.tutoiement;
+    let mut text = match kind {
+        SmallTalk::Greeting => {
+            let welcome = respect_emojis(persona, &segment.welcome_message);
+            if !welcome.is_empty() {
+                welcome
+            } else {
+                match (lang, tu) {
+                    (Lang::English, _) => "Hello! How can I help you today?".to_string(),
+                    (Lang::French, true) => "Bonjour ! Comment puis-je t'aider ?".to_string(),
+                    (Lang::French, false) => "Bonjour ! Comment puis-je vous aider ?".to_string(),
+                }
+            }
+        }
+        SmallTalk::Thanks => match (lang, tu) {
+            (Lang::English, _) => "You're welcome! Anything else I can help with?",
+            (Lang::French, true) => "Avec plaisir ! Je peux t'aider pour autre chose ?",
+            (Lang::French, false) => "Avec plaisir ! Puis-je vous aider pour autre chose ?",
+        }
+        .to_string(),
+        SmallTalk::Goodbye => match lang {
+            Lang::English => "Goodbye, and have a nice day!",
+            Lang::French => "Au revoir, et bonne journée !",
+        }
+        .to_string(),
+    };
+    if kind == SmallTalk::Greeting {
+        push_starters(&mut text, persona, lang, segment);
+    }
+    Answer {
+        text,
+        sources: Vec::new(),
+        kind: AnswerKind::SmallTalk,
+    }
 }
 
 /// A short opener matching the tenant's tone, or nothing for sober tones.
@@ -156,45 +252,37 @@ pub fn compose(
     };
     let mut text = format!("{}{}", opener(persona, lang), first.passage);
     for more in &sources[1..] {
-        let lead = match lang {
-            Lang::English => "See also",
-            Lang::French => "Voir aussi",
-        };
-        text.push_str(&format!("\n\n{lead} « {} » : {}", more.title, more.passage));
-    }
-    Answer { text, sources }
-}
-
-/// The polite "I don't know" that invents nothing and offers what the bot can help with.
-pub fn fallback(persona: &Persona, lang: Lang, segment: &SegmentInfo) -> Answer {
-    let name = &persona.bot_name;
-    let mut text = match (lang, persona.tutoiement) {
-        (Lang::English, _) => format!(
-            "I'm sorry, I'm {name} and I don't have information about that in my knowledge base."
-        ),
-        (Lang::French, true) => format!(
-            "Désolé, je suis {name} et je n'ai pas d'information à ce sujet dans ma base de connaissances. Peux-tu reformuler ?"
-        ),
-        (Lang::French, false) => format!(
-            "Désolé, je suis {name} et je n'ai pas d'information à ce sujet dans ma base de connaissances. Pouvez-vous reformuler ?"
-        ),
-    };
-    if !segment.starters.is_empty() {
-        text.push_str(match lang {
-            Lang::English => " Here is what I can help with:",
-            Lang::French => " Voici ce sur quoi je peux aider :",
+        // Each language's own quotation marks and spacing.
+        text.push_str(&match lang {
+            Lang::English => format!("\n\nSee also \"{}\": {}", more.title, more.passage),
+            Lang::French => format!("\n\nVoir aussi « {} » : {}", more.title, more.passage),
         });
-        for starter in &segment.starters {
-            text.push_str("\n- ");
-            text.push_str(starter);
-        }
-    } else if !segment.welcome_message.is_empty() {
-        text.push_str("\n\n");
-        text.push_str(&segment.welcome_message);
     }
     Answer {
         text,
+        sources,
+        kind: AnswerKind::FromCorpus,
+    }
+}
+
+/// The polite "I don't know" that invents nothing and offers what the bot can help with. The
+/// persona's name is not forced into it ("I'm Assistant and I don't..." reads like a
+/// machine); the welcome message is for greetings, not appended here.
+pub fn fallback(persona: &Persona, lang: Lang, segment: &SegmentInfo) -> Answer {
+    let mut text = match (lang, persona.tutoiement) {
+        (Lang::English, _) => "Sorry, I don't have information about that.".to_string(),
+        (Lang::French, true) => {
+            "Désolé, je n'ai pas d'information à ce sujet. Peux-tu reformuler ?".to_string()
+        }
+        (Lang::French, false) => {
+            "Désolé, je n'ai pas d'information à ce sujet. Pouvez-vous reformuler ?".to_string()
+        }
+    };
+    push_starters(&mut text, persona, lang, segment);
+    Answer {
+        text,
         sources: Vec::new(),
+        kind: AnswerKind::Fallback,
     }
 }
 
@@ -360,8 +448,16 @@ mod tests {
         };
         let answer = compose(&persona(), Lang::English, kept, &segment);
         assert!(answer.sources.is_empty());
-        assert!(answer.text.contains("Max") && answer.text.contains("don't have information"));
+        assert!(
+            answer
+                .text
+                .starts_with("Sorry, I don't have information about that."),
+            "{}",
+            answer.text
+        );
+        assert!(!answer.text.contains("I'm Max"), "{}", answer.text);
         assert!(answer.text.contains("- Where is my order?"));
+        assert_eq!(answer.kind, AnswerKind::Fallback);
     }
 
     #[test]
@@ -439,5 +535,172 @@ mod tests {
         assert!(messages[0].content.contains("Be brief."));
         assert!(messages[0].content.contains("[1] Refunds\n30 days."));
         assert_eq!(messages[3].content, "refund?");
+    }
+
+    fn segment_with_starters() -> SegmentInfo {
+        SegmentInfo {
+            system_prompt: String::new(),
+            welcome_message: "Welcome to Acme! 👋".into(),
+            starters: vec!["📦 Where is my order?".into(), "💶 Refunds".into()],
+        }
+    }
+
+    #[test]
+    fn hello_gets_the_welcome_and_starters_not_the_fallback() {
+        let p = persona();
+        let lang = detect_lang("hello");
+        let kind = small_talk("hello", lang);
+        assert_eq!(kind, Some(SmallTalk::Greeting));
+        let Some(kind) = kind else { return };
+        let answer = small_talk_reply(kind, &p, lang, &segment_with_starters());
+        assert!(
+            answer.text.starts_with("Welcome to Acme!"),
+            "{}",
+            answer.text
+        );
+        assert!(
+            answer.text.contains("- Where is my order?"),
+            "{}",
+            answer.text
+        );
+        assert!(!answer.text.contains("don't have information"));
+        assert_eq!(answer.kind, AnswerKind::SmallTalk);
+        assert!(answer.sources.is_empty() && !answer.is_relevant());
+        // Without a welcome message: a short hello in the visitor's language.
+        let plain = small_talk_reply(
+            SmallTalk::Greeting,
+            &p,
+            Lang::French,
+            &SegmentInfo::default(),
+        );
+        assert_eq!(plain.text, "Bonjour ! Comment puis-je vous aider ?");
+        let thanks = small_talk_reply(
+            SmallTalk::Thanks,
+            &p,
+            Lang::English,
+            &SegmentInfo::default(),
+        );
+        assert!(thanks.text.starts_with("You're welcome"), "{}", thanks.text);
+    }
+
+    #[test]
+    fn fallback_wording_uses_no_name_and_no_welcome() {
+        let mut p = persona();
+        p.bot_name = "Assistant".into();
+        let answer = fallback(&p, Lang::English, &segment_with_starters());
+        assert_eq!(
+            answer.text,
+            "Sorry, I don't have information about that. Here is what I can help with:\n\
+             - Where is my order?\n- Refunds"
+        );
+        assert!(!answer.text.contains("I'm Assistant"));
+        assert!(
+            !answer.text.contains("Welcome to Acme"),
+            "welcome is for greetings"
+        );
+        let fr = fallback(&p, Lang::French, &SegmentInfo::default());
+        assert_eq!(
+            fr.text,
+            "Désolé, je n'ai pas d'information à ce sujet. Pouvez-vous reformuler ?"
+        );
+    }
+
+    #[test]
+    fn emojis_only_when_allowed() {
+        let mut p = persona();
+        p.tone = "FRIENDLY".into();
+        p.emojis = false;
+        let segment = segment_with_starters();
+        let texts = [
+            fallback(&p, Lang::English, &segment).text,
+            small_talk_reply(SmallTalk::Greeting, &p, Lang::English, &segment).text,
+            compose(
+                &p,
+                Lang::English,
+                vec![retrieved("a", "Refunds", "30 days.")],
+                &segment,
+            )
+            .text,
+        ];
+        for text in &texts {
+            assert!(!text.chars().any(is_emoji), "{text}");
+        }
+        assert!(texts[0].contains("\n- Where is my order?"), "{}", texts[0]);
+        p.emojis = true;
+        let with = small_talk_reply(SmallTalk::Greeting, &p, Lang::English, &segment).text;
+        assert!(
+            with.contains("📦 Where is my order?") && with.contains('👋'),
+            "{with}"
+        );
+    }
+
+    fn retrieved(id: &str, title: &str, passage: &str) -> Retrieved {
+        Retrieved {
+            id: id.into(),
+            title: title.into(),
+            passage: passage.into(),
+            score: 1.0,
+        }
+    }
+
+    #[test]
+    fn see_also_uses_each_languages_typography() {
+        let sources = vec![
+            retrieved("a", "Refunds", "Refunds take 5 days."),
+            retrieved("b", "Returns", "Returns are free."),
+        ];
+        let en = compose(
+            &persona(),
+            Lang::English,
+            sources.clone(),
+            &SegmentInfo::default(),
+        );
+        assert!(
+            en.text.contains("See also \"Returns\": Returns are free."),
+            "{}",
+            en.text
+        );
+        assert!(
+            !en.text.contains('«') && !en.text.contains('»'),
+            "{}",
+            en.text
+        );
+        let fr = compose(&persona(), Lang::French, sources, &SegmentInfo::default());
+        assert!(fr.text.contains("Voir aussi « Returns » : "), "{}", fr.text);
+        assert!(en.is_relevant());
+    }
+
+    #[test]
+    fn used_skates_question_gets_sentences_not_the_manual() {
+        let manual = [
+            "Skate care manual. Dry your skates after every session. Store them in a cool place.",
+            "Sharpening. Blades need sharpening every 20 hours of use. Our shop sharpens them.",
+            "Returns. Unused skates can be returned within 30 days. Used skates cannot be returned, \
+             but we repair them.",
+            "Sizes. Skates run small. Order one size up if you are between sizes.",
+            "Warranty. Boots are covered for one year against manufacturing defects.",
+        ]
+        .join("\n\n");
+        let q = search::analyze_query("Can I return used skates?");
+        let kept = select_relevant(&q, vec![(entry("m", "Skates manual", &manual), 3.0)], 1200);
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        let passage = &kept[0].passage;
+        assert!(
+            passage.contains("Used skates cannot be returned"),
+            "{passage}"
+        );
+        assert!(passage.chars().count() < 250, "{passage}");
+        assert!(!passage.contains("Warranty"), "{passage}");
+    }
+
+    #[test]
+    fn one_language_detector() {
+        assert_eq!(detect_lang("purger les paquets supprimés"), Lang::French);
+        assert_eq!(detect_lang("sudo"), Lang::English);
+        assert_eq!(detect_lang("What is the refund policy?"), Lang::English);
+        assert_eq!(
+            search::visitor_lang("Comment obtenir un remboursement ?"),
+            search::Lang::French
+        );
     }
 }

@@ -4,6 +4,8 @@
 pub mod answer;
 pub mod llm;
 pub mod origin;
+pub mod relevance;
+pub mod smalltalk;
 pub mod turn;
 
-pub use answer::{Answer, Lang, Persona, Retrieved, SegmentInfo};
+pub use answer::{Answer, AnswerKind, Lang, Persona, Retrieved, SegmentInfo};

@@ -8,18 +8,17 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::answer::{self, Answer, Persona, Retrieved, SegmentInfo};
+use super::answer::{self, Answer, AnswerKind, Persona, Retrieved, SegmentInfo};
 use super::llm::{ChatMessage, LlmClient};
+use super::relevance;
 use crate::clock::Timestamp;
 use crate::config::ChatConfig;
+use crate::domain::Role;
 use crate::domain::{Channel, Exchange, Metadata, NewConversation, Segment, Tenant, VisitorType};
-use crate::search::{self, SegmentFilter};
 use crate::store::{Recorded, Store, StoreError};
 
 /// How many earlier messages of the conversation a turn loads (the LLM sees them).
 const HISTORY: usize = 20;
-/// Ranked hits fetched before the relevance check picks the sources.
-const CANDIDATES: usize = 8;
 
 /// A request already checked field by field by the HTTP layer.
 #[derive(Debug, Clone)]
@@ -40,6 +39,14 @@ pub enum TurnError {
     Invalid { field: &'static str, rule: String },
     QuotaExceeded,
     Store(StoreError),
+}
+
+impl Turn {
+    /// Only an answer built from relevant entries is worth an LLM call: with nothing relevant
+    /// the model could only invent, and small talk needs no model.
+    pub fn wants_llm(&self) -> bool {
+        self.retrieval.kind == AnswerKind::FromCorpus
+    }
 }
 
 impl From<StoreError> for TurnError {
@@ -120,7 +127,7 @@ pub async fn prepare(
     if existing.is_none() && !tenant.has_conversation_quota() {
         return Err(TurnError::QuotaExceeded);
     }
-    let history = existing
+    let history: Vec<(String, String)> = existing
         .map(|(_, messages)| {
             messages
                 .into_iter()
@@ -128,7 +135,19 @@ pub async fn prepare(
                 .collect()
         })
         .unwrap_or_default();
-    let retrieval = retrieve(store, config, &tenant, &segment, &request.message).await?;
+    let previous_user_message = history
+        .iter()
+        .rev()
+        .find(|(role, _)| role == Role::User.as_str())
+        .map(|(_, content)| content.as_str());
+    let retrieval = retrieve(
+        store,
+        config,
+        &tenant,
+        &segment,
+        &request.message,
+        previous_user_message,
+    )?;
     let start = NewConversation {
         session_id: request.session_id.clone(),
         segment: segment.slug.clone(),
@@ -182,29 +201,37 @@ fn segment_info(segment: &Segment) -> SegmentInfo {
     }
 }
 
-/// Ranks the segment's and the global entries against the message and builds the retrieval
-/// answer (also the fallback when an LLM fails).
-async fn retrieve(
+/// Answers small talk, or ranks the segment's and the global entries against the message
+/// (read as a follow-up of the previous question when it is short) and builds the retrieval
+/// answer, which is also the fallback when an LLM fails.
+fn retrieve(
     store: &Store,
     config: &ChatConfig,
     tenant: &Tenant,
     segment: &Segment,
     message: &str,
+    previous_user_message: Option<&str>,
 ) -> Result<Answer, StoreError> {
-    let query = search::analyze_query(message);
-    let (page, scores) = store
-        .search_corpus(
-            &tenant.slug,
-            &query,
-            SegmentFilter::SegmentOrGlobal(&segment.slug),
-            0,
-            CANDIDATES,
-        )
-        .await?;
-    let hits = page.entries.into_iter().zip(scores).collect();
-    let max_chars = config.answer_max_chars as usize;
-    let sources: Vec<Retrieved> = answer::select_relevant(&query, hits, max_chars);
     let lang = answer::detect_lang(message);
+    if let Some(kind) = answer::small_talk(message, lang) {
+        return Ok(answer::small_talk_reply(
+            kind,
+            &persona(tenant),
+            lang,
+            &segment_info(segment),
+        ));
+    }
+    let sources: Vec<Retrieved> = relevance::retrieve(
+        store,
+        &relevance::Retrieval {
+            tenant: &tenant.slug,
+            segment: &segment.slug,
+            message,
+            previous_user_message,
+            max_chars: config.answer_max_chars as usize,
+            sensitivity: relevance::Sensitivity(tenant.answer_sensitivity),
+        },
+    )?;
     Ok(answer::compose(
         &persona(tenant),
         lang,

@@ -93,6 +93,10 @@ pub struct Tenant {
     pub conversations_limit: Option<u64>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// How readily the bot answers from the corpus, 0.0 (only close matches) to 1.0 (looser
+    /// matches too); 0.5 is the calibrated default.
+    #[serde(default = "default_sensitivity")]
+    pub answer_sensitivity: f32,
     /// BLAKE3 (hex) of the tenant's legacy X-API-Key, if one was minted.
     #[serde(default)]
     pub legacy_key_hash: Option<String>,
@@ -121,6 +125,7 @@ impl Tenant {
             conversations_limit: None,
             created_at: now,
             updated_at: now,
+            answer_sensitivity: default_sensitivity(),
             legacy_key_hash: None,
         }
     }
@@ -130,6 +135,10 @@ impl Tenant {
         self.conversations_limit
             .is_none_or(|limit| self.conversations_used < limit)
     }
+}
+
+fn default_sensitivity() -> f32 {
+    0.5
 }
 
 /// A validated partial update of the settings; `None` leaves a field as it is.
@@ -149,6 +158,7 @@ pub struct TenantPatch {
     pub allowed_domains: Option<Vec<String>>,
     pub content_policy: Option<ContentPolicy>,
     pub conversations_limit: Option<Option<u64>>,
+    pub answer_sensitivity: Option<f32>,
 }
 
 impl TenantPatch {
@@ -172,6 +182,7 @@ impl TenantPatch {
         set(&mut t.allowed_domains, &self.allowed_domains);
         set(&mut t.content_policy, &self.content_policy);
         set(&mut t.conversations_limit, &self.conversations_limit);
+        set(&mut t.answer_sensitivity, &self.answer_sensitivity);
     }
 }
 

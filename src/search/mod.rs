@@ -1,21 +1,31 @@
 //! Per-tenant in-memory ranked full-text search over corpus entries.
 //!
-//! * [`analyze`]: tokenising, stopwords, stemming (English/French), folding,
-//!   and the persisted [`AnalyzedDoc`] encoding.
+//! * [`lang`]: the one English/French language detector (stopword votes).
+//! * [`tokenize`]: tokenising, folding and stemming a word into index terms.
+//! * [`query`]: free text to the query positions the index evaluates.
+//! * [`document`]: a corpus entry to its weighted terms ([`AnalyzedDoc`]);
+//!   [`codec`] is their persisted binary form.
 //! * [`index`]: BM25 index per tenant ([`TenantIndex`]) and the thread-safe
 //!   registry of tenants ([`Index`]).
 //! * [`passage`]: the most relevant excerpt of an entry for a query.
 //!
 //! The store is the source of truth; this module never does I/O.
 
-pub mod analyze;
+pub mod codec;
+pub mod document;
 pub mod index;
+pub mod lang;
 pub mod passage;
+pub mod query;
 mod stopwords;
+pub mod tokenize;
 
-pub use analyze::{
-    ANALYZER_VERSION, AnalyzedDoc, DecodeError, MAX_QUERY_TERMS, Query, QueryTerm, analyze_doc,
-    analyze_query,
-};
-pub use index::{DocMeta, Hit, Index, SegmentFilter, TenantIndex};
-pub use passage::best_passage;
+#[cfg(test)]
+mod analysis_tests;
+
+pub use codec::DecodeError;
+pub use document::{ANALYZER_VERSION, AnalyzedDoc, analyze_doc};
+pub use index::{DocMeta, Explained, Hit, Index, SegmentFilter, TenantIndex};
+pub use lang::{Lang, detect_lang, visitor_lang};
+pub use passage::{Passage, best_passage, passage};
+pub use query::{MAX_QUERY_TERMS, Query, QueryTerm, analyze_query};

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use super::analyze::{Query, detect_lang, for_each_token, is_token_char, token_variants};
+use super::lang::detect_lang;
+use super::query::Query;
+use super::tokenize::{for_each_token, is_token_char, token_variants};
 
 const ELLIPSIS: char = '…';
 /// A window also earns this fraction of the match weight of each of its
@@ -20,6 +22,39 @@ struct Sentence {
     mask: u64,
     /// Byte offset of the first matching word.
     first_match: Option<usize>,
+    /// Whether a passage may begin here: a capital, digit or opening quote
+    /// at a sentence start, or any word at the start of a line; never a
+    /// closing bracket, a lowercase continuation or a bare footnote marker.
+    can_start: bool,
+}
+
+/// Characters of lightweight markup that may open a line ("# Title",
+/// "* item", "> quote") and are dropped from the start of a passage.
+const MARKUP: &[char] = &['#', '*', '-', '>', '`', '|', '•', '+', '=', '_', '~'];
+/// Windows are at most this many sentences: an answer, not a chapter.
+const MAX_WINDOW_SENTENCES: usize = 3;
+/// A window ending on a match is extended by one sentence while it is
+/// shorter than this, so a bare "Yes." comes with its explanation.
+const MIN_PASSAGE_CHARS: usize = 80;
+
+fn strip_markup(text: &str) -> &str {
+    text.trim_start_matches(|c: char| MARKUP.contains(&c) || c.is_whitespace())
+}
+
+fn can_start(text: &str, line_start: bool) -> bool {
+    let text = strip_markup(text);
+    let Some(first) = text.chars().next() else {
+        return false;
+    };
+    // "^[2]", "[1]", "(3)": footnote markers and stray numbering.
+    if text.chars().filter(|c| c.is_alphabetic()).count() < 3 {
+        return false;
+    }
+    if line_start {
+        return first.is_alphanumeric()
+            || matches!(first, '"' | '«' | '“' | '\'' | '(' | '¿' | '¡');
+    }
+    first.is_uppercase() || first.is_numeric() || matches!(first, '"' | '«' | '“' | '¿' | '¡')
 }
 
 /// Returns the most relevant contiguous passage of `content` for `query`,
@@ -35,16 +70,40 @@ struct Sentence {
 /// "…" marking the cuts. Without any match, the start of the content is
 /// returned, cut at a word boundary.
 pub fn best_passage(content: &str, query: &Query, max_chars: usize) -> String {
+    passage(content, query, max_chars).text
+}
+
+/// An excerpt and the query positions it contains.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Passage {
+    pub text: String,
+    /// Bit i set when the excerpt contains a form of query position i:
+    /// with the position weights this tells how much of the question the
+    /// excerpt itself answers (the proximity part of relevance).
+    pub matched: u64,
+}
+
+/// [`best_passage`] with the positions the chosen window matches.
+pub fn passage(content: &str, query: &Query, max_chars: usize) -> Passage {
     if max_chars == 0 {
-        return String::new();
+        return Passage::default();
     }
     let sentences = score_sentences(content, query);
     let Some(best) = best_window(&sentences, max_chars) else {
-        return truncate_at_word(content, max_chars);
+        return Passage {
+            text: truncate_at_word(strip_markup(content), max_chars),
+            matched: 0,
+        };
     };
     match best {
-        Window::Sentences(i, j) => content[sentences[i].start..sentences[j].end].to_owned(),
-        Window::Oversized(i) => excerpt_around(content, &sentences[i], max_chars),
+        Window::Sentences(i, j) => Passage {
+            text: strip_markup(&content[sentences[i].start..sentences[j].end]).to_owned(),
+            matched: sentences[i..=j].iter().fold(0, |mask, s| mask | s.mask),
+        },
+        Window::Oversized(i) => Passage {
+            text: excerpt_around(content, &sentences[i], max_chars),
+            matched: sentences[i].mask,
+        },
     }
 }
 
@@ -140,22 +199,25 @@ fn is_terminator(c: char) -> bool {
 fn split_sentences(text: &str) -> Vec<Sentence> {
     let mut spans = Vec::new();
     let mut start = 0;
+    let mut line_start = true;
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
         if c == '\n' {
-            spans.push((start, i));
+            spans.push((start, i, line_start));
             start = i + 1;
+            line_start = true;
         } else if is_terminator(c) && chars.peek().is_none_or(|&(_, next)| next.is_whitespace()) {
             let end = i + c.len_utf8();
-            spans.push((start, end));
+            spans.push((start, end, line_start));
             start = end;
+            line_start = false;
         }
     }
-    spans.push((start, text.len()));
+    spans.push((start, text.len(), line_start));
 
     let mut sentences = Vec::with_capacity(spans.len());
     let (mut counted_bytes, mut counted_chars) = (0, 0);
-    for (a, b) in spans {
+    for (a, b, line_start) in spans {
         let span = &text[a..b];
         let trimmed = span.trim();
         if trimmed.is_empty() {
@@ -173,6 +235,7 @@ fn split_sentences(text: &str) -> Vec<Sentence> {
             char_end,
             mask: 0,
             first_match: None,
+            can_start: can_start(trimmed, line_start),
         });
     }
     sentences
@@ -205,25 +268,52 @@ fn best_window(sentences: &[Sentence], max_chars: usize) -> Option<Window> {
     };
 
     let mut best: Option<(f64, Window)> = None;
-    for (i, first) in sentences.iter().enumerate() {
-        if first.mask == 0 {
+    for (i, matching) in sentences.iter().enumerate() {
+        if matching.mask == 0 {
             continue;
         }
-        let (score, window) = if first.char_end - first.char_start > max_chars {
+        // Begin at the matching sentence, or at the closest clean start
+        // just before it (the sentence it continues).
+        let Some(first_index) = (i.saturating_sub(MAX_WINDOW_SENTENCES - 1)..=i)
+            .rev()
+            .find(|&j| sentences[j].can_start)
+        else {
+            continue;
+        };
+        let first = &sentences[first_index];
+        let (score, window) = if matching.char_end - first.char_start > max_chars {
+            if first_index != i || matching.char_end - matching.char_start <= max_chars {
+                continue;
+            }
             (weigh(first.mask), Window::Oversized(i))
         } else {
-            let (mut covered, mut repeated, mut last) = (0u64, 0.0, i);
-            for (j, s) in sentences.iter().enumerate().skip(i) {
+            let (mut covered, mut repeated, mut last) = (0u64, 0.0, first_index);
+            let mut last_match = i;
+            for (j, s) in sentences
+                .iter()
+                .enumerate()
+                .skip(first_index)
+                .take(MAX_WINDOW_SENTENCES)
+            {
                 if s.char_end - first.char_start > max_chars {
                     break;
                 }
                 covered |= s.mask;
                 repeated += weigh(s.mask);
                 last = j;
+                if s.mask != 0 {
+                    last_match = j;
+                }
+            }
+            // Stop at the last sentence that matters, unless that leaves
+            // too little to read.
+            let mut end = last_match.max(i);
+            if sentences[end].char_end - first.char_start < MIN_PASSAGE_CHARS && end < last {
+                end += 1;
             }
             (
                 weigh(covered) + REPEAT_BONUS * repeated,
-                Window::Sentences(i, last),
+                Window::Sentences(first_index, end),
             )
         };
         if best.as_ref().is_none_or(|(b, _)| score > *b) {
@@ -303,7 +393,7 @@ fn truncate_at_word(text: &str, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::search::analyze::analyze_query;
+    use crate::search::analyze_query;
 
     fn chars(s: &str) -> usize {
         s.chars().count()
@@ -406,5 +496,36 @@ mod tests {
             passage.starts_with('…') && passage.ends_with('…'),
             "{passage}"
         );
+    }
+
+    #[test]
+    fn never_starts_mid_sentence_or_on_a_footnote_marker() {
+        let content = "Returns are possible (see the form at example.com/returns. ) If you'd like \
+                       a refund, write to us within 30 days.";
+        let passage = best_passage(content, &analyze_query("refund"), 200);
+        assert!(passage.starts_with("Returns are possible"), "{passage}");
+
+        let content = "Shipping takes two days.\n^[2]\nRefunds are paid within 30 days.";
+        let passage = best_passage(content, &analyze_query("refunds"), 200);
+        assert_eq!(passage, "Refunds are paid within 30 days.");
+
+        let content = "# Refunds\n* Refunds are paid within 30 days.";
+        let passage = best_passage(content, &analyze_query("refunds paid"), 200);
+        assert!(passage.starts_with("Refunds"), "{passage}");
+        assert!(
+            passage.contains("Refunds are paid within 30 days."),
+            "{passage}"
+        );
+    }
+
+    #[test]
+    fn window_is_at_most_three_sentences_around_the_match() {
+        let content = "Intro one here. Refunds are paid within 30 days. They go to your card. \
+                       Shipping is free. Stores open daily. Gift cards exist. Returns are easy.";
+        let passage = best_passage(content, &analyze_query("refunds"), 1200);
+        assert!(passage.starts_with("Refunds are paid"), "{passage}");
+        assert!(!passage.contains("Stores open"), "{passage}");
+        let sentences = passage.matches(". ").count() + 1;
+        assert!(sentences <= 3, "{passage}");
     }
 }

@@ -1,7 +1,7 @@
 //! Hand-written stopword lists.
 //!
 //! They serve two purposes: dropping words that carry no topical signal, and
-//! guessing whether a text is English or French (see `analyze::detect_lang`).
+//! guessing whether a text is English or French (see `lang::detect_lang`).
 //! Entries are lowercase and sorted (a unit test enforces it). Words that are frequent content
 //! words in the *other* language (e.g. French "car" = "because", English
 //! "car") are deliberately left out, because a stopword of one language is

@@ -358,6 +358,21 @@ impl Store {
         Ok(CorpusPage { entries, total })
     }
 
+    /// The chat's ranking: the top `limit` hits with what the relevance decision needs to
+    /// know about each, and their entries (an entry deleted meanwhile is simply missing).
+    pub fn rank_corpus(
+        &self,
+        tenant: &str,
+        query: &Query,
+        filter: SegmentFilter<'_>,
+        limit: usize,
+    ) -> StoreResult<(search::Explained, Vec<CorpusEntry>)> {
+        let explained = self.shared.index.explain(tenant, query, filter, 0, limit);
+        let ids: Vec<String> = explained.hits.iter().map(|h| h.id.clone()).collect();
+        let entries = self.corpus_by_ids(tenant, &ids)?;
+        Ok((explained, entries))
+    }
+
     /// Best match first, with the ranking the chat uses; each entry with its score.
     pub async fn search_corpus(
         &self,

@@ -1,0 +1,597 @@
+//! Whether the corpus answers a question at all, and which entries do.
+//!
+//! Ranking alone cannot say "nothing here": BM25 always has a best entry, and a question about
+//! pizza deliveries shares "delivered" with some paragraph of a software manual. The decision
+//! therefore looks at how much of the question's *information* the entry holds:
+//!
+//! ```text
+//! relevance = 0.4 · coverage(entry) + 0.4 · coverage(best passage) + 0.2 · coverage(title)
+//! ```
+//!
+//! where coverage is the idf-weighted share of the question's content words present (a word
+//! the corpus lacks entirely, "pizza", weighs as much as its most specific word; stopwords
+//! nothing; a typo-corrected word counts 0.6). The passage part is proximity: the words must
+//! meet in the few sentences quoted, not be scattered over a long entry; the title part
+//! rewards the entry written about the question. An entry answers when relevance reaches the tenant's threshold
+//! ([`Sensitivity`]); calibration is described in docs/quality.md.
+
+use std::collections::HashSet;
+
+use super::answer::Retrieved;
+use crate::domain::CorpusEntry;
+use crate::search::{self, Explained, Hit, Lang, Query, SegmentFilter};
+use crate::store::{Store, StoreResult};
+
+/// Ranked candidates examined per question.
+pub const CANDIDATES: usize = 8;
+/// At most this many entries feed one answer.
+pub const MAX_SOURCES: usize = 3;
+/// Secondary entries are quoted only when they score at least this share of the best.
+const SECONDARY_SHARE: f32 = 0.6;
+/// Minimum relevance at the default sensitivity, calibrated on bench/quality (main set):
+/// the lowest value that keeps off-topic questions declined while in-domain paraphrases pass.
+pub const DEFAULT_MIN_RELEVANCE: f32 = 0.47;
+/// Parts of relevance: the entry as a whole, the quoted passage (proximity) and the title.
+const WEIGHT_ENTRY: f32 = 0.4;
+const WEIGHT_PASSAGE: f32 = 0.4;
+const WEIGHT_TITLE: f32 = 0.2;
+/// Weights of relevance and of the title's share of the question (the rest: the BM25 score
+/// relative to the best) when ordering relevant entries: an entry whose title names the
+/// question is usually the one written to answer it.
+const RANK_RELEVANCE: f32 = 0.4;
+const RANK_TITLE: f32 = 0.25;
+/// How far the sensitivity setting moves the threshold at its extremes.
+const SENSITIVITY_SPAN: f32 = 0.4;
+/// A follow-up ("and on Sundays?") is a short message; longer ones stand alone.
+const FOLLOW_UP_MAX_WORDS: usize = 6;
+/// Language of an entry is read from its beginning (enough words, bounded cost).
+const LANG_SAMPLE_BYTES: usize = 2_000;
+
+/// How readily the bot answers: 0.0 = only on near-complete matches, 1.0 = on partial ones;
+/// 0.5 is the calibrated default. A per-tenant setting.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sensitivity(pub f32);
+
+impl Default for Sensitivity {
+    fn default() -> Self {
+        Sensitivity(0.5)
+    }
+}
+
+impl Sensitivity {
+    /// The relevance an entry needs to be quoted.
+    pub fn min_relevance(self) -> f32 {
+        let s = if self.0.is_finite() {
+            self.0.clamp(0.0, 1.0)
+        } else {
+            0.5
+        };
+        (DEFAULT_MIN_RELEVANCE + (0.5 - s) * SENSITIVITY_SPAN).clamp(0.05, 0.95)
+    }
+}
+
+/// What one chat turn asks of the corpus.
+#[derive(Clone, Debug)]
+pub struct Retrieval<'a> {
+    pub tenant: &'a str,
+    pub segment: &'a str,
+    pub message: &'a str,
+    /// The visitor's previous message in the same conversation, to understand follow-ups.
+    pub previous_user_message: Option<&'a str>,
+    /// Total characters of quoted passages.
+    pub max_chars: usize,
+    pub sensitivity: Sensitivity,
+}
+
+/// A ranked entry and what the relevance decision knows about it.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    pub entry: CorpusEntry,
+    pub hit: Hit,
+}
+
+/// Ranks the segment's and the global entries against the message and keeps those that
+/// answer it (empty = nothing relevant: answer with the fallback, do not call an LLM).
+pub fn retrieve(store: &Store, request: &Retrieval<'_>) -> StoreResult<Vec<Retrieved>> {
+    retrieve_with(request, |query| {
+        store.rank_corpus(
+            request.tenant,
+            query,
+            SegmentFilter::SegmentOrGlobal(request.segment),
+            CANDIDATES,
+        )
+    })
+}
+
+/// [`retrieve`] over any ranking: `rank` returns the explained top hits of a query and
+/// their entries (entries that no longer exist are simply missing).
+pub fn retrieve_with(
+    request: &Retrieval<'_>,
+    mut rank: impl FnMut(&Query) -> StoreResult<(Explained, Vec<CorpusEntry>)>,
+) -> StoreResult<Vec<Retrieved>> {
+    let query = search::analyze_query(request.message);
+    let short = request.message.split_whitespace().count() <= FOLLOW_UP_MAX_WORDS;
+    if let Some(previous) = request.previous_user_message.filter(|_| short) {
+        // A short message after another question is read as its continuation first ("and
+        // on Sundays?"); the answer must still use something of the new message, or it
+        // would only repeat the previous answer.
+        let combined = search::analyze_query(&format!("{previous} {}", request.message));
+        let own = new_positions(&combined, &query);
+        if own != 0 {
+            let (explained, entries) = rank(&combined)?;
+            let found = judge_all(request, &combined, explained, entries, own);
+            if !found.is_empty() {
+                return Ok(found);
+            }
+        }
+    }
+    let (explained, entries) = rank(&query)?;
+    Ok(judge_all(request, &query, explained, entries, 0))
+}
+
+fn judge_all(
+    request: &Retrieval<'_>,
+    query: &Query,
+    explained: Explained,
+    entries: Vec<CorpusEntry>,
+    must_match: u32,
+) -> Vec<Retrieved> {
+    let candidates = entries
+        .into_iter()
+        .filter_map(|entry| {
+            let hit = explained.hits.iter().find(|h| h.id == entry.id)?.clone();
+            (must_match == 0 || hit.matched & must_match != 0).then_some(Candidate { entry, hit })
+        })
+        .collect();
+    let query = query.with_corrections(&explained.corrections);
+    select(
+        &query,
+        &explained.weights,
+        candidates,
+        request.max_chars,
+        request.sensitivity,
+    )
+}
+
+/// Bits of `combined` positions that come from the new message's own query.
+fn new_positions(combined: &Query, own: &Query) -> u32 {
+    let own_variants: HashSet<&str> = own
+        .terms()
+        .iter()
+        .filter(|t| !t.is_stopword())
+        .flat_map(|t| t.variants().iter().map(String::as_str))
+        .collect();
+    combined
+        .terms()
+        .iter()
+        .enumerate()
+        .take(32)
+        .filter(|(_, t)| {
+            t.variants()
+                .iter()
+                .any(|v| own_variants.contains(v.as_str()))
+        })
+        .fold(0, |mask, (i, _)| mask | (1 << i))
+}
+
+struct Judged {
+    candidate: Candidate,
+    relevance: f32,
+    /// Share of the question in the best passage.
+    passage: f32,
+    /// Share of the question named in the entry's title.
+    title: f32,
+    lang: Option<Lang>,
+}
+
+/// Positions of `query` present in `text` analysed as a title.
+fn title_mask(query: &Query, title: &str) -> u64 {
+    let doc = search::analyze_doc(title, "", &[]);
+    let terms: HashSet<&str> = doc.terms().map(|(t, _, _)| t).collect();
+    query
+        .terms()
+        .iter()
+        .enumerate()
+        .take(64)
+        .filter(|(_, t)| t.variants().iter().any(|v| terms.contains(v.as_str())))
+        .fold(0, |mask, (i, _)| mask | (1 << i))
+}
+
+fn weighted_share(weights: &[f32], mask: u64) -> f32 {
+    let total: f32 = weights.iter().sum();
+    if total <= 0.0 {
+        return 0.0;
+    }
+    let covered: f32 = weights
+        .iter()
+        .enumerate()
+        .take(64)
+        .filter(|(i, _)| mask & (1 << i) != 0)
+        .map(|(_, w)| w)
+        .sum();
+    covered / total
+}
+
+/// The relevance of one entry (see the module documentation) from its three coverages.
+pub fn relevance(entry: f32, passage: f32, title: f32) -> f32 {
+    WEIGHT_ENTRY * entry + WEIGHT_PASSAGE * passage + WEIGHT_TITLE * title
+}
+
+fn judge(
+    query: &Query,
+    weights: &[f32],
+    candidate: Candidate,
+    max_chars: usize,
+    threshold: f32,
+) -> Judged {
+    let title = weighted_share(weights, title_mask(query, &candidate.entry.title));
+    // The passage holds at most the words the entry holds: when even that cannot reach the
+    // threshold, choosing the passage (the costly part on long entries) is skipped.
+    let at_most = weighted_share(weights, u64::from(candidate.hit.matched));
+    let passage = if relevance(candidate.hit.coverage, at_most, title) < threshold {
+        at_most
+    } else {
+        let window = search::passage(&candidate.entry.content, query, max_chars).matched;
+        weighted_share(weights, window)
+    };
+    Judged {
+        relevance: relevance(candidate.hit.coverage, passage, title),
+        passage,
+        title,
+        lang: None,
+        candidate,
+    }
+}
+
+fn entry_lang(entry: &CorpusEntry) -> Option<Lang> {
+    let mut end = entry.content.len().min(LANG_SAMPLE_BYTES);
+    while !entry.content.is_char_boundary(end) {
+        end -= 1;
+    }
+    match search::detect_lang(&format!("{}\n{}", entry.title, &entry.content[..end])) {
+        Lang::Both => None,
+        lang => Some(lang),
+    }
+}
+
+/// Keeps the candidates (best first) that answer the query and cuts their passages.
+///
+/// * Only entries reaching the relevance threshold are quoted, "See also" included.
+/// * When a higher-priority entry covers everything the best one covers, it answers instead
+///   (the tenant said it wins conflicts), and a lower-priority entry that covers nothing more
+///   than the answer is not quoted: it is at best redundant, at worst contradicting it.
+/// * Entries in another language than the answer's are not quoted beside it.
+pub fn select(
+    query: &Query,
+    weights: &[f32],
+    candidates: Vec<Candidate>,
+    max_chars: usize,
+    sensitivity: Sensitivity,
+) -> Vec<Retrieved> {
+    let threshold = sensitivity.min_relevance();
+    let mut judged: Vec<Judged> = candidates
+        .into_iter()
+        .map(|candidate| judge(query, weights, candidate, max_chars, threshold))
+        .collect();
+    if log::log_enabled!(log::Level::Debug) {
+        let best = judged.iter().map(|j| j.relevance).fold(0.0, f32::max);
+        let features: Vec<String> = judged
+            .iter()
+            .map(|j| {
+                format!(
+                    "{:.3}/{:.3}/{:.3}",
+                    j.candidate.hit.coverage, j.passage, j.title
+                )
+            })
+            .collect();
+        log::debug!(
+            "relevance: best {best:.3} threshold {threshold:.3} features {}",
+            features.join(" ")
+        );
+    }
+    judged.retain(|j| j.relevance >= threshold);
+    // Among relevant entries the one answering more of the question comes first; BM25
+    // decides between entries covering it equally.
+    let top_score = judged
+        .iter()
+        .map(|j| j.candidate.hit.score)
+        .fold(0.0, f32::max);
+    let rank = |j: &Judged| {
+        RANK_RELEVANCE * j.relevance
+            + RANK_TITLE * j.title
+            + (1.0 - RANK_RELEVANCE - RANK_TITLE) * j.candidate.hit.score
+                / top_score.max(f32::MIN_POSITIVE)
+    };
+    judged.sort_by(|a, b| rank(b).total_cmp(&rank(a)));
+    for j in &mut judged {
+        j.lang = entry_lang(&j.candidate.entry);
+    }
+    let mut relevant = judged;
+    if relevant.is_empty() {
+        return Vec::new();
+    }
+    let best = &relevant[0].candidate;
+    let overriding = relevant
+        .iter()
+        .enumerate()
+        .filter(|(_, j)| {
+            j.candidate.entry.priority > best.entry.priority
+                && j.candidate.hit.matched & best.hit.matched == best.hit.matched
+        })
+        .max_by_key(|(_, j)| j.candidate.entry.priority)
+        .map(|(i, _)| i);
+    if let Some(i) = overriding {
+        let winner = relevant.remove(i);
+        relevant.insert(0, winner);
+    }
+
+    let primary = &relevant[0];
+    let (primary_score, primary_priority, primary_matched, primary_lang) = (
+        primary.candidate.hit.score,
+        primary.candidate.entry.priority,
+        primary.candidate.hit.matched,
+        primary.lang,
+    );
+    let mut kept = vec![0];
+    for (i, judged) in relevant.iter().enumerate().skip(1) {
+        if kept.len() == MAX_SOURCES {
+            break;
+        }
+        let hit = &judged.candidate.hit;
+        let adds_nothing = hit.matched & !primary_matched == 0;
+        let conflicts = judged.candidate.entry.priority < primary_priority && adds_nothing;
+        let other_language = primary_lang.is_some() && judged.lang != primary_lang;
+        let weak = hit.score < primary_score * SECONDARY_SHARE && overriding.is_none();
+        if conflicts || other_language || weak || judged.relevance < threshold {
+            continue;
+        }
+        kept.push(i);
+    }
+    let budget = max_chars / kept.len();
+    kept.into_iter()
+        .map(|i| {
+            let judged = &relevant[i];
+            let entry = &judged.candidate.entry;
+            Retrieved {
+                passage: search::passage(&entry.content, query, budget).text,
+                id: entry.id.clone(),
+                title: entry.title.clone(),
+                score: judged.candidate.hit.score,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::{DocMeta, TenantIndex};
+
+    fn entry(id: &str, title: &str, content: &str, priority: u8) -> CorpusEntry {
+        CorpusEntry {
+            id: id.into(),
+            title: title.into(),
+            content: content.into(),
+            segment: None,
+            priority,
+            tags: vec![],
+            created_at: Default::default(),
+            updated_at: Default::default(),
+            revision: 0,
+        }
+    }
+
+    /// The chat's retrieval over an in-memory index of `entries`.
+    fn ask(entries: &[CorpusEntry], message: &str, previous: Option<&str>) -> Vec<Retrieved> {
+        let index = TenantIndex::from_docs(entries.iter().map(|e| {
+            let meta = DocMeta {
+                id: e.id.clone(),
+                segment: None,
+                priority: e.priority,
+                created_us: e.created_at.micros(),
+            };
+            (meta, search::analyze_doc(&e.title, &e.content, &e.tags))
+        }));
+        let request = Retrieval {
+            tenant: "t",
+            segment: "general",
+            message,
+            previous_user_message: previous,
+            max_chars: 1200,
+            sensitivity: Sensitivity::default(),
+        };
+        retrieve_with(&request, |query| {
+            let explained = index.explain(query, SegmentFilter::Any, 0, CANDIDATES);
+            let found = explained
+                .hits
+                .iter()
+                .filter_map(|h| entries.iter().find(|e| e.id == h.id).cloned())
+                .collect();
+            Ok((explained, found))
+        })
+        .unwrap_or_default()
+    }
+
+    fn ids(found: &[Retrieved]) -> Vec<&str> {
+        found.iter().map(|r| r.id.as_str()).collect()
+    }
+
+    fn shop() -> Vec<CorpusEntry> {
+        vec![
+            entry(
+                "refunds",
+                "Refund policy",
+                "Refunds take 5 business days after we receive the item. Keep your receipt.",
+                5,
+            ),
+            entry(
+                "support",
+                "Customer support",
+                "Our chat support is available 24 hours a day, 7 days a week.",
+                5,
+            ),
+            entry(
+                "shipping",
+                "Shipping",
+                "Orders are delivered within 3 days by our courier. Tracking is sent by email.",
+                5,
+            ),
+            entry(
+                "partners",
+                "Partners",
+                "We belong to a retail consortium; consortium membership gives partners early access.",
+                5,
+            ),
+            entry(
+                "hours",
+                "Opening hours",
+                "The shop opens at 9am on weekdays. On Sundays the shop opens at 11am.",
+                5,
+            ),
+            entry(
+                "sunday-delivery",
+                "Deliveries",
+                "There are no deliveries on Sundays or public holidays.",
+                5,
+            ),
+        ]
+    }
+
+    #[test]
+    fn one_shared_everyday_word_is_not_an_answer() {
+        let mut corpus = shop();
+        corpus.retain(|e| e.id != "hours");
+        // "hours" only meets "24 hours a day", "business" only "5 business days".
+        assert_eq!(
+            ids(&ask(&corpus, "What are your business hours?", None)),
+            Vec::<&str>::new()
+        );
+        // "delivered" alone does not make a pizza question answerable.
+        assert!(ask(&corpus, "Do you deliver pizza on Sundays?", None).is_empty());
+        // "membership" alone does not make a gym question answerable.
+        assert!(ask(&corpus, "How much does a gym membership cost?", None).is_empty());
+        // The same corpus does answer what it covers.
+        assert_eq!(
+            ids(&ask(&corpus, "How long do refunds take?", None)),
+            ["refunds"]
+        );
+        assert_eq!(
+            ids(&ask(&corpus, "is support available 24 hours?", None)),
+            ["support"]
+        );
+    }
+
+    #[test]
+    fn typos_are_forgiven_from_five_letters() {
+        let corpus = vec![
+            entry(
+                "debian",
+                "Installing Debian",
+                "Download the Debian installer image.",
+                5,
+            ),
+            entry("vim", "Using vim", "Vim is a modal text editor.", 5),
+        ];
+        assert_eq!(ids(&ask(&corpus, "debain installer", None)), ["debian"]);
+        assert_eq!(ids(&ask(&corpus, "instaling debain", None)), ["debian"]);
+        // Four letters allow no typo: "vin" is not "vim", "edit" not "editor" by a typo.
+        assert!(ask(&corpus, "vin", None).is_empty());
+    }
+
+    #[test]
+    fn follow_up_is_read_with_the_previous_question() {
+        let corpus = shop();
+        let found = ask(&corpus, "and on Sundays?", Some("When does the shop open?"));
+        assert_eq!(ids(&found)[0], "hours", "{found:?}");
+        assert!(
+            found[0]
+                .passage
+                .contains("On Sundays the shop opens at 11am")
+        );
+        // Without the context the same words lead elsewhere or nowhere, and an unrelated
+        // previous question does not hijack a complete new one.
+        let fresh = ask(
+            &corpus,
+            "How long do refunds take?",
+            Some("When does the shop open?"),
+        );
+        assert_eq!(ids(&fresh), ["refunds"]);
+    }
+
+    #[test]
+    fn higher_priority_wins_conflicts_and_the_other_is_not_quoted() {
+        let corpus = vec![
+            entry(
+                "old",
+                "Opening time",
+                "The shop opens at 8am every day. Opening time is 8am.",
+                3,
+            ),
+            entry(
+                "new",
+                "Opening time",
+                "The shop opens at 10am every day.",
+                8,
+            ),
+        ];
+        let found = ask(&corpus, "What time does the shop open?", None);
+        assert_eq!(ids(&found), ["new"], "{found:?}");
+    }
+
+    #[test]
+    fn see_also_only_quotes_relevant_entries() {
+        let corpus = vec![
+            entry(
+                "refunds",
+                "Refund policy",
+                "Refunds take 5 business days.",
+                5,
+            ),
+            entry(
+                "returns",
+                "Returns and refunds",
+                "Returned items get a refund within 5 days.",
+                5,
+            ),
+            entry(
+                "misc",
+                "About us",
+                "We sell shoes. A refund desk exists in Paris, and skates.",
+                5,
+            ),
+        ];
+        let found = ask(&corpus, "how many days for a refund", None);
+        assert!(ids(&found).contains(&"refunds"), "{found:?}");
+        assert!(!ids(&found).contains(&"misc"), "{found:?}");
+    }
+
+    #[test]
+    fn sensitivity_moves_the_threshold() {
+        assert!(Sensitivity(0.0).min_relevance() > Sensitivity::default().min_relevance());
+        assert!(Sensitivity(1.0).min_relevance() < Sensitivity::default().min_relevance());
+        assert_eq!(Sensitivity(f32::NAN).min_relevance(), DEFAULT_MIN_RELEVANCE);
+    }
+
+    #[test]
+    fn french_questions_get_the_french_entry() {
+        let corpus = vec![
+            entry(
+                "en",
+                "Purging removed packages",
+                "Purging removes the configuration files of removed packages with apt purge.",
+                5,
+            ),
+            entry(
+                "fr",
+                "Purger les paquets supprimés",
+                "La purge supprime les fichiers de configuration des paquets supprimés avec apt \
+                 purge. Purging removes the configuration files of removed packages.",
+                5,
+            ),
+        ];
+        let found = ask(&corpus, "comment purger les paquets supprimés ?", None);
+        assert_eq!(ids(&found), ["fr"], "{found:?}");
+        let found = ask(&corpus, "how do I purge removed packages?", None);
+        assert_eq!(ids(&found), ["en"], "{found:?}");
+    }
+}

@@ -1,0 +1,215 @@
+//! Corpus entries to their analysed, weighted terms ([`AnalyzedDoc`]).
+
+use std::collections::HashMap;
+
+use super::lang::{Lang, LangVotes, detect_lang};
+use super::tokenize::{for_each_token, token_variants};
+
+/// Version of the tokenising/stemming/folding rules. Stored analyses made with
+/// another version are rejected by [`AnalyzedDoc::decode`] so the server
+/// re-analyses them instead of mixing incompatible terms in one index.
+pub const ANALYZER_VERSION: u32 = 2;
+
+const TITLE_WEIGHT: u32 = 3;
+const TAG_WEIGHT: u32 = 2;
+const CONTENT_WEIGHT: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Entry {
+    /// End offset of the term in `AnalyzedDoc::text`; it starts where the
+    /// previous one ends.
+    pub(super) end: u32,
+    pub(super) tf: u32,
+    pub(super) tag: bool,
+}
+
+/// The analysed form of one corpus entry: what the index needs, and what the
+/// server persists next to the entry so start-up can rebuild the index
+/// without re-running the analyzer.
+///
+/// Terms are kept sorted in one string buffer (rather than a `String` each)
+/// because decoding 100,000 of these at start-up must be cheap.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AnalyzedDoc {
+    pub(super) text: String,
+    pub(super) entries: Vec<Entry>,
+    pub(super) length: u32,
+    /// English or French when the entry as a whole clearly is.
+    pub(super) lang: Option<Lang>,
+}
+
+#[derive(Default)]
+struct TokenStat {
+    weighted: u32,
+    tag: bool,
+}
+
+/// Every occurrence of a word, keyed by the language of the paragraph it
+/// was written in: the same word is a stopword in a French paragraph and
+/// a content word in an English one.
+type Stats = HashMap<(String, Lang), TokenStat>;
+
+fn collect_tokens(stats: &mut Stats, text: &str, lang: Lang, weight: u32, tag: bool) {
+    for_each_token(text, |t| {
+        let key = (t.to_owned(), lang);
+        let stat = stats.entry(key).or_default();
+        stat.weighted = stat.weighted.saturating_add(weight);
+        stat.tag |= tag;
+    });
+}
+
+/// Paragraphs (blank-line separated, or lines when the text has no blank
+/// line): the unit of language detection. Entries of a bilingual site often
+/// keep untranslated English paragraphs inside a French page; deciding per
+/// paragraph keeps French stopwords out of the index while the English
+/// paragraphs keep their own words.
+fn paragraphs(content: &str) -> Vec<&str> {
+    let blocks: Vec<&str> = content
+        .split("\n\n")
+        .filter(|p| !p.trim().is_empty())
+        .collect();
+    if blocks.len() > 1 {
+        blocks
+    } else {
+        content.lines().filter(|l| !l.trim().is_empty()).collect()
+    }
+}
+
+/// Analyses one corpus entry. Term frequencies are weighted by field
+/// (title x3, tags x2, content x1) and `length` is the weighted token count,
+/// so BM25 length normalisation sees the same units as the frequencies.
+///
+/// Language is decided per paragraph; a paragraph too short to tell (and
+/// the title and tags) takes the language of the whole entry, and only a
+/// whole entry without clear evidence is analysed in both languages. The
+/// entry's language is kept ([`AnalyzedDoc::lang`]) so visitors can be
+/// answered from entries in their own language first.
+pub fn analyze_doc(title: &str, content: &str, tags: &[String]) -> AnalyzedDoc {
+    let mut whole = LangVotes::default();
+    let mut heading = LangVotes::default();
+    let count = |votes: &mut LangVotes, text: &str| for_each_token(text, |t| votes.add(t, 1));
+    count(&mut heading, title);
+    count(&mut whole, title);
+    count(&mut whole, content);
+    for tag in tags {
+        count(&mut whole, tag);
+    }
+    // A translated page often keeps paragraphs of the original: when the
+    // body is too mixed to call, the title says what the page is, and
+    // failing that the majority does.
+    let entry_lang = match (whole.lang(), heading.lang()) {
+        (Lang::Both, Lang::Both) => whole.majority(),
+        (Lang::Both, title) => title,
+        (decided, _) => decided,
+    };
+    let mut stats: Stats = HashMap::new();
+    collect_tokens(&mut stats, title, entry_lang, TITLE_WEIGHT, false);
+    for paragraph in paragraphs(content) {
+        let lang = match detect_lang(paragraph) {
+            Lang::Both => entry_lang,
+            decided => decided,
+        };
+        collect_tokens(&mut stats, paragraph, lang, CONTENT_WEIGHT, false);
+    }
+    for tag in tags {
+        collect_tokens(&mut stats, tag, entry_lang, TAG_WEIGHT, true);
+    }
+
+    let mut terms: HashMap<String, (u32, bool)> = HashMap::new();
+    let mut length = 0u32;
+    let mut variants = Vec::new();
+    for ((token, lang), stat) in &stats {
+        if lang.is_stopword(token) {
+            continue;
+        }
+        length = length.saturating_add(stat.weighted);
+        token_variants(token, *lang, &mut variants);
+        for term in variants.drain(..) {
+            let entry = terms.entry(term).or_default();
+            entry.0 = entry.0.saturating_add(stat.weighted);
+            entry.1 |= stat.tag;
+        }
+    }
+    let mut doc =
+        AnalyzedDoc::from_terms(terms.into_iter().map(|(t, (tf, tag))| (t, tf, tag)), length);
+    doc.lang = match entry_lang {
+        Lang::Both => None,
+        decided => Some(decided),
+    };
+    doc
+}
+
+impl AnalyzedDoc {
+    fn from_terms(terms: impl IntoIterator<Item = (String, u32, bool)>, length: u32) -> Self {
+        let mut terms: Vec<(String, u32, bool)> = terms.into_iter().collect();
+        terms.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        terms.dedup_by(|later, earlier| {
+            if later.0 == earlier.0 {
+                earlier.1 = earlier.1.saturating_add(later.1);
+                earlier.2 |= later.2;
+                true
+            } else {
+                false
+            }
+        });
+        let mut doc = AnalyzedDoc {
+            text: String::with_capacity(terms.iter().map(|t| t.0.len()).sum()),
+            entries: Vec::with_capacity(terms.len()),
+            length,
+            lang: None,
+        };
+        for (term, tf, tag) in terms {
+            let Ok(end) = u32::try_from(doc.text.len() + term.len()) else {
+                break;
+            };
+            if term.is_empty() || tf == 0 {
+                continue;
+            }
+            doc.text.push_str(&term);
+            doc.entries.push(Entry { end, tf, tag });
+        }
+        doc
+    }
+
+    /// Builds a document from explicit terms (synthetic data, tests).
+    /// Duplicate terms are merged; empty terms and zero frequencies dropped.
+    pub fn from_parts<S: Into<String>>(
+        terms: impl IntoIterator<Item = (S, u32, bool)>,
+        length: u32,
+    ) -> Self {
+        Self::from_terms(
+            terms.into_iter().map(|(t, tf, tag)| (t.into(), tf, tag)),
+            length,
+        )
+    }
+
+    /// Weighted token count (BM25 document length).
+    pub fn length(&self) -> u32 {
+        self.length
+    }
+
+    /// Number of distinct terms.
+    pub fn term_count(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// `(term, weighted frequency, occurs in a tag)` in ascending term order.
+    pub fn terms(&self) -> impl Iterator<Item = (&str, u32, bool)> + '_ {
+        self.entries.iter().scan(0usize, move |start, e| {
+            let begin = *start;
+            *start = e.end as usize;
+            Some((self.text.get(begin..*start).unwrap_or(""), e.tf, e.tag))
+        })
+    }
+
+    /// The entry's language when it clearly has one.
+    pub fn lang(&self) -> Option<Lang> {
+        self.lang
+    }
+
+    /// The same document marked as written in `lang` (synthetic data, tests).
+    pub fn with_lang(mut self, lang: Option<Lang>) -> Self {
+        self.lang = lang;
+        self
+    }
+}

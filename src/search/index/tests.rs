@@ -1,0 +1,587 @@
+use super::*;
+use crate::search::{analyze_doc, analyze_query};
+
+fn meta(id: &str, segment: Option<&str>, priority: u8, created_us: i64) -> DocMeta {
+    DocMeta {
+        id: id.to_owned(),
+        segment: segment.map(str::to_owned),
+        priority,
+        created_us,
+    }
+}
+
+fn add(index: &mut TenantIndex, id: &str, title: &str, content: &str) {
+    let created = index.len() as i64;
+    index.upsert(
+        meta(id, None, 5, created),
+        &analyze_doc(title, content, &[]),
+    );
+}
+
+fn ids(index: &TenantIndex, query: &str) -> Vec<String> {
+    let (total, hits) = index.search(&analyze_query(query), SegmentFilter::Any, 0, 100);
+    assert_eq!(total, hits.len());
+    hits.into_iter().map(|h| h.id).collect()
+}
+
+fn listed(index: &TenantIndex, filter: SegmentFilter<'_>) -> Vec<String> {
+    let (total, ids) = index.list_newest(filter, 0, 10_000);
+    assert_eq!(total, ids.len());
+    ids
+}
+
+/// A tenant big enough that compaction is deferred (tombstones live).
+fn big_index(docs: usize) -> TenantIndex {
+    let mut index = TenantIndex::new();
+    for d in 0..docs {
+        let terms = (0..120).map(|t| (format!("filler{}", (d * 7 + t * 13) % 5000), 1, false));
+        let doc = AnalyzedDoc::from_parts(terms, 120);
+        index.upsert(meta(&format!("bulk{d:05}"), None, 5, d as i64), &doc);
+    }
+    index
+}
+
+#[test]
+fn gallop_finds_lower_bound() {
+    let slots = [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21];
+    for from in 0..slots.len() {
+        for target in 0..24 {
+            let expected = from + slots[from..].partition_point(|&s| s < target);
+            assert_eq!(gallop(&slots, from, target), expected, "{from} {target}");
+        }
+    }
+    assert_eq!(gallop(&[], 0, 5), 0);
+}
+
+#[test]
+fn stemmed_query_finds_inflected_document() {
+    let mut index = TenantIndex::new();
+    add(
+        &mut index,
+        "refund",
+        "Refund policy",
+        "How we refund an order.",
+    );
+    add(&mut index, "ship", "Shipping", "Orders ship in two days.");
+    assert_eq!(ids(&index, "refunds"), ["refund"]);
+    assert_eq!(ids(&index, "Refunding"), ["refund"]);
+    assert_eq!(ids(&index, "shipped"), ["ship"]);
+}
+
+#[test]
+fn accents_are_folded() {
+    let mut index = TenantIndex::new();
+    add(
+        &mut index,
+        "fr",
+        "Remboursement",
+        "Le produit est remboursé sous cinq jours.",
+    );
+    add(
+        &mut index,
+        "cafe",
+        "Le café",
+        "Le cafe est offert à chaque visite.",
+    );
+    add(
+        &mut index,
+        "eleve",
+        "Inscription",
+        "Chaque élève reçoit une carte.",
+    );
+    assert_eq!(ids(&index, "remboursement"), ["fr"]);
+    assert_eq!(ids(&index, "rembourse"), ["fr"]);
+    assert_eq!(ids(&index, "cafe"), ["cafe"]);
+    assert_eq!(ids(&index, "café"), ["cafe"]);
+    assert_eq!(ids(&index, "Eleve"), ["eleve"]);
+}
+
+#[test]
+fn priority_breaks_ties_between_equally_relevant_entries() {
+    let mut index = TenantIndex::new();
+    let doc = analyze_doc("Password reset", "Use the reset link.", &[]);
+    // The low-priority entry is newer, so without the boost it would win.
+    index.upsert(meta("high", None, 8, 1), &doc);
+    index.upsert(meta("low", None, 3, 2), &doc);
+    index.upsert(meta("default", None, 5, 3), &doc);
+    assert_eq!(ids(&index, "reset password"), ["high", "default", "low"]);
+}
+
+#[test]
+fn priority_does_not_beat_clearly_better_text_match() {
+    let mut index = TenantIndex::new();
+    index.upsert(
+        meta("relevant", None, 1, 1),
+        &analyze_doc("Password reset", "How to reset a forgotten password.", &[]),
+    );
+    index.upsert(
+        meta("pushy", None, 10, 2),
+        &analyze_doc(
+            "Account security",
+            "Choose a strong password for your account.",
+            &[],
+        ),
+    );
+    index.upsert(
+        meta("unrelated", None, 10, 3),
+        &analyze_doc("Shipping", "Parcels leave the warehouse daily.", &[]),
+    );
+    assert_eq!(ids(&index, "reset password"), ["relevant", "pushy"]);
+}
+
+#[test]
+fn tag_match_is_boosted() {
+    let mut index = TenantIndex::new();
+    // Same weighted frequency (tag x2 vs content twice) and length; the
+    // untagged one is newer so it would win a tie.
+    index.upsert(
+        meta("tagged", None, 5, 1),
+        &analyze_doc("Invoices", "Download monthly.", &["billing".to_owned()]),
+    );
+    index.upsert(
+        meta("plain", None, 5, 2),
+        &analyze_doc("Invoices", "Download billing monthly billing.", &[]),
+    );
+    let (_, hits) = index.search(&analyze_query("billing"), SegmentFilter::Any, 0, 10);
+    assert_eq!(hits[0].id, "tagged");
+    assert!(hits[0].score > hits[1].score * 1.2, "{hits:?}");
+}
+
+#[test]
+fn segment_filters_isolate_entries() {
+    let mut index = TenantIndex::new();
+    let doc = analyze_doc("Opening hours", "We are open daily.", &[]);
+    index.upsert(meta("global", None, 5, 1), &doc);
+    index.upsert(meta("paris", Some("paris"), 5, 2), &doc);
+    index.upsert(meta("lyon", Some("lyon"), 5, 3), &doc);
+    let q = analyze_query("opening hours");
+    let search = |filter| {
+        let (total, hits) = index.search(&q, filter, 0, 10);
+        assert_eq!(total, hits.len());
+        let mut ids: Vec<String> = hits.into_iter().map(|h| h.id).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(search(SegmentFilter::Any), ["global", "lyon", "paris"]);
+    assert_eq!(search(SegmentFilter::Exact("paris")), ["paris"]);
+    assert_eq!(
+        search(SegmentFilter::SegmentOrGlobal("paris")),
+        ["global", "paris"]
+    );
+    assert_eq!(search(SegmentFilter::Exact("nice")), Vec::<String>::new());
+    assert_eq!(search(SegmentFilter::SegmentOrGlobal("nice")), ["global"]);
+
+    assert_eq!(
+        listed(&index, SegmentFilter::Any),
+        ["lyon", "paris", "global"]
+    );
+    assert_eq!(listed(&index, SegmentFilter::Exact("lyon")), ["lyon"]);
+    assert_eq!(
+        listed(&index, SegmentFilter::SegmentOrGlobal("lyon")),
+        ["lyon", "global"]
+    );
+    assert_eq!(
+        listed(&index, SegmentFilter::Exact("nice")),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        listed(&index, SegmentFilter::SegmentOrGlobal("nice")),
+        ["global"]
+    );
+}
+
+#[test]
+fn removed_doc_is_never_returned() {
+    for mut index in [TenantIndex::new(), big_index(1_000)] {
+        let doc = analyze_doc("Warranty", "Two year warranty on devices.", &[]);
+        index.upsert(meta("keep", Some("s"), 5, 10_000), &doc);
+        index.upsert(meta("gone", Some("s"), 5, 10_001), &doc);
+        let before = index.len();
+        assert!(index.remove("gone"));
+        assert!(!index.remove("gone"));
+        assert_eq!(index.len(), before - 1);
+        for filter in [
+            SegmentFilter::Any,
+            SegmentFilter::Exact("s"),
+            SegmentFilter::SegmentOrGlobal("s"),
+        ] {
+            let (total, hits) = index.search(&analyze_query("warranty"), filter, 0, 10);
+            assert_eq!((total, hits.len()), (1, 1));
+            assert_eq!(hits[0].id, "keep");
+            assert!(!listed(&index, filter).contains(&"gone".to_owned()));
+        }
+        index.compact();
+        assert_eq!(ids(&index, "warranty"), ["keep"]);
+        assert!(!index.contains("gone"));
+    }
+}
+
+#[test]
+fn tombstones_are_compacted_eventually() {
+    let mut index = big_index(1_000);
+    assert!(index.total_postings > CHEAP_COMPACTION_POSTINGS);
+    for d in 0..200 {
+        index.remove(&format!("bulk{d:05}"));
+    }
+    // 1/8 of 1000 slots reached at the 125th removal.
+    assert!(index.dead < 125, "dead = {}", index.dead);
+    assert_eq!(index.len(), 800);
+    assert_eq!(index.slot_id.len(), 800 + index.dead);
+    let (total, _) = index.list_newest(SegmentFilter::Any, 0, 0);
+    assert_eq!(total, 800);
+}
+
+#[test]
+fn upsert_replaces_previous_version() {
+    for mut index in [TenantIndex::new(), big_index(1_000)] {
+        let base = index.len();
+        index.upsert(
+            meta("doc", None, 5, 1),
+            &analyze_doc("Parking", "Free parking.", &[]),
+        );
+        index.upsert(
+            meta("doc", Some("x"), 5, 2),
+            &analyze_doc("Wifi", "Free wifi.", &[]),
+        );
+        assert_eq!(index.len(), base + 1);
+        assert!(ids(&index, "parking").is_empty());
+        assert_eq!(ids(&index, "wifi"), ["doc"]);
+        assert_eq!(listed(&index, SegmentFilter::Exact("x")), ["doc"]);
+        assert!(!listed(&index, SegmentFilter::SegmentOrGlobal("y")).contains(&"doc".to_owned()));
+    }
+}
+
+#[test]
+fn list_newest_order_and_pagination() {
+    let mut index = TenantIndex::new();
+    let doc = AnalyzedDoc::default();
+    for (id, created) in [("a", 10), ("b", 30), ("c", 20), ("d", 30), ("e", 5)] {
+        index.upsert(meta(id, None, 5, created), &doc);
+    }
+    assert_eq!(
+        listed(&index, SegmentFilter::Any),
+        ["d", "b", "c", "a", "e"]
+    );
+    assert_eq!(
+        index.list_newest(SegmentFilter::Any, 1, 2),
+        (5, vec!["b".to_owned(), "c".to_owned()])
+    );
+    assert_eq!(
+        index.list_newest(SegmentFilter::Any, 4, 10),
+        (5, vec!["e".to_owned()])
+    );
+    assert_eq!(index.list_newest(SegmentFilter::Any, 9, 10), (5, vec![]));
+    // Merged segment + global listing keeps the global order.
+    index.upsert(meta("s1", Some("s"), 5, 25), &doc);
+    index.upsert(meta("s2", Some("s"), 5, 1), &doc);
+    assert_eq!(
+        listed(&index, SegmentFilter::SegmentOrGlobal("s")),
+        ["d", "b", "s1", "c", "a", "e", "s2"]
+    );
+    assert_eq!(
+        index.list_newest(SegmentFilter::SegmentOrGlobal("s"), 2, 2),
+        (7, vec!["s1".to_owned(), "c".to_owned()])
+    );
+}
+
+#[test]
+fn search_pagination_is_consistent() {
+    let mut index = TenantIndex::new();
+    for i in 0..30 {
+        let content = "refund ".repeat(1 + i % 7);
+        index.upsert(
+            meta(&format!("d{i:02}"), None, (1 + i % 10) as u8, i as i64),
+            &analyze_doc("", &content, &[]),
+        );
+    }
+    let q = analyze_query("refund");
+    let (total, all) = index.search(&q, SegmentFilter::Any, 0, 100);
+    assert_eq!(total, 30);
+    assert!(all.windows(2).all(|w| w[0].score >= w[1].score));
+    let mut paged = Vec::new();
+    for page in 0..4 {
+        let (t, hits) = index.search(&q, SegmentFilter::Any, page * 8, 8);
+        assert_eq!(t, 30);
+        paged.extend(hits);
+    }
+    assert_eq!(paged, all);
+    assert_eq!(index.search(&q, SegmentFilter::Any, 30, 5), (30, vec![]));
+    assert_eq!(index.search(&q, SegmentFilter::Any, 0, 0), (30, vec![]));
+}
+
+#[test]
+fn common_terms_only_refine_rarer_matches() {
+    let mut index = TenantIndex::new();
+    for d in 0..1_200 {
+        let mut terms = vec![
+            ("common".to_owned(), 1, false),
+            (format!("filler{d}"), 1, false),
+        ];
+        if d % 400 == 0 {
+            terms.push(("rare".to_owned(), 1, false));
+        }
+        if d == 800 {
+            terms[0].1 = 5;
+        }
+        index.upsert(
+            meta(&format!("d{d}"), None, 5, d),
+            &AnalyzedDoc::from_parts(terms, 3),
+        );
+    }
+    let (total, hits) = index.search(&analyze_query("common rare"), SegmentFilter::Any, 0, 10);
+    assert_eq!(total, 3, "common must not add candidates");
+    assert_eq!(hits[0].id, "d800", "common still contributes to the score");
+    let (total, _) = index.search(&analyze_query("common"), SegmentFilter::Any, 0, 10);
+    assert_eq!(total, 1_200, "a query of common terms still works");
+}
+
+#[test]
+fn stopword_positions_only_refine_unless_alone() {
+    let mut index = TenantIndex::new();
+    add(&mut index, "comments", "Comment settings", "");
+    add(&mut index, "moderation", "Moderation", "");
+    add(&mut index, "both", "Comment moderation", "");
+    assert_eq!(ids(&index, "comment"), ["both", "comments"]);
+    assert_eq!(ids(&index, "comment moderation"), ["both", "moderation"]);
+}
+
+#[test]
+fn variants_of_one_position_are_not_summed() {
+    // A short title is indexed with both stemmers: "refunding" yields
+    // "refund" (English) and "refunding" (French), and the query
+    // produces the same two variants for its single position.
+    let mut index = TenantIndex::new();
+    add(&mut index, "both", "Refunding", "");
+    let one = AnalyzedDoc::from_parts([("refund", 3, false)], 3);
+    let other = AnalyzedDoc::from_parts([("refunding", 3, false)], 3);
+    index.upsert(meta("one", None, 5, 0), &one);
+    index.upsert(meta("other", None, 5, 0), &other);
+    let (_, hits) = index.search(&analyze_query("refunding"), SegmentFilter::Any, 0, 10);
+    assert_eq!(hits.len(), 3);
+    assert_eq!(hits[0].id, "both");
+    // Equal idf for both variants: summing would double the score.
+    let ratio = hits[0].score / hits[2].score;
+    assert!((0.99..1.01).contains(&ratio), "{hits:?}");
+}
+
+#[test]
+fn bulk_build_matches_incremental_build() {
+    let texts = [
+        ("a", "Refund policy", "Refunds within 14 days.", None),
+        (
+            "b",
+            "Shipping",
+            "We ship to France and Belgium.",
+            Some("eu"),
+        ),
+        (
+            "c",
+            "Remboursement",
+            "Le remboursement est rapide.",
+            Some("fr"),
+        ),
+        (
+            "a",
+            "Refund policy v2",
+            "Refunds within 30 days, shipping included.",
+            None,
+        ),
+        ("d", "Café", "Le café est offert.", Some("fr")),
+    ];
+    let docs: Vec<(DocMeta, AnalyzedDoc)> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, (id, title, content, seg))| {
+            (
+                meta(id, *seg, 5, i as i64),
+                analyze_doc(title, content, &[]),
+            )
+        })
+        .collect();
+    let bulk = TenantIndex::from_docs(docs.clone());
+    let mut incremental = TenantIndex::new();
+    for (m, d) in &docs {
+        incremental.upsert(m.clone(), d);
+    }
+    assert_eq!(bulk.len(), 4);
+    for query in [
+        "refund",
+        "14 days",
+        "30 days",
+        "shipping",
+        "remboursement",
+        "cafe",
+    ] {
+        for filter in [SegmentFilter::Any, SegmentFilter::SegmentOrGlobal("fr")] {
+            let q = analyze_query(query);
+            assert_eq!(
+                bulk.search(&q, filter, 0, 10),
+                incremental.search(&q, filter, 0, 10),
+                "{query}"
+            );
+        }
+    }
+    assert_eq!(
+        ids(&bulk, "14"),
+        Vec::<String>::new(),
+        "replaced version must be gone"
+    );
+    assert_eq!(
+        bulk.list_newest(SegmentFilter::Any, 0, 10),
+        incremental.list_newest(SegmentFilter::Any, 0, 10)
+    );
+}
+
+#[test]
+fn shared_index_is_thread_safe_and_survives_poisoning() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Index>();
+    let index = Arc::new(Index::new());
+    index.upsert(
+        "acme",
+        meta("a", None, 5, 1),
+        &analyze_doc("Refund", "", &[]),
+    );
+    index.upsert(
+        "other",
+        meta("b", None, 5, 1),
+        &analyze_doc("Refund", "", &[]),
+    );
+    let poisoner = Arc::clone(&index);
+    let result = std::thread::spawn(move || {
+        let tenant = poisoner.tenant("acme");
+        let _guard = write_lock(&tenant);
+        panic!("poison the tenant lock");
+    })
+    .join();
+    assert!(result.is_err());
+    let q = analyze_query("refunds");
+    assert_eq!(index.search("acme", &q, SegmentFilter::Any, 0, 10).0, 1);
+    assert_eq!(
+        index.search("other", &q, SegmentFilter::Any, 0, 10).1[0].id,
+        "b"
+    );
+    assert_eq!(
+        index.search("nobody", &q, SegmentFilter::Any, 0, 10),
+        (0, vec![])
+    );
+    assert!(index.remove("acme", "a"));
+    assert_eq!(index.tenant_len("acme"), 0);
+    assert!(index.drop_tenant("other"));
+    assert_eq!(
+        index.list_newest("other", SegmentFilter::Any, 0, 10),
+        (0, vec![])
+    );
+    index.replace_tenant(
+        "fresh",
+        TenantIndex::from_docs([(meta("x", None, 5, 1), analyze_doc("Wifi", "", &[]))]),
+    );
+    assert_eq!(
+        index.list_newest("fresh", SegmentFilter::Any, 0, 10).1,
+        ["x"]
+    );
+}
+
+#[test]
+fn one_typo_from_five_letters_two_from_nine_exact_first() {
+    let mut index = TenantIndex::new();
+    add(
+        &mut index,
+        "debian",
+        "Debian",
+        "The universal operating system.",
+    );
+    add(
+        &mut index,
+        "config",
+        "Configuration",
+        "Edit the configuration file.",
+    );
+    add(&mut index, "mail", "Thunderbird", "A mail client.");
+    add(&mut index, "vim", "Vim", "A text editor.");
+    assert_eq!(ids(&index, "debain"), ["debian"]);
+    assert_eq!(
+        ids(&index, "thundrebrid"),
+        ["mail"],
+        "two swaps at eleven letters"
+    );
+    assert_eq!(
+        ids(&index, "tnudrebrid"),
+        Vec::<String>::new(),
+        "three edits"
+    );
+    assert_eq!(
+        ids(&index, "xhunderbird"),
+        Vec::<String>::new(),
+        "first letter kept"
+    );
+    assert_eq!(
+        ids(&index, "dbeain"),
+        Vec::<String>::new(),
+        "two edits at six letters"
+    );
+    assert_eq!(
+        ids(&index, "vin"),
+        Vec::<String>::new(),
+        "short words are exact"
+    );
+    assert_eq!(ids(&index, "debi"), ["debian"], "prefix of four letters");
+    // A document spelling the word as typed ranks above the corrected match.
+    add(&mut index, "typo", "Debain", "A mirror named debain.");
+    assert_eq!(ids(&index, "debain"), ["typo"]);
+    add(&mut index, "other", "Mirrors", "The debain mirror list.");
+    let explained = index.explain(&analyze_query("debain"), SegmentFilter::Any, 0, 10);
+    assert!(
+        explained.hits.iter().all(|h| h.id != "debian"),
+        "corrections only for words absent as typed: {explained:?}"
+    );
+}
+
+#[test]
+fn coverage_weighs_the_question_by_idf() {
+    let mut index = TenantIndex::new();
+    add(
+        &mut index,
+        "refunds",
+        "Refunds",
+        "Refunds take 5 business days.",
+    );
+    add(
+        &mut index,
+        "support",
+        "Support",
+        "Support is open 24 hours a day.",
+    );
+    add(&mut index, "both", "Support", "Refunds and support.");
+    let explained = index.explain(&analyze_query("business hours"), SegmentFilter::Any, 0, 10);
+    assert_eq!(explained.weights.len(), 2);
+    for hit in &explained.hits {
+        assert!(hit.coverage < 0.6, "{hit:?}");
+    }
+    // A word the corpus lacks weighs as much as the most specific word present.
+    let explained = index.explain(&analyze_query("pizza refunds"), SegmentFilter::Any, 0, 10);
+    assert!(
+        (explained.weights[0] - explained.weights[1]).abs() < 1e-6,
+        "{explained:?}"
+    );
+    assert!(explained.hits.iter().all(|h| h.coverage <= 0.5 + 1e-6));
+}
+
+#[test]
+fn entries_in_the_visitors_language_rank_first() {
+    let mut index = TenantIndex::new();
+    add(
+        &mut index,
+        "en",
+        "Package configuration",
+        "Debian packages are configured with debconf. The configuration is asked at install.",
+    );
+    add(
+        &mut index,
+        "fr",
+        "Configuration des paquets",
+        "Les paquets Debian sont configurés avec debconf. La configuration est demandée.",
+    );
+    assert_eq!(ids(&index, "la configuration des paquets debian")[0], "fr");
+    assert_eq!(ids(&index, "the configuration of debian packages")[0], "en");
+}

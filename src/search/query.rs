@@ -1,0 +1,191 @@
+//! Search queries: free text to the positions the index evaluates.
+
+use std::collections::HashMap;
+
+use super::lang::{Lang, evidence};
+use super::stopwords::{IN_ENGLISH, IN_FRENCH, lists};
+use super::tokenize::{for_each_token, token_variants};
+
+/// Upper bound on distinct terms kept from one query: a chat message can be
+/// 15,000 chars and scoring cost grows with every term.
+pub const MAX_QUERY_TERMS: usize = 32;
+
+/// One query position: the alternative terms it may match (its stems under
+/// both languages) and whether it is a stopword in either language.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryTerm {
+    variants: Vec<String>,
+    stopword: bool,
+    typos: u8,
+}
+
+/// Meilisearch's rule: one typo from 5 characters, two from 9; shorter
+/// words have too many one-edit neighbours ("cat" -> "car", "hat") to guess.
+pub(crate) fn allowed_typos(chars: usize) -> u8 {
+    match chars {
+        0..=4 => 0,
+        5..=8 => 1,
+        _ => 2,
+    }
+}
+
+impl QueryTerm {
+    /// A position (tests and synthetic queries).
+    pub fn new(variants: Vec<String>, stopword: bool, typos: u8) -> Self {
+        QueryTerm {
+            variants,
+            stopword,
+            typos,
+        }
+    }
+
+    /// Edits (insert, delete, substitute, swap) the index may make to find
+    /// this word when it is absent from the corpus as typed.
+    pub fn typos(&self) -> u8 {
+        self.typos
+    }
+
+    /// Distinct, sorted index terms; a document matches this position if it
+    /// contains any of them (scored with the best one, never summed).
+    pub fn variants(&self) -> &[String] {
+        &self.variants
+    }
+
+    /// Stopword positions ("comment", "the") never make a document a hit on
+    /// their own unless the query has nothing else; they only refine ranking
+    /// of documents where the word was indexed as a content word.
+    pub fn is_stopword(&self) -> bool {
+        self.stopword
+    }
+}
+
+/// An analysed search query (see [`analyze_query`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Query {
+    terms: Vec<QueryTerm>,
+    lang: Option<Lang>,
+}
+
+impl Query {
+    pub fn terms(&self) -> &[QueryTerm] {
+        &self.terms
+    }
+
+    /// The language the query is written in (English or French), `None`
+    /// for queries built from terms.
+    pub fn lang(&self) -> Option<Lang> {
+        self.lang
+    }
+
+    /// The same query where position i also matches `extra[i]` (the index's
+    /// typo corrections), so passages are chosen for the corrected words.
+    pub fn with_corrections(&self, extra: &[Vec<String>]) -> Query {
+        let mut query = self.clone();
+        for (term, more) in query.terms.iter_mut().zip(extra) {
+            for variant in more {
+                if !term.variants.contains(variant) {
+                    term.variants.push(variant.clone());
+                }
+            }
+            term.variants.sort_unstable();
+        }
+        query
+    }
+
+    /// A query of explicit positions (tests and synthetic queries).
+    pub fn from_terms(terms: Vec<QueryTerm>, lang: Option<Lang>) -> Self {
+        Query { terms, lang }
+    }
+
+    pub fn len(&self) -> usize {
+        self.terms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+}
+
+struct QueryCandidate {
+    count: u32,
+    first: u32,
+    stopword: bool,
+    longest: usize,
+}
+
+/// Analyses free text (a search box or a whole chat message) into at most
+/// [`MAX_QUERY_TERMS`] positions. The query language is not guessed: each
+/// word is stemmed with both stemmers because short queries carry no
+/// evidence and the tenant's documents may be in either language. When the
+/// text has more distinct words than the cap, content words beat stopwords,
+/// then repeated words beat single ones, then longer (more specific) words.
+pub fn analyze_query(text: &str) -> Query {
+    let mut tokens: HashMap<String, (u32, u32)> = HashMap::new();
+    let mut position = 0u32;
+    for_each_token(text, |t| {
+        if lists(t) == IN_ENGLISH | IN_FRENCH {
+            return;
+        }
+        if let Some(entry) = tokens.get_mut(t) {
+            entry.0 = entry.0.saturating_add(1);
+        } else {
+            tokens.insert(t.to_owned(), (1, position));
+        }
+        position = position.saturating_add(1);
+    });
+
+    // Different surface forms with the same stems ("refund refunds") form
+    // one position so they are not counted twice.
+    let mut groups: HashMap<Vec<String>, QueryCandidate> = HashMap::new();
+    let mut variants = Vec::new();
+    for (token, (count, first)) in tokens {
+        token_variants(&token, Lang::Both, &mut variants);
+        if variants.is_empty() {
+            continue;
+        }
+        variants.sort_unstable();
+        let stopword = lists(&token) != 0;
+        let longest = token.chars().count();
+        match groups.get_mut(&variants) {
+            Some(group) => {
+                group.count = group.count.saturating_add(count);
+                group.first = group.first.min(first);
+                group.stopword &= stopword;
+                group.longest = group.longest.max(longest);
+            }
+            None => {
+                groups.insert(
+                    variants.clone(),
+                    QueryCandidate {
+                        count,
+                        first,
+                        stopword,
+                        longest,
+                    },
+                );
+            }
+        }
+    }
+
+    let mut ranked: Vec<(Vec<String>, QueryCandidate)> = groups.into_iter().collect();
+    ranked.sort_unstable_by(|(_, a), (_, b)| {
+        a.stopword
+            .cmp(&b.stopword)
+            .then(b.count.cmp(&a.count))
+            .then(b.longest.cmp(&a.longest))
+            .then(a.first.cmp(&b.first))
+    });
+    ranked.truncate(MAX_QUERY_TERMS);
+    ranked.sort_unstable_by_key(|(_, c)| c.first);
+    Query {
+        terms: ranked
+            .into_iter()
+            .map(|(variants, c)| QueryTerm {
+                variants,
+                stopword: c.stopword,
+                typos: allowed_typos(c.longest),
+            })
+            .collect(),
+        lang: evidence(text),
+    }
+}

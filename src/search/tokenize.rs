@@ -1,0 +1,115 @@
+//! Text analysis shared by indexing, querying and passage extraction.
+//!
+//! Pipeline per token: NFKC (so ligatures, full-width forms and decomposed
+//! accents tokenise like their plain forms) -> split on non-alphanumerics ->
+//! lowercase -> stopword removal -> Snowball stem -> diacritic folding.
+//! Stemming runs before folding because the French stemmer relies on accents
+//! (e.g. "é" is a vowel for it); folding afterwards lets "cafe" meet "café".
+
+use std::borrow::Cow;
+
+use frostem::Stemmer;
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+use super::lang::Lang;
+
+/// Longer "words" are almost always hashes, base64 or URLs; indexing them
+/// only bloats the dictionary.
+const MAX_TOKEN_CHARS: usize = 48;
+/// Hard limit on a term's UTF-8 length; also bounds what `decode` accepts.
+pub(crate) const MAX_TERM_BYTES: usize = 512;
+
+pub(crate) fn is_token_char(c: char) -> bool {
+    // Combining marks left after NFKC (no precomposed form) must not split a
+    // word in two.
+    c.is_alphanumeric() || is_combining_mark(c)
+}
+
+/// Calls `f` with every lowercased token of `text` (2..=48 chars).
+/// Apostrophes split words, so "l'assurance" yields only "assurance".
+pub(crate) fn for_each_token(text: &str, mut f: impl FnMut(&str)) {
+    let normalized: Cow<'_, str> = if text.is_ascii() {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.nfkc().collect())
+    };
+    let mut buf = String::new();
+    for piece in normalized.split(|c: char| !is_token_char(c)) {
+        if piece.is_empty() {
+            continue;
+        }
+        let ascii = piece.is_ascii();
+        let chars = if ascii {
+            piece.len()
+        } else {
+            piece.chars().count()
+        };
+        if !(2..=MAX_TOKEN_CHARS).contains(&chars) {
+            continue;
+        }
+        buf.clear();
+        if ascii {
+            buf.push_str(piece);
+            buf.make_ascii_lowercase();
+        } else {
+            buf.extend(piece.chars().flat_map(char::to_lowercase));
+        }
+        f(&buf);
+    }
+}
+
+/// Removes diacritics (NFD + drop combining marks) and expands the letters
+/// NFD leaves alone but people commonly type in ASCII ("cœur" -> "coeur").
+pub(crate) fn fold(s: &str) -> Cow<'_, str> {
+    if s.is_ascii() {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.nfd() {
+        if is_combining_mark(c) {
+            continue;
+        }
+        match c {
+            'œ' => out.push_str("oe"),
+            'æ' => out.push_str("ae"),
+            'ß' => out.push_str("ss"),
+            'þ' => out.push_str("th"),
+            'ø' => out.push('o'),
+            'ł' => out.push('l'),
+            'đ' | 'ð' => out.push('d'),
+            'ı' => out.push('i'),
+            _ => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn push_unique(out: &mut Vec<String>, term: Cow<'_, str>) {
+    if !term.is_empty() && term.len() <= MAX_TERM_BYTES && !out.iter().any(|t| *t == *term) {
+        out.push(term.into_owned());
+    }
+}
+
+/// Replaces `out` with the distinct terms a (lowercase, non-stopword) token
+/// is indexed under for a text of `lang`.
+///
+/// Besides fold(stem(token)) an accented token also yields
+/// fold(stem(fold(token))): the stemmers treat accented letters differently
+/// (English keeps "élève" whole but reduces "eleve" to "elev"), so this is
+/// what guarantees that an unaccented query meets an accented document and
+/// vice versa. Queries use `Lang::Both`, which is a superset of every
+/// document language's variants.
+pub(crate) fn token_variants(token: &str, lang: Lang, out: &mut Vec<String>) {
+    out.clear();
+    let folded = fold(token);
+    for &algorithm in lang.algorithms() {
+        let stemmer = Stemmer::new(algorithm);
+        let stem = stemmer.stem(token);
+        push_unique(out, fold(&stem));
+        if folded != token {
+            let stem = stemmer.stem(&folded);
+            push_unique(out, fold(&stem));
+        }
+    }
+}
