@@ -113,13 +113,14 @@ pub fn retrieve_with(
     request: &Retrieval<'_>,
     mut rank: impl FnMut(&Query) -> StoreResult<(Explained, Vec<CorpusEntry>)>,
 ) -> StoreResult<Vec<Retrieved>> {
-    let query = search::analyze_query(request.message);
+    let query = search::analyze_query(request.message).typo_tolerant();
     let short = request.message.split_whitespace().count() <= FOLLOW_UP_MAX_WORDS;
     if let Some(previous) = request.previous_user_message.filter(|_| short) {
         // A short message after another question is read as its continuation first ("and
         // on Sundays?"); the answer must still use something of the new message, or it
         // would only repeat the previous answer.
-        let combined = search::analyze_query(&format!("{previous} {}", request.message));
+        let combined =
+            search::analyze_query(&format!("{previous} {}", request.message)).typo_tolerant();
         let own = new_positions(&combined, &query);
         if own != 0 {
             let (explained, entries) = rank(&combined)?;
@@ -596,5 +597,20 @@ mod tests {
         assert_eq!(ids(&found), ["fr"], "{found:?}");
         let found = ask(&corpus, "how do I purge removed packages?", None);
         assert_eq!(ids(&found), ["en"], "{found:?}");
+    }
+
+    #[test]
+    fn question_framing_words_absent_from_the_corpus_do_not_count_against_it() {
+        let corpus = vec![entry(
+            "refunds",
+            "Refund policy",
+            "Refunds are issued within 30 days of purchase.",
+            5,
+        )];
+        assert_eq!(
+            ids(&ask(&corpus, "How long do refunds take?", None)),
+            ["refunds"]
+        );
+        assert!(ask(&corpus, "What is the capital of Mongolia?", None).is_empty());
     }
 }
