@@ -659,3 +659,59 @@ fn edit_distance_counts_swaps_as_one_edit() {
         "too long to be typed"
     );
 }
+
+#[test]
+#[ignore = "timing, not a test"]
+fn search_timing_100k() {
+    let docs: Vec<(DocMeta, AnalyzedDoc)> = (0..100_000u64)
+        .map(|d| {
+            let mut seed = d.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            let terms: Vec<(String, u32, bool)> = (0..115)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let rank = (seed % 400) * ((seed >> 24) % 400);
+                    (format!("term{rank}"), 1, false)
+                })
+                .collect();
+            (
+                meta(&format!("d{d}"), None, 5, d as i64),
+                AnalyzedDoc::from_parts(terms, 115),
+            )
+        })
+        .collect();
+    let index = TenantIndex::from_docs(docs);
+    let singles: Vec<_> = (0..2000)
+        .map(|i| analyze_query(&format!("term{}", 50 + i * 7)))
+        .collect();
+    let chats: Vec<_> = (0..2000)
+        .map(|i| {
+            analyze_query(&format!(
+                "how do I term{} the term{} with term{} please",
+                i * 3,
+                900 + i,
+                5000 + i * 11
+            ))
+        })
+        .collect();
+    for _ in 0..2 {
+        let started = std::time::Instant::now();
+        let mut n = 0;
+        for q in &singles {
+            n += index.search(q, SegmentFilter::Any, 0, 20).1.len();
+        }
+        let single = started.elapsed();
+        let started = std::time::Instant::now();
+        for q in &chats {
+            n += index
+                .search(q, SegmentFilter::SegmentOrGlobal("x"), 0, 8)
+                .1
+                .len();
+        }
+        println!(
+            "2000 single-term searches {single:?}, 2000 chat searches {:?} ({n})",
+            started.elapsed()
+        );
+    }
+}
