@@ -353,17 +353,37 @@ pub fn select(
         kept.push(i);
     }
     let budget = max_chars / kept.len();
-    kept.into_iter()
-        .map(|i| {
-            let judged = &relevant[i];
-            let entry = &judged.candidate.entry;
-            Retrieved {
-                passage: search::passage(&entry.content, query, budget).text,
-                id: entry.id.clone(),
-                title: entry.title.clone(),
-                score: judged.candidate.hit.score,
-            }
-        })
+    let mut seen: Vec<String> = Vec::new();
+    let mut out = Vec::with_capacity(kept.len());
+    for i in kept {
+        let judged = &relevant[i];
+        let entry = &judged.candidate.entry;
+        let passage = search::passage(&entry.content, query, budget).text;
+        // An untranslated copy (a "French" page keeping the English paragraph) quotes the
+        // same sentences again: nothing to add.
+        let key = passage_key(&passage);
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        out.push(Retrieved {
+            passage,
+            id: entry.id.clone(),
+            title: entry.title.clone(),
+            score: judged.candidate.hit.score,
+        });
+    }
+    out
+}
+
+/// The start of a passage reduced to lowercase letters and digits: equal keys mean the same
+/// sentences whatever the spacing or punctuation.
+fn passage_key(passage: &str) -> String {
+    passage
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .take(120)
         .collect()
 }
 
@@ -612,5 +632,16 @@ mod tests {
             ["refunds"]
         );
         assert!(ask(&corpus, "What is the capital of Mongolia?", None).is_empty());
+    }
+
+    #[test]
+    fn an_untranslated_copy_is_not_quoted_twice() {
+        let text = "The recent vim starts itself in the sane nocompatible mode. Press i to insert.";
+        let corpus = vec![
+            entry("en", "Using vim", text, 5),
+            entry("fr", "Utiliser vim", text, 5),
+        ];
+        let found = ask(&corpus, "how do I start vim in nocompatible mode", None);
+        assert_eq!(found.len(), 1, "{found:?}");
     }
 }
