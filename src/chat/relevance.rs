@@ -109,13 +109,14 @@ pub fn retrieve_with(
     request: &Retrieval<'_>,
     mut rank: impl FnMut(&Query) -> StoreResult<(Explained, Vec<CorpusEntry>)>,
 ) -> StoreResult<Vec<Retrieved>> {
-    let query = search::analyze_query(request.message);
+    let query = search::analyze_query(request.message).typo_tolerant();
     let short = request.message.split_whitespace().count() <= FOLLOW_UP_MAX_WORDS;
     if let Some(previous) = request.previous_user_message.filter(|_| short) {
         // A short message after another question is read as its continuation first ("and
         // on Sundays?"); the answer must still use something of the new message, or it
         // would only repeat the previous answer.
-        let combined = search::analyze_query(&format!("{previous} {}", request.message));
+        let combined =
+            search::analyze_query(&format!("{previous} {}", request.message)).typo_tolerant();
         let own = new_positions(&combined, &query);
         if own != 0 {
             let (explained, entries) = rank(&combined)?;
@@ -348,17 +349,37 @@ pub fn select(
         kept.push(i);
     }
     let budget = max_chars / kept.len();
-    kept.into_iter()
-        .map(|i| {
-            let judged = &relevant[i];
-            let entry = &judged.candidate.entry;
-            Retrieved {
-                passage: search::passage(&entry.content, query, budget).text,
-                id: entry.id.clone(),
-                title: entry.title.clone(),
-                score: judged.candidate.hit.score,
-            }
-        })
+    let mut seen: Vec<String> = Vec::new();
+    let mut out = Vec::with_capacity(kept.len());
+    for i in kept {
+        let judged = &relevant[i];
+        let entry = &judged.candidate.entry;
+        let passage = search::passage(&entry.content, query, budget).text;
+        // An untranslated copy (a "French" page keeping the English paragraph) quotes the
+        // same sentences again: nothing to add.
+        let key = passage_key(&passage);
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        out.push(Retrieved {
+            passage,
+            id: entry.id.clone(),
+            title: entry.title.clone(),
+            score: judged.candidate.hit.score,
+        });
+    }
+    out
+}
+
+/// The start of a passage reduced to lowercase letters and digits: equal keys mean the same
+/// sentences whatever the spacing or punctuation.
+fn passage_key(passage: &str) -> String {
+    passage
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .take(120)
         .collect()
 }
 
@@ -593,5 +614,31 @@ mod tests {
         assert_eq!(ids(&found), ["fr"], "{found:?}");
         let found = ask(&corpus, "how do I purge removed packages?", None);
         assert_eq!(ids(&found), ["en"], "{found:?}");
+    }
+
+    #[test]
+    fn question_framing_words_absent_from_the_corpus_do_not_count_against_it() {
+        let corpus = vec![entry(
+            "refunds",
+            "Refund policy",
+            "Refunds are issued within 30 days of purchase.",
+            5,
+        )];
+        assert_eq!(
+            ids(&ask(&corpus, "How long do refunds take?", None)),
+            ["refunds"]
+        );
+        assert!(ask(&corpus, "What is the capital of Mongolia?", None).is_empty());
+    }
+
+    #[test]
+    fn an_untranslated_copy_is_not_quoted_twice() {
+        let text = "The recent vim starts itself in the sane nocompatible mode. Press i to insert.";
+        let corpus = vec![
+            entry("en", "Using vim", text, 5),
+            entry("fr", "Utiliser vim", text, 5),
+        ];
+        let found = ask(&corpus, "how do I start vim in nocompatible mode", None);
+        assert_eq!(found.len(), 1, "{found:?}");
     }
 }

@@ -16,7 +16,9 @@ pub const MAX_QUERY_TERMS: usize = 32;
 pub struct QueryTerm {
     variants: Vec<String>,
     stopword: bool,
+    framing: bool,
     typos: u8,
+    tolerant: bool,
 }
 
 /// Meilisearch's rule: one typo from 5 characters, two from 9; shorter
@@ -35,14 +37,29 @@ impl QueryTerm {
         QueryTerm {
             variants,
             stopword,
+            framing: false,
             typos,
+            tolerant: true,
         }
     }
 
+    /// Whether the word frames the question ("long", "take", "faut") rather
+    /// than names its topic: absent from the corpus, it weighs nothing.
+    pub fn is_framing(&self) -> bool {
+        self.framing
+    }
+
     /// Edits (insert, delete, substitute, swap) the index may make to find
-    /// this word when it is absent from the corpus as typed.
+    /// this word when it is absent from the corpus as typed (0 unless the
+    /// query was made [`typo_tolerant`](Query::typo_tolerant)).
     pub fn typos(&self) -> u8 {
-        self.typos
+        if self.tolerant { self.typos } else { 0 }
+    }
+
+    /// Whether the index may correct this word (typos, unfinished prefix)
+    /// when it is absent as typed.
+    pub fn is_tolerant(&self) -> bool {
+        self.tolerant
     }
 
     /// Distinct, sorted index terms; a document matches this position if it
@@ -75,6 +92,16 @@ impl Query {
     /// for queries built from terms.
     pub fn lang(&self) -> Option<Lang> {
         self.lang
+    }
+
+    /// The same query with typo and prefix correction on: a visitor's
+    /// question ("debain" means "debian"). Plain [`analyze_query`] stays
+    /// exact, as a search box listing entries expects.
+    pub fn typo_tolerant(mut self) -> Query {
+        for term in &mut self.terms {
+            term.tolerant = true;
+        }
+        self
     }
 
     /// The same query where position i also matches `extra[i]` (the index's
@@ -110,8 +137,91 @@ struct QueryCandidate {
     count: u32,
     first: u32,
     stopword: bool,
+    framing: bool,
     longest: usize,
 }
+
+/// Words that frame a question rather than name its topic ("how *long* do
+/// refunds *take*", "*combien* de temps *faut*-il"). When the corpus lacks
+/// one, that says nothing about the question being off-topic, so the index
+/// gives it no weight then (present, it weighs by its idf like any word).
+const FRAMING: &[&str] = &[
+    "able",
+    "actually",
+    "anymore",
+    "anyone",
+    "anything",
+    "ask",
+    "can",
+    "cost",
+    "costs",
+    "do",
+    "does",
+    "done",
+    "exactly",
+    "explain",
+    "find",
+    "get",
+    "gets",
+    "getting",
+    "got",
+    "help",
+    "idea",
+    "know",
+    "like",
+    "long",
+    "make",
+    "many",
+    "mean",
+    "means",
+    "much",
+    "need",
+    "needs",
+    "please",
+    "plz",
+    "possible",
+    "really",
+    "show",
+    "someone",
+    "something",
+    "still",
+    "take",
+    "takes",
+    "taking",
+    "tell",
+    "thing",
+    "things",
+    "way",
+    "ways",
+    "want",
+    "wants",
+    "work",
+    "works",
+    "aide",
+    "aider",
+    "besoin",
+    "chose",
+    "choses",
+    "dire",
+    "expliquer",
+    "faire",
+    "fait",
+    "faut",
+    "marche",
+    "moyen",
+    "peut",
+    "peux",
+    "possible",
+    "pouvez",
+    "prend",
+    "savoir",
+    "stp",
+    "svp",
+    "trouver",
+    "veux",
+    "voudrais",
+    "vraiment",
+];
 
 /// Analyses free text (a search box or a whole chat message) into at most
 /// [`MAX_QUERY_TERMS`] positions. The query language is not guessed: each
@@ -145,12 +255,14 @@ pub fn analyze_query(text: &str) -> Query {
         }
         variants.sort_unstable();
         let stopword = lists(&token) != 0;
+        let framing = FRAMING.contains(&token.as_str());
         let longest = token.chars().count();
         match groups.get_mut(&variants) {
             Some(group) => {
                 group.count = group.count.saturating_add(count);
                 group.first = group.first.min(first);
                 group.stopword &= stopword;
+                group.framing &= framing;
                 group.longest = group.longest.max(longest);
             }
             None => {
@@ -160,6 +272,7 @@ pub fn analyze_query(text: &str) -> Query {
                         count,
                         first,
                         stopword,
+                        framing,
                         longest,
                     },
                 );
@@ -183,7 +296,9 @@ pub fn analyze_query(text: &str) -> Query {
             .map(|(variants, c)| QueryTerm {
                 variants,
                 stopword: c.stopword,
+                framing: c.framing,
                 typos: allowed_typos(c.longest),
+                tolerant: false,
             })
             .collect(),
         lang: evidence(text),

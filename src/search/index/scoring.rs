@@ -132,7 +132,7 @@ impl TenantIndex {
                     max_df = max_df.max(df);
                 }
             }
-            let corrected = terms.is_empty() && !term.is_stopword();
+            let corrected = terms.is_empty() && !term.is_stopword() && term.is_tolerant();
             if corrected {
                 // Absent as typed: a typo or a word cut short. Corrections
                 // score below exact matches so a correct spelling elsewhere
@@ -167,15 +167,18 @@ impl TenantIndex {
                     }
                 }
             }
-            weights.push(if term.is_stopword() && !only_stopwords {
-                Some(0.0)
-            } else if max_df == 0 {
-                None
-            } else {
-                // The commonest matching form decides how informative the
-                // word is.
-                Some(idf(n, max_df))
-            });
+            let framing_absent = max_df == 0 && term.is_framing();
+            weights.push(
+                if (term.is_stopword() && !only_stopwords) || framing_absent {
+                    Some(0.0)
+                } else if max_df == 0 {
+                    None
+                } else {
+                    // The commonest matching form decides how informative the
+                    // word is.
+                    Some(idf(n, max_df))
+                },
+            );
             if !terms.is_empty() {
                 positions.push(Position {
                     terms,

@@ -24,6 +24,12 @@ fn ids(index: &TenantIndex, query: &str) -> Vec<String> {
     hits.into_iter().map(|h| h.id).collect()
 }
 
+fn fuzzy_ids(index: &TenantIndex, query: &str) -> Vec<String> {
+    let query = analyze_query(query).typo_tolerant();
+    let (_, hits) = index.search(&query, SegmentFilter::Any, 0, 100);
+    hits.into_iter().map(|h| h.id).collect()
+}
+
 fn listed(index: &TenantIndex, filter: SegmentFilter<'_>) -> Vec<String> {
     let (total, ids) = index.list_newest(filter, 0, 10_000);
     assert_eq!(total, ids.len());
@@ -499,38 +505,48 @@ fn one_typo_from_five_letters_two_from_nine_exact_first() {
     );
     add(&mut index, "mail", "Thunderbird", "A mail client.");
     add(&mut index, "vim", "Vim", "A text editor.");
-    assert_eq!(ids(&index, "debain"), ["debian"]);
+    assert_eq!(fuzzy_ids(&index, "debain"), ["debian"]);
+    assert!(ids(&index, "debain").is_empty(), "plain queries stay exact");
     assert_eq!(
-        ids(&index, "thundrebrid"),
+        fuzzy_ids(&index, "thundrebrid"),
         ["mail"],
         "two swaps at eleven letters"
     );
     assert_eq!(
-        ids(&index, "tnudrebrid"),
+        fuzzy_ids(&index, "tnudrebrid"),
         Vec::<String>::new(),
         "three edits"
     );
     assert_eq!(
-        ids(&index, "xhunderbird"),
+        fuzzy_ids(&index, "xhunderbird"),
         Vec::<String>::new(),
         "first letter kept"
     );
     assert_eq!(
-        ids(&index, "dbeain"),
+        fuzzy_ids(&index, "dbeain"),
         Vec::<String>::new(),
         "two edits at six letters"
     );
     assert_eq!(
-        ids(&index, "vin"),
+        fuzzy_ids(&index, "vin"),
         Vec::<String>::new(),
         "short words are exact"
     );
-    assert_eq!(ids(&index, "debi"), ["debian"], "prefix of four letters");
+    assert_eq!(
+        fuzzy_ids(&index, "debi"),
+        ["debian"],
+        "prefix of four letters"
+    );
     // A document spelling the word as typed ranks above the corrected match.
     add(&mut index, "typo", "Debain", "A mirror named debain.");
-    assert_eq!(ids(&index, "debain"), ["typo"]);
+    assert_eq!(fuzzy_ids(&index, "debain"), ["typo"]);
     add(&mut index, "other", "Mirrors", "The debain mirror list.");
-    let explained = index.explain(&analyze_query("debain"), SegmentFilter::Any, 0, 10);
+    let explained = index.explain(
+        &analyze_query("debain").typo_tolerant(),
+        SegmentFilter::Any,
+        0,
+        10,
+    );
     assert!(
         explained.hits.iter().all(|h| h.id != "debian"),
         "corrections only for words absent as typed: {explained:?}"
@@ -584,4 +600,118 @@ fn entries_in_the_visitors_language_rank_first() {
     );
     assert_eq!(ids(&index, "la configuration des paquets debian")[0], "fr");
     assert_eq!(ids(&index, "the configuration of debian packages")[0], "en");
+}
+
+/// Build and lookup timings of the term dictionary at the benchmark's scale
+/// (`cargo test --release --lib build_timing -- --ignored --nocapture`).
+#[test]
+#[ignore = "timing, not a test"]
+fn build_timing_100k() {
+    let docs: Vec<(DocMeta, AnalyzedDoc)> = (0..100_000u64)
+        .map(|d| {
+            let mut seed = d.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            let terms: Vec<(String, u32, bool)> = (0..115)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    // Zipf-like: small ids are frequent.
+                    let rank = (seed % 400) * ((seed >> 24) % 400);
+                    (format!("term{rank}"), 1, false)
+                })
+                .collect();
+            (
+                meta(&format!("d{d}"), None, 5, d as i64),
+                AnalyzedDoc::from_parts(terms, 115),
+            )
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let index = TenantIndex::from_docs(docs);
+    let built = started.elapsed();
+    let started = std::time::Instant::now();
+    let mut found = 0usize;
+    for round in 0..20 {
+        for rank in 0..50_000u64 {
+            found += usize::from(index.terms.get(&format!("term{}", rank + round)).is_some());
+        }
+    }
+    println!(
+        "build {built:?}, 1M lookups {:?} ({found} found), {} terms, {} MiB",
+        started.elapsed(),
+        index.terms.len(),
+        index.memory_bytes() >> 20
+    );
+}
+
+#[test]
+fn edit_distance_counts_swaps_as_one_edit() {
+    use super::dict::edit_distance;
+    assert_eq!(edit_distance(b"debain", b"debian", 1), Some(1));
+    assert_eq!(edit_distance(b"debian", b"debian", 1), Some(0));
+    assert_eq!(edit_distance(b"instaling", b"installing", 2), Some(1));
+    assert_eq!(edit_distance(b"dbeain", b"debian", 1), None);
+    assert_eq!(edit_distance(b"dbeain", b"debian", 2), Some(2));
+    assert_eq!(edit_distance(b"abc", b"abcdef", 2), None);
+    assert_eq!(
+        edit_distance(&[b'a'; 80], &[b'a'; 80], 2),
+        None,
+        "too long to be typed"
+    );
+}
+
+#[test]
+#[ignore = "timing, not a test"]
+fn search_timing_100k() {
+    let docs: Vec<(DocMeta, AnalyzedDoc)> = (0..100_000u64)
+        .map(|d| {
+            let mut seed = d.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            let terms: Vec<(String, u32, bool)> = (0..115)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let rank = (seed % 400) * ((seed >> 24) % 400);
+                    (format!("term{rank}"), 1, false)
+                })
+                .collect();
+            (
+                meta(&format!("d{d}"), None, 5, d as i64),
+                AnalyzedDoc::from_parts(terms, 115),
+            )
+        })
+        .collect();
+    let index = TenantIndex::from_docs(docs);
+    let singles: Vec<_> = (0..2000)
+        .map(|i| analyze_query(&format!("term{}", 50 + i * 7)))
+        .collect();
+    let chats: Vec<_> = (0..2000)
+        .map(|i| {
+            analyze_query(&format!(
+                "how do I term{} the term{} with term{} please",
+                i * 3,
+                900 + i,
+                5000 + i * 11
+            ))
+        })
+        .collect();
+    for _ in 0..2 {
+        let started = std::time::Instant::now();
+        let mut n = 0;
+        for q in &singles {
+            n += index.search(q, SegmentFilter::Any, 0, 20).1.len();
+        }
+        let single = started.elapsed();
+        let started = std::time::Instant::now();
+        for q in &chats {
+            n += index
+                .search(q, SegmentFilter::SegmentOrGlobal("x"), 0, 8)
+                .1
+                .len();
+        }
+        println!(
+            "2000 single-term searches {single:?}, 2000 chat searches {:?} ({n})",
+            started.elapsed()
+        );
+    }
 }
