@@ -111,12 +111,26 @@ fn stop_signals_let_in_flight_requests_finish() {
             ("ANIMAM_CHAT_LLM_MODEL", "m"),
             ("ANIMAM_CHAT_LLM_TIMEOUT_SECS", "1"),
         ]);
+        // Only questions answered from the corpus go to the LLM.
+        server.corpus(&json!({
+            "title": "Refund policy",
+            "content": "Refunds are issued within 30 days of purchase."
+        }));
         let in_flight = std::thread::scope(|scope| {
             let request = scope.spawn(|| {
-                let body = json!({"message": "hello", "sessionId": "slow", "stream": false});
+                let body = json!({
+                    "message": "How long do refunds take?",
+                    "sessionId": "slow",
+                    "stream": false
+                });
                 server.request("POST", "/chat/acme", &[], Some(&body.to_string()))
             });
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             while fake.request_count() == 0 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{signal}: the chat request never reached the LLM"
+                );
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             server.signal(signal);

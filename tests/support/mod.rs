@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -202,7 +202,18 @@ impl Server {
     /// Waits for the server to exit and asserts it exited cleanly.
     pub fn wait_for_exit(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let exit = child.wait().unwrap();
+            // Bounded, so a server that never stops fails the test instead of hanging CI.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let exit = loop {
+                if let Some(exit) = child.try_wait().unwrap() {
+                    break exit;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("serve did not exit within 30 s; log:\n{}", self.log());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
             assert!(
                 exit.success(),
                 "serve exited with {exit}; log:\n{}",
