@@ -42,6 +42,7 @@ mod dict;
 mod listing;
 mod registry;
 mod scoring;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 

@@ -756,3 +756,88 @@ fn search_timing_100k() {
         );
     }
 }
+
+#[test]
+fn a_snapshot_reads_back_as_the_same_index_and_damage_is_refused() {
+    let index = Index::new();
+    let texts = [
+        (
+            "Refund policy",
+            "Refunds are issued within 30 days.",
+            Some("billing"),
+        ),
+        (
+            "Remboursement",
+            "Le remboursement est effectué sous 30 jours.",
+            Some("billing"),
+        ),
+        ("Shipping", "Parcels leave the warehouse daily.", None),
+        ("Horaires", "Ouvert du lundi au vendredi.", Some("fr")),
+        ("Password reset", "Use the reset link in the email.", None),
+    ];
+    for round in 0..40i64 {
+        for (n, (title, content, segment)) in texts.iter().enumerate() {
+            let id = format!("e{round:02}{n}");
+            let m = meta(&id, *segment, 5 + (n as u8 % 3), round * 10 + n as i64);
+            index.upsert("acme", m, &analyze_doc(title, content, &[]));
+        }
+    }
+    index.upsert(
+        "other",
+        meta("x", None, 5, 1),
+        &analyze_doc("Other", "tenant", &[]),
+    );
+    for round in (0..40).step_by(3) {
+        index.remove("acme", &format!("e{round:02}2"));
+    }
+    let bytes = index.snapshot();
+    let loaded = Index::from_snapshot(&bytes).expect("a snapshot reads back");
+    for query in [
+        "refund",
+        "remboursement 30 jours",
+        "warehouse",
+        "lundi",
+        "reset email",
+    ] {
+        for filter in [SegmentFilter::Any, SegmentFilter::SegmentOrGlobal("fr")] {
+            let q = analyze_query(query);
+            assert_eq!(
+                loaded.search("acme", &q, filter, 0, 50),
+                index.search("acme", &q, filter, 0, 50),
+                "{query}"
+            );
+        }
+    }
+    for filter in [SegmentFilter::Any, SegmentFilter::Exact("billing")] {
+        assert_eq!(
+            loaded.list_newest("acme", filter, 3, 20),
+            index.list_newest("acme", filter, 3, 20)
+        );
+    }
+    assert_eq!(loaded.tenant_len("other"), 1);
+    assert_eq!(
+        loaded.snapshot(),
+        bytes,
+        "a loaded snapshot writes the same bytes"
+    );
+    // Still a working index: updates after loading behave.
+    loaded.upsert(
+        "acme",
+        meta("new", None, 5, 9_999),
+        &analyze_doc("Gift cards", "", &[]),
+    );
+    assert_eq!(
+        loaded
+            .search("acme", &analyze_query("gift"), SegmentFilter::Any, 0, 5)
+            .0,
+        1
+    );
+
+    assert!(Index::from_snapshot(&bytes[..bytes.len() - 1]).is_none());
+    assert!(Index::from_snapshot(&[]).is_none());
+    for at in [0, 9, bytes.len() / 2, bytes.len() - 5] {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 0x40;
+        assert!(Index::from_snapshot(&damaged).is_none(), "byte {at}");
+    }
+}
