@@ -185,10 +185,17 @@ pub async fn list(
                 .await?
         }
     };
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "corpus": result.entries.into_iter().map(CorpusView::from).collect::<Vec<_>>(),
-        "pagination": page.pagination(result.total),
-    })))
+    // A typed body, not `json!`: a page is serialised straight from the entries, without
+    // building a `Value` tree of 20 entries first.
+    #[derive(Serialize)]
+    struct CorpusPageView {
+        corpus: Vec<CorpusView>,
+        pagination: super::Pagination,
+    }
+    Ok(HttpResponse::Ok().json(CorpusPageView {
+        corpus: result.entries.into_iter().map(CorpusView::from).collect(),
+        pagination: page.pagination(result.total),
+    }))
 }
 
 pub async fn get(
