@@ -121,4 +121,13 @@ fn head_and_trailing_slashes_reach_the_routes() {
         200
     );
     assert_eq!(server.get("/tenants/acme/", &server.admin).status, 200);
+    assert_eq!(server.get("//tenants//acme", &server.admin).status, 200);
+    let r = server.get("/tenants/acme/corpus/?limit=1", &server.admin);
+    assert_eq!(
+        r.json()["pagination"]["limit"],
+        1,
+        "the query survives: {}",
+        r.text
+    );
+    assert_eq!(server.get("/", "").status, 404);
 }
