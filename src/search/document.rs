@@ -2,7 +2,7 @@
 
 use super::FastMap;
 use super::lang::{Lang, LangVotes};
-use super::tokenize::{for_each_token, token_variants};
+use super::tokenize::{for_each_token, for_each_variant};
 
 /// Version of the tokenising/stemming/folding rules. Stored analyses made with
 /// another version are rejected by [`AnalyzedDoc::decode`] so the server
@@ -46,12 +46,13 @@ struct TokenStat {
 /// Every occurrence of a word, keyed by the language of the paragraph it
 /// was written in: the same word is a stopword in a French paragraph and
 /// a content word in an English one.
-type Stats = FastMap<(String, Lang), TokenStat>;
+/// Indexed by `Lang as usize`; keyed by `&str` lookups, so a repeated token allocates nothing.
+type Stats = [FastMap<String, TokenStat>; 3];
 
 fn collect_tokens(stats: &mut Stats, tokens: &Tokens, lang: Lang, weight: u32, tag: bool) {
+    let stats = &mut stats[lang as usize];
     for t in tokens.iter() {
-        let key = (t.to_owned(), lang);
-        let stat = stats.entry(key).or_default();
+        let stat = stats.entry_ref(t).or_default();
         stat.weighted = stat.weighted.saturating_add(weight);
         stat.tag |= tag;
     }
@@ -155,17 +156,17 @@ pub fn analyze_doc(title: &str, content: &str, tags: &[String]) -> AnalyzedDoc {
 
     let mut terms: FastMap<String, (u32, bool)> = FastMap::default();
     let mut length = 0u32;
-    let mut variants = Vec::new();
-    for ((token, lang), stat) in &stats {
-        if lang.is_stopword(token) {
-            continue;
-        }
-        length = length.saturating_add(stat.weighted);
-        token_variants(token, *lang, &mut variants);
-        for term in variants.drain(..) {
-            let entry = terms.entry(term).or_default();
-            entry.0 = entry.0.saturating_add(stat.weighted);
-            entry.1 |= stat.tag;
+    for lang in [Lang::English, Lang::French, Lang::Both] {
+        for (token, stat) in &stats[lang as usize] {
+            if lang.is_stopword(token) {
+                continue;
+            }
+            length = length.saturating_add(stat.weighted);
+            for_each_variant(token, lang, |term| {
+                let entry = terms.entry_ref(term).or_default();
+                entry.0 = entry.0.saturating_add(stat.weighted);
+                entry.1 |= stat.tag;
+            });
         }
     }
     let mut doc =

@@ -93,8 +93,8 @@ fn push_unique(out: &mut Vec<String>, term: Cow<'_, str>) {
     }
 }
 
-/// Distinct tokens remembered per thread by [`token_variants`]; about 2 MiB at most.
-const VARIANT_CACHE_TOKENS: usize = 16_384;
+/// Distinct tokens remembered per thread by [`token_variants`]; about 4 MiB at most.
+const VARIANT_CACHE_TOKENS: usize = 32_768;
 
 type VariantCache = FastMap<Box<str>, Box<[Box<str>]>>;
 
@@ -117,6 +117,11 @@ thread_local! {
 /// document language's variants.
 pub(crate) fn token_variants(token: &str, lang: Lang, out: &mut Vec<String>) {
     out.clear();
+    for_each_variant(token, lang, |v| out.push(v.to_owned()));
+}
+
+/// Calls `f` with each of [`token_variants`], without allocating when the token is cached.
+pub(crate) fn for_each_variant(token: &str, lang: Lang, mut f: impl FnMut(&str)) {
     let slot = match lang {
         Lang::English => 0,
         Lang::French => 1,
@@ -125,15 +130,19 @@ pub(crate) fn token_variants(token: &str, lang: Lang, out: &mut Vec<String>) {
     VARIANTS.with_borrow_mut(|caches| {
         let cache = &mut caches[slot];
         if let Some(known) = cache.get(token) {
-            out.extend(known.iter().map(|v| v.to_string()));
+            known.iter().for_each(|v| f(v));
             return;
         }
-        stem_variants(token, lang, out);
+        let mut variants = Vec::new();
+        stem_variants(token, lang, &mut variants);
+        variants.iter().for_each(|v| f(v));
         if cache.len() >= VARIANT_CACHE_TOKENS {
             cache.clear();
         }
-        let variants = out.iter().map(|v| v.as_str().into()).collect();
-        cache.insert(token.into(), variants);
+        cache.insert(
+            token.into(),
+            variants.into_iter().map(String::into_boxed_str).collect(),
+        );
     });
 }
 
