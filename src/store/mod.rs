@@ -15,6 +15,7 @@ mod conversations;
 mod corpus;
 mod migrate;
 mod segments;
+mod sessions;
 pub mod tables;
 mod tenants;
 mod tokens;

@@ -1,7 +1,9 @@
 //! Test harness: runs the real `animam` binary against a fresh data directory and talks HTTP
 //! to it. Each server captures its log so tests can check what was (not) logged.
 
+pub mod dashboard;
 pub mod fake_llm;
+pub mod webdriver;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -150,6 +152,12 @@ impl Server {
             .any(|(k, _)| *k == "ANIMAM_RATE_LIMIT_PER_MINUTE")
         {
             env.push(("ANIMAM_RATE_LIMIT_PER_MINUTE", "0"));
+        }
+        if !env
+            .iter()
+            .any(|(k, _)| *k == "ANIMAM_DASHBOARD_SIGN_IN_PER_IP_PER_MINUTE")
+        {
+            env.push(("ANIMAM_DASHBOARD_SIGN_IN_PER_IP_PER_MINUTE", "0"));
         }
         let mut child = command(self.root.path(), &env)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "data"])

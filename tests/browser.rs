@@ -1,0 +1,139 @@
+//! In a real browser (headless Chromium through chromedriver): sign in, create a token and
+//! read it once, revoke it, import a CSV, and ask the widget on the preview page a question
+//! whose streamed answer comes from the imported entry. Screenshots of the main pages go to
+//! `target/tmp/screenshots/`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::support::Server;
+use crate::support::webdriver::Browser;
+
+fn shots() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
+}
+
+const WIDGET: &str = "document.querySelector('[data-animam-widget]')";
+
+#[test]
+fn dashboard_and_widget_in_a_real_browser() {
+    let started = Instant::now();
+    let server = Server::start();
+    let browser = Browser::start();
+    let base = &server.base;
+
+    // Sign in by pasting the token.
+    browser.goto(&format!("{base}/dashboard"));
+    let input = browser.find("#token");
+    browser.type_text(&input, &server.admin);
+    browser.click(&browser.find("form button[type=submit]"));
+    browser.wait_for("the overview", || {
+        if browser.url().ends_with("/dashboard/sign-in") {
+            panic!("sign-in refused: {}", browser.source());
+        }
+        browser.url().ends_with("/dashboard/acme").then_some(())
+    });
+    assert!(browser.source().contains("Get started"), "first-run page");
+    browser.screenshot(&shots().join("first-run.png"));
+
+    // Create a token with one scope; its secret is shown once.
+    browser.goto(&format!("{base}/dashboard/acme/tokens"));
+    browser.type_text(&browser.find("#name"), "Browser token");
+    browser.click(&browser.find("#scope-corpus-read"));
+    browser.click(&browser.find("#create button[type=submit]"));
+    let secret_field = browser.find("#secret");
+    let secret = browser.property(&secret_field, "value");
+    let secret = secret.as_str().unwrap().to_string();
+    assert!(secret.starts_with("ak_"), "{secret}");
+    assert!(browser.source().contains("will not be shown again"));
+    browser.screenshot(&shots().join("token-created.png"));
+    assert_eq!(server.get("/tenants/acme/corpus", &secret).status, 200);
+    browser.click(&browser.find("a.button"));
+    browser.wait_for("the token list", || {
+        browser
+            .url()
+            .ends_with("/dashboard/acme/tokens")
+            .then_some(())
+    });
+    let list = browser.source();
+    assert!(list.contains("Browser token") && !list.contains(&secret));
+    browser.screenshot(&shots().join("tokens.png"));
+
+    // Revoke it behind the confirmation page.
+    browser.click(&browser.find(r#"a[aria-label="Revoke Browser token"]"#));
+    assert!(browser.source().contains("cannot be undone"));
+    browser.click(&browser.find("button.danger"));
+    browser.wait_for("the revocation", || {
+        browser.url().contains("done=revoked").then_some(())
+    });
+    assert_eq!(server.get("/tenants/acme/corpus", &secret).status, 401);
+
+    // Import a CSV: preview, then import.
+    browser.goto(&format!("{base}/dashboard/acme/corpus/import"));
+    browser.type_text(
+        &browser.find("#csv"),
+        "title,content,segment,priority,tags\nOpening hours,The shop is open from 9 to 18 on weekdays and closed on Sundays.,,5,hours\n",
+    );
+    browser.click(&browser.find(r#"button[value="preview"]"#));
+    browser.wait_for("the preview", || {
+        browser
+            .source()
+            .contains("1 of 1 rows are ready")
+            .then_some(())
+    });
+    browser.click(&browser.find(r#"button[value="import"]"#));
+    browser.wait_for("the import", || {
+        browser
+            .source()
+            .contains("Imported 1 entries")
+            .then_some(())
+    });
+    browser.goto(&format!("{base}/dashboard/acme/corpus"));
+    assert!(browser.source().contains("Opening hours"));
+    browser.screenshot(&shots().join("knowledge-base.png"));
+
+    // The widget on the preview page answers from that entry, streamed.
+    browser.goto(&format!("{base}/dashboard/acme/preview"));
+    let launcher = browser.find_by_script(
+        "the widget launcher",
+        &format!("var w = {WIDGET}; return w && w.shadowRoot.querySelector('.launch');"),
+    );
+    browser.click(&launcher);
+    let input = browser.find_by_script(
+        "the widget input",
+        &format!("return {WIDGET}.shadowRoot.querySelector('textarea');"),
+    );
+    browser.type_text(&input, "When is the shop open?\u{E007}");
+    let answer = browser.wait_for("the streamed answer", || {
+        let text = browser.execute(
+            &format!(
+                "var b = {WIDGET}.shadowRoot.querySelectorAll('.m.bot:not(.typing)'); \
+                 return b.length ? b[b.length - 1].textContent : '';"
+            ),
+            vec![],
+        );
+        let text = text.as_str().unwrap_or_default().to_string();
+        text.contains("9 to 18").then_some(text)
+    });
+    assert!(answer.contains("open"), "{answer}");
+    let errors = browser.execute(
+        &format!("return {WIDGET}.shadowRoot.querySelectorAll('.err').length;"),
+        vec![],
+    );
+    assert_eq!(errors, 0, "no error bubble");
+    // The host page keeps one global and its own styles.
+    assert_eq!(
+        browser.execute("return typeof window.AnimamWidget.ask;", vec![]),
+        "function"
+    );
+    browser.screenshot(&shots().join("widget.png"));
+    let conversations = server
+        .get("/tenants/acme/conversations", &server.admin)
+        .json();
+    assert_eq!(conversations["conversations"][0]["channel"], "widget");
+    eprintln!(
+        "browser test took {:.1} s (screenshots in {})",
+        started.elapsed().as_secs_f64(),
+        shots().display()
+    );
+}
