@@ -43,4 +43,21 @@
       file.text().then(function (text) { target.value = text.replace(/^\uFEFF/, ""); });
     });
   });
+  /* Settings: the preview follows the form as it is edited. */
+  var settings = document.getElementById("settings");
+  var mock = document.getElementById("widget-preview");
+  if (settings && mock) {
+    var value = function (name) { var f = settings.elements[name]; return f ? f.value : ""; };
+    var update = function () {
+      mock.style.setProperty("--p", value("primaryColor") || "#4f46e5");
+      mock.style.setProperty("--s", value("secondaryColor") || "#ffffff");
+      document.getElementById("mock-name").textContent = value("botName") || "Assistant";
+      document.getElementById("mock-title").textContent = value("botTitle");
+      var badge = settings.elements.showAiBadge;
+      document.getElementById("mock-badge").hidden = badge ? !badge.checked : false;
+    };
+    settings.addEventListener("input", update);
+    settings.addEventListener("change", update);
+    update();
+  }
 })();

@@ -350,6 +350,12 @@ fn dashboard_pages_refuse_api_credentials() {
     let server = Server::start();
     let entry = server.corpus(&json!({"title": "Matrix", "content": "Matrix entry"}));
     let (token_id, _) = server.token(&["tokens:write"]);
+    let segment = server
+        .get("/tenants/acme/segments/general", &server.admin)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let bearer = format!("Bearer {}", server.admin);
     for route in animam::web::routes() {
         if route.access == Access::Public {
@@ -359,7 +365,9 @@ fn dashboard_pages_refuse_api_credentials() {
             .path
             .replace("{slug}", "acme")
             .replace("/tokens/{id}", &format!("/tokens/{token_id}"))
-            .replace("/corpus/{id}", &format!("/corpus/{entry}"));
+            .replace("/corpus/{id}", &format!("/corpus/{entry}"))
+            .replace("/segments/{id}", &format!("/segments/{segment}"))
+            .replace("/conversations/{id}", "/conversations/conv_none");
         let method = route.method.as_str();
         let form: Option<&[(&str, &str)]> = (method == "POST").then_some(&[]);
         for header in [

@@ -127,6 +127,23 @@ fn dashboard_and_widget_in_a_real_browser() {
         "function"
     );
     browser.screenshot(&shots().join("widget.png"));
+
+    // Settings: the live preview follows the form (script from the binary, under the CSP).
+    browser.goto(&format!("{base}/dashboard/acme/settings"));
+    let name = browser.find("#botName");
+    browser.execute("arguments[0].value = '';", vec![name.0.clone()]);
+    browser.type_text(&name, "Max");
+    browser.wait_for("the preview name", || {
+        let shown = browser.execute(
+            "return document.getElementById('mock-name').textContent;",
+            vec![],
+        );
+        (shown == "Max").then_some(())
+    });
+    browser.screenshot(&shots().join("settings.png"));
+    browser.goto(&format!("{base}/dashboard/acme/conversations"));
+    assert!(browser.source().contains("When is the shop open?"));
+    browser.screenshot(&shots().join("conversations.png"));
     let conversations = server
         .get("/tenants/acme/conversations", &server.admin)
         .json();

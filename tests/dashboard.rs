@@ -341,6 +341,29 @@ fn failed_sign_ins_are_throttled_per_client() {
     assert!(r.text.contains("Too many"));
 }
 
+/// A fresh segment's id.
+fn segment(server: &Server) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let name = format!("Gate {}", NEXT.fetch_add(1, Ordering::Relaxed));
+    let r = server.post(
+        "/tenants/acme/segments",
+        &server.admin,
+        &json!({ "name": name }),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.json()["id"].as_str().unwrap().to_string()
+}
+
+/// A conversation's id (a chat turn with a new session).
+fn conversation(server: &Server) -> String {
+    let session = segment(server);
+    let body = json!({"message": "hello there", "sessionId": session, "stream": false});
+    let r = server.request("POST", "/chat/acme", &[], Some(&body.to_string()));
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json()["conversationId"].as_str().unwrap().to_string()
+}
+
 /// A concrete request for a dashboard route (ids filled with fresh records).
 fn concrete(server: &Server, path: &str) -> String {
     // Holds no more than a tokens:write session, so revoking it is not "upwards".
@@ -349,6 +372,8 @@ fn concrete(server: &Server, path: &str) -> String {
     match path {
         p if p.contains("/tokens/{id}") => p.replace("{id}", &token_id()),
         p if p.contains("/corpus/{id}") => p.replace("{id}", &entry()),
+        p if p.contains("/segments/{id}") => p.replace("{id}", &segment(server)),
+        p if p.contains("/conversations/{id}") => p.replace("{id}", &conversation(server)),
         p => p.to_string(),
     }
     .replace("{slug}", "acme")
@@ -645,4 +670,141 @@ fn csrf_tokens_differ_per_session() {
     assert_eq!(csrf.len(), 64);
     assert_ne!(csrf, b.csrf());
     assert!(!page.text.contains(&a.secret));
+}
+
+#[test]
+fn conversations_segments_and_settings_pages() {
+    let server = Server::start();
+    let session = Session::sign_in(&server, &server.admin);
+
+    // Conversations: list, filters (validated by the API's rules), transcript, export.
+    let id = conversation(&server);
+    let r = session.get("/dashboard/acme/conversations");
+    assert_eq!(r.status, 200);
+    assert!(
+        r.text.contains("hello there") && r.text.contains(&id),
+        "{}",
+        r.text
+    );
+    let r = session.get("/dashboard/acme/conversations?channel=widget");
+    assert!(r.text.contains("0 conversations"), "{}", r.text);
+    let r = session.get("/dashboard/acme/conversations?from=2001-01-01&to=2099-12-31&channel=api");
+    assert!(r.text.contains("1 conversations"), "{}", r.text);
+    let r = session.get("/dashboard/acme/conversations?from=yesterday");
+    assert_eq!(r.status, 400);
+    assert!(r.text.contains("from"), "{}", r.text);
+    let r = session.get(&format!("/dashboard/acme/conversations/{id}"));
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains("Visitor") && r.text.contains("hello there"));
+    let r = session.get("/dashboard/acme/conversations/export?channel=api");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.text,
+        server
+            .get(
+                "/tenants/acme/conversations/export?channel=api",
+                &server.admin
+            )
+            .text
+    );
+
+    // Segments: create (slug from the name), validation beside the field, edit, default, delete.
+    let r = session.post(
+        "/dashboard/acme/segments",
+        &[
+            ("name", "Checkout help"),
+            ("welcomeMessage", "Need help paying?"),
+            ("conversationStarters", "Which cards?\nIs it safe?"),
+            ("isActive", "true"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.text);
+    let seg = server
+        .get("/tenants/acme/segments/checkout-help", &server.admin)
+        .json();
+    assert_eq!(seg["conversationStarters"][1]["text"], "Is it safe?");
+    let seg_id = seg["id"].as_str().unwrap().to_string();
+    let r = session.post(
+        "/dashboard/acme/segments",
+        &[("name", "Bad"), ("slug", "Not A Slug")],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text.contains(r#"id="slug-error""#), "{}", r.text);
+    let r = session.post(
+        &format!("/dashboard/acme/segments/{seg_id}/edit"),
+        &[
+            ("name", "Checkout"),
+            ("welcomeMessage", "Hi"),
+            ("isActive", "true"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.text);
+    let r = session.post(&format!("/dashboard/acme/segments/{seg_id}/default"), &[]);
+    assert_eq!(r.status, 303);
+    let seg = server
+        .get(&format!("/tenants/acme/segments/{seg_id}"), &server.admin)
+        .json();
+    assert_eq!(
+        (seg["name"].as_str(), seg["isDefault"].as_bool()),
+        (Some("Checkout"), Some(true))
+    );
+    // The default cannot be deleted: the list again with the reason.
+    let r = session.post(&format!("/dashboard/acme/segments/{seg_id}/delete"), &[]);
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.text.contains("default segment"), "{}", r.text);
+    let r = session.post("/dashboard/acme/segments/general/delete", &[]);
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(
+        server
+            .get("/tenants/acme/segments/general", &server.admin)
+            .status,
+        404
+    );
+
+    // Settings: validation beside the field, nothing saved; then saved.
+    let page = session.get("/dashboard/acme/settings");
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains(r#"id="widget-preview""#));
+    let mut fields = vec![
+        ("name", "Acme"),
+        ("botName", "Max"),
+        ("botTitle", "Your guide"),
+        ("botLore", ""),
+        ("botTone", "FRIENDLY"),
+        ("contentPolicy", "SFW"),
+        ("primaryColor", "#112233"),
+        ("secondaryColor", "#ffffff"),
+        ("allowedDomains", "shop.example\nhttps://bad.example"),
+        ("showAiBadge", "true"),
+        ("isActivated", "true"),
+    ];
+    let r = session.post("/dashboard/acme/settings", &fields);
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text.contains(r#"id="allowedDomains-error""#),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        server.get("/tenants/acme", &server.admin).json()["botName"],
+        "Assistant"
+    );
+    fields[8] = ("allowedDomains", "shop.example\n*.acme.example");
+    let r = session.post("/dashboard/acme/settings", &fields);
+    assert_eq!(r.status, 303, "{}", r.text);
+    let tenant = server.get("/tenants/acme", &server.admin).json();
+    assert_eq!(tenant["botName"], "Max");
+    assert_eq!(tenant["primaryColor"], "#112233");
+    assert_eq!(
+        tenant["allowedDomains"],
+        json!(["shop.example", "*.acme.example"])
+    );
+    assert_eq!(tenant["allowEmojis"], false);
+
+    // Read-only settings: the form shows, disabled, without a save button.
+    let (_, reader) = server.token(&["settings:read"]);
+    let reader = Session::sign_in(&server, &reader);
+    let r = reader.get("/dashboard/acme/settings");
+    assert_eq!(r.status, 200);
+    assert!(!r.text.contains("Save settings") && r.text.contains("disabled"));
 }

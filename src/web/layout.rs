@@ -11,7 +11,8 @@ pub struct Nav<'a> {
     pub tenant: &'a str,
     pub can: &'a dyn Fn(Scope) -> bool,
     pub csrf: &'a str,
-    /// Which section is open: "home", "tokens", "corpus", "preview".
+    /// Which section is open: "home", "tokens", "corpus", "conversations", "segments",
+    /// "settings", "preview".
     pub active: &'a str,
 }
 
@@ -31,7 +32,7 @@ fn head(title: &str) -> Markup {
 /// A full dashboard page.
 pub fn page(title: &str, nav: &Nav<'_>, body: Markup) -> Markup {
     let t = nav.tenant;
-    let sections: [(&str, String, &str, Option<Scope>); 4] = [
+    let sections: [(&str, String, &str, Option<Scope>); 7] = [
         ("home", format!("/dashboard/{t}"), "Overview", None),
         (
             "tokens",
@@ -44,6 +45,24 @@ pub fn page(title: &str, nav: &Nav<'_>, body: Markup) -> Markup {
             format!("/dashboard/{t}/corpus"),
             "Knowledge Base",
             Some(Scope::CorpusRead),
+        ),
+        (
+            "conversations",
+            format!("/dashboard/{t}/conversations"),
+            "Conversations",
+            Some(Scope::ConversationsRead),
+        ),
+        (
+            "segments",
+            format!("/dashboard/{t}/segments"),
+            "Segments",
+            Some(Scope::SegmentsRead),
+        ),
+        (
+            "settings",
+            format!("/dashboard/{t}/settings"),
+            "Settings",
+            Some(Scope::SettingsRead),
         ),
         (
             "preview",

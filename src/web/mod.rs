@@ -62,7 +62,7 @@ pub fn routes() -> Vec<PageSpec> {
     use Access::{Public, Scope as Needs, Session};
     use Method as M;
     use Scope as S;
-    use pages::{corpus, home, preview, sign_in, tokens};
+    use pages::{conversations, corpus, home, preview, segments, settings, sign_in, tokens};
     vec![
         PageSpec::new(M::GET, "/dashboard", Public, sign_in::form),
         PageSpec::new(M::POST, "/dashboard/sign-in", Public, sign_in::submit),
@@ -147,6 +147,72 @@ pub fn routes() -> Vec<PageSpec> {
             "/dashboard/{slug}/corpus/{id}/delete",
             Needs(S::CorpusWrite),
             corpus::delete,
+        ),
+        PageSpec::new(
+            M::GET,
+            "/dashboard/{slug}/conversations",
+            Needs(S::ConversationsRead),
+            conversations::list,
+        ),
+        PageSpec::new(
+            M::GET,
+            "/dashboard/{slug}/conversations/export",
+            Needs(S::ConversationsRead),
+            conversations::export,
+        ),
+        PageSpec::new(
+            M::GET,
+            "/dashboard/{slug}/conversations/{id}",
+            Needs(S::ConversationsRead),
+            conversations::transcript,
+        ),
+        PageSpec::new(
+            M::GET,
+            "/dashboard/{slug}/segments",
+            Needs(S::SegmentsRead),
+            segments::list,
+        ),
+        PageSpec::new(
+            M::POST,
+            "/dashboard/{slug}/segments",
+            Needs(S::SegmentsWrite),
+            segments::create,
+        ),
+        PageSpec::new(
+            M::GET,
+            "/dashboard/{slug}/segments/{id}/edit",
+            Needs(S::SegmentsWrite),
+            segments::edit_form,
+        ),
+        PageSpec::new(
+            M::POST,
+            "/dashboard/{slug}/segments/{id}/edit",
+            Needs(S::SegmentsWrite),
+            segments::update,
+        ),
+        PageSpec::new(
+            M::POST,
+            "/dashboard/{slug}/segments/{id}/default",
+            Needs(S::SegmentsWrite),
+            segments::make_default,
+        ),
+        PageSpec::new(
+            M::POST,
+            "/dashboard/{slug}/segments/{id}/delete",
+            Needs(S::SegmentsWrite),
+            segments::delete,
+        ),
+        PageSpec::new(
+            M::GET,
+            "/dashboard/{slug}/settings",
+            Needs(S::SettingsRead),
+            settings::show,
+        ),
+        PageSpec::new(
+            M::POST,
+            "/dashboard/{slug}/settings",
+            Needs(S::SettingsWrite),
+            settings::save,
         ),
     ]
 }

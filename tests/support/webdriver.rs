@@ -22,7 +22,7 @@ pub struct Browser {
 
 /// An element reference.
 #[derive(Clone)]
-pub struct El(Value);
+pub struct El(pub Value);
 
 impl Browser {
     /// Starts chromedriver and a headless Chromium. Fails (never skips) when they are missing.

@@ -1,8 +1,11 @@
 //! The dashboard's pages, one file per section.
 
+pub mod conversations;
 pub mod corpus;
 pub mod home;
 pub mod preview;
+pub mod segments;
+pub mod settings;
 pub mod sign_in;
 pub mod tokens;
 
