@@ -154,3 +154,133 @@ fn dashboard_and_widget_in_a_real_browser() {
         shots().display()
     );
 }
+
+/// Serves one HTML page, with the given CSP, on a port of its own (another origin).
+fn host_page(html: String, csp: String) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut buffer = [0u8; 8192];
+            let _ = stream.read(&mut buffer);
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
+                 Content-Security-Policy: {csp}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                html.len()
+            );
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    // `localhost` here, `127.0.0.1` for animam: two origins, so the widget goes through CORS.
+    format!("http://localhost:{port}/")
+}
+
+#[test]
+fn widget_on_another_site_under_a_strict_csp() {
+    let server = Server::start();
+    server.corpus(&serde_json::json!({
+        "title": "Delivery",
+        "content": "Parcels are delivered within three working days."
+    }));
+    server.patch(
+        "/tenants/acme",
+        &server.admin,
+        &serde_json::json!({"botName": "Max", "primaryColor": "#0a7d33"}),
+    );
+    let csp = format!(
+        "default-src 'none'; script-src {0}; connect-src {0}; style-src 'none'",
+        server.base
+    );
+    let page = format!(
+        "<!doctype html><html><head><title>Shop</title></head><body><h1>Shop</h1>\
+         <script src=\"{}/widget.js\" data-tenant=\"acme\" defer></script></body></html>",
+        server.base
+    );
+    let url = host_page(page, csp);
+    let browser = Browser::start();
+    browser.goto(&url);
+    let launcher = browser.find_by_script(
+        "the widget launcher",
+        &format!("var w = {WIDGET}; return w && w.shadowRoot.querySelector('.launch');"),
+    );
+    // The tenant's colours and name arrived through CORS, and the constructed stylesheet
+    // applies although the page allows no style at all.
+    browser.wait_for("the tenant's name", || {
+        let name = browser.execute(
+            &format!("return {WIDGET}.shadowRoot.querySelector('header b').textContent;"),
+            vec![],
+        );
+        (name == "Max").then_some(())
+    });
+    let colour = browser.execute(
+        &format!(
+            "return getComputedStyle({WIDGET}.shadowRoot.querySelector('.launch')).backgroundColor;"
+        ),
+        vec![],
+    );
+    assert_eq!(colour, "rgb(10, 125, 51)");
+    assert_eq!(
+        browser.execute(
+            "return Object.keys(window).filter(k => k.startsWith('Animam'));",
+            vec![]
+        ),
+        serde_json::json!(["AnimamWidget"])
+    );
+    browser.click(&launcher);
+    let input = browser.find_by_script(
+        "the widget input",
+        &format!("return {WIDGET}.shadowRoot.querySelector('textarea');"),
+    );
+    browser.type_text(&input, "How long does delivery take?\u{E007}");
+    let last_bot = format!(
+        "var b = {WIDGET}.shadowRoot.querySelectorAll('.m.bot:not(.typing), .m.err'); \
+         return b.length ? b[b.length - 1].textContent : '';"
+    );
+    browser.wait_for("the answer", || {
+        let text = browser.execute(&last_bot, vec![]);
+        text.as_str()
+            .unwrap_or_default()
+            .contains("three working days")
+            .then_some(())
+    });
+    let session: String = browser
+        .execute(
+            "return localStorage.getItem('animam:session:acme');",
+            vec![],
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(session.starts_with("w_"), "{session}");
+
+    // A refusal is told plainly: the tenant's conversation quota is used up.
+    server.patch(
+        "/tenants/acme",
+        &server.admin,
+        &serde_json::json!({"conversationsLimit": 1}),
+    );
+    browser.execute("localStorage.clear();", vec![]);
+    browser.goto(&url);
+    let launcher = browser.find_by_script(
+        "the widget launcher",
+        &format!("var w = {WIDGET}; return w && w.shadowRoot.querySelector('.launch');"),
+    );
+    browser.click(&launcher);
+    let input = browser.find_by_script(
+        "the widget input",
+        &format!("return {WIDGET}.shadowRoot.querySelector('textarea');"),
+    );
+    browser.type_text(&input, "Hello?\u{E007}");
+    browser.wait_for("the refusal", || {
+        let text = browser.execute(
+            &format!("var e = {WIDGET}.shadowRoot.querySelector('.m.err'); return e ? e.textContent : '';"),
+            vec![],
+        );
+        text.as_str()
+            .unwrap_or_default()
+            .contains("Conversation limit reached")
+            .then_some(())
+    });
+}
