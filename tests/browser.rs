@@ -28,7 +28,7 @@ fn dashboard_and_widget_in_a_real_browser() {
     browser.type_text(&input, &server.admin);
     browser.click(&browser.find("form button[type=submit]"));
     browser.wait_for("the overview", || {
-        if browser.url().ends_with("/dashboard/sign-in") {
+        if browser.url().ends_with("/dashboard/-/sign-in") {
             panic!("sign-in refused: {}", browser.source());
         }
         browser.url().ends_with("/dashboard/acme").then_some(())

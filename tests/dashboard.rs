@@ -19,7 +19,7 @@ fn sign_in_sets_a_strict_cookie_and_wrong_tokens_are_refused() {
     let server = Server::start();
     let r = send(&server, "GET", "/dashboard", &[], None);
     assert_eq!(r.status, 200);
-    assert!(r.text.contains(r#"action="/dashboard/sign-in""#));
+    assert!(r.text.contains(r#"action="/dashboard/-/sign-in""#));
     let csp = r.header("content-security-policy").unwrap();
     assert!(
         csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
@@ -225,8 +225,8 @@ fn token_life_cycle_secret_shown_once() {
 fn sign_out_ends_the_session() {
     let server = Server::start();
     let session = Session::sign_in(&server, &server.admin);
-    assert_eq!(session.post_raw("/dashboard/sign-out", &[]).status, 403);
-    let r = session.post("/dashboard/sign-out", &[]);
+    assert_eq!(session.post_raw("/dashboard/-/sign-out", &[]).status, 403);
+    let r = session.post("/dashboard/-/sign-out", &[]);
     assert_eq!((r.status, location(&r)), (303, "/dashboard?ended=out"));
     assert!(
         set_cookie(&r).unwrap().contains("animam_session=;"),
@@ -689,7 +689,7 @@ fn conversations_segments_and_settings_pages() {
     let r = session.get("/dashboard/acme/conversations?channel=widget");
     assert!(r.text.contains("0 conversations"), "{}", r.text);
     let r = session.get("/dashboard/acme/conversations?from=2001-01-01&to=2099-12-31&channel=api");
-    assert!(r.text.contains("1 conversations"), "{}", r.text);
+    assert!(r.text.contains("1 conversation<"), "{}", r.text);
     let r = session.get("/dashboard/acme/conversations?from=yesterday");
     assert_eq!(r.status, 400);
     assert!(r.text.contains("from"), "{}", r.text);
@@ -807,4 +807,23 @@ fn conversations_segments_and_settings_pages() {
     let r = reader.get("/dashboard/acme/settings");
     assert_eq!(r.status, 200);
     assert!(!r.text.contains("Save settings") && r.text.contains("disabled"));
+}
+
+#[test]
+fn tenants_named_like_dashboard_routes_keep_their_pages() {
+    let mut server = Server::start();
+    server.stop();
+    let tokens: Vec<(&str, String)> = ["static", "sign-in"]
+        .into_iter()
+        .map(|slug| (slug, crate::support::bootstrap(server.root.path(), slug)))
+        .collect();
+    server.launch(&[]);
+    for (slug, token) in &tokens {
+        let session = Session::sign_in(&server, token);
+        assert_eq!(session.home, format!("/dashboard/{slug}"));
+        for page in ["", "/tokens", "/preview"] {
+            let r = session.get(&format!("/dashboard/{slug}{page}"));
+            assert_eq!(r.status, 200, "{slug}{page}: {}", r.text);
+        }
+    }
 }

@@ -23,8 +23,8 @@ fn head(title: &str) -> Markup {
             meta name="viewport" content="width=device-width, initial-scale=1";
             meta name="referrer" content="same-origin";
             title { (title) " · Animam" }
-            link rel="stylesheet" href="/dashboard/static/dashboard.css";
-            script src="/dashboard/static/dashboard.js" defer {}
+            link rel="stylesheet" href="/dashboard/-/static/dashboard.css";
+            script src="/dashboard/-/static/dashboard.js" defer {}
         }
     }
 }
@@ -95,7 +95,7 @@ pub fn page(title: &str, nav: &Nav<'_>, body: Markup) -> Markup {
                             }
                         }
                     }
-                    form.signout method="post" action="/dashboard/sign-out" {
+                    form.signout method="post" action="/dashboard/-/sign-out" {
                         (csrf_field(nav.csrf))
                         button.link type="submit" { "Sign out" }
                     }

@@ -57,7 +57,9 @@ impl PageSpec {
     }
 }
 
-/// Every dashboard route, literal paths before `{id}` ones.
+/// Every dashboard route, literal paths before `{id}` ones. Routes that are not a tenant's
+/// live under `/dashboard/-/`: no tenant slug starts with `-`, so a tenant named `static` or
+/// `sign-in` still has its pages.
 pub fn routes() -> Vec<PageSpec> {
     use Access::{Public, Scope as Needs, Session};
     use Method as M;
@@ -65,9 +67,9 @@ pub fn routes() -> Vec<PageSpec> {
     use pages::{conversations, corpus, home, preview, segments, settings, sign_in, tokens};
     vec![
         PageSpec::new(M::GET, "/dashboard", Public, sign_in::form),
-        PageSpec::new(M::POST, "/dashboard/sign-in", Public, sign_in::submit),
-        PageSpec::new(M::POST, "/dashboard/sign-out", Session, sign_in::sign_out),
-        PageSpec::new(M::GET, "/dashboard/static/{file}", Public, pages::asset),
+        PageSpec::new(M::POST, "/dashboard/-/sign-in", Public, sign_in::submit),
+        PageSpec::new(M::POST, "/dashboard/-/sign-out", Session, sign_in::sign_out),
+        PageSpec::new(M::GET, "/dashboard/-/static/{file}", Public, pages::asset),
         PageSpec::new(M::GET, "/dashboard/{slug}", Session, home::show),
         PageSpec::new(M::GET, "/dashboard/{slug}/preview", Session, preview::show),
         PageSpec::new(

@@ -84,7 +84,7 @@ pub fn sign_in_attempt(server: &Server, token: &str) -> Resp {
     send(
         server,
         "POST",
-        "/dashboard/sign-in",
+        "/dashboard/-/sign-in",
         &[],
         Some(&[("token", token)]),
     )

@@ -142,7 +142,7 @@ pub async fn list(
         }
         div.table-wrap {
             table {
-                caption { (found.total) " conversations" }
+                caption { (super::count(found.total, "conversation", "conversations")) }
                 thead { tr {
                     th scope="col" { "Started" } th scope="col" { "First message" } th scope="col" { "Segment" }
                     th scope="col" { "Channel" } th scope="col" { "Visitor" } th scope="col" { "Messages" }

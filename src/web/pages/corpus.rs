@@ -85,7 +85,7 @@ pub async fn list(
         }
         div.table-wrap {
             table {
-                caption { (result.total) " entries" @if !search.is_empty() { " matching “" (search) "”" } }
+                caption { (super::count(result.total, "entry", "entries")) @if !search.is_empty() { " matching “" (search) "”" } }
                 thead { tr {
                     th scope="col" { "Title" } th scope="col" { "Segment" } th scope="col" { "Priority" }
                     th scope="col" { "Tags" } th scope="col" { "Updated" }

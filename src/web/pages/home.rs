@@ -54,7 +54,7 @@ pub async fn show(
         } @else {
             ul.stats {
                 @if let Some(n) = entries {
-                    li { strong { (n) } " knowledge base entries" }
+                    li { strong { (super::count(n, "entry", "entries")) } " in the knowledge base" }
                 }
             }
         }
@@ -68,7 +68,7 @@ pub async fn show(
             h2 { "What this token can do" }
             ul.scopes {
                 @for scope in dash.scopes.iter() {
-                    li { code { (scope.as_str()) } }
+                    li { code { (scope.as_str()) } @if scope == Scope::All { " (every scope)" } }
                 }
             }
         }

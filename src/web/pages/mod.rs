@@ -22,7 +22,7 @@ use crate::clock::Timestamp;
 const CSS: &str = include_str!("../../../assets/dashboard.css");
 const JS: &str = include_str!("../../../assets/dashboard.js");
 
-/// `GET /dashboard/static/{file}`: the stylesheet and script, compiled into the binary.
+/// `GET /dashboard/-/static/{file}`: the stylesheet and script, compiled into the binary.
 pub async fn asset(file: web::Path<String>) -> Result<HttpResponse, WebError> {
     let (content_type, body) = match file.as_str() {
         "dashboard.css" => ("text/css; charset=utf-8", CSS),
@@ -71,5 +71,14 @@ pub fn when(at: Timestamp) -> String {
     match (text.get(..10), text.get(11..16)) {
         (Some(day), Some(time)) => format!("{day} {time} UTC"),
         _ => text,
+    }
+}
+
+/// `1 entry`, `3 entries`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
     }
 }

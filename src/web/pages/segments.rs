@@ -139,7 +139,7 @@ async fn list_page<N: PageNeed>(
         @if let Some(text) = failure { p.notice.error role="alert" { (text) } }
         div.table-wrap {
             table {
-                caption { (segments.len()) " segments" }
+                caption { (super::count(segments.len(), "segment", "segments")) }
                 thead { tr {
                     th scope="col" { "Name" } th scope="col" { "Slug" } th scope="col" { "Status" }
                     th scope="col" { "Welcome message" }

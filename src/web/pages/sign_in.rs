@@ -21,7 +21,7 @@ fn form_page(notice: Option<&str>, error: Option<&str>) -> maud::Markup {
             @if let Some(text) = notice {
                 p.notice role="status" { (text) }
             }
-            form.card method="post" action="/dashboard/sign-in" {
+            form.card method="post" action="/dashboard/-/sign-in" {
                 @if let Some(text) = error {
                     p.notice.error role="alert" id="token-error" { (text) }
                 }
@@ -59,7 +59,7 @@ pub async fn form(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     Ok(html(form_page(notice, None)))
 }
 
-/// `POST /dashboard/sign-in`: checks the token in the live credential table and opens a
+/// `POST /dashboard/-/sign-in`: checks the token in the live credential table and opens a
 /// session. Attempts are counted per client IP.
 pub async fn submit(
     req: HttpRequest,
@@ -129,7 +129,7 @@ pub async fn submit(
         .finish())
 }
 
-/// `POST /dashboard/sign-out`: deletes the session (CSRF-checked) and drops the cookie.
+/// `POST /dashboard/-/sign-out`: deletes the session (CSRF-checked) and drops the cookie.
 pub async fn sign_out(
     req: HttpRequest,
     state: web::Data<AppState>,

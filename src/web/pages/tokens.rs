@@ -80,7 +80,7 @@ async fn list_page(
         }
         div.table-wrap {
             table {
-                caption { (tokens.len()) " tokens" }
+                caption { (super::count(tokens.len(), "token", "tokens")) }
                 thead { tr {
                     th scope="col" { "Name" } th scope="col" { "Prefix" } th scope="col" { "Scopes" }
                     th scope="col" { "Created" } th scope="col" { "Last used" } th scope="col" { "Expires" }
