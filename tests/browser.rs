@@ -189,6 +189,14 @@ fn widget_on_another_site_under_a_strict_csp() {
         &server.admin,
         &serde_json::json!({"botName": "Max", "primaryColor": "#0a7d33"}),
     );
+    server.patch(
+        "/tenants/acme/segments/general",
+        &server.admin,
+        &serde_json::json!({
+            "welcomeMessage": "Hi! Ask me about delivery.",
+            "conversationStarters": [{"text": "How long does delivery take?"}]
+        }),
+    );
     let csp = format!(
         "default-src 'none'; script-src {0}; connect-src {0}; style-src 'none'",
         server.base
@@ -229,11 +237,17 @@ fn widget_on_another_site_under_a_strict_csp() {
         serde_json::json!(["AnimamWidget"])
     );
     browser.click(&launcher);
-    let input = browser.find_by_script(
-        "the widget input",
-        &format!("return {WIDGET}.shadowRoot.querySelector('textarea');"),
+    // The segment's welcome message and starter; the starter asks its question.
+    let welcome = browser.execute(
+        &format!("return {WIDGET}.shadowRoot.querySelector('.m.bot').textContent;"),
+        vec![],
     );
-    browser.type_text(&input, "How long does delivery take?\u{E007}");
+    assert_eq!(welcome, "Hi! Ask me about delivery.");
+    let starter = browser.find_by_script(
+        "the conversation starter",
+        &format!("return {WIDGET}.shadowRoot.querySelector('.starters button');"),
+    );
+    browser.click(&starter);
     let last_bot = format!(
         "var b = {WIDGET}.shadowRoot.querySelectorAll('.m.bot:not(.typing), .m.err'); \
          return b.length ? b[b.length - 1].textContent : '';"

@@ -65,6 +65,18 @@ fn sign_in_sets_a_strict_cookie_and_wrong_tokens_are_refused() {
         "no secret in the log"
     );
 
+    // Signing in again from the same browser ends the session it had.
+    let first = Session::sign_in(&server, &server.admin);
+    let r = send(
+        &server,
+        "POST",
+        "/dashboard/-/sign-in",
+        &[("cookie", &first.cookie())],
+        Some(&[("token", &server.admin)]),
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(location(&first.get("/dashboard/acme")), "/dashboard");
+
     // A live session goes straight to its tenant; the session secret is in no page.
     let session = Session::sign_in(&server, &server.admin);
     let r = session.get("/dashboard");

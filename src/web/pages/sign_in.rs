@@ -97,6 +97,13 @@ pub async fn submit(
             form_page(None, Some("That token has expired.")),
         ));
     }
+    // A browser that signs in again leaves its previous session behind: end it.
+    if let Some(previous) = presented(&req) {
+        state
+            .store
+            .delete_session(&hex(&hash_secret(&previous)))
+            .await?;
+    }
     let dashboard = &state.config.dashboard;
     let minted = mint(SecretKind::Session);
     let session = Session {
