@@ -189,10 +189,17 @@ pub async fn list(
         &page,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "corpus": result.entries.into_iter().map(CorpusView::from).collect::<Vec<_>>(),
-        "pagination": page.pagination(result.total),
-    })))
+    // A typed body, not `json!`: a page is serialised straight from the entries, without
+    // building a `Value` tree of 20 entries first.
+    #[derive(Serialize)]
+    struct CorpusPageView {
+        corpus: Vec<CorpusView>,
+        pagination: super::Pagination,
+    }
+    Ok(HttpResponse::Ok().json(CorpusPageView {
+        corpus: result.entries.into_iter().map(CorpusView::from).collect(),
+        pagination: page.pagination(result.total),
+    }))
 }
 
 /// One page of the corpus, filtered by segment and, with `search`, ranked by relevance.

@@ -1,8 +1,7 @@
 //! Corpus entries to their analysed, weighted terms ([`AnalyzedDoc`]).
 
-use std::collections::HashMap;
-
-use super::lang::{Lang, LangVotes, detect_lang};
+use super::FastMap;
+use super::lang::{Lang, LangVotes};
 use super::tokenize::{for_each_token, token_variants};
 
 /// Version of the tokenising/stemming/folding rules. Stored analyses made with
@@ -47,15 +46,50 @@ struct TokenStat {
 /// Every occurrence of a word, keyed by the language of the paragraph it
 /// was written in: the same word is a stopword in a French paragraph and
 /// a content word in an English one.
-type Stats = HashMap<(String, Lang), TokenStat>;
+type Stats = FastMap<(String, Lang), TokenStat>;
 
-fn collect_tokens(stats: &mut Stats, text: &str, lang: Lang, weight: u32, tag: bool) {
-    for_each_token(text, |t| {
+fn collect_tokens(stats: &mut Stats, tokens: &Tokens, lang: Lang, weight: u32, tag: bool) {
+    for t in tokens.iter() {
         let key = (t.to_owned(), lang);
         let stat = stats.entry(key).or_default();
         stat.weighted = stat.weighted.saturating_add(weight);
         stat.tag |= tag;
-    });
+    }
+}
+
+/// The tokens of one text in one buffer: each text is tokenised (NFKC, lowercasing) once,
+/// then read for the language votes and for the terms.
+#[derive(Default)]
+struct Tokens {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Tokens {
+    fn of(text: &str) -> Tokens {
+        let mut tokens = Tokens::default();
+        for_each_token(text, |t| {
+            tokens.text.push_str(t);
+            tokens.ends.push(tokens.text.len());
+        });
+        tokens
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        self.ends.iter().scan(0, |start, &end| {
+            let token = self.text.get(*start..end).unwrap_or_default();
+            *start = end;
+            Some(token)
+        })
+    }
+
+    fn votes(&self) -> LangVotes {
+        let mut votes = LangVotes::default();
+        for t in self.iter() {
+            votes.add(t, 1);
+        }
+        votes
+    }
 }
 
 /// Paragraphs (blank-line separated, or lines when the text has no blank
@@ -85,14 +119,18 @@ fn paragraphs(content: &str) -> Vec<&str> {
 /// entry's language is kept ([`AnalyzedDoc::lang`]) so visitors can be
 /// answered from entries in their own language first.
 pub fn analyze_doc(title: &str, content: &str, tags: &[String]) -> AnalyzedDoc {
+    let title = Tokens::of(title);
+    let paragraphs: Vec<Tokens> = paragraphs(content).into_iter().map(Tokens::of).collect();
+    let tags: Vec<Tokens> = tags.iter().map(|t| Tokens::of(t)).collect();
+    let heading = title.votes();
+    let paragraph_votes: Vec<LangVotes> = paragraphs.iter().map(Tokens::votes).collect();
     let mut whole = LangVotes::default();
-    let mut heading = LangVotes::default();
-    let count = |votes: &mut LangVotes, text: &str| for_each_token(text, |t| votes.add(t, 1));
-    count(&mut heading, title);
-    count(&mut whole, title);
-    count(&mut whole, content);
-    for tag in tags {
-        count(&mut whole, tag);
+    whole.add_votes(&heading);
+    for votes in &paragraph_votes {
+        whole.add_votes(votes);
+    }
+    for tag in &tags {
+        whole.add_votes(&tag.votes());
     }
     // A translated page often keeps paragraphs of the original: when the
     // body is too mixed to call, the title says what the page is, and
@@ -102,20 +140,20 @@ pub fn analyze_doc(title: &str, content: &str, tags: &[String]) -> AnalyzedDoc {
         (Lang::Both, title) => title,
         (decided, _) => decided,
     };
-    let mut stats: Stats = HashMap::new();
-    collect_tokens(&mut stats, title, entry_lang, TITLE_WEIGHT, false);
-    for paragraph in paragraphs(content) {
-        let lang = match detect_lang(paragraph) {
+    let mut stats = Stats::default();
+    collect_tokens(&mut stats, &title, entry_lang, TITLE_WEIGHT, false);
+    for (paragraph, votes) in paragraphs.iter().zip(&paragraph_votes) {
+        let lang = match votes.lang() {
             Lang::Both => entry_lang,
             decided => decided,
         };
         collect_tokens(&mut stats, paragraph, lang, CONTENT_WEIGHT, false);
     }
-    for tag in tags {
+    for tag in &tags {
         collect_tokens(&mut stats, tag, entry_lang, TAG_WEIGHT, true);
     }
 
-    let mut terms: HashMap<String, (u32, bool)> = HashMap::new();
+    let mut terms: FastMap<String, (u32, bool)> = FastMap::default();
     let mut length = 0u32;
     let mut variants = Vec::new();
     for ((token, lang), stat) in &stats {

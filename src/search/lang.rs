@@ -51,6 +51,11 @@ impl LangVotes {
         }
     }
 
+    pub(crate) fn add_votes(&mut self, other: &LangVotes) {
+        self.english += other.english;
+        self.french += other.french;
+    }
+
     /// A language wins only with at least two votes and twice the votes of
     /// the other, so a stray "comment" or "the" does not flip a text.
     pub(crate) fn lang(&self) -> Lang {

@@ -7,8 +7,9 @@
 //! "car") are deliberately left out, because a stopword of one language is
 //! only dropped from documents confidently detected as that language.
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
+
+use super::FastMap;
 
 pub(crate) static ENGLISH: &[&str] = &[
     "about",
@@ -180,13 +181,16 @@ pub(crate) static FRENCH: &[&str] = &[
     "étaient", "étais", "était", "été", "êtes", "être",
 ];
 
+/// Checked by a test against both lists.
+const LONGEST_STOPWORD_BYTES: usize = 12;
+
 pub(crate) const IN_ENGLISH: u8 = 1;
 pub(crate) const IN_FRENCH: u8 = 2;
 
 /// One hash lookup answers both languages; every token of every analysed
 /// text goes through here, and two binary searches were a visible cost.
-static LISTS: LazyLock<HashMap<&'static str, u8>> = LazyLock::new(|| {
-    let mut map = HashMap::with_capacity(ENGLISH.len() + FRENCH.len());
+static LISTS: LazyLock<FastMap<&'static str, u8>> = LazyLock::new(|| {
+    let mut map = FastMap::default();
     for word in ENGLISH {
         *map.entry(*word).or_default() |= IN_ENGLISH;
     }
@@ -198,6 +202,10 @@ static LISTS: LazyLock<HashMap<&'static str, u8>> = LazyLock::new(|| {
 
 /// `IN_ENGLISH | IN_FRENCH` bits of the lists containing `word`.
 pub(crate) fn lists(word: &str) -> u8 {
+    // Most tokens are longer than any stopword: no hashing for them.
+    if word.len() > LONGEST_STOPWORD_BYTES {
+        return 0;
+    }
     LISTS.get(word).copied().unwrap_or(0)
 }
 
@@ -223,6 +231,7 @@ mod tests {
             assert!(list.iter().all(|w| w.chars().count() >= 2));
             assert!(list.iter().all(|w| w.to_lowercase() == *w));
             assert!((100..=160).contains(&list.len()));
+            assert!(list.iter().all(|w| w.len() <= LONGEST_STOPWORD_BYTES));
         }
     }
 

@@ -7,11 +7,13 @@
 //! (e.g. "é" is a vowel for it); folding afterwards lets "cafe" meet "café".
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use frostem::Stemmer;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
+use super::FastMap;
 use super::lang::Lang;
 
 /// Longer "words" are almost always hashes, base64 or URLs; indexing them
@@ -91,6 +93,19 @@ fn push_unique(out: &mut Vec<String>, term: Cow<'_, str>) {
     }
 }
 
+/// Distinct tokens remembered per thread by [`token_variants`]; about 2 MiB at most.
+const VARIANT_CACHE_TOKENS: usize = 16_384;
+
+type VariantCache = FastMap<Box<str>, Box<[Box<str>]>>;
+
+thread_local! {
+    /// Each language's token -> variants. Word frequencies follow Zipf's law, so most tokens
+    /// of a text are repeats of a few thousand words: stemming was a quarter of an import's
+    /// time before this cache. Cleared when full rather than evicting one by one: the
+    /// frequent words come straight back.
+    static VARIANTS: RefCell<[VariantCache; 3]> = RefCell::default();
+}
+
 /// Replaces `out` with the distinct terms a (lowercase, non-stopword) token
 /// is indexed under for a text of `lang`.
 ///
@@ -102,6 +117,27 @@ fn push_unique(out: &mut Vec<String>, term: Cow<'_, str>) {
 /// document language's variants.
 pub(crate) fn token_variants(token: &str, lang: Lang, out: &mut Vec<String>) {
     out.clear();
+    let slot = match lang {
+        Lang::English => 0,
+        Lang::French => 1,
+        Lang::Both => 2,
+    };
+    VARIANTS.with_borrow_mut(|caches| {
+        let cache = &mut caches[slot];
+        if let Some(known) = cache.get(token) {
+            out.extend(known.iter().map(|v| v.to_string()));
+            return;
+        }
+        stem_variants(token, lang, out);
+        if cache.len() >= VARIANT_CACHE_TOKENS {
+            cache.clear();
+        }
+        let variants = out.iter().map(|v| v.as_str().into()).collect();
+        cache.insert(token.into(), variants);
+    });
+}
+
+fn stem_variants(token: &str, lang: Lang, out: &mut Vec<String>) {
     let folded = fold(token);
     for &algorithm in lang.algorithms() {
         let stemmer = Stemmer::new(algorithm);
@@ -111,5 +147,46 @@ pub(crate) fn token_variants(token: &str, lang: Lang, out: &mut Vec<String>) {
             let stem = stemmer.stem(&folded);
             push_unique(out, fold(&stem));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn variants(token: &str, lang: Lang) -> Vec<String> {
+        let mut out = Vec::new();
+        token_variants(token, lang, &mut out);
+        out
+    }
+
+    #[test]
+    fn cached_variants_are_the_stemmed_ones_in_every_language_and_past_a_clear() {
+        let words = ["refunds", "élèves", "remboursement", "cafés", "running"];
+        for round in 0..2 {
+            for lang in [Lang::English, Lang::French, Lang::Both] {
+                for word in words {
+                    let mut direct = Vec::new();
+                    stem_variants(word, lang, &mut direct);
+                    assert_eq!(
+                        variants(word, lang),
+                        direct,
+                        "{word} {lang:?} round {round}"
+                    );
+                }
+            }
+        }
+        assert_eq!(variants("refunds", Lang::English), ["refund"]);
+        assert_ne!(
+            variants("élèves", Lang::English),
+            variants("élèves", Lang::French),
+            "each language has its own cache"
+        );
+        // Fill the cache past its size: it starts over and still answers right.
+        for n in 0..VARIANT_CACHE_TOKENS + 10 {
+            variants(&format!("word{n}s"), Lang::English);
+        }
+        assert_eq!(variants("refunds", Lang::English), ["refund"]);
+        VARIANTS.with_borrow(|caches| assert!(caches[0].len() <= VARIANT_CACHE_TOKENS));
     }
 }

@@ -8,10 +8,14 @@ use redb::{
 use serde_json::{Map, Value};
 
 use super::tables::{self, META, SCHEMA_VERSION};
-use super::{OpenError, StoreResult, decode, encode, schema_version, segments};
+use super::{OpenError, StoreResult, decode, encode, schema_version, segments, snapshot};
 use crate::domain::{CorpusEntry, Tenant};
 
-pub(super) fn prepare(db: &Database) -> Result<(), OpenError> {
+/// Creates or upgrades the schema. Also takes (removes) the marker of the index snapshot the
+/// last clean close left, in the same transaction, and returns it unless an upgrade just
+/// changed the stored entries under it: whatever happens from here on, an index snapshot
+/// is only trusted at the open right after the close that wrote it.
+pub(super) fn prepare(db: &Database) -> Result<Option<Vec<u8>>, OpenError> {
     let stored = schema_version(&db.begin_read().map_err(super::StoreError::from)?)?;
     if let Some(v) = stored
         && v > SCHEMA_VERSION
@@ -20,6 +24,7 @@ pub(super) fn prepare(db: &Database) -> Result<(), OpenError> {
     }
     let txn = db.begin_write().map_err(super::StoreError::from)?;
     create_tables(&txn)?;
+    let snapshot_marker = snapshot::take_marker(&txn)?;
     if stored == Some(1) {
         log::info!("store: upgrading the database from schema 1 to {SCHEMA_VERSION}");
         v1_to_v2(&txn)?;
@@ -33,7 +38,7 @@ pub(super) fn prepare(db: &Database) -> Result<(), OpenError> {
         log::info!("store: created the default segment for {added} tenant(s)");
     }
     txn.commit().map_err(super::StoreError::from)?;
-    Ok(())
+    Ok(snapshot_marker.filter(|_| stored == Some(SCHEMA_VERSION)))
 }
 
 /// Every table exists, so read transactions never meet a missing one.

@@ -16,6 +16,7 @@ mod corpus;
 mod migrate;
 mod segments;
 mod sessions;
+mod snapshot;
 pub mod tables;
 mod tenants;
 mod tokens;
@@ -260,13 +261,20 @@ impl Store {
                 other => OpenError::Other(format!("cannot open {}: {other}", path.display())),
             })?;
         restrict_to_owner(&path)?;
-        migrate::prepare(&db)?;
+        let marker = migrate::prepare(&db)?;
+        let index = match snapshot::load(data_dir, marker.as_deref()) {
+            Some(index) => index,
+            None => {
+                let index = search::Index::default();
+                corpus::load_index(&db, &index)?;
+                index
+            }
+        };
         let shared = Arc::new(Shared {
             db,
-            index: search::Index::default(),
+            index,
             listeners: RwLock::new(Vec::new()),
         });
-        corpus::load_index(&shared.db, &shared.index)?;
         let (writer, _thread) = Writer::start(shared.clone())
             .map_err(|e| OpenError::Other(format!("cannot start the store writer: {e}")))?;
         let data_dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
@@ -292,17 +300,25 @@ impl Store {
             .push(listener);
     }
 
-    /// Waits (up to `grace`) for the other handles to go, then closes the database cleanly,
-    /// so the next start does not have to repair it.
+    /// Waits (up to `grace`) for the other handles to go, leaves the search index snapshot
+    /// and closes the database cleanly, so the next start neither repairs nor rebuilds.
     pub fn close(self, grace: Duration) {
-        let Store { shared, writer, .. } = self;
+        let Store {
+            shared,
+            writer,
+            data_dir,
+        } = self;
         drop(writer);
         let deadline = std::time::Instant::now() + grace;
         let mut shared = shared;
         loop {
             match Arc::try_unwrap(shared) {
                 Ok(inner) => {
-                    drop(inner);
+                    if let Err(e) = snapshot::leave(&inner.db, &inner.index, &data_dir) {
+                        log::warn!(
+                            "search index: no snapshot left ({e}); the next start rebuilds it"
+                        );
+                    }
                     return;
                 }
                 Err(still_shared) if std::time::Instant::now() < deadline => {

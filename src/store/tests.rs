@@ -461,3 +461,88 @@ fn sessions_touch_expire_and_end_with_their_token() {
         assert!(!store.delete_session("s2").await.unwrap());
     });
 }
+
+/// Ids of the tenant's entries matching `words`, as the search index sees them.
+fn found(store: &Store, tenant: &str, words: &str) -> Vec<String> {
+    let query = search::analyze_query(words);
+    let (page, _) =
+        run(store.search_corpus(tenant, &query, search::SegmentFilter::Any, 0, 50)).unwrap();
+    let mut ids: Vec<String> = page.entries.into_iter().map(|e| e.id).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn a_clean_close_leaves_an_index_snapshot_trusted_only_by_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("index.snapshot");
+    let store = open(dir.path());
+    let first = run(async {
+        store.create_tenant("acme", "Acme").await.unwrap();
+        store
+            .create_corpus("acme", entry("refunds", None))
+            .await
+            .unwrap()
+    });
+    store.close(Duration::from_secs(1));
+    assert!(snapshot.exists());
+
+    // The next open loads the snapshot, not the stored terms: with the terms rows gone
+    // behind the store's back, the entry is still found.
+    {
+        let db = Database::open(dir.path().join(DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(tables::CORPUS_TERMS)
+            .unwrap()
+            .retain(|_, _| false)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let store = open(dir.path());
+    assert!(!snapshot.exists(), "an open consumes the snapshot");
+    assert_eq!(found(&store, "acme", "refunds"), [first.id]);
+    let second = run(store.create_corpus("acme", entry("refunds again", None))).unwrap();
+    store.close(Duration::from_secs(1));
+    let older = std::fs::read(&snapshot).unwrap();
+
+    // A snapshot from an earlier close is ignored: this one misses the third entry.
+    let store = open(dir.path());
+    let third = run(store.create_corpus("acme", entry("refunds thrice", None))).unwrap();
+    store.close(Duration::from_secs(1));
+    std::fs::write(&snapshot, &older).unwrap();
+    let store = open(dir.path());
+    let mut all = vec![second.id.clone(), third.id.clone()];
+    all.sort();
+    assert_eq!(
+        found(&store, "acme", "refunds"),
+        all,
+        "rebuilt from the rows (the first entry's terms row was removed above)"
+    );
+    store.close(Duration::from_secs(1));
+
+    // A damaged snapshot is not trusted either.
+    let mut damaged = std::fs::read(&snapshot).unwrap();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 1;
+    std::fs::write(&snapshot, &damaged).unwrap();
+    let store = open(dir.path());
+    assert_eq!(found(&store, "acme", "refunds"), all);
+    drop(store);
+}
+
+#[test]
+fn an_open_that_ends_without_a_clean_close_leaves_no_trusted_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    run(store.create_tenant("acme", "Acme")).unwrap();
+    store.close(Duration::from_secs(1));
+    let saved = std::fs::read(dir.path().join("index.snapshot")).unwrap();
+    let store = open(dir.path());
+    let added = run(store.create_corpus("acme", entry("refunds", None))).unwrap();
+    // Like a crash: the writer stops, nothing is flushed, the snapshot stays consumed.
+    drop(store);
+    std::thread::sleep(Duration::from_millis(200));
+    std::fs::write(dir.path().join("index.snapshot"), &saved).unwrap();
+    let store = open(dir.path());
+    assert_eq!(found(&store, "acme", "refunds"), [added.id]);
+}

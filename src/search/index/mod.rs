@@ -42,15 +42,16 @@ mod dict;
 mod listing;
 mod registry;
 mod scoring;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 
-use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::document::AnalyzedDoc;
 use dict::TermDict;
+use listing::Chronicle;
 pub use registry::{Index, read_lock, write_lock};
 pub use scoring::Explained;
 
@@ -147,9 +148,6 @@ impl SegmentPredicate {
     }
 }
 
-/// Newest first, then id descending: the `list_newest` order.
-type TimeKey = (Reverse<i64>, Reverse<Arc<str>>);
-
 /// Sorted postings of one term (see [`SLOT_SHIFT`]).
 type Postings = Vec<u32>;
 
@@ -208,9 +206,11 @@ pub struct TenantIndex {
     /// foldhash rather than SipHash: the 100k-document build of
     /// `build_timing_100k` went from 0.72 s to 0.61 s.
     by_id: hashbrown::HashMap<Arc<str>, u32, foldhash::fast::RandomState>,
-    /// Ordered sets so paginated listing never sorts all documents.
-    newest: BTreeSet<TimeKey>,
-    newest_by_segment: HashMap<u32, BTreeSet<TimeKey>>,
+    /// Ordered lists so paginated listing never sorts all documents.
+    newest: Chronicle,
+    newest_by_segment: HashMap<u32, Chronicle>,
+    /// True during [`TenantIndex::from_docs`]: listings are sorted once at the end.
+    bulk: bool,
     /// Segment slug -> id (from 1; 0 is "no segment"). Never shrinks: a
     /// tenant has few segments.
     segments: HashMap<Box<str>, u32>,
@@ -227,7 +227,11 @@ impl TenantIndex {
     /// batches instead of one scattered write per posting.
     pub fn from_docs(docs: impl IntoIterator<Item = (DocMeta, AnalyzedDoc)>) -> Self {
         const BATCH: usize = 1 << 18;
-        let mut index = Self::new();
+        let mut index = Self {
+            newest: Chronicle::new(true),
+            bulk: true,
+            ..Self::default()
+        };
         let mut pending: Vec<(u32, u32)> = Vec::with_capacity(BATCH + 1024);
         for (meta, doc) in docs {
             index.tombstone(&meta.id);
@@ -248,6 +252,11 @@ impl TenantIndex {
             }
         }
         index.flush(&mut pending);
+        index.bulk = false;
+        index.newest.settle();
+        for list in index.newest_by_segment.values_mut() {
+            list.settle();
+        }
         index.compact();
         index.shrink_to_fit();
         index
@@ -344,10 +353,11 @@ impl TenantIndex {
         self.slot_created.push(meta.created_us);
         self.slot_lang.push(lang);
         self.live_length += u64::from(length);
-        let key = (Reverse(meta.created_us), Reverse(Arc::clone(&id)));
+        let key = (meta.created_us, Arc::clone(&id));
+        let bulk = self.bulk;
         self.newest_by_segment
             .entry(segment)
-            .or_default()
+            .or_insert_with(|| Chronicle::new(bulk))
             .insert(key.clone());
         self.newest.insert(key);
         self.by_id.insert(id, slot);
@@ -377,12 +387,12 @@ impl TenantIndex {
             return false;
         };
         let slot = slot as usize;
-        let key = (Reverse(self.slot_created[slot]), Reverse(id));
+        let key = (self.slot_created[slot], id);
         self.newest.remove(&key);
         let segment = self.slot_segment[slot];
-        if let Some(set) = self.newest_by_segment.get_mut(&segment) {
-            set.remove(&key);
-            if set.is_empty() {
+        if let Some(list) = self.newest_by_segment.get_mut(&segment) {
+            list.remove(&key);
+            if list.is_empty() {
                 self.newest_by_segment.remove(&segment);
             }
         }
@@ -505,8 +515,12 @@ impl TenantIndex {
             + self.slot_created.capacity() * 8
             + self.slot_lang.capacity();
         let by_id = self.by_id.capacity() * (size_of::<(Arc<str>, u32)>() + 1);
-        // Two B-tree entries per document, nodes ~2/3 full.
-        let ordered = self.by_id.len() * 2 * size_of::<TimeKey>() * 3 / 2;
+        let ordered = self.newest.memory_bytes()
+            + self
+                .newest_by_segment
+                .values()
+                .map(Chronicle::memory_bytes)
+                .sum::<usize>();
         postings + terms + ids + slots + by_id + ordered
     }
 }

@@ -52,6 +52,16 @@ impl Index {
         *write_lock(&tenant) = index;
     }
 
+    /// Every tenant with its index, in slug order.
+    pub(super) fn all_tenants(&self) -> Vec<(String, Arc<RwLock<TenantIndex>>)> {
+        let mut all: Vec<_> = read_lock(&self.tenants)
+            .iter()
+            .map(|(slug, tenant)| (slug.clone(), Arc::clone(tenant)))
+            .collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
     /// Forgets a tenant entirely; returns whether it existed.
     pub fn drop_tenant(&self, slug: &str) -> bool {
         write_lock(&self.tenants).remove(slug).is_some()

@@ -290,6 +290,47 @@ fn list_newest_order_and_pagination() {
     );
 }
 
+/// Bulk and incremental builds list the same pages in the same order, whatever order the
+/// documents arrive in, and deletions leave no gaps.
+#[test]
+fn listing_pages_agree_between_bulk_and_incremental_builds() {
+    let docs: Vec<DocMeta> = (0..300)
+        .map(|i: i64| {
+            let segment = ["a", "b"].get((i % 3) as usize).copied();
+            // Creation times out of storage order, some equal (ties broken by id).
+            meta(&format!("d{i:03}"), segment, 5, (i * 7919) % 101)
+        })
+        .collect();
+    let with_doc = |m: &DocMeta| (m.clone(), AnalyzedDoc::default());
+    let mut bulk = TenantIndex::from_docs(docs.iter().map(with_doc));
+    let mut incremental = TenantIndex::new();
+    for m in &docs {
+        incremental.upsert(m.clone(), &AnalyzedDoc::default());
+    }
+    for index in [&mut bulk, &mut incremental] {
+        for i in (0..300).step_by(5) {
+            index.remove(&format!("d{i:03}"));
+        }
+    }
+    for filter in [
+        SegmentFilter::Any,
+        SegmentFilter::Exact("a"),
+        SegmentFilter::SegmentOrGlobal("b"),
+    ] {
+        let all = listed(&incremental, filter);
+        assert_eq!(listed(&bulk, filter), all);
+        let mut expected: Vec<&DocMeta> = docs.iter().filter(|m| all.contains(&m.id)).collect();
+        expected.sort_by(|x, y| (y.created_us, &y.id).cmp(&(x.created_us, &x.id)));
+        let expected: Vec<String> = expected.iter().map(|m| m.id.clone()).collect();
+        assert_eq!(all, expected);
+        for offset in [0, 1, 19, 20, all.len() - 1, all.len(), all.len() + 5] {
+            let page = bulk.list_newest(filter, offset, 20);
+            let want: Vec<String> = all.iter().skip(offset).take(20).cloned().collect();
+            assert_eq!(page, (all.len(), want), "offset {offset}");
+        }
+    }
+}
+
 #[test]
 fn search_pagination_is_consistent() {
     let mut index = TenantIndex::new();
@@ -713,5 +754,90 @@ fn search_timing_100k() {
             "2000 single-term searches {single:?}, 2000 chat searches {:?} ({n})",
             started.elapsed()
         );
+    }
+}
+
+#[test]
+fn a_snapshot_reads_back_as_the_same_index_and_damage_is_refused() {
+    let index = Index::new();
+    let texts = [
+        (
+            "Refund policy",
+            "Refunds are issued within 30 days.",
+            Some("billing"),
+        ),
+        (
+            "Remboursement",
+            "Le remboursement est effectué sous 30 jours.",
+            Some("billing"),
+        ),
+        ("Shipping", "Parcels leave the warehouse daily.", None),
+        ("Horaires", "Ouvert du lundi au vendredi.", Some("fr")),
+        ("Password reset", "Use the reset link in the email.", None),
+    ];
+    for round in 0..40i64 {
+        for (n, (title, content, segment)) in texts.iter().enumerate() {
+            let id = format!("e{round:02}{n}");
+            let m = meta(&id, *segment, 5 + (n as u8 % 3), round * 10 + n as i64);
+            index.upsert("acme", m, &analyze_doc(title, content, &[]));
+        }
+    }
+    index.upsert(
+        "other",
+        meta("x", None, 5, 1),
+        &analyze_doc("Other", "tenant", &[]),
+    );
+    for round in (0..40).step_by(3) {
+        index.remove("acme", &format!("e{round:02}2"));
+    }
+    let bytes = index.snapshot();
+    let loaded = Index::from_snapshot(&bytes).expect("a snapshot reads back");
+    for query in [
+        "refund",
+        "remboursement 30 jours",
+        "warehouse",
+        "lundi",
+        "reset email",
+    ] {
+        for filter in [SegmentFilter::Any, SegmentFilter::SegmentOrGlobal("fr")] {
+            let q = analyze_query(query);
+            assert_eq!(
+                loaded.search("acme", &q, filter, 0, 50),
+                index.search("acme", &q, filter, 0, 50),
+                "{query}"
+            );
+        }
+    }
+    for filter in [SegmentFilter::Any, SegmentFilter::Exact("billing")] {
+        assert_eq!(
+            loaded.list_newest("acme", filter, 3, 20),
+            index.list_newest("acme", filter, 3, 20)
+        );
+    }
+    assert_eq!(loaded.tenant_len("other"), 1);
+    assert_eq!(
+        loaded.snapshot(),
+        bytes,
+        "a loaded snapshot writes the same bytes"
+    );
+    // Still a working index: updates after loading behave.
+    loaded.upsert(
+        "acme",
+        meta("new", None, 5, 9_999),
+        &analyze_doc("Gift cards", "", &[]),
+    );
+    assert_eq!(
+        loaded
+            .search("acme", &analyze_query("gift"), SegmentFilter::Any, 0, 5)
+            .0,
+        1
+    );
+
+    assert!(Index::from_snapshot(&bytes[..bytes.len() - 1]).is_none());
+    assert!(Index::from_snapshot(&[]).is_none());
+    for at in [0, 9, bytes.len() / 2, bytes.len() - 5] {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 0x40;
+        assert!(Index::from_snapshot(&damaged).is_none(), "byte {at}");
     }
 }
