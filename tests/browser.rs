@@ -15,6 +15,64 @@ fn shots() -> PathBuf {
 
 const WIDGET: &str = "document.querySelector('[data-animam-widget]')";
 
+/// Form controls of the current page without a label (none may lack one).
+fn unlabelled(browser: &Browser) -> Vec<String> {
+    let found = browser.execute(
+        "return Array.from(document.querySelectorAll('input, select, textarea'))
+           .filter(e => e.type !== 'hidden' && e.labels.length === 0 && !e.getAttribute('aria-label'))
+           .map(e => e.outerHTML);",
+        vec![],
+    );
+    serde_json::from_value(found).unwrap_or_default()
+}
+
+/// Visits each page, checks its labels, and that it fits a phone's width without sideways
+/// scrolling (wide tables scroll inside their own box).
+fn check_pages(browser: &Browser, base: &str) {
+    let pages = [
+        "",
+        "/tokens",
+        "/corpus",
+        "/corpus/new",
+        "/corpus/import",
+        "/conversations",
+        "/segments",
+        "/settings",
+        "/preview",
+    ];
+    for page in pages {
+        browser.goto(&format!("{base}/dashboard/acme{page}"));
+        assert_eq!(
+            unlabelled(browser),
+            Vec::<String>::new(),
+            "labels on {page}"
+        );
+    }
+    browser.set_window(390, 844);
+    for page in pages {
+        browser.goto(&format!("{base}/dashboard/acme{page}"));
+        let overflow = browser.execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        );
+        if overflow != 0 {
+            // Name the elements sticking out of a box that fits, to say what to fix.
+            let wide = browser.execute(
+                "const w = document.documentElement.clientWidth + 1;
+                 return Array.from(document.querySelectorAll('body *'))
+                   .filter(e => e.getBoundingClientRect().right > w
+                             && e.parentElement.getBoundingClientRect().right <= w)
+                   .slice(0, 5).map(e => e.tagName + '.' + e.className);",
+                vec![],
+            );
+            panic!("{page} scrolls sideways on a phone by {overflow}px: {wide}");
+        }
+    }
+    browser.goto(&format!("{base}/dashboard/acme/corpus"));
+    browser.screenshot(&shots().join("phone-knowledge-base.png"));
+    browser.set_window(1280, 900);
+}
+
 #[test]
 fn dashboard_and_widget_in_a_real_browser() {
     let started = Instant::now();
@@ -144,6 +202,7 @@ fn dashboard_and_widget_in_a_real_browser() {
     browser.goto(&format!("{base}/dashboard/acme/conversations"));
     assert!(browser.source().contains("When is the shop open?"));
     browser.screenshot(&shots().join("conversations.png"));
+    check_pages(&browser, base);
     let conversations = server
         .get("/tenants/acme/conversations", &server.admin)
         .json();

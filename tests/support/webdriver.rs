@@ -94,6 +94,15 @@ impl Browser {
         self.cmd("POST", "/url", Some(json!({ "url": url })));
     }
 
+    /// Resizes the window (a phone: 390 x 844).
+    pub fn set_window(&self, width: u32, height: u32) {
+        self.cmd(
+            "POST",
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        );
+    }
+
     pub fn url(&self) -> String {
         self.cmd("GET", "/url", None)
             .as_str()
