@@ -126,12 +126,21 @@ fn dashboard_and_widget_in_a_real_browser() {
     });
     assert_eq!(server.get("/tenants/acme/corpus", &secret).status, 401);
 
-    // Import a CSV: preview, then import.
+    // Import a CSV file (with a BOM, as spreadsheets save it): preview, then import.
+    let file = server.root.path().join("faq.csv");
+    std::fs::write(
+        &file,
+        "\u{feff}title,content,segment,priority,tags\r\nOpening hours,The shop is open from 9 to 18 on weekdays and closed on Sundays.,,5,hours\r\n",
+    )
+    .unwrap();
     browser.goto(&format!("{base}/dashboard/acme/corpus/import"));
-    browser.type_text(
-        &browser.find("#csv"),
-        "title,content,segment,priority,tags\nOpening hours,The shop is open from 9 to 18 on weekdays and closed on Sundays.,,5,hours\n",
-    );
+    browser.type_text(&browser.find("#file"), &file.display().to_string());
+    browser.wait_for("the file in the text area", || {
+        let text = browser.execute("return document.getElementById('csv').value;", vec![]);
+        text.as_str()
+            .is_some_and(|t| t.starts_with("title,") && t.contains("Opening hours"))
+            .then_some(())
+    });
     browser.click(&browser.find(r#"button[value="preview"]"#));
     browser.wait_for("the preview", || {
         browser
