@@ -11,7 +11,7 @@ use std::pin::Pin;
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
-use actix_web::http::header;
+use actix_web::http::{Method, header};
 use actix_web::{FromRequest, HttpRequest, web};
 
 use super::WebError;
@@ -56,13 +56,18 @@ impl<N: PageNeed> Dash<N> {
 
     /// Refuses a form whose CSRF token is not this session's.
     pub fn check_csrf(&self, sent: Option<&str>) -> Result<(), WebError> {
-        let sent = sent.unwrap_or_default();
-        // Compared as hashes: equal-time regardless of where the strings differ.
-        if blake3::hash(sent.as_bytes()) == blake3::hash(self.csrf.as_bytes()) {
-            Ok(())
-        } else {
-            Err(WebError::Csrf)
-        }
+        csrf_matches(&self.csrf, sent)
+    }
+}
+
+/// Compares a sent CSRF token with the expected one, as hashes: equal-time regardless of
+/// where the strings differ.
+pub fn csrf_matches(expected: &str, sent: Option<&str>) -> Result<(), WebError> {
+    let sent = sent.unwrap_or_default();
+    if blake3::hash(sent.as_bytes()) == blake3::hash(expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(WebError::Csrf)
     }
 }
 
@@ -180,6 +185,10 @@ impl<N: PageNeed + 'static> FromRequest for Dash<N> {
                 .ok_or(WebError::Internal)?
                 .clone();
             let secret = presented(&req).ok_or(WebError::SignIn(None))?;
+            // Every state-changing page request must come from the dashboard itself.
+            if req.method() != Method::GET && req.method() != Method::HEAD {
+                same_origin(&req)?;
+            }
             let session = resolve(&state, &secret).await?;
             let slug = req.match_info().get("slug").unwrap_or_default();
             if session.tenant != slug {

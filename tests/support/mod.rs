@@ -247,6 +247,20 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// True once the log holds `needle`, waiting up to 5 s: the log is read from the
+    /// server's stderr by another thread, so a line written before a response may arrive
+    /// after it.
+    pub fn log_shows(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.log().contains(needle) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
     pub fn request(
         &self,
         method: &str,

@@ -2,7 +2,7 @@
 //! import with a preview and a per-row report; CSV export.
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use maud::{Markup, html};
 
 use super::{html, html_status, nav, see_other, when};
@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::web::WebError;
 use crate::web::form::{FieldErrors, FormData};
 use crate::web::layout::{csrf_field, field_error, form_error, page};
-use crate::web::session::{Dash, PageNeed, same_origin};
+use crate::web::session::{Dash, PageNeed};
 
 const PAGE_SIZE: usize = 20;
 
@@ -270,12 +270,10 @@ pub async fn new_form(
 }
 
 pub async fn create(
-    req: HttpRequest,
     dash: Dash<need::CorpusWrite>,
     state: web::Data<AppState>,
     form: FormData,
 ) -> Result<HttpResponse, WebError> {
-    same_origin(&req)?;
     dash.check_csrf(form.csrf())?;
     let draft = Draft::read(&form);
     let created = match draft.fields().and_then(CorpusFields::into_new) {
@@ -341,13 +339,11 @@ pub async fn edit_form(
 }
 
 pub async fn update(
-    req: HttpRequest,
     dash: Dash<need::CorpusWrite>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     form: FormData,
 ) -> Result<HttpResponse, WebError> {
-    same_origin(&req)?;
     dash.check_csrf(form.csrf())?;
     let id = &path.1;
     let draft = Draft::read(&form);
@@ -380,13 +376,11 @@ pub async fn update(
 }
 
 pub async fn delete(
-    req: HttpRequest,
     dash: Dash<need::CorpusWrite>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     form: FormData,
 ) -> Result<HttpResponse, WebError> {
-    same_origin(&req)?;
     dash.check_csrf(form.csrf())?;
     state.store.delete_corpus(&dash.tenant, &path.1).await?;
     Ok(see_other(format!("{}?done=deleted", base(&dash.tenant))))
@@ -452,12 +446,10 @@ fn report(parsed: &ParsedImport) -> Markup {
 /// `POST .../corpus/import`: `action=preview` shows what would be created and every
 /// refused row; `action=import` writes (all or nothing, or the good rows with `mode=partial`).
 pub async fn import(
-    req: HttpRequest,
     dash: Dash<need::CorpusWrite>,
     state: web::Data<AppState>,
     form: FormData,
 ) -> Result<HttpResponse, WebError> {
-    same_origin(&req)?;
     dash.check_csrf(form.csrf())?;
     let t = dash.tenant.clone();
     let csv = form.text("csv");

@@ -15,7 +15,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::web::WebError;
 use crate::web::form::{FieldErrors, FormData};
 use crate::web::layout::{csrf_field, field_error, form_error, page};
-use crate::web::session::{Dash, PageNeed, same_origin};
+use crate::web::session::{Dash, PageNeed};
 
 fn base(t: &str) -> String {
     format!("/dashboard/{t}/segments")
@@ -202,12 +202,10 @@ pub async fn list(
 }
 
 pub async fn create(
-    req: HttpRequest,
     dash: Dash<need::SegmentsWrite>,
     state: web::Data<AppState>,
     form: FormData,
 ) -> Result<HttpResponse, WebError> {
-    same_origin(&req)?;
     dash.check_csrf(form.csrf())?;
     let draft = Draft::read(&form);
     let created = match new_segment(&draft.changes(true)) {
@@ -259,13 +257,11 @@ pub async fn edit_form(
 }
 
 pub async fn update(
-    req: HttpRequest,
     dash: Dash<need::SegmentsWrite>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     form: FormData,
 ) -> Result<HttpResponse, WebError> {
-    same_origin(&req)?;
     dash.check_csrf(form.csrf())?;
     let segment = find(&state, &dash.tenant, &path.1).await?;
     let mut draft = Draft::read(&form);
@@ -286,13 +282,11 @@ pub async fn update(
 }
 
 pub async fn make_default(
-    req: HttpRequest,
     dash: Dash<need::SegmentsWrite>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     form: FormData,
 ) -> Result<HttpResponse, WebError> {
-    same_origin(&req)?;
     dash.check_csrf(form.csrf())?;
     let mut changes = Map::new();
     changes.insert("isDefault".into(), Value::Bool(true));
@@ -303,13 +297,11 @@ pub async fn make_default(
 }
 
 pub async fn delete(
-    req: HttpRequest,
     dash: Dash<need::SegmentsWrite>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     form: FormData,
 ) -> Result<HttpResponse, WebError> {
-    same_origin(&req)?;
     dash.check_csrf(form.csrf())?;
     if let Err(e) = state.store.delete_segment(&dash.tenant, &path.1).await {
         return refused(&dash, &state, e.into()).await;

@@ -12,7 +12,7 @@ use crate::domain::Session;
 use crate::web::WebError;
 use crate::web::form::FormData;
 use crate::web::layout::bare_page;
-use crate::web::session::{self, csrf_of, presented, removal_cookie, same_origin};
+use crate::web::session::{self, csrf_matches, csrf_of, presented, removal_cookie, same_origin};
 
 fn form_page(notice: Option<&str>, error: Option<&str>) -> maud::Markup {
     bare_page(
@@ -144,11 +144,7 @@ pub async fn sign_out(
 ) -> Result<HttpResponse, WebError> {
     same_origin(&req)?;
     let secret = presented(&req).ok_or(WebError::SignIn(None))?;
-    let expected = csrf_of(&secret);
-    let sent = form.csrf().unwrap_or_default();
-    if blake3::hash(sent.as_bytes()) != blake3::hash(expected.as_bytes()) {
-        return Err(WebError::Csrf);
-    }
+    csrf_matches(&csrf_of(&secret), form.csrf())?;
     state
         .store
         .delete_session(&hex(&hash_secret(&secret)))

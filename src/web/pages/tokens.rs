@@ -12,7 +12,7 @@ use crate::domain::{Scope, TokenRecord};
 use crate::web::WebError;
 use crate::web::form::{FieldErrors, FormData};
 use crate::web::layout::{csrf_field, field_error, form_error, page};
-use crate::web::session::{Dash, same_origin};
+use crate::web::session::Dash;
 
 /// What the create form shows again after a refusal.
 #[derive(Default)]
@@ -134,12 +134,10 @@ pub async fn list(
 
 /// `POST /dashboard/{slug}/tokens`: the secret is in this response and nowhere else.
 pub async fn create(
-    req: HttpRequest,
     dash: Dash<need::TokensWrite>,
     state: web::Data<AppState>,
     form: FormData,
 ) -> Result<HttpResponse, WebError> {
-    same_origin(&req)?;
     dash.check_csrf(form.csrf())?;
     let draft = Draft {
         name: form.text("name"),
@@ -220,13 +218,11 @@ pub async fn confirm_revoke(
 }
 
 pub async fn revoke(
-    req: HttpRequest,
     dash: Dash<need::TokensWrite>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     form: FormData,
 ) -> Result<HttpResponse, WebError> {
-    same_origin(&req)?;
     dash.check_csrf(form.csrf())?;
     crate::api::tokens::revoke(&state, &dash.tenant, dash.scopes, &path.1).await?;
     Ok(see_other(format!(
