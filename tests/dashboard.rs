@@ -146,6 +146,27 @@ fn forms_need_the_session_csrf_token_and_the_same_origin() {
         Some(&good),
     );
     assert_eq!(r.status, 403);
+    let r = send(
+        &server,
+        "POST",
+        "/dashboard/acme/tokens",
+        &[
+            ("cookie", &session.cookie()),
+            ("sec-fetch-site", "cross-site"),
+        ],
+        Some(&good),
+    );
+    assert_eq!(r.status, 403);
+    // The sign-in form too (login CSRF).
+    let r = send(
+        &server,
+        "POST",
+        "/dashboard/-/sign-in",
+        &[("origin", "https://evil.example")],
+        Some(&[("token", &server.admin)]),
+    );
+    assert_eq!(r.status, 403);
+    assert!(set_cookie(&r).is_none());
     let tokens = server.get("/tenants/acme/tokens", &server.admin).json();
     assert_eq!(
         tokens["tokens"].as_array().unwrap().len(),
