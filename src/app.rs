@@ -16,6 +16,7 @@ use crate::auth::{Credentials, Guard, RateLimiter};
 use crate::chat::turn::llm_client;
 use crate::config::Config;
 use crate::store::{Store, StoreOptions};
+use crate::web as web_ui;
 
 /// How often in-memory bookkeeping (token last-used times) is written to the store. The
 /// contract allows last-used to lag by up to a minute.
@@ -44,6 +45,7 @@ impl Services {
             chat_tenant_limiter: RateLimiter::per_minute(
                 config.chat.rate_limit_per_tenant_per_minute,
             ),
+            sign_in_limiter: RateLimiter::per_minute(config.dashboard.sign_in_per_ip_per_minute),
             llm: llm_client(&config.chat).map(Arc::new),
             credentials,
             store,
@@ -59,9 +61,13 @@ impl Services {
     pub fn configure(&self) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
         let services = self.clone();
         move |cfg| {
+            // Dashboard forms carry whole CSV imports.
+            let form_limit = services.state.config.import_max_body_bytes();
             cfg.app_data(PayloadConfig::new(services.state.config.max_body_bytes()))
+                .app_data(web::FormConfig::default().limit(form_limit))
                 .app_data(services.state)
                 .app_data(services.guard)
+                .configure(web_ui::configure)
                 .configure(api::configure)
                 .default_service(web::to(api::route_not_found));
         }
@@ -71,6 +77,18 @@ impl Services {
         self.guard.rate_limiter.forget_idle();
         self.state.chat_ip_limiter.forget_idle();
         self.state.chat_tenant_limiter.forget_idle();
+        self.state.sign_in_limiter.forget_idle();
+        let idle = i64::from(self.state.config.dashboard.session_idle_secs);
+        match self
+            .state
+            .store
+            .delete_over_sessions(crate::clock::Timestamp::now(), idle)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => log::debug!("removed {n} ended dashboard sessions"),
+            Err(e) => log::error!("removing ended dashboard sessions failed: {e}"),
+        }
         match self
             .state
             .credentials

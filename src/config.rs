@@ -20,6 +20,31 @@ pub struct Config {
     pub import_max_body_mib: u32,
     pub chat: ChatConfig,
     pub store: StoreConfig,
+    pub dashboard: DashboardConfig,
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub struct DashboardConfig {
+    /// Marks the session cookie `Secure` (browsers then send it over HTTPS only). Turn it on
+    /// when the server is reached through TLS.
+    pub secure_cookies: bool,
+    /// A session unused for this long ends.
+    pub session_idle_secs: u32,
+    /// A session ends this long after sign-in, however active.
+    pub session_max_secs: u32,
+    /// Sign-in attempts per minute per client IP; 0 = off.
+    pub sign_in_per_ip_per_minute: u32,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        DashboardConfig {
+            secure_cookies: false,
+            session_idle_secs: 12 * 3600,
+            session_max_secs: 7 * 24 * 3600,
+            sign_in_per_ip_per_minute: 10,
+        }
+    }
 }
 
 #[derive(Clone, PartialEq, Debug)]
@@ -75,6 +100,7 @@ impl Default for Config {
             import_max_body_mib: 64,
             chat: ChatConfig::default(),
             store: StoreConfig::default(),
+            dashboard: DashboardConfig::default(),
         }
     }
 }
@@ -99,6 +125,7 @@ impl fmt::Debug for Config {
             .field("import_max_body_mib", &self.import_max_body_mib)
             .field("chat", &self.chat)
             .field("store", &self.store)
+            .field("dashboard", &self.dashboard)
             .finish()
     }
 }
@@ -154,6 +181,17 @@ struct FileConfig {
     chat: FileChatConfig,
     #[serde(default)]
     store: FileStoreConfig,
+    #[serde(default)]
+    dashboard: FileDashboardConfig,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileDashboardConfig {
+    secure_cookies: Option<bool>,
+    session_idle_secs: Option<i64>,
+    session_max_secs: Option<i64>,
+    sign_in_per_ip_per_minute: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -189,6 +227,10 @@ pub const ENV_VARS: &[&str] = &[
     "ANIMAM_CHAT_RATE_LIMIT_PER_IP_PER_MINUTE",
     "ANIMAM_CHAT_RATE_LIMIT_PER_TENANT_PER_MINUTE",
     "ANIMAM_STORE_CACHE_MIB",
+    "ANIMAM_DASHBOARD_SECURE_COOKIES",
+    "ANIMAM_DASHBOARD_SESSION_IDLE_SECS",
+    "ANIMAM_DASHBOARD_SESSION_MAX_SECS",
+    "ANIMAM_DASHBOARD_SIGN_IN_PER_IP_PER_MINUTE",
 ];
 
 /// Which file to read: the `--config` flag, else `ANIMAM_CONFIG`, else `./animam.toml` if it
@@ -259,6 +301,7 @@ pub fn resolve(
 
     // Whole numbers: the file's value, then the environment's, each range-checked.
     let chat = parsed.chat;
+    let dashboard = parsed.dashboard;
     let numbers = [
         Number::new(
             "rate_limit_per_minute",
@@ -316,6 +359,27 @@ pub fn resolve(
             10_000_000,
             &mut config.chat.rate_limit_per_tenant_per_minute,
         ),
+        Number::new(
+            "dashboard.session_idle_secs",
+            dashboard.session_idle_secs,
+            1,
+            365 * 24 * 3600,
+            &mut config.dashboard.session_idle_secs,
+        ),
+        Number::new(
+            "dashboard.session_max_secs",
+            dashboard.session_max_secs,
+            1,
+            365 * 24 * 3600,
+            &mut config.dashboard.session_max_secs,
+        ),
+        Number::new(
+            "dashboard.sign_in_per_ip_per_minute",
+            dashboard.sign_in_per_ip_per_minute,
+            0,
+            1_000_000,
+            &mut config.dashboard.sign_in_per_ip_per_minute,
+        ),
     ];
     for number in numbers {
         if let Some(v) = number.file_value {
@@ -351,6 +415,13 @@ pub fn resolve(
         if let Some(v) = env(var) {
             *slot = Some(v);
         }
+    }
+
+    if let Some(v) = dashboard.secure_cookies {
+        config.dashboard.secure_cookies = v;
+    }
+    if let Some(v) = env("ANIMAM_DASHBOARD_SECURE_COOKIES") {
+        config.dashboard.secure_cookies = parse_bool("ANIMAM_DASHBOARD_SECURE_COOKIES", &v)?;
     }
 
     if let Some(v) = &flags.listen {
@@ -414,6 +485,16 @@ fn parse_listen(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
             "{key}: '{value}' is not an address like 127.0.0.1:8080"
         ))
     })
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError(format!(
+            "{key}: '{value}' is not true or false"
+        ))),
+    }
 }
 
 fn parse_int(key: &str, value: &str) -> Result<i64, ConfigError> {
@@ -518,6 +599,26 @@ mod tests {
         assert!(err("[chat]\nllm_base_url = \"ftp://x\"").contains("llm_base_url"));
         assert!(err("[chat]\nllm_base_url = \"http://x\"").contains("chat.llm_model"));
         assert!(err("[chat]\nanswer_max_chars = 5").contains("chat.answer_max_chars"));
+
+        assert!(err("[dashboard]\nsecure_cookies = \"maybe\"").contains("secure_cookies"));
+        assert!(err("[dashboard]\nsession_idle_secs = 0").contains("dashboard.session_idle_secs"));
+
+        let bad_env = env_of(&[("ANIMAM_DASHBOARD_SECURE_COOKIES", "maybe")]);
+        let e = resolve(None, &bad_env, &none).unwrap_err().0;
+        assert!(e.contains("ANIMAM_DASHBOARD_SECURE_COOKIES"), "{e}");
+        let env = env_of(&[
+            ("ANIMAM_DASHBOARD_SECURE_COOKIES", "true"),
+            ("ANIMAM_DASHBOARD_SESSION_IDLE_SECS", "60"),
+        ]);
+        let config = resolve(
+            Some(("t.toml", "[dashboard]\nsession_max_secs = 120")),
+            &env,
+            &none,
+        )
+        .unwrap();
+        assert!(config.dashboard.secure_cookies);
+        assert_eq!(config.dashboard.session_idle_secs, 60);
+        assert_eq!(config.dashboard.session_max_secs, 120);
 
         let bad_env = env_of(&[("ANIMAM_MAX_BODY_KIB", "lots")]);
         let e = resolve(None, &bad_env, &none).unwrap_err().0;

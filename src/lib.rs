@@ -15,6 +15,7 @@ pub mod error;
 pub mod ids;
 pub mod search;
 pub mod store;
+pub mod web;
 
 #[cfg(test)]
 mod layering;

@@ -27,6 +27,8 @@ fn concrete(server: &Server, method: &str, path: &str) -> Option<(String, Option
             200,
         ),
         ("OPTIONS", "/chat/{slug}") => ("/chat/acme".into(), None, 204),
+        ("GET", "/widget.js") => ("/widget.js".into(), None, 200),
+        ("GET", "/widget/config/{slug}") => ("/widget/config/acme".into(), None, 200),
         ("GET", "/tenants/{slug}") => ("/tenants/acme".into(), None, 200),
         ("GET", "/tenants/{slug}/conversations") => {
             ("/tenants/acme/conversations".into(), None, 200)
@@ -336,5 +338,50 @@ fn every_route_against_every_scope_and_credential() {
         server
             .call(method, &missing, &server.admin, body.as_ref())
             .assert_error(404, "Tenant not found", "tenant_not_found");
+    }
+}
+
+/// Dashboard pages take the session cookie only: API credentials (a `*` token, the legacy
+/// key) on any page that needs a session lead to the sign-in form, never to the page.
+#[test]
+fn dashboard_pages_refuse_api_credentials() {
+    use crate::support::dashboard::send;
+    use animam::web::Access;
+    let server = Server::start();
+    let entry = server.corpus(&json!({"title": "Matrix", "content": "Matrix entry"}));
+    let (token_id, _) = server.token(&["tokens:write"]);
+    let segment = server
+        .get("/tenants/acme/segments/general", &server.admin)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bearer = format!("Bearer {}", server.admin);
+    for route in animam::web::routes() {
+        if route.access == Access::Public {
+            continue;
+        }
+        let path = route
+            .path
+            .replace("{slug}", "acme")
+            .replace("/tokens/{id}", &format!("/tokens/{token_id}"))
+            .replace("/corpus/{id}", &format!("/corpus/{entry}"))
+            .replace("/segments/{id}", &format!("/segments/{segment}"))
+            .replace("/conversations/{id}", "/conversations/conv_none");
+        let method = route.method.as_str();
+        let form: Option<&[(&str, &str)]> = (method == "POST").then_some(&[]);
+        for header in [
+            ("authorization", bearer.as_str()),
+            ("x-api-key", server.legacy.as_str()),
+        ] {
+            let r = send(&server, method, &path, &[header], form);
+            assert_eq!(
+                (r.status, r.header("location")),
+                (303, Some("/dashboard")),
+                "{method} {} with {}",
+                route.path,
+                header.0
+            );
+        }
     }
 }

@@ -5,9 +5,11 @@
 mod support;
 
 mod auth_matrix;
+mod browser;
 mod chat;
 mod cli;
 mod corpus;
+mod dashboard;
 mod durability;
 mod hostile;
 mod import_export;

@@ -138,10 +138,7 @@ fn stop_signals_let_in_flight_requests_finish() {
         });
         assert_eq!(in_flight.status, 200, "{signal}: {}", in_flight.text);
         server.wait_for_exit();
-        assert!(
-            server.log().contains("finishing in-flight requests"),
-            "{signal}"
-        );
+        assert!(server.log_shows("finishing in-flight requests"), "{signal}");
         server.launch(&[]);
         let stored = server
             .get("/tenants/acme/conversations", &server.admin)

@@ -34,7 +34,7 @@ pub struct ChatRequest {
     visitor_id: Option<String>,
 }
 
-fn origin(req: &HttpRequest) -> Option<&str> {
+pub(super) fn origin(req: &HttpRequest) -> Option<&str> {
     req.headers()
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
@@ -48,7 +48,7 @@ fn allow_origin(headers: &mut HeaderMap, origin: &str) {
     }
 }
 
-fn origin_refused() -> ApiError {
+pub(super) fn origin_refused() -> ApiError {
     ApiError::new(
         ErrorCode::OriginNotAllowed,
         "Origin not allowed for this tenant",
@@ -106,7 +106,7 @@ pub async fn chat(
 }
 
 /// Lets the calling page read the answer, errors included, unless its origin was refused.
-fn with_cors(req: &HttpRequest, result: ApiResult<HttpResponse>) -> HttpResponse {
+pub(super) fn with_cors(req: &HttpRequest, result: ApiResult<HttpResponse>) -> HttpResponse {
     let (mut response, refused) = match result {
         Ok(response) => (response, false),
         Err(e) => (e.error_response(), e.code == ErrorCode::OriginNotAllowed),

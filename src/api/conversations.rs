@@ -86,7 +86,7 @@ struct ConversationDetail {
 /// The filters of the list and the export, validated.
 const FILTERS: [&str; 5] = ["from", "to", "segment", "channel", "visitorType"];
 
-fn filter_from(params: &Params) -> Result<ConversationFilter, ApiError> {
+pub fn filter_from(params: &Params) -> Result<ConversationFilter, ApiError> {
     let time = |name: &str| {
         params
             .str(name)
@@ -190,13 +190,30 @@ pub async fn export(
     params.only(&FILTERS)?;
     let filter = filter_from(&params)?;
     let filename = format!("conversations-{}.csv", auth.tenant());
+    let csv = export_csv(&state, auth.tenant(), filter).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .body(csv))
+}
+
+/// The conversations matching `filter` as CSV, one row per message. Shared with the
+/// dashboard.
+pub async fn export_csv(
+    state: &AppState,
+    tenant: &str,
+    filter: ConversationFilter,
+) -> ApiResult<Vec<u8>> {
     let mut writer = csv_format::writer();
     writer
         .write_record(CSV_HEADER)
         .map_err(|e| ApiError::internal(format!("csv: {e}")))?;
     let writer = state
         .store
-        .export_conversations(auth.tenant(), filter, writer, |writer, c, messages| {
+        .export_conversations(tenant, filter, writer, |writer, c, messages| {
             let started = c.started_at.to_rfc3339();
             for m in messages {
                 let timestamp = m.timestamp.to_rfc3339();
@@ -219,14 +236,7 @@ pub async fn export(
             Ok(())
         })
         .await?;
-    let csv = writer
+    writer
         .into_inner()
-        .map_err(|e| ApiError::internal(format!("csv: {e}")))?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{filename}\""),
-        ))
-        .body(csv))
+        .map_err(|e| ApiError::internal(format!("csv: {e}")))
 }

@@ -10,7 +10,7 @@ use super::fields::non_blank;
 use crate::auth::{Authed, need};
 use crate::domain::corpus::DEFAULT_PRIORITY;
 use crate::domain::segment::is_segment_slug;
-use crate::domain::{CorpusEntry, CorpusPatch, NewCorpus};
+use crate::domain::{CorpusEntry, CorpusPage, CorpusPatch, NewCorpus};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::search::{self, SegmentFilter};
 
@@ -71,8 +71,26 @@ where
 }
 
 impl CorpusFields {
+    /// Fields from the dashboard's form: every one present (an empty segment is none, tags
+    /// are `;`-separated), validated like the API's body.
+    pub fn from_form(
+        title: String,
+        content: String,
+        segment: &str,
+        priority: i64,
+        tags: &str,
+    ) -> Self {
+        CorpusFields {
+            title: Some(title),
+            content: Some(content),
+            segment: Some(Some(segment.trim().to_string()).filter(|s| !s.is_empty())),
+            priority: Some(priority),
+            tags: Some(Some(split_tags(tags))),
+        }
+    }
+
     /// Validates each field present.
-    fn into_patch(self) -> Result<CorpusPatch, ApiError> {
+    pub fn into_patch(self) -> Result<CorpusPatch, ApiError> {
         Ok(CorpusPatch {
             title: self
                 .title
@@ -95,7 +113,7 @@ impl CorpusFields {
     }
 
     /// A complete new entry: title and content are required.
-    fn into_new(self) -> Result<NewCorpus, ApiError> {
+    pub fn into_new(self) -> Result<NewCorpus, ApiError> {
         if self.title.is_none() {
             return Err(ApiError::validation("title", "is required"));
         }
@@ -148,6 +166,14 @@ fn validate_tags(tags: Vec<String>) -> Result<Vec<String>, ApiError> {
         .collect()
 }
 
+fn split_tags(tags: &str) -> Vec<String> {
+    tags.split(';')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 pub async fn list(
     auth: Authed<need::CorpusRead>,
     state: web::Data<AppState>,
@@ -155,11 +181,38 @@ pub async fn list(
 ) -> ApiResult<HttpResponse> {
     params.only(&["page", "limit", "segment", "search"])?;
     let page = PageRequest::from_params(&params)?;
-    let segment = params.str("segment").map(validate_segment).transpose()?;
-    let search_text = params
-        .str("search")
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
+    let result = query(
+        &state,
+        auth.tenant(),
+        params.str("segment"),
+        params.str("search"),
+        &page,
+    )
+    .await?;
+    // A typed body, not `json!`: a page is serialised straight from the entries, without
+    // building a `Value` tree of 20 entries first.
+    #[derive(Serialize)]
+    struct CorpusPageView {
+        corpus: Vec<CorpusView>,
+        pagination: super::Pagination,
+    }
+    Ok(HttpResponse::Ok().json(CorpusPageView {
+        corpus: result.entries.into_iter().map(CorpusView::from).collect(),
+        pagination: page.pagination(result.total),
+    }))
+}
+
+/// One page of the corpus, filtered by segment and, with `search`, ranked by relevance.
+/// Shared by the API and the dashboard.
+pub async fn query(
+    state: &AppState,
+    tenant: &str,
+    segment: Option<&str>,
+    search: Option<&str>,
+    page: &PageRequest,
+) -> ApiResult<CorpusPage> {
+    let segment = segment.map(validate_segment).transpose()?;
+    let search_text = search.map(str::trim).filter(|s| !s.is_empty());
     if search_text.is_some_and(|s| s.chars().count() > MAX_SEARCH) {
         return Err(ApiError::validation(
             "search",
@@ -174,28 +227,18 @@ pub async fn list(
             let query = search::analyze_query(text);
             state
                 .store
-                .search_corpus(auth.tenant(), &query, filter, page.offset(), page.limit)
+                .search_corpus(tenant, &query, filter, page.offset(), page.limit)
                 .await?
                 .0
         }
         None => {
             state
                 .store
-                .list_corpus(auth.tenant(), segment.as_deref(), page.offset(), page.limit)
+                .list_corpus(tenant, segment.as_deref(), page.offset(), page.limit)
                 .await?
         }
     };
-    // A typed body, not `json!`: a page is serialised straight from the entries, without
-    // building a `Value` tree of 20 entries first.
-    #[derive(Serialize)]
-    struct CorpusPageView {
-        corpus: Vec<CorpusView>,
-        pagination: super::Pagination,
-    }
-    Ok(HttpResponse::Ok().json(CorpusPageView {
-        corpus: result.entries.into_iter().map(CorpusView::from).collect(),
-        pagination: page.pagination(result.total),
-    }))
+    Ok(result)
 }
 
 pub async fn get(
@@ -250,22 +293,22 @@ pub const CSV_COLUMNS: [&str; 5] = ["title", "content", "segment", "priority", "
 
 /// One refused row of an import.
 #[derive(Serialize, Debug, PartialEq)]
-struct RowError {
+pub struct RowError {
     /// 1-based, not counting the header.
-    row: usize,
-    field: String,
-    message: String,
+    pub row: usize,
+    pub field: String,
+    pub message: String,
 }
 
 /// The rows of an import that passed validation (with their row numbers), and the others.
-struct ParsedImport {
-    good: Vec<(usize, NewCorpus)>,
-    bad: Vec<RowError>,
+pub struct ParsedImport {
+    pub good: Vec<(usize, NewCorpus)>,
+    pub bad: Vec<RowError>,
 }
 
 /// Parses and validates every row like a single create; rows in error are reported, not
 /// fatal. Segments must be among `segments`.
-fn parse_import(body: &[u8], segments: &[String]) -> Result<ParsedImport, ApiError> {
+pub fn parse_import(body: &[u8], segments: &[String]) -> Result<ParsedImport, ApiError> {
     let body = body.strip_prefix("\u{feff}".as_bytes()).unwrap_or(body);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -298,14 +341,7 @@ fn parse_import(body: &[u8], segments: &[String]) -> Result<ParsedImport, ApiErr
             content: Some(cell(1)),
             segment: Some(Some(cell(2)).filter(|s| !s.trim().is_empty())),
             priority: None,
-            tags: Some(Some(
-                cell(4)
-                    .split(';')
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-            )),
+            tags: Some(Some(split_tags(&cell(4)))),
         };
         let priority = cell(3);
         let parsed = match priority.trim() {
@@ -421,8 +457,20 @@ pub async fn export(
     auth: Authed<need::CorpusRead>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let csv_failed = |e: csv::Error| ApiError::internal(format!("csv: {e}"));
     let entries = state.store.all_corpus(auth.tenant()).await?;
+    let body = export_csv(entries)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"corpus-{}.csv\"", auth.tenant()),
+        ))
+        .body(body))
+}
+
+/// Entries as the corpus CSV (formula-looking cells guarded). Shared with the dashboard.
+pub fn export_csv(entries: Vec<CorpusEntry>) -> ApiResult<Vec<u8>> {
+    let csv_failed = |e: csv::Error| ApiError::internal(format!("csv: {e}"));
     let mut writer = csv_format::writer();
     writer.write_record(CSV_COLUMNS).map_err(csv_failed)?;
     for e in entries {
@@ -435,14 +483,7 @@ pub async fn export(
         )
         .map_err(csv_failed)?;
     }
-    let body = writer
+    writer
         .into_inner()
-        .map_err(|e| ApiError::internal(format!("csv: {e}")))?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            actix_web::http::header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"corpus-{}.csv\"", auth.tenant()),
-        ))
-        .body(body))
+        .map_err(|e| ApiError::internal(format!("csv: {e}")))
 }

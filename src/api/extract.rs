@@ -106,6 +106,11 @@ impl FromRequest for Params {
 }
 
 impl Params {
+    /// Parameters gathered some other way (the dashboard's forms), read with the same rules.
+    pub fn new(map: HashMap<String, String>) -> Params {
+        Params(map)
+    }
+
     /// Refuses parameters the route does not take: a typo in a filter must not silently
     /// return everything.
     pub fn only(&self, known: &[&str]) -> Result<(), ApiError> {

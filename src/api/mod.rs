@@ -11,6 +11,7 @@ pub mod segments;
 mod state;
 pub mod tenant;
 pub mod tokens;
+pub mod widget;
 
 use actix_web::http::Method;
 use actix_web::{FromRequest, Handler, HttpResponse, Responder, Route, web};
@@ -65,6 +66,8 @@ pub fn routes() -> Vec<RouteSpec> {
         RouteSpec::new(M::GET, "/health", None, health),
         RouteSpec::new(M::POST, "/chat/{slug}", None, chat::chat),
         RouteSpec::new(M::OPTIONS, "/chat/{slug}", None, chat::preflight),
+        RouteSpec::new(M::GET, "/widget.js", None, widget::script),
+        RouteSpec::new(M::GET, "/widget/config/{slug}", None, widget::config),
         RouteSpec::new(M::GET, tenant, Some(S::SettingsRead), tenant::get),
         RouteSpec::new(M::PUT, tenant, Some(S::SettingsWrite), tenant::update),
         RouteSpec::new(M::PATCH, tenant, Some(S::SettingsWrite), tenant::update),

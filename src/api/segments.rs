@@ -173,11 +173,18 @@ pub async fn create(
     state: web::Data<AppState>,
     body: ApiJson<Map<String, Value>>,
 ) -> ApiResult<HttpResponse> {
-    let changes = body.0;
+    let new = new_segment(&body.0)?;
+    let created = state.store.create_segment(auth.tenant(), new).await?;
+    Ok(HttpResponse::Created().json(SegmentView::new(created, true)))
+}
+
+/// Validates a new segment's fields (the slug derived from the name when absent). Shared
+/// with the dashboard.
+pub fn new_segment(changes: &Map<String, Value>) -> ApiResult<NewSegment> {
     if !changes.contains_key("name") {
         return Err(ApiError::validation("name", "is required"));
     }
-    let (patch, slug) = read_changes(&changes, None)?;
+    let (patch, slug) = read_changes(changes, None)?;
     let name = patch.name.clone().unwrap_or_default();
     let slug = match slug {
         Some(slug) => slug,
@@ -192,7 +199,7 @@ pub async fn create(
             derived
         }
     };
-    let new = NewSegment {
+    Ok(NewSegment {
         slug,
         name,
         system_prompt: patch.system_prompt.unwrap_or_default(),
@@ -200,9 +207,7 @@ pub async fn create(
         conversation_starters: patch.conversation_starters.unwrap_or_default(),
         is_default: patch.is_default.unwrap_or(false),
         is_active: patch.is_active.unwrap_or(true),
-    };
-    let created = state.store.create_segment(auth.tenant(), new).await?;
-    Ok(HttpResponse::Created().json(SegmentView::new(created, true)))
+    })
 }
 
 pub async fn update(
@@ -211,19 +216,28 @@ pub async fn update(
     path: web::Path<(String, String)>,
     body: ApiJson<Map<String, Value>>,
 ) -> ApiResult<HttpResponse> {
-    let key = &path.1;
+    let updated = change_segment(&state, auth.tenant(), &path.1, &body.0).await?;
+    Ok(HttpResponse::Ok().json(SegmentView::new(updated, true)))
+}
+
+/// Validates and applies a partial update of a segment. Shared with the dashboard.
+pub async fn change_segment(
+    state: &AppState,
+    tenant: &str,
+    key: &str,
+    changes: &Map<String, Value>,
+) -> ApiResult<Segment> {
     // The slug may be repeated unchanged in a patch; compare it with the current one.
     let current = state
         .store
-        .find_segment(auth.tenant(), key)
+        .find_segment(tenant, key)
         .await?
         .ok_or_else(|| ApiError::not_found("Segment"))?;
-    let (patch, _) = read_changes(&body.0, Some(&current.slug))?;
-    let updated = state
+    let (patch, _) = read_changes(changes, Some(&current.slug))?;
+    Ok(state
         .store
-        .update_segment(auth.tenant(), &current.id, patch)
-        .await?;
-    Ok(HttpResponse::Ok().json(SegmentView::new(updated, true)))
+        .update_segment(tenant, &current.id, patch)
+        .await?)
 }
 
 pub async fn delete(

@@ -14,6 +14,8 @@ pub struct AppState {
     /// Public chat, per client IP and per tenant.
     pub chat_ip_limiter: RateLimiter,
     pub chat_tenant_limiter: RateLimiter,
+    /// Dashboard sign-in attempts, per client IP.
+    pub sign_in_limiter: RateLimiter,
     /// Set when `[chat] llm_base_url` is configured.
     pub llm: Option<Arc<LlmClient>>,
 }

@@ -58,6 +58,17 @@ pub struct CreateToken {
     expires_at: Option<String>,
 }
 
+impl CreateToken {
+    /// A request from the dashboard's form, validated like the API's body.
+    pub fn new(name: String, scopes: Vec<String>, expires_at: Option<String>) -> Self {
+        CreateToken {
+            name: Some(name),
+            scopes: Some(scopes),
+            expires_at,
+        }
+    }
+}
+
 /// A validated creation request.
 struct Requested {
     name: String,
@@ -127,25 +138,24 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "tokens": views })))
 }
 
-pub async fn create(
-    auth: Authed<need::TokensWrite>,
-    state: web::Data<AppState>,
-    body: ApiJson<CreateToken>,
-) -> ApiResult<HttpResponse> {
-    let request = body.0.validate(Timestamp::now())?;
+/// Validates a creation request from a caller holding `held` and stores the new token:
+/// the record and the secret, which exists nowhere else. Shared by the API and the dashboard.
+pub async fn issue(
+    state: &AppState,
+    tenant: &str,
+    held: ScopeSet,
+    request: CreateToken,
+) -> ApiResult<(TokenRecord, String)> {
+    let request = request.validate(Timestamp::now())?;
     // No privilege escalation: every scope granted must be held by the caller.
-    if let Some(missing) = request
-        .scopes
-        .iter()
-        .find(|s| !auth.principal.scopes.grants(*s))
-    {
+    if let Some(missing) = request.scopes.iter().find(|s| !held.grants(*s)) {
         return Err(ApiError::cannot_grant(missing));
     }
     let minted = mint(SecretKind::ApiToken);
     let record = state
         .store
         .create_token(
-            auth.tenant(),
+            tenant,
             NewToken {
                 name: request.name,
                 scopes: request.scopes,
@@ -155,10 +165,19 @@ pub async fn create(
             },
         )
         .await?;
+    Ok((record, minted.secret))
+}
+
+pub async fn create(
+    auth: Authed<need::TokensWrite>,
+    state: web::Data<AppState>,
+    body: ApiJson<CreateToken>,
+) -> ApiResult<HttpResponse> {
+    let (record, secret) = issue(&state, auth.tenant(), auth.principal.scopes, body.0).await?;
     Ok(HttpResponse::Created().json(CreatedToken {
         id: record.id,
         name: record.name,
-        token: minted.secret,
+        token: secret,
         prefix: record.prefix,
         scopes: record.scopes,
         created_at: record.created_at.to_rfc3339(),
@@ -171,25 +190,31 @@ pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
-    let id = &path.1;
+    let revoked = revoke(&state, auth.tenant(), auth.principal.scopes, &path.1).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"deleted": true, "id": revoked.id})))
+}
+
+/// Revokes a token of `tenant` for a caller holding `held`. Shared by the API and the
+/// dashboard.
+pub async fn revoke(
+    state: &AppState,
+    tenant: &str,
+    held: ScopeSet,
+    id: &str,
+) -> ApiResult<TokenRecord> {
     let target = state
         .store
         .get_token(id)
         .await?
-        .filter(|t| t.tenant == auth.tenant())
+        .filter(|t| t.tenant == tenant)
         .ok_or_else(|| ApiError::not_found("Token"))?;
     // No revoking upwards: a token may only revoke tokens holding no more than it does.
     // Scopes never change after creation, so checking before the write is enough.
-    if let Some(missing) = target
-        .scopes
-        .iter()
-        .find(|s| !auth.principal.scopes.grants(*s))
-    {
+    if let Some(missing) = target.scopes.iter().find(|s| !held.grants(*s)) {
         return Err(ApiError::new(
             crate::error::ErrorCode::InsufficientScope,
             format!("Cannot revoke a token holding a scope you lack: {missing}"),
         ));
     }
-    let revoked = state.store.revoke_token(Some(auth.tenant()), id).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"deleted": true, "id": revoked.id})))
+    Ok(state.store.revoke_token(Some(tenant), id).await?)
 }

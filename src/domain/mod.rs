@@ -5,6 +5,7 @@ pub mod conversation;
 pub mod corpus;
 pub mod scope;
 pub mod segment;
+pub mod session;
 pub mod tenant;
 pub mod token;
 
@@ -15,5 +16,6 @@ pub use conversation::{
 pub use corpus::{CorpusEntry, CorpusPage, CorpusPatch, NewCorpus};
 pub use scope::{Scope, ScopeSet};
 pub use segment::{NewSegment, Segment, SegmentPatch, Starter};
+pub use session::Session;
 pub use tenant::{ContentPolicy, Plan, Tenant, TenantPatch, Tone};
 pub use token::{NewToken, TokenRecord};

@@ -15,6 +15,7 @@ mod conversations;
 mod corpus;
 mod migrate;
 mod segments;
+mod sessions;
 mod snapshot;
 pub mod tables;
 mod tenants;

@@ -32,5 +32,8 @@ pub const CONVERSATIONS_BY_START: TableDefinition<(&str, i64, &str), ()> =
 /// (conversation id, sequence number) -> Message
 pub const MESSAGES: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("messages");
 
+/// BLAKE3 (hex) of a dashboard session's cookie value -> Session (never the value itself)
+pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+
 /// 2: one timestamp unit (µs) in every record, and SEGMENT_USAGE.
 pub const SCHEMA_VERSION: u32 = 2;

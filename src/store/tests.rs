@@ -397,6 +397,71 @@ fn schema_one_is_upgraded() {
     });
 }
 
+#[test]
+fn sessions_touch_expire_and_end_with_their_token() {
+    use crate::domain::{NewToken, ScopeSet, Session};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    run(async {
+        store.create_tenant("acme", "Acme").await.unwrap();
+        let token = store
+            .create_token(
+                "acme",
+                NewToken {
+                    name: "t".into(),
+                    scopes: ScopeSet::all(),
+                    hash: "ab".repeat(32),
+                    prefix: "ak_x".into(),
+                    expires_at: None,
+                },
+            )
+            .await
+            .unwrap();
+        let start = Timestamp::from_secs(1_000);
+        let session = |token_id: &str| Session {
+            tenant: "acme".into(),
+            token_id: token_id.into(),
+            token_hash: "ab".repeat(32),
+            scopes: ScopeSet::all(),
+            created_at: start,
+            last_seen_at: start,
+            expires_at: start.plus_secs(100),
+        };
+        store
+            .create_session("s1", session(&token.id))
+            .await
+            .unwrap();
+        store
+            .create_session("s2", session("tok_other"))
+            .await
+            .unwrap();
+        store
+            .touch_session("s2", start.plus_secs(50))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get_session("s2").await.unwrap().unwrap().last_seen_at,
+            start.plus_secs(50)
+        );
+        // Idle for 10 s at 1020: s1 is over, s2 (seen at 1050) is not yet.
+        let removed = store
+            .delete_over_sessions(start.plus_secs(55), 10)
+            .await
+            .unwrap();
+        assert_eq!(removed, 1);
+        assert!(store.get_session("s1").await.unwrap().is_none());
+        store
+            .create_session("s3", session(&token.id))
+            .await
+            .unwrap();
+        store.revoke_token(None, &token.id).await.unwrap();
+        assert!(store.get_session("s3").await.unwrap().is_none(), "revoked");
+        assert!(store.get_session("s2").await.unwrap().is_some());
+        assert!(store.delete_session("s2").await.unwrap());
+        assert!(!store.delete_session("s2").await.unwrap());
+    });
+}
+
 /// Ids of the tenant's entries matching `words`, as the search index sees them.
 fn found(store: &Store, tenant: &str, words: &str) -> Vec<String> {
     let query = search::analyze_query(words);

@@ -3,7 +3,7 @@
 use redb::ReadableTable;
 
 use super::tables::TOKENS;
-use super::{Change, Effect, Store, StoreError, StoreResult, decode, encode, tenants};
+use super::{Change, Effect, Store, StoreError, StoreResult, decode, encode, sessions, tenants};
 use crate::clock::Timestamp;
 use crate::domain::{NewToken, TokenRecord};
 use crate::ids::new_id;
@@ -76,6 +76,8 @@ impl Store {
             }
             table.remove(id.as_str())?;
             drop(table);
+            // Dashboard sessions opened with the token end with it.
+            sessions::end_for_token(tx, &id)?;
             tx.after_commit(Effect::Notify(Change::TokenRevoked(record.clone())));
             Ok(record)
         })

@@ -1,7 +1,9 @@
 //! Test harness: runs the real `animam` binary against a fresh data directory and talks HTTP
 //! to it. Each server captures its log so tests can check what was (not) logged.
 
+pub mod dashboard;
 pub mod fake_llm;
+pub mod webdriver;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -151,6 +153,12 @@ impl Server {
         {
             env.push(("ANIMAM_RATE_LIMIT_PER_MINUTE", "0"));
         }
+        if !env
+            .iter()
+            .any(|(k, _)| *k == "ANIMAM_DASHBOARD_SIGN_IN_PER_IP_PER_MINUTE")
+        {
+            env.push(("ANIMAM_DASHBOARD_SIGN_IN_PER_IP_PER_MINUTE", "0"));
+        }
         let mut child = command(self.root.path(), &env)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "data"])
             .stdout(Stdio::null())
@@ -237,6 +245,20 @@ impl Server {
 
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// True once the log holds `needle`, waiting up to 5 s: the log is read from the
+    /// server's stderr by another thread, so a line written before a response may arrive
+    /// after it.
+    pub fn log_shows(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.log().contains(needle) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
     }
 
     pub fn request(
