@@ -710,6 +710,10 @@ fn an_llm_writes_the_answer_when_configured() {
         system.contains("Always be brief.") && system.contains("Refunds are issued within 30 days"),
         "{system}"
     );
+    assert!(
+        system.contains("Content policy: safe for work") && !system.contains("years old"),
+        "{system}"
+    );
 
     let r = ask(
         &server,
