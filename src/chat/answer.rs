@@ -386,16 +386,29 @@ pub fn llm_messages(
     messages
 }
 
+/// Longest agent model name kept; longer ones are cut, as the hosted API documents.
+pub const MAX_AGENT_MODEL_CHARS: usize = 100;
+
+/// The model an agent names, by `X-Agent-Model` or an `[AGENT:...]` marker alike: trimmed,
+/// cut to 100 characters, and "unknown" when empty (it still declared itself an agent).
+pub fn agent_model_name(raw: &str) -> String {
+    let name: String = raw.trim().chars().take(MAX_AGENT_MODEL_CHARS).collect();
+    match name.trim_end() {
+        "" => "unknown".to_string(),
+        name => name.to_string(),
+    }
+}
+
 /// Splits a leading `[AGENT:model]` marker off a message: `(model, rest)`.
-pub fn split_agent_prefix(message: &str) -> (Option<&str>, &str) {
+pub fn split_agent_prefix(message: &str) -> (Option<String>, &str) {
     let trimmed = message.trim_start();
     if let Some(rest) = trimmed.strip_prefix("[AGENT:")
         && let Some(end) = rest.find(']')
     {
-        let model = rest[..end].trim();
-        if !model.is_empty() && model.chars().count() <= 100 {
-            return (Some(model), rest[end + 1..].trim_start());
-        }
+        return (
+            Some(agent_model_name(&rest[..end])),
+            rest[end + 1..].trim_start(),
+        );
     }
     (None, message)
 }
@@ -534,13 +547,18 @@ mod tests {
     fn agent_prefix_is_split_off() {
         assert_eq!(
             split_agent_prefix("[AGENT:gpt-4o] Hello"),
-            (Some("gpt-4o"), "Hello")
+            (Some("gpt-4o".to_string()), "Hello")
         );
         assert_eq!(
             split_agent_prefix("Hello [AGENT:x]"),
             (None, "Hello [AGENT:x]")
         );
-        assert_eq!(split_agent_prefix("[AGENT:] Hi"), (None, "[AGENT:] Hi"));
+        assert_eq!(
+            split_agent_prefix("[AGENT:] Hi"),
+            (Some("unknown".to_string()), "Hi")
+        );
+        let long = format!("[AGENT:{}] Hi", "m".repeat(150));
+        assert_eq!(split_agent_prefix(&long), (Some("m".repeat(100)), "Hi"));
     }
 
     #[test]
