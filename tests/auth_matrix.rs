@@ -106,6 +106,11 @@ fn concrete(server: &Server, method: &str, path: &str) -> Option<(String, Option
             let (id, _) = server.token(&["tokens:write"]);
             (format!("/tenants/acme/tokens/{id}"), None, 200)
         }
+        ("POST", "/voice/{slug}/chat" | "/voice/{slug}/chat/completions") => (
+            path.replace("{slug}", "acme"),
+            Some(json!({"messages": [{"role": "user", "content": "hello"}]})),
+            200,
+        ),
         _ => return None,
     };
     Some(out)
@@ -334,7 +339,7 @@ fn every_route_against_every_scope_and_credential() {
         }
 
         // A tenant that does not exist looks exactly like another tenant's.
-        let missing = path.replacen("/tenants/acme", "/tenants/nosuch", 1);
+        let missing = path.replacen("/acme", "/nosuch", 1);
         server
             .call(method, &missing, &server.admin, body.as_ref())
             .assert_error(404, "Tenant not found", "tenant_not_found");

@@ -161,7 +161,7 @@ async fn respond(
     Ok(HttpResponse::Ok().json(reply))
 }
 
-fn turn_error(e: TurnError) -> ApiError {
+pub(super) fn turn_error(e: TurnError) -> ApiError {
     match e {
         TurnError::Invalid { field, rule } => ApiError::validation(field, rule),
         TurnError::QuotaExceeded => ApiError::new(

@@ -7,6 +7,7 @@ pub mod corpus;
 mod csv_format;
 pub mod extract;
 pub mod fields;
+pub mod openai;
 pub mod segments;
 mod state;
 pub mod tenant;
@@ -178,6 +179,19 @@ pub fn routes() -> Vec<RouteSpec> {
             "/tenants/{slug}/tokens/{id}",
             Some(S::TokensWrite),
             tokens::delete,
+        ),
+        RouteSpec::new(
+            M::POST,
+            "/voice/{slug}/chat",
+            Some(S::CorpusRead),
+            openai::completions,
+        ),
+        // Where the official OpenAI clients post, given base URL `/voice/{slug}`.
+        RouteSpec::new(
+            M::POST,
+            "/voice/{slug}/chat/completions",
+            Some(S::CorpusRead),
+            openai::completions,
         ),
     ]
 }

@@ -14,6 +14,7 @@ named_enum!(
     Channel {
         Widget => "widget",
         Api => "api",
+        Voice => "voice",
     }
 );
 
