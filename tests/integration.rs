@@ -14,6 +14,7 @@ mod durability;
 mod hostile;
 mod import_export;
 mod lifecycle;
+mod mcp;
 mod openai_compat;
 mod segments;
 mod tenants;

@@ -94,7 +94,7 @@ struct ConversationDetail {
 }
 
 /// The filters of the list and the export, validated.
-const FILTERS: [&str; 5] = ["from", "to", "segment", "channel", "visitorType"];
+pub const FILTERS: [&str; 5] = ["from", "to", "segment", "channel", "visitorType"];
 
 pub fn filter_from(params: &Params) -> Result<ConversationFilter, ApiError> {
     let time = |name: &str| {

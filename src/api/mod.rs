@@ -7,6 +7,7 @@ pub mod corpus;
 mod csv_format;
 pub mod extract;
 pub mod fields;
+pub mod mcp;
 pub mod openai;
 pub mod segments;
 mod state;
@@ -186,6 +187,11 @@ pub fn routes() -> Vec<RouteSpec> {
             Some(S::CorpusRead),
             openai::completions,
         ),
+        // Authenticated per tool call, each tool needing its REST route's scope (tests/mcp.rs
+        // checks every tool against every scope and other tenants' tokens).
+        RouteSpec::new(M::POST, "/mcp", None, mcp::handle),
+        RouteSpec::new(M::GET, "/mcp", None, mcp::no_stream),
+        RouteSpec::new(M::DELETE, "/mcp", None, mcp::no_stream),
         // Where the official OpenAI clients post, given base URL `/voice/{slug}`.
         RouteSpec::new(
             M::POST,

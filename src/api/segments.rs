@@ -39,7 +39,7 @@ pub struct SegmentView {
 }
 
 impl SegmentView {
-    fn new(s: Segment, with_prompt: bool) -> Self {
+    pub fn new(s: Segment, with_prompt: bool) -> Self {
         SegmentView {
             id: s.id,
             slug: s.slug,

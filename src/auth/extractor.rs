@@ -81,6 +81,17 @@ fn presented(req: &HttpRequest) -> Option<Presented<'_>> {
 
 /// Resolves the request's credential into a principal for the tenant in the path.
 pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
+    let path_tenant = req.match_info().get("slug").unwrap_or_default();
+    authenticate_for(req, Some(path_tenant))
+}
+
+/// For routes whose tenant is the credential's own (the MCP endpoint has no tenant in its
+/// path): the same checks, without the path comparison.
+pub fn authenticate_own_tenant(req: &HttpRequest) -> Result<Principal, ApiError> {
+    authenticate_for(req, None)
+}
+
+fn authenticate_for(req: &HttpRequest, path_tenant: Option<&str>) -> Result<Principal, ApiError> {
     let guard = req
         .app_data::<web::Data<Guard>>()
         .ok_or_else(|| ApiError::internal("auth::Guard missing from app data"))?;
@@ -100,8 +111,7 @@ pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
         return Err(ApiError::token_expired());
     }
     guard.rate_limiter.check(&credential.label())?;
-    let path_tenant = req.match_info().get("slug").unwrap_or_default();
-    if credential.tenant != path_tenant {
+    if path_tenant.is_some_and(|t| t != credential.tenant) {
         return Err(ApiError::tenant_not_found());
     }
     credential.touch(now);

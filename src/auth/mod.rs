@@ -9,7 +9,7 @@ pub mod token;
 use std::sync::Arc;
 
 pub use credentials::{Credential, Credentials};
-pub use extractor::{Authed, Principal};
+pub use extractor::{Authed, Principal, authenticate_own_tenant};
 pub use rate_limit::RateLimiter;
 
 pub use crate::domain::scope::need;
