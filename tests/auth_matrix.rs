@@ -106,6 +106,7 @@ fn concrete(server: &Server, method: &str, path: &str) -> Option<(String, Option
             let (id, _) = server.token(&["tokens:write"]);
             (format!("/tenants/acme/tokens/{id}"), None, 200)
         }
+        ("GET", "/tenants/{slug}/stats") => ("/tenants/acme/stats".into(), None, 200),
         // Authenticated per tool call, not by the route: tests/mcp.rs holds its table of
         // every tool against every scope and other tenants' tokens. Without a credential: 401.
         ("POST", "/mcp") => ("/mcp".into(), Some(json!({})), 401),

@@ -17,5 +17,6 @@ mod lifecycle;
 mod mcp;
 mod openai_compat;
 mod segments;
+mod stats;
 mod tenants;
 mod tokens;

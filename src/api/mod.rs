@@ -11,6 +11,7 @@ pub mod mcp;
 pub mod openai;
 pub mod segments;
 mod state;
+pub mod stats;
 pub mod tenant;
 pub mod tokens;
 pub mod widget;
@@ -186,6 +187,12 @@ pub fn routes() -> Vec<RouteSpec> {
             "/voice/{slug}/chat",
             Some(S::CorpusRead),
             openai::completions,
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/tenants/{slug}/stats",
+            Some(S::StatsRead),
+            stats::get,
         ),
         // Authenticated per tool call, each tool needing its REST route's scope (tests/mcp.rs
         // checks every tool against every scope and other tenants' tokens).

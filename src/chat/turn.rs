@@ -14,6 +14,7 @@ use super::relevance;
 use crate::clock::Timestamp;
 use crate::config::ChatConfig;
 use crate::domain::Role;
+use crate::domain::stats::ExchangeOutcome;
 use crate::domain::{Channel, Exchange, Metadata, NewConversation, Segment, Tenant, VisitorType};
 use crate::store::{Recorded, Store, StoreError};
 
@@ -301,6 +302,15 @@ pub async fn record(
         user_message: turn.message.clone(),
         user_at: turn.user_at,
         reply: text.clone(),
+        outcome: ExchangeOutcome {
+            fell_back: turn.retrieval.kind == AnswerKind::Fallback,
+            cited: turn
+                .retrieval
+                .sources
+                .iter()
+                .map(|s| s.id.clone())
+                .collect(),
+        },
     };
     let conversation = match store.record_exchange(&turn.tenant.slug, exchange).await? {
         Recorded::Stored(conversation) => conversation,

@@ -85,6 +85,8 @@ pub struct Exchange {
     pub user_message: String,
     pub user_at: Timestamp,
     pub reply: String,
+    /// For the usage statistics: whether the bot fell back, what it cited.
+    pub outcome: crate::domain::stats::ExchangeOutcome,
 }
 
 /// Filters shared by the list and the CSV export; `None` = no constraint.

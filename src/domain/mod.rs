@@ -6,6 +6,7 @@ pub mod corpus;
 pub mod scope;
 pub mod segment;
 pub mod session;
+pub mod stats;
 pub mod tenant;
 pub mod token;
 

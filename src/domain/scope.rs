@@ -52,6 +52,7 @@ scopes! {
     TokensWrite => "tokens:write",
     SegmentsRead => "segments:read",
     SegmentsWrite => "segments:write",
+    StatsRead => "stats:read",
 }
 
 impl Scope {

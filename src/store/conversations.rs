@@ -4,12 +4,15 @@
 
 use redb::{ReadTransaction, ReadableTable};
 
-use super::tables::{CONVERSATION_SESSIONS, CONVERSATIONS, CONVERSATIONS_BY_START, MESSAGES};
+use super::tables::{
+    CONVERSATION_SESSIONS, CONVERSATIONS, CONVERSATIONS_BY_START, MESSAGES, STATS_DAILY,
+};
 use super::writer::Tx;
 use super::{Store, StoreError, StoreResult, decode, encode, tenants};
 use crate::clock::Timestamp;
 use crate::domain::conversation::PREVIEW_CHARS;
-use crate::domain::{Conversation, ConversationFilter, Exchange, Message, Role};
+use crate::domain::stats::{DayStats, day_of};
+use crate::domain::{Conversation, ConversationFilter, Exchange, Message, Role, VisitorType};
 use crate::ids::new_id;
 
 /// The outcome of recording an exchange.
@@ -60,6 +63,7 @@ fn apply_exchange(tx: &mut Tx<'_>, tenant: &str, exchange: &Exchange) -> StoreRe
         .open_table(CONVERSATION_SESSIONS)?
         .get((tenant, session))?
         .map(|v| v.value().to_string());
+    let is_new = existing.is_none();
     let mut conversation: Conversation = match existing {
         Some(id) => {
             let table = tx.txn.open_table(CONVERSATIONS)?;
@@ -128,10 +132,62 @@ fn apply_exchange(tx: &mut Tx<'_>, tenant: &str, exchange: &Exchange) -> StoreRe
         (tenant, conversation.id.as_str()),
         encode(&conversation)?.as_slice(),
     )?;
+    let started = is_new.then_some(conversation.visitor_type == VisitorType::Agent);
+    count_in_stats(
+        tx,
+        tenant,
+        &conversation.segment,
+        replied_at,
+        started,
+        exchange,
+    )?;
     Ok(Recorded::Stored(Box::new(conversation)))
 }
 
+/// Adds the exchange to its day's statistics row, in the same transaction.
+fn count_in_stats(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    segment: &str,
+    at: Timestamp,
+    started: Option<bool>,
+    exchange: &Exchange,
+) -> StoreResult<()> {
+    let key = (tenant, day_of(at), segment);
+    let mut table = tx.txn.open_table(STATS_DAILY)?;
+    let mut day: DayStats = match table.get(key)? {
+        Some(v) => decode("stats_daily", (tenant, segment), v.value())?,
+        None => DayStats::default(),
+    };
+    day.record(started, &exchange.user_message, &exchange.outcome);
+    table.insert(key, encode(&day)?.as_slice())?;
+    Ok(())
+}
+
 impl Store {
+    /// Statistics rows of days `from..=to` (days since the epoch), of one segment or all.
+    pub async fn usage_stats(
+        &self,
+        tenant: &str,
+        from: i32,
+        to: i32,
+        segment: Option<&str>,
+    ) -> StoreResult<Vec<(i32, DayStats)>> {
+        self.read(|txn| {
+            let table = txn.open_table(STATS_DAILY)?;
+            let mut rows = Vec::new();
+            for row in table.range((tenant, from, "")..(tenant, to.saturating_add(1), ""))? {
+                let (key, value) = row?;
+                let (_, day, slug) = key.value();
+                if segment.is_some_and(|s| s != slug) {
+                    continue;
+                }
+                rows.push((day, decode("stats_daily", (tenant, slug), value.value())?));
+            }
+            Ok(rows)
+        })
+    }
+
     /// The session's conversation, if any, with its last `history` messages.
     pub async fn session_conversation(
         &self,

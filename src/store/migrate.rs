@@ -54,6 +54,7 @@ fn create_tables(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(tables::CONVERSATION_SESSIONS)?;
     txn.open_table(tables::CONVERSATIONS_BY_START)?;
     txn.open_table(tables::MESSAGES)?;
+    txn.open_table(tables::STATS_DAILY)?;
     txn.open_table(tables::SESSIONS)?;
     Ok(())
 }

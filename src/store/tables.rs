@@ -32,6 +32,11 @@ pub const CONVERSATIONS_BY_START: TableDefinition<(&str, i64, &str), ()> =
 /// (conversation id, sequence number) -> Message
 pub const MESSAGES: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("messages");
 
+/// (tenant, UTC day since the epoch, segment slug) -> DayStats: usage statistics, updated in
+/// the write of each chat exchange.
+pub const STATS_DAILY: TableDefinition<(&str, i32, &str), &[u8]> =
+    TableDefinition::new("stats_daily");
+
 /// BLAKE3 (hex) of a dashboard session's cookie value -> Session (never the value itself)
 pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 

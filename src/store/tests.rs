@@ -48,6 +48,7 @@ fn exchange(session: &str) -> Exchange {
         user_message: "hi".into(),
         user_at: Timestamp::now(),
         reply: "hello".into(),
+        outcome: Default::default(),
     }
 }
 
