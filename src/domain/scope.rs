@@ -153,7 +153,7 @@ mod tests {
         for scope in Scope::EVERY {
             assert_eq!(Scope::parse(scope.as_str()), Some(scope));
         }
-        assert_eq!(Scope::EVERY.len(), 10);
+        assert_eq!(Scope::EVERY.len(), 11);
         assert_eq!(Scope::parse("corpus:admin"), None);
         assert_eq!(Scope::parse(""), None);
     }
