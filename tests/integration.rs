@@ -17,3 +17,7 @@ mod lifecycle;
 mod segments;
 mod tenants;
 mod tokens;
+
+mod connections;
+mod conversation_limits;
+mod disk_full;

@@ -11,7 +11,6 @@ use super::AppState;
 use super::extract::ApiJson;
 use super::fields::non_blank;
 use crate::chat::answer;
-use crate::chat::llm::LlmClient;
 use crate::chat::origin::{is_localhost, origin_allowed};
 use crate::chat::turn::{self, LlmSource, Turn, TurnError, TurnRequest};
 use crate::domain::{Channel, Metadata, Tenant};
@@ -139,7 +138,11 @@ async fn respond(
     let turn = turn::prepare(&state.store, &state.config.chat, tenant, request)
         .await
         .map_err(turn_error)?;
-    let Some(llm) = state.llm.clone().filter(|_| turn.wants_llm()) else {
+    let slot = match &state.llm {
+        Some(llm) if turn.wants_llm() => llm.try_slot(),
+        _ => None,
+    };
+    let Some(llm) = slot else {
         let text = turn.retrieval.text.clone();
         let reply = turn::record(&state.store, &turn, text, LlmSource::Retrieval)
             .await
@@ -167,6 +170,12 @@ fn turn_error(e: TurnError) -> ApiError {
         TurnError::QuotaExceeded => ApiError::new(
             ErrorCode::QuotaExceeded,
             "Conversation limit reached for this tenant",
+        ),
+        TurnError::ConversationFull { max } => ApiError::new(
+            ErrorCode::ConversationFull,
+            format!(
+                "This conversation has reached its limit of {max} messages; start a new conversation (a new sessionId)"
+            ),
         ),
         TurnError::Store(e) => e.into(),
     }
@@ -255,11 +264,7 @@ fn header_text(req: &HttpRequest, name: header::HeaderName, max: usize) -> Optio
 
 /// SSE from an LLM: deltas are forwarded as they arrive; the exchange is stored before the
 /// final `done` frame.
-fn stream_from_llm(
-    state: web::Data<AppState>,
-    llm: std::sync::Arc<LlmClient>,
-    turn: Turn,
-) -> HttpResponse {
+fn stream_from_llm(state: web::Data<AppState>, llm: turn::LlmSlot, turn: Turn) -> HttpResponse {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     actix_web::rt::spawn(async move {
         let delta_tx = tx.clone();

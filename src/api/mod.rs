@@ -222,8 +222,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(tenant_scope);
 }
 
-async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+/// `{"status":"ok"}`, or 503 `{"status":"degraded","reason":...}` while writes are failing
+/// (a full disk, say): reads still work, and writes recover with the first that succeeds.
+async fn health(state: web::Data<AppState>) -> HttpResponse {
+    match state.store.degraded() {
+        None => HttpResponse::Ok().json(serde_json::json!({"status": "ok"})),
+        Some(reason) => HttpResponse::ServiceUnavailable().json(serde_json::json!({
+            "status": "degraded",
+            "reason": format!("writes are failing: {reason}"),
+        })),
+    }
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {

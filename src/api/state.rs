@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::auth::{Credentials, RateLimiter};
-use crate::chat::llm::LlmClient;
+use crate::chat::turn::Llm;
 use crate::config::Config;
 use crate::store::Store;
 
@@ -16,6 +16,6 @@ pub struct AppState {
     pub chat_tenant_limiter: RateLimiter,
     /// Dashboard sign-in attempts, per client IP.
     pub sign_in_limiter: RateLimiter,
-    /// Set when `[chat] llm_base_url` is configured.
-    pub llm: Option<Arc<LlmClient>>,
+    /// Set when `[chat] llm_base_url` is configured: the client and its cap on calls.
+    pub llm: Option<Arc<Llm>>,
 }

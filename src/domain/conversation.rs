@@ -84,6 +84,8 @@ pub struct Exchange {
     pub user_message: String,
     pub user_at: Timestamp,
     pub reply: String,
+    /// The most messages the conversation may hold after this exchange.
+    pub max_messages: u32,
 }
 
 /// Filters shared by the list and the CSV export; `None` = no constraint.

@@ -53,6 +53,8 @@ enum Outcome {
 trait Job: Send {
     fn run(&mut self, tx: &mut Tx<'_>) -> Outcome;
     fn finish(self: Box<Self>, commit: &StoreResult<()>);
+    /// The storage failure that made `run` fail, if that is what it was.
+    fn failure(&self) -> Option<StoreError>;
 }
 
 struct TypedJob<T, F> {
@@ -75,6 +77,13 @@ where
         };
         self.result = Some(result);
         outcome
+    }
+
+    fn failure(&self) -> Option<StoreError> {
+        match &self.result {
+            Some(Err(e @ StoreError::Unavailable(_))) => Some(e.clone()),
+            _ => None,
+        }
     }
 
     fn finish(self: Box<Self>, commit: &StoreResult<()>) {
@@ -135,6 +144,11 @@ fn run(shared: &Shared, queue: &mpsc::Receiver<Box<dyn Job>>) {
             }
         }
         if let Err(failed) = commit_batch(shared, &mut batch, &mut last_instant) {
+            if let StoreError::Unavailable(reason) = &failed {
+                // The handle refuses everything after a storage failure: reopen before the
+                // retries, which then meet the storage as it is now.
+                shared.storage_failed(reason);
+            }
             if batch.len() > 1 {
                 log::warn!(
                     "store: a batch of {} writes failed ({failed}); retrying each alone",
@@ -144,14 +158,17 @@ fn run(shared: &Shared, queue: &mpsc::Receiver<Box<dyn Job>>) {
             for job in batch {
                 let mut single = vec![job];
                 let result = commit_batch(shared, &mut single, &mut last_instant);
-                if let Err(e) = &result {
-                    log::error!("store: write failed: {e}");
+                match &result {
+                    Err(StoreError::Unavailable(reason)) => shared.storage_failed(reason),
+                    Err(e) => log::error!("store: write failed: {e}"),
+                    Ok(()) => shared.storage_ok(),
                 }
                 for job in single {
                     job.finish(&result);
                 }
             }
         } else {
+            shared.storage_ok();
             for job in batch {
                 job.finish(&Ok(()));
             }
@@ -166,7 +183,15 @@ fn commit_batch(
     batch: &mut [Box<dyn Job>],
     last_instant: &mut Timestamp,
 ) -> StoreResult<()> {
-    let txn = shared.db.begin_write()?;
+    if shared
+        .db
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_none()
+    {
+        shared.reopen();
+    }
+    let txn = shared.db()?.begin_write()?;
     let mut tx = Tx {
         txn: &txn,
         effects: Vec::new(),
@@ -178,7 +203,9 @@ fn commit_batch(
             Outcome::Done => {}
             Outcome::Refused => tx.effects.truncate(mark),
             Outcome::Failed => {
-                return Err(StoreError::internal_msg("an operation failed mid-write"));
+                return Err(job
+                    .failure()
+                    .unwrap_or_else(|| StoreError::internal_msg("an operation failed mid-write")));
             }
         }
     }
