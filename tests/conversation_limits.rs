@@ -183,3 +183,64 @@ fn llm_calls_are_capped_and_never_stall_the_api() {
         assert_eq!(first["llmSource"], "retrieval", "timed out: {first}");
     });
 }
+
+/// Sends a chat on a raw connection and reads until `until` shows up (or 300 ms for "").
+fn raw_chat(server: &Server, body: &Value, until: &str) -> std::net::TcpStream {
+    use std::io::{Read, Write};
+    let addr = server.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let body = body.to_string();
+    write!(
+        stream,
+        "POST /chat/acme HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !until.is_empty() && !String::from_utf8_lossy(&seen).contains(until) {
+        assert!(Instant::now() < deadline, "never saw {until:?}");
+        if let Ok(n) = stream.read(&mut buf) {
+            assert!(n > 0, "closed early");
+            seen.extend_from_slice(&buf[..n]);
+        }
+    }
+    if until.is_empty() {
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    stream
+}
+
+#[test]
+fn a_visitor_leaving_stops_the_generation() {
+    let fake = spawn_fake_llm(FakeBehaviour::Drip(Duration::from_millis(50)));
+    let server = Server::start_with(&[
+        ("ANIMAM_CHAT_LLM_BASE_URL", &fake.base_url),
+        ("ANIMAM_CHAT_LLM_MODEL", "m"),
+        ("ANIMAM_CHAT_LLM_TIMEOUT_SECS", "120"),
+    ]);
+    server.corpus(&json!({
+        "title": "Refund policy",
+        "content": "Refunds are issued within 30 days of purchase, to the original payment method."
+    }));
+    let question = "How long do refunds take?";
+    for (stream, until) in [(true, "word"), (false, "")] {
+        let before = fake.hangups.load(std::sync::atomic::Ordering::SeqCst);
+        let body =
+            json!({"message": question, "sessionId": format!("gone-{stream}"), "stream": stream});
+        drop(raw_chat(&server, &body, until));
+        // The LLM would drip for a minute: the server hangs up on it within moments.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while fake.hangups.load(std::sync::atomic::Ordering::SeqCst) == before {
+            assert!(
+                Instant::now() < deadline,
+                "generation went on after the visitor left (stream: {stream})"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

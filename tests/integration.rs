@@ -20,4 +20,5 @@ mod tokens;
 
 mod connections;
 mod conversation_limits;
+mod damage;
 mod disk_full;

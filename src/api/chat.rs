@@ -7,9 +7,9 @@ use actix_web::web::{self, Bytes};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
 
-use super::AppState;
 use super::extract::ApiJson;
 use super::fields::non_blank;
+use super::{AppState, PeerSocket};
 use crate::chat::answer;
 use crate::chat::origin::{is_localhost, origin_allowed};
 use crate::chat::turn::{self, LlmSource, Turn, TurnError, TurnRequest};
@@ -157,11 +157,43 @@ async fn respond(
     if turn.stream {
         return Ok(stream_from_llm(state.clone(), llm, turn));
     }
-    let (text, source) = turn::generate(llm, &turn, |_| true).await;
+    let generation = turn::generate(llm, &turn, |_| true);
+    let Some((text, source)) = unless_client_leaves(req, generation).await else {
+        // Nobody is waiting for the answer: the LLM call is stopped and nothing is stored.
+        log::info!("chat: the visitor left before the answer; generation stopped");
+        return Err(ApiError::new(
+            ErrorCode::Unavailable,
+            "The client closed the connection",
+        ));
+    };
     let reply = turn::record(&state.store, &turn, text, source)
         .await
         .map_err(turn_error)?;
     Ok(HttpResponse::Ok().json(reply))
+}
+
+/// Runs `work` unless the client closes its connection first (checked every 250 ms); then
+/// `work` is dropped, which stops an LLM call.
+async fn unless_client_leaves<F: std::future::Future>(
+    req: &HttpRequest,
+    work: F,
+) -> Option<F::Output> {
+    use futures_util::future::{Either, select};
+    let Some(socket) = req.conn_data::<PeerSocket>() else {
+        return Some(work.await);
+    };
+    let watch = async {
+        loop {
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(250)).await;
+            if socket.client_gone() {
+                return;
+            }
+        }
+    };
+    match select(std::pin::pin!(work), std::pin::pin!(watch)).await {
+        Either::Left((output, _)) => Some(output),
+        Either::Right(((), _)) => None,
+    }
 }
 
 fn turn_error(e: TurnError) -> ApiError {

@@ -17,7 +17,7 @@ use actix_web::http::Method;
 use actix_web::{FromRequest, Handler, HttpResponse, Responder, Route, web};
 use serde::Serialize;
 
-pub use state::AppState;
+pub use state::{AppState, PeerSocket};
 
 use crate::domain::Scope;
 use crate::error::{ApiError, ErrorCode};

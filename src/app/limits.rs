@@ -26,6 +26,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpMessage, ResponseError};
 use futures_util::Stream;
 
+use crate::api::PeerSocket;
 use crate::error::{ApiError, ErrorCode};
 
 /// How a request's body fared under the deadline.
@@ -146,14 +147,10 @@ where
 /// trickles: shutting the socket's read side ends the body at once. The response is still
 /// written (half-closed connections may be answered), then the connection closes.
 fn stop_reading(request: &actix_web::HttpRequest) {
-    if let Some(socket) = request.conn_data::<ConnSocket>() {
+    if let Some(socket) = request.conn_data::<PeerSocket>() {
         let _ = socket.0.shutdown(std::net::Shutdown::Read);
     }
 }
-
-/// A handle on the connection's socket (a duplicate descriptor), kept in the connection's
-/// data for [`stop_reading`].
-struct ConnSocket(socket2::Socket);
 
 fn close(head: &mut actix_web::dev::ResponseHead) {
     head.set_connection_type(actix_web::http::ConnectionType::Close);
@@ -202,7 +199,7 @@ impl ConnectionCap {
         };
         match socket2::SockRef::from(stream).try_clone() {
             Ok(socket) => {
-                extensions.insert(ConnSocket(socket));
+                extensions.insert(PeerSocket(socket));
             }
             Err(e) => log::warn!("connection: no handle on its socket ({e})"),
         }
