@@ -713,6 +713,9 @@ mod tests {
         assert!(err("[chat]\nanswer_max_chars = 5").contains("chat.answer_max_chars"));
 
         assert!(err("[dashboard]\nsecure_cookies = \"maybe\"").contains("secure_cookies"));
+        assert!(err("[limits]\nbody_timeout_secs = 0").contains("limits.body_timeout_secs"));
+        assert!(err("[limits]\nmax_conections_per_ip = 5").contains("max_conections_per_ip"));
+        assert!(err("[chat]\nllm_max_concurrent = 0").contains("chat.llm_max_concurrent"));
         assert!(err("[dashboard]\nsession_idle_secs = 0").contains("dashboard.session_idle_secs"));
 
         let bad_env = env_of(&[("ANIMAM_DASHBOARD_SECURE_COOKIES", "maybe")]);

@@ -122,9 +122,23 @@ fn a_full_disk_degrades_writes_only_and_recovers() {
     );
     assert_eq!(chat.status, 503, "{}", chat.text);
 
-    // Space comes back: the next write goes through without a restart.
+    // Space comes back: writes go through again without a restart (a second after the last
+    // failure at most: until then they are refused without touching the disk).
     std::fs::remove_file(&filler).unwrap();
-    let back = server.corpus(&json!({"title": "Shipping", "content": "Ships in 3 days."}));
+    let shipping = json!({"title": "Shipping", "content": "Ships in 3 days."});
+    let started = std::time::Instant::now();
+    let back = loop {
+        let r = server.post("/tenants/acme/corpus", &server.admin, &shipping);
+        if r.status == 201 {
+            break r.json()["id"].as_str().unwrap().to_string();
+        }
+        assert_eq!(r.status, 503, "{}", r.text);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "writes never recovered"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     assert!(server.log_shows("store: writes work again"));
     let health = server.request("GET", "/health", &[], None);
     assert_eq!(

@@ -201,7 +201,7 @@ impl ConnectionCap {
             Ok(socket) => {
                 extensions.insert(PeerSocket(socket));
             }
-            Err(e) => log::warn!("connection: no handle on its socket ({e})"),
+            Err(e) => log::debug!("connection: no handle on its socket ({e})"),
         }
         if self.max == 0 {
             return;

@@ -109,6 +109,9 @@ impl std::error::Error for StoreError {
     }
 }
 
+/// How long writes are refused outright after a storage failure before one tries again.
+const RETRY_WRITES_AFTER: Duration = Duration::from_secs(1);
+
 const PREVIOUS_IO: &str = "storage: an earlier write failed";
 
 /// An error of the storage itself (the disk refused a write, the file cannot be read): the
@@ -253,6 +256,10 @@ struct Shared {
     cache_bytes: usize,
     /// Why writes are failing, while they are.
     degraded: std::sync::Mutex<Option<String>>,
+    /// When a write last failed on the storage: until [`RETRY_WRITES_AFTER`] has passed,
+    /// writes are refused without touching the disk (each failure costs a reopen, and a
+    /// reopen after a failure repairs the whole file).
+    last_failure: std::sync::Mutex<Option<std::time::Instant>>,
     index: search::Index,
     listeners: RwLock<Vec<ChangeListener>>,
 }
@@ -279,6 +286,8 @@ impl Shared {
                     "store: writes failing ({reason}); they are answered 503 and retried with each new write"
                 );
             }
+            *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(std::time::Instant::now());
             // Keep the first cause: later writes on the failed handle only say "earlier".
             if degraded.is_none() || reason != PREVIOUS_IO {
                 *degraded = Some(reason.to_string());
@@ -313,6 +322,18 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// While writes fail, and for [`RETRY_WRITES_AFTER`] after the last failure, the refusal
+    /// to answer instead of trying.
+    fn refuse_writes(&self) -> Option<StoreError> {
+        let reason = self
+            .degraded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        let last = (*self.last_failure.lock().unwrap_or_else(|p| p.into_inner()))?;
+        (last.elapsed() < RETRY_WRITES_AFTER).then_some(StoreError::Unavailable(reason))
     }
 
     /// A commit went through: writes work.
@@ -379,6 +400,7 @@ impl Store {
             path: path.clone(),
             cache_bytes: options.cache_bytes,
             degraded: std::sync::Mutex::new(None),
+            last_failure: std::sync::Mutex::new(None),
             index,
             listeners: RwLock::new(Vec::new()),
         });

@@ -91,7 +91,8 @@ where
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(value)), Ok(())) => Ok(value),
             (Some(Ok(_)), Err(e)) => Err(e.clone()),
-            (None, _) => Err(StoreError::internal_msg("operation never ran")),
+            (None, Err(e)) => Err(e.clone()),
+            (None, Ok(())) => Err(StoreError::internal_msg("operation never ran")),
         };
         // The requester may have gone away; what committed stays committed.
         let _ = self.done.send(result);
@@ -142,6 +143,13 @@ fn run(shared: &Shared, queue: &mpsc::Receiver<Box<dyn Job>>) {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
+        }
+        if let Some(refused) = shared.refuse_writes() {
+            let refused = Err(refused);
+            for job in batch {
+                job.finish(&refused);
+            }
+            continue;
         }
         if let Err(failed) = commit_batch(shared, &mut batch, &mut last_instant) {
             if let StoreError::Unavailable(reason) = &failed {
