@@ -126,6 +126,23 @@ fn slow_headers_are_cut_off() {
 }
 
 #[test]
+fn an_idle_keep_alive_connection_is_closed() {
+    let server = Server::start_with(&[("ANIMAM_LIMITS_KEEP_ALIVE_SECS", "1")]);
+    let mut idle = connect_from(&server, [127, 0, 0, 1]);
+    let request = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+    // One request, then silence: the connection ends about a second later.
+    let (answer, closed) = trickle(
+        &mut idle,
+        std::iter::once(request).chain(std::iter::repeat_with(Vec::new)),
+        Duration::from_millis(200),
+        Duration::from_secs(10),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let closed = closed.expect("an idle connection must be closed");
+    assert!(closed < Duration::from_secs(3), "closed after {closed:?}");
+}
+
+#[test]
 fn the_per_ip_cap_refuses_the_next_connection_and_serves_others() {
     let server = Server::start_with(&[("ANIMAM_LIMITS_MAX_CONNECTIONS_PER_IP", "3")]);
     // Sends `GET /health`; returns the answer ("" when the server closed without one).

@@ -73,3 +73,43 @@ fn check_reports_damage_and_quarantine_lets_the_server_serve_the_rest() {
     assert_eq!(server.search_ids("parcels"), vec![intact.clone()]);
     assert!(server.search_ids("refunds").is_empty());
 }
+
+#[test]
+fn a_damaged_record_that_stops_start_up_is_named_and_can_be_set_aside() {
+    let mut server = Server::start();
+    let (token_id, _) = server.token(&["corpus:read"]);
+    server.stop();
+    {
+        let db = redb::Database::create(server.data_dir().join("animam.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(animam::store::tables::TOKENS)
+            .unwrap()
+            .insert(token_id.as_str(), b"{\"id\": 7".as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let serve = animam(
+        server.root.path(),
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", "data"],
+    );
+    let stderr = String::from_utf8_lossy(&serve.stderr);
+    assert!(!serve.status.success());
+    assert!(
+        stderr.contains(&format!("table tokens, key \"{token_id}\"")),
+        "{stderr}"
+    );
+    let fixed = animam(
+        server.root.path(),
+        &["check", "--quarantine", "--data-dir", "data"],
+    );
+    assert!(
+        fixed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fixed.stderr)
+    );
+    server.launch(&[]);
+    assert_eq!(
+        server.get("/tenants/acme/tokens", &server.admin).status,
+        200
+    );
+}
