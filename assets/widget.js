@@ -35,6 +35,8 @@
     "textarea{flex:1;resize:none;border:1px solid #c9ced4;border-radius:8px;padding:8px;font:inherit;height:40px}" +
     "form button{border:0;border-radius:8px;background:var(--p);color:var(--s);padding:0 14px;font:inherit;cursor:pointer}" +
     "form button:disabled{opacity:.5;cursor:default}" +
+    ".gate{align-self:stretch;max-width:none;display:flex;flex-direction:column;gap:8px}" +
+    ".gate button{align-self:flex-start;border:0;border-radius:8px;background:var(--p);color:var(--s);padding:6px 12px;font:inherit;cursor:pointer}" +
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}";
 
   function el(tag, cls, text) {
@@ -138,6 +140,40 @@
     titleEl.textContent = cfg.botTitle || "";
     badge.hidden = cfg.showAiBadge === false;
     if (cfg.segment && !segment) segment = cfg.segment;
+    ageGate(cfg, function () { greet(cfg); });
+  }
+
+  /* The tenant's age gate: nothing can be sent until the visitor confirms, once per browser. */
+  function ageGate(cfg, then) {
+    var confirmed = "animam:age:" + tenant;
+    var seen = null;
+    try { seen = localStorage.getItem(confirmed); } catch (e) { /* storage blocked */ }
+    if (!cfg.ageGateEnabled || seen === "1") {
+      if (cfg.contentWarning) bubble("bot", cfg.contentWarning);
+      then();
+      return;
+    }
+    var min = cfg.ageGateMinAge || 18;
+    input.disabled = true;
+    send.disabled = true;
+    var box = el("div", "m bot gate");
+    box.appendChild(el("span", null, "This assistant is for visitors aged " + min + " or over."));
+    if (cfg.contentWarning) box.appendChild(el("span", null, cfg.contentWarning));
+    var ok = el("button", null, "I am " + min + " or older");
+    ok.type = "button";
+    ok.addEventListener("click", function () {
+      try { localStorage.setItem(confirmed, "1"); } catch (e) { /* asked again next page */ }
+      box.remove();
+      input.disabled = false;
+      send.disabled = false;
+      input.focus();
+      then();
+    });
+    box.appendChild(ok);
+    log.appendChild(box);
+  }
+
+  function greet(cfg) {
     if (cfg.welcomeMessage) bubble("bot", cfg.welcomeMessage);
     var starters = cfg.conversationStarters || [];
     if (starters.length) {

@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -56,6 +57,18 @@ impl Timestamp {
             .ok()
             .map(Timestamp)
     }
+
+    /// What the API accepts for an instant: RFC 3339, or a bare date (`2026-12-02`) meaning
+    /// that day's start in UTC, as the hosted API's examples write them.
+    pub fn parse_api(text: &str) -> Option<Timestamp> {
+        Timestamp::parse_rfc3339(text).or_else(|| {
+            let date = time::Date::parse(text, format_description!("[year]-[month]-[day]")).ok()?;
+            let start = date.midnight().assume_utc();
+            i64::try_from(start.unix_timestamp_nanos() / 1_000)
+                .ok()
+                .map(Timestamp)
+        })
+    }
 }
 
 impl fmt::Debug for Timestamp {
@@ -87,6 +100,16 @@ mod tests {
             Some(Timestamp::from_micros(1_705_314_600_500_000))
         );
         assert_eq!(Timestamp::parse_rfc3339("2024-01-15"), None);
+        assert_eq!(
+            Timestamp::parse_api("2024-01-15"),
+            Timestamp::parse_rfc3339("2024-01-15T00:00:00Z")
+        );
+        assert_eq!(
+            Timestamp::parse_api("2024-01-15T10:30:00Z"),
+            Timestamp::parse_rfc3339("2024-01-15T10:30:00Z")
+        );
+        assert_eq!(Timestamp::parse_api("2024-02-30"), None);
+        assert_eq!(Timestamp::parse_api("15/01/2024"), None);
         assert_eq!(Timestamp::parse_rfc3339("yesterday"), None);
     }
 

@@ -15,6 +15,16 @@ fn shots() -> PathBuf {
 
 const WIDGET: &str = "document.querySelector('[data-animam-widget]')";
 
+/// Opens `url` until its page shows `text`. Under a loaded machine the document read right
+/// after a navigation was, rarely, still the previous one; a page that never shows the text
+/// still fails, after 20 s.
+fn showing(browser: &Browser, url: &str, text: &str) {
+    browser.wait_for(&format!("{text:?} on {url}"), || {
+        browser.goto(url);
+        browser.source().contains(text).then_some(())
+    });
+}
+
 /// Form controls of the current page without a label (none may lack one).
 fn unlabelled(browser: &Browser) -> Vec<String> {
     let found = browser.execute(
@@ -155,8 +165,11 @@ fn dashboard_and_widget_in_a_real_browser() {
             .contains("Imported 1 entries")
             .then_some(())
     });
-    browser.goto(&format!("{base}/dashboard/acme/corpus"));
-    assert!(browser.source().contains("Opening hours"));
+    showing(
+        &browser,
+        &format!("{base}/dashboard/acme/corpus"),
+        "Opening hours",
+    );
     browser.screenshot(&shots().join("knowledge-base.png"));
 
     // The widget on the preview page answers from that entry, streamed.
@@ -183,6 +196,17 @@ fn dashboard_and_widget_in_a_real_browser() {
         text.contains("9 to 18").then_some(text)
     });
     assert!(answer.contains("open"), "{answer}");
+    // Deltas arrive before the exchange is stored; the final frame only after: wait for the
+    // widget to take input again before reading the conversation elsewhere.
+    browser.wait_for("the end of the answer", || {
+        let idle = browser.execute(
+            &format!(
+                "var r = {WIDGET}.shadowRoot;                  return !r.querySelector('.typing') && !r.querySelector('form button').disabled;"
+            ),
+            vec![],
+        );
+        (idle == true).then_some(())
+    });
     let errors = browser.execute(
         &format!("return {WIDGET}.shadowRoot.querySelectorAll('.err').length;"),
         vec![],
@@ -208,8 +232,11 @@ fn dashboard_and_widget_in_a_real_browser() {
         (shown == "Max").then_some(())
     });
     browser.screenshot(&shots().join("settings.png"));
-    browser.goto(&format!("{base}/dashboard/acme/conversations"));
-    assert!(browser.source().contains("When is the shop open?"));
+    showing(
+        &browser,
+        &format!("{base}/dashboard/acme/conversations"),
+        "When is the shop open?",
+    );
     browser.screenshot(&shots().join("conversations.png"));
     check_pages(&browser, base);
     let conversations = server
@@ -365,4 +392,74 @@ fn widget_on_another_site_under_a_strict_csp() {
             .contains("Conversation limit reached")
             .then_some(())
     });
+}
+
+#[test]
+fn the_age_gate_holds_the_conversation_until_the_visitor_confirms() {
+    let server = Server::start();
+    server.patch(
+        "/tenants/acme",
+        &server.admin,
+        &serde_json::json!({
+            "contentPolicy": "MODERATE", "ageGateEnabled": true, "ageGateMinAge": 21,
+            "contentWarning": "Talks about wine."
+        }),
+    );
+    server.patch(
+        "/tenants/acme/segments/general",
+        &server.admin,
+        &serde_json::json!({"welcomeMessage": "Hi! Ask me about our wines."}),
+    );
+    let csp = format!(
+        "default-src 'none'; script-src {0}; connect-src {0}; style-src 'none'",
+        server.base
+    );
+    let page = format!(
+        "<!doctype html><html><head><title>Cellar</title></head><body>\
+         <script src=\"{}/widget.js\" data-tenant=\"acme\" defer></script></body></html>",
+        server.base
+    );
+    let url = host_page(page, csp);
+    let browser = Browser::start();
+    browser.goto(&url);
+    // The gate is drawn as soon as the configuration arrives, before the panel opens.
+    browser.find_by_script(
+        "the age gate",
+        &format!("var w = {WIDGET}; return w && w.shadowRoot.querySelector('.gate');"),
+    );
+    let launcher = browser.find_by_script(
+        "the widget launcher",
+        &format!("return {WIDGET}.shadowRoot.querySelector('.launch');"),
+    );
+    browser.click(&launcher);
+    let state = format!(
+        "var r = {WIDGET}.shadowRoot; return [r.querySelector('.gate') ? r.querySelector('.gate').textContent : '', \
+         r.querySelector('textarea').disabled, r.querySelectorAll('.m.bot:not(.gate)').length];"
+    );
+    let before = browser.execute(&state, vec![]);
+    let text = before[0].as_str().unwrap_or_default();
+    assert!(
+        text.contains("aged 21 or over") && text.contains("Talks about wine."),
+        "{text}"
+    );
+    assert_eq!(before[1], true, "nothing can be sent before confirming");
+    assert_eq!(before[2], 0, "no welcome before confirming");
+    let confirm = browser.find_by_script(
+        "the confirm button",
+        &format!("return {WIDGET}.shadowRoot.querySelector('.gate button');"),
+    );
+    browser.click(&confirm);
+    let after = browser.execute(&state, vec![]);
+    assert_eq!(after[0], "", "the gate is gone");
+    assert_eq!(after[1], false, "the visitor can type");
+    let welcome = browser.execute(
+        &format!("return {WIDGET}.shadowRoot.querySelector('.m.bot').textContent;"),
+        vec![],
+    );
+    assert_eq!(welcome, "Hi! Ask me about our wines.");
+    assert_eq!(
+        browser.execute("return localStorage.getItem('animam:age:acme');", vec![]),
+        "1",
+        "asked once per browser"
+    );
 }

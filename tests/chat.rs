@@ -337,6 +337,18 @@ fn cors_allows_listed_origins_and_refuses_others() {
             .to_lowercase()
             .contains("content-type")
     );
+    let allowed = pre
+        .header("access-control-allow-headers")
+        .unwrap()
+        .to_lowercase();
+    for documented in [
+        "x-agent-model",
+        "x-visitor-id",
+        "x-visitor-token",
+        "x-animam-locale",
+    ] {
+        assert!(allowed.contains(documented), "{documented} in {allowed}");
+    }
     let pre = server.request(
         "OPTIONS",
         "/chat/acme",
@@ -558,6 +570,11 @@ fn conversations_list_filters_and_export() {
         "refund, \"quoted\", with commas\nand a newline"
     );
     assert_eq!(first["messageCount"], 2);
+    // The hosted API's names for the same facts.
+    assert_eq!(first["createdAt"], first["startedAt"]);
+    assert_eq!(first["firstUserMessage"], first["preview"]);
+    assert_eq!(first["pageUrl"], "https://acme.com/help");
+    assert_eq!(list["conversations"][0]["pageUrl"], json!(null));
     for key in [
         "id",
         "segment",
@@ -589,12 +606,15 @@ fn conversations_list_filters_and_export() {
         3
     );
     assert_eq!(count("from=2999-01-01T00:00:00Z"), 0);
+    // Dates alone are the day's start in UTC, as the hosted API's examples write them.
+    assert_eq!(count("from=2000-01-01&to=2999-01-01"), 3);
+    assert_eq!(count("from=2999-01-01"), 0);
     assert_eq!(count("limit=1&page=2"), 3);
     server
         .get("/tenants/acme/conversations?from=yesterday", &server.admin)
         .assert_error(
             400,
-            "from: must be an RFC 3339 timestamp like 2024-01-15T10:30:00Z",
+            "from: must be an RFC 3339 timestamp like 2024-01-15T10:30:00Z or a date like 2024-01-15",
             "validation_failed",
         );
     server
@@ -614,7 +634,8 @@ fn conversations_list_filters_and_export() {
         .json();
     assert_eq!(
         detail["metadata"],
-        json!({"userAgent": "TestBrowser/1.0", "referrer": "https://acme.com/", "pageUrl": "https://acme.com/help"})
+        json!({"userAgent": "TestBrowser/1.0", "referrer": "https://acme.com/",
+               "pageUrl": "https://acme.com/help", "page": "https://acme.com/help"})
     );
     assert!(
         detail["messages"][0]["id"]
@@ -710,6 +731,10 @@ fn an_llm_writes_the_answer_when_configured() {
         system.contains("Always be brief.") && system.contains("Refunds are issued within 30 days"),
         "{system}"
     );
+    assert!(
+        system.contains("Content policy: safe for work") && !system.contains("years old"),
+        "{system}"
+    );
 
     let r = ask(
         &server,
@@ -755,5 +780,30 @@ fn a_failing_llm_falls_back_to_retrieval() {
         assert_eq!(v["sources"][0]["id"], refund.as_str());
         assert!(v["message"].as_str().unwrap().contains("within 30 days"));
         assert!(server.log_shows("answering from retrieval"));
+    }
+}
+
+/// The hosted API truncates agent model names to 100 characters, and an `[AGENT:...]` marker
+/// behaves exactly like the header, an empty one included.
+#[test]
+fn agent_names_are_truncated_and_markers_match_the_header() {
+    let server = Server::start();
+    let long = "m".repeat(150);
+    let r = ask(
+        &server,
+        json!({"message": "hello", "sessionId": "a1", "stream": false}),
+        &[("x-agent-model", &long)],
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["visitorType"], "agent");
+    assert_eq!(r.json()["agentModel"], "m".repeat(100));
+    for (message, model) in [
+        (format!("[AGENT:{long}] hello"), "m".repeat(100)),
+        ("[AGENT:] hello".to_string(), "unknown".to_string()),
+        ("[AGENT:   ] hello".to_string(), "unknown".to_string()),
+    ] {
+        let v = ask_json(&server, &message, &format!("a-{}", model.len()));
+        assert_eq!(v["visitorType"], "agent", "{message}");
+        assert_eq!(v["agentModel"], model.as_str(), "{message}");
     }
 }

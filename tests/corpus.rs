@@ -304,3 +304,94 @@ fn search_ranks_best_match_first_and_forgets_deleted_entries() {
         "tenants never see each other's entries"
     );
 }
+
+/// `summary` and `isActive` (hosted-API fields): an inactive entry is kept and listed, but
+/// neither search nor the chat finds it until it is active again, across restarts too.
+#[test]
+fn inactive_entries_are_kept_but_never_searched_or_answered() {
+    let mut server = Server::start();
+    let r = server.post(
+        "/tenants/acme/corpus",
+        &server.admin,
+        &json!({"title": "Gift cards", "content": "Gift cards never expire.",
+                "summary": "They never expire.", "isActive": false}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(r.json()["summary"], "They never expire.");
+    assert_eq!(r.json()["isActive"], false);
+    let defaults = server.corpus(&json!({"title": "Other", "content": "Unrelated."}));
+    let other = server
+        .get(&format!("/tenants/acme/corpus/{defaults}"), &server.admin)
+        .json();
+    assert_eq!(other["summary"], json!(null));
+    assert_eq!(other["isActive"], true);
+
+    let searched = |server: &Server| {
+        server
+            .get("/tenants/acme/corpus?search=gift%20cards", &server.admin)
+            .json()["pagination"]["total"]
+            .as_u64()
+            .unwrap()
+    };
+    let answered_from = |server: &Server| {
+        let body = json!({"message": "Do gift cards expire?", "sessionId": "s", "stream": false});
+        let r = server.request("POST", "/chat/acme", &[], Some(&body.to_string()));
+        r.json()["sources"].as_array().map_or(0, |s| s.len() as u64)
+    };
+    let listed = server.get("/tenants/acme/corpus", &server.admin).json();
+    assert_eq!(
+        listed["pagination"]["total"], 2,
+        "inactive entries are listed"
+    );
+    assert_eq!(searched(&server), 0);
+    assert_eq!(answered_from(&server), 0);
+
+    for (active, expected) in [(true, 1), (false, 0), (true, 1)] {
+        let r = server.patch(
+            &format!("/tenants/acme/corpus/{id}"),
+            &server.admin,
+            &json!({"isActive": active}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(searched(&server), expected, "isActive {active}");
+        assert_eq!(answered_from(&server), expected, "isActive {active}");
+    }
+    let r = server.patch(
+        &format!("/tenants/acme/corpus/{id}"),
+        &server.admin,
+        &json!({"isActive": false, "summary": null}),
+    );
+    assert_eq!(r.json()["summary"], json!(null));
+    server.restart();
+    assert_eq!(searched(&server), 0, "still inactive after a restart");
+    server.kill();
+    server.launch(&[]);
+    assert_eq!(
+        searched(&server),
+        0,
+        "and after a crash (index rebuilt from rows)"
+    );
+    let r = server.patch(
+        &format!("/tenants/acme/corpus/{id}"),
+        &server.admin,
+        &json!({"isActive": "no"}),
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["error"].as_str().unwrap().starts_with("isActive"),
+        "{}",
+        r.text
+    );
+    let r = server.patch(
+        &format!("/tenants/acme/corpus/{id}"),
+        &server.admin,
+        &json!({"summary": "x".repeat(1001)}),
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["error"].as_str().unwrap().starts_with("summary: "),
+        "{}",
+        r.text
+    );
+}

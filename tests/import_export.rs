@@ -69,6 +69,7 @@ fn export_then_import_round_trips_exactly() {
         json!({"title": "=HYPERLINK(\"http://evil\")", "content": "+1 -2 @3", "segment": "support", "priority": 2}),
         json!({"title": "'Tis quoted", "content": "'=already guarded", "priority": 10}),
         json!({"title": "Accents é à ü", "content": "\tTabbed start"}),
+        json!({"title": "Summed up", "content": "Long text.", "summary": "Short, \"quoted\".", "isActive": false}),
     ];
     for e in &entries {
         assert_eq!(
@@ -92,6 +93,13 @@ fn export_then_import_round_trips_exactly() {
         );
     }
     assert!(exported.text.contains("'=HYPERLINK"));
+    assert!(
+        exported
+            .text
+            .starts_with("title,content,segment,priority,tags,summary,isActive\r\n"),
+        "{}",
+        exported.text
+    );
 
     // Into a fresh tenant: the same entries come back.
     let other = Server::start();
@@ -102,9 +110,25 @@ fn export_then_import_round_trips_exactly() {
     );
     let imported = import(&other, "", &exported.text);
     assert_eq!(imported.status, 201, "{}", imported.text);
-    assert_eq!(imported.json()["created"], 4);
+    assert_eq!(imported.json()["created"], 5);
     let again = other.get(EXPORT, &other.admin);
     assert_eq!(again.text, exported.text);
+    let listed = other.get("/tenants/acme/corpus", &other.admin).json();
+    let summed = listed["corpus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["title"] == "Summed up")
+        .unwrap();
+    assert_eq!(summed["summary"], "Short, \"quoted\".");
+    assert_eq!(summed["isActive"], false);
+    let bad = import(
+        &other,
+        "",
+        "title,content,segment,priority,tags,summary,isActive\r\nT,C,,,,,maybe\r\n",
+    );
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json()["errors"][0]["field"], "isActive");
 }
 
 #[test]

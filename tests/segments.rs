@@ -38,14 +38,17 @@ fn create_patch_move_default_delete() {
     let server = Server::start();
     let r = server.post(BASE, &server.admin, &json!({
         "name": "Après-vente", "systemPrompt": "Be brief.", "welcomeMessage": "Hello!",
-        "conversationStarters": [{"text": "Where is my order?", "emoji": "📦"}, {"text": "Returns"}]
+        "conversationStarters": [{"text": "Where is my order?", "emoji": "📦"}, {"text": "Returns"},
+                                 {"text": "Hours", "emoji": ""}]
     }));
     assert_eq!(r.status, 201, "{}", r.text);
     let created = r.json();
     assert_eq!(created["slug"], "apres-vente", "slug derived from the name");
     assert_eq!(
         created["conversationStarters"],
-        json!([{"text": "Where is my order?", "emoji": "📦"}, {"text": "Returns", "emoji": null}])
+        json!([{"text": "Where is my order?", "emoji": "📦"}, {"text": "Returns", "emoji": null},
+               {"text": "Hours", "emoji": null}]),
+        "the hosted API's examples send an empty emoji for none"
     );
     assert!(created["id"].as_str().unwrap().starts_with("seg_"));
     assert_eq!(created["isDefault"], false);

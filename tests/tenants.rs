@@ -114,3 +114,79 @@ fn invalid_settings_are_400s_naming_the_field() {
         "nothing applied"
     );
 }
+
+/// The hosted API's content-policy, appearance and voice settings: the content policy guide's
+/// own PATCH body is accepted, kept across a restart, shown by GET and, for what the widget
+/// needs, by the public widget configuration.
+#[test]
+fn hosted_api_settings_are_stored_shown_and_reach_the_widget() {
+    let mut server = Server::start();
+    let t = server.get("/tenants/acme", &server.admin).json();
+    assert_eq!(t["ageGateEnabled"], false);
+    assert_eq!(t["ageGateMinAge"], 18);
+    assert_eq!(t["contentWarning"], json!(null));
+    assert_eq!(t["visitorAuthMode"], json!(null));
+    assert_eq!(t["voiceConfig"], json!(null));
+    let r = server.patch(
+        "/tenants/acme",
+        &server.admin,
+        &json!({
+            "contentPolicy": "MODERATE",
+            "ageGateEnabled": true,
+            "ageGateMinAge": 21,
+            "contentWarning": "This assistant discusses mature themes."
+        }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = server.patch(
+        "/tenants/acme",
+        &server.admin,
+        &json!({
+            "botAvatar": "https://cdn.example.com/max.png",
+            "visitorAuthMode": "jwt",
+            "bookingCtaEnabled": true,
+            "voiceEnabled": true,
+            "voiceProvider": "vapi",
+            "voicePhoneNumber": "+14155550123",
+            "voiceAssistantId": "asst_123",
+            "voiceConfig": {"voiceId": "rachel", "language": "en-US",
+                            "firstMessage": "Hi, how can I help?",
+                            "endCallPhrases": ["goodbye"], "maxCallDuration": 600}
+        }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = server.patch(
+        "/tenants/acme",
+        &server.admin,
+        &json!({"voicePhoneNumber": "555-0123"}),
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("voicePhoneNumber: ")
+    );
+
+    server.restart();
+    let t = server.get("/tenants/acme", &server.admin).json();
+    assert_eq!(t["contentPolicy"], "MODERATE");
+    assert_eq!(t["ageGateMinAge"], 21);
+    assert_eq!(t["visitorAuthMode"], "jwt");
+    assert_eq!(t["voicePhoneNumber"], "+14155550123");
+    assert_eq!(t["voiceConfig"]["endCallPhrases"], json!(["goodbye"]));
+
+    let widget = server.get("/widget/config/acme", "").json();
+    assert_eq!(widget["contentPolicy"], "MODERATE");
+    assert_eq!(widget["ageGateEnabled"], true);
+    assert_eq!(widget["ageGateMinAge"], 21);
+    assert_eq!(
+        widget["contentWarning"],
+        "This assistant discusses mature themes."
+    );
+    assert_eq!(widget["botAvatar"], "https://cdn.example.com/max.png");
+    assert!(
+        widget.get("voicePhoneNumber").is_none(),
+        "not for the public"
+    );
+}

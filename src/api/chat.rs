@@ -21,6 +21,9 @@ const MAX_SESSION_ID: usize = 100;
 const MAX_PAGE_URL: usize = 2_000;
 const MAX_VISITOR_ID: usize = 100;
 const X_AGENT_MODEL: &str = "x-agent-model";
+/// What browsers may send to the chat endpoint: the hosted API's documented chat headers.
+const CHAT_REQUEST_HEADERS: &str =
+    "Content-Type, X-Agent-Model, X-Visitor-Id, X-Visitor-Token, X-Animam-Locale";
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -83,10 +86,7 @@ pub async fn preflight(
     let result = admit(&req, &state, &slug).await.map(|_| {
         HttpResponse::NoContent()
             .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "POST, OPTIONS"))
-            .insert_header((
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                "Content-Type, X-Agent-Model",
-            ))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, CHAT_REQUEST_HEADERS))
             .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
             .finish()
     });
@@ -252,15 +252,9 @@ fn turn_request(req: &HttpRequest, body: ChatRequest) -> ApiResult<TurnRequest> 
 
     let header_model = match req.headers().get(X_AGENT_MODEL) {
         None => None,
-        Some(v) => match v.to_str().map(str::trim) {
-            Ok(m) if !m.is_empty() && m.chars().count() <= 100 => Some(m.to_string()),
-            _ => {
-                return Err(ApiError::validation(
-                    "X-Agent-Model",
-                    "must be 1 to 100 characters",
-                ));
-            }
-        },
+        Some(v) => Some(answer::agent_model_name(v.to_str().map_err(|_| {
+            ApiError::validation("X-Agent-Model", "must be visible ASCII text")
+        })?)),
     };
     let (prefix_model, message) = answer::split_agent_prefix(&raw_message);
     if message.trim().is_empty() {
@@ -270,7 +264,7 @@ fn turn_request(req: &HttpRequest, body: ChatRequest) -> ApiResult<TurnRequest> 
         ));
     }
     Ok(TurnRequest {
-        agent_model: header_model.or_else(|| prefix_model.map(str::to_string)),
+        agent_model: header_model.or(prefix_model),
         message: message.to_string(),
         session_id,
         segment: body.segment,

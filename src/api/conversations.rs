@@ -28,6 +28,11 @@ pub struct ConversationSummary {
     started_at: String,
     last_message_at: String,
     preview: String,
+    /// Hosted-API names: `createdAt` is `startedAt`, `firstUserMessage` the preview (the
+    /// first 120 characters of the visitor's first message), `pageUrl` the page it came from.
+    created_at: String,
+    first_user_message: String,
+    page_url: Option<String>,
 }
 
 impl From<&Conversation> for ConversationSummary {
@@ -42,6 +47,9 @@ impl From<&Conversation> for ConversationSummary {
             started_at: c.started_at.to_rfc3339(),
             last_message_at: c.last_message_at.to_rfc3339(),
             preview: c.preview.clone(),
+            created_at: c.started_at.to_rfc3339(),
+            first_user_message: c.preview.clone(),
+            page_url: c.metadata.page_url.clone(),
         }
     }
 }
@@ -72,6 +80,8 @@ struct MetadataView {
     user_agent: Option<String>,
     referrer: Option<String>,
     page_url: Option<String>,
+    /// The hosted API documents the page URL under this name.
+    page: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -94,10 +104,10 @@ pub fn filter_from(params: &Params) -> Result<ConversationFilter, ApiError> {
         params
             .str(name)
             .map(|t| {
-                Timestamp::parse_rfc3339(t).ok_or_else(|| {
+                Timestamp::parse_api(t).ok_or_else(|| {
                     ApiError::validation(
                         name,
-                        "must be an RFC 3339 timestamp like 2024-01-15T10:30:00Z",
+                        "must be an RFC 3339 timestamp like 2024-01-15T10:30:00Z or a date like 2024-01-15",
                     )
                 })
             })
@@ -180,6 +190,7 @@ pub async fn get(
             user_agent: metadata.user_agent.clone(),
             referrer: metadata.referrer.clone(),
             page_url: metadata.page_url.clone(),
+            page: metadata.page_url.clone(),
         },
         messages: messages.into_iter().map(MessageView::from).collect(),
         pagination: page.pagination(conversation.message_count as usize),

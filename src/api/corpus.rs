@@ -16,6 +16,7 @@ use crate::search::{self, SegmentFilter};
 
 const MAX_TITLE: usize = 200;
 const MAX_CONTENT: usize = 50_000;
+const MAX_SUMMARY: usize = 1_000;
 const MAX_TAGS: usize = 20;
 const MAX_TAG: usize = 50;
 const MAX_SEARCH: usize = 1_000;
@@ -29,6 +30,8 @@ pub struct CorpusView {
     segment: Option<String>,
     priority: u8,
     tags: Vec<String>,
+    summary: Option<String>,
+    is_active: bool,
     created_at: String,
     updated_at: String,
 }
@@ -42,6 +45,8 @@ impl From<CorpusEntry> for CorpusView {
             segment: e.segment,
             priority: e.priority,
             tags: e.tags,
+            summary: e.summary,
+            is_active: e.is_active,
             created_at: e.created_at.to_rfc3339(),
             updated_at: e.updated_at.to_rfc3339(),
         }
@@ -59,6 +64,10 @@ pub struct CorpusFields {
     priority: Option<i64>,
     #[serde(default, deserialize_with = "present")]
     tags: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    summary: Option<Option<String>>,
+    #[serde(rename = "isActive")]
+    is_active: Option<bool>,
 }
 
 /// Distinguishes a field sent as `null` (`Some(None)`) from one not sent (`None`).
@@ -86,6 +95,8 @@ impl CorpusFields {
             segment: Some(Some(segment.trim().to_string()).filter(|s| !s.is_empty())),
             priority: Some(priority),
             tags: Some(Some(split_tags(tags))),
+            summary: None,
+            is_active: None,
         }
     }
 
@@ -109,6 +120,11 @@ impl CorpusFields {
                 .tags
                 .map(|t| validate_tags(t.unwrap_or_default()))
                 .transpose()?,
+            summary: self
+                .summary
+                .map(|s| s.map(|s| non_blank("summary", s, MAX_SUMMARY)).transpose())
+                .transpose()?,
+            is_active: self.is_active,
         })
     }
 
@@ -131,6 +147,8 @@ impl CorpusFields {
             segment: patch.segment.flatten(),
             priority: patch.priority.unwrap_or(DEFAULT_PRIORITY),
             tags: patch.tags.unwrap_or_default(),
+            summary: patch.summary.flatten(),
+            is_active: patch.is_active.unwrap_or(true),
         })
     }
 }
@@ -290,6 +308,9 @@ pub async fn delete(
 
 /// The columns of the corpus CSV, in order.
 pub const CSV_COLUMNS: [&str; 5] = ["title", "content", "segment", "priority", "tags"];
+/// Written by exports after [`CSV_COLUMNS`] and optional in imports, so an export imports
+/// back to the same entries while five-column files keep working.
+pub const CSV_EXTRA_COLUMNS: [&str; 2] = ["summary", "isActive"];
 
 /// One refused row of an import.
 #[derive(Serialize, Debug, PartialEq)]
@@ -320,12 +341,18 @@ pub fn parse_import(body: &[u8], segments: &[String]) -> Result<ParsedImport, Ap
         .iter()
         .map(|h| h.trim().to_ascii_lowercase())
         .collect();
-    if header != CSV_COLUMNS {
+    let extra_columns = CSV_EXTRA_COLUMNS.map(str::to_ascii_lowercase);
+    let extended = header.len() == CSV_COLUMNS.len() + CSV_EXTRA_COLUMNS.len()
+        && header[CSV_COLUMNS.len()..] == extra_columns;
+    if header[..header.len().min(CSV_COLUMNS.len())] != CSV_COLUMNS
+        || !(header.len() == CSV_COLUMNS.len() || extended)
+    {
         return Err(ApiError::validation(
             "header",
             format!(
-                "the first line must be exactly {} (got {})",
+                "the first line must be exactly {} (optionally followed by ,{}) (got {})",
                 CSV_COLUMNS.join(","),
+                CSV_EXTRA_COLUMNS.join(","),
                 header.join(",")
             ),
         ));
@@ -342,6 +369,14 @@ pub fn parse_import(body: &[u8], segments: &[String]) -> Result<ParsedImport, Ap
             segment: Some(Some(cell(2)).filter(|s| !s.trim().is_empty())),
             priority: None,
             tags: Some(Some(split_tags(&cell(4)))),
+            summary: extended.then(|| Some(cell(5)).filter(|s| !s.trim().is_empty())),
+            is_active: None,
+        };
+        let is_active = match cell(6).trim() {
+            _ if !extended => Ok(true),
+            "" | "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(ApiError::validation("isActive", "must be true or false")),
         };
         let priority = cell(3);
         let parsed = match priority.trim() {
@@ -356,6 +391,7 @@ pub fn parse_import(body: &[u8], segments: &[String]) -> Result<ParsedImport, Ap
         .and_then(|priority| {
             let mut new = fields.into_new()?;
             new.priority = priority;
+            new.is_active = is_active.clone()?;
             match &new.segment {
                 Some(s) if !segments.contains(s) => Err(ApiError::validation(
                     "segment",
@@ -472,14 +508,25 @@ pub async fn export(
 pub fn export_csv(entries: Vec<CorpusEntry>) -> ApiResult<Vec<u8>> {
     let csv_failed = |e: csv::Error| ApiError::internal(format!("csv: {e}"));
     let mut writer = csv_format::writer();
-    writer.write_record(CSV_COLUMNS).map_err(csv_failed)?;
+    writer
+        .write_record(CSV_COLUMNS.iter().chain(&CSV_EXTRA_COLUMNS))
+        .map_err(csv_failed)?;
     for e in entries {
         let priority = e.priority.to_string();
         let tags = e.tags.join(";");
         let segment = e.segment.unwrap_or_default();
+        let summary = e.summary.unwrap_or_default();
         csv_format::write_guarded(
             &mut writer,
-            [e.title.as_str(), &e.content, &segment, &priority, &tags],
+            [
+                e.title.as_str(),
+                &e.content,
+                &segment,
+                &priority,
+                &tags,
+                &summary,
+                if e.is_active { "true" } else { "false" },
+            ],
         )
         .map_err(csv_failed)?;
     }

@@ -134,8 +134,10 @@ fn starters(field: &str, value: &Value) -> Result<Vec<Starter>, ApiError> {
                 1,
                 200,
             )?;
+            // The hosted API's examples send `"emoji": ""` for none.
             let emoji = match object.get("emoji") {
                 None | Some(Value::Null) => None,
+                Some(Value::String(s)) if s.is_empty() => None,
                 Some(v) => Some(super::fields::text(&at("emoji"), v, 1, 16)?),
             };
             Ok(Starter { text, emoji })

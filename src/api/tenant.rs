@@ -10,7 +10,9 @@ use super::extract::ApiJson;
 use super::fields::{boolean, one_of, text};
 use crate::auth::{Authed, need};
 use crate::chat::origin::is_host_pattern;
-use crate::domain::{ContentPolicy, Plan, Tenant, TenantPatch, Tone};
+use crate::domain::{
+    ContentPolicy, Plan, Tenant, TenantExtra, TenantPatch, Tone, VisitorAuthMode, VoiceConfig,
+};
 use crate::error::{ApiError, ApiResult};
 const READ_ONLY: [&str; 6] = [
     "id",
@@ -46,6 +48,8 @@ pub struct TenantView {
     answer_sensitivity: f32,
     created_at: String,
     updated_at: String,
+    #[serde(flatten)]
+    extra: TenantExtra,
 }
 
 impl From<Tenant> for TenantView {
@@ -72,6 +76,7 @@ impl From<Tenant> for TenantView {
             answer_sensitivity: t.answer_sensitivity,
             created_at: t.created_at.to_rfc3339(),
             updated_at: t.updated_at.to_rfc3339(),
+            extra: t.extra,
         }
     }
 }
@@ -144,6 +149,34 @@ pub fn read_patch(changes: &Map<String, Value>) -> Result<TenantPatch, ApiError>
                         as f32,
                 )
             }
+            "ageGateEnabled" => p.age_gate_enabled = Some(boolean(f, value)?),
+            "ageGateMinAge" => {
+                p.age_gate_min_age = Some(
+                    value
+                        .as_u64()
+                        .filter(|n| (1..=99).contains(n))
+                        .ok_or_else(|| {
+                            ApiError::validation(f, "must be a whole number from 1 to 99")
+                        })? as u8,
+                )
+            }
+            "contentWarning" => p.content_warning = Some(nullable(value, |v| text(f, v, 1, 1000))?),
+            "botAvatar" => p.bot_avatar = Some(nullable(value, |v| url(f, v))?),
+            "visitorAuthMode" => {
+                p.visitor_auth_mode = Some(nullable(value, |v| {
+                    one_of(f, v, VisitorAuthMode::parse, &VisitorAuthMode::names())
+                })?)
+            }
+            "bookingCtaEnabled" => p.booking_cta_enabled = Some(boolean(f, value)?),
+            "voiceEnabled" => p.voice_enabled = Some(boolean(f, value)?),
+            "voiceProvider" => p.voice_provider = Some(nullable(value, |v| text(f, v, 1, 50))?),
+            "voicePhoneNumber" => {
+                p.voice_phone_number = Some(nullable(value, |v| phone_number(f, v))?)
+            }
+            "voiceAssistantId" => {
+                p.voice_assistant_id = Some(nullable(value, |v| text(f, v, 1, 200))?)
+            }
+            "voiceConfig" => p.voice_config = Some(nullable(value, |v| voice_config(f, v))?),
             _ if READ_ONLY.contains(&f) => {
                 return Err(ApiError::validation(f, "is read-only"));
             }
@@ -151,6 +184,119 @@ pub fn read_patch(changes: &Map<String, Value>) -> Result<TenantPatch, ApiError>
         }
     }
     Ok(p)
+}
+
+/// `null` clears the field; anything else is read by `read`.
+fn nullable<T>(
+    value: &Value,
+    read: impl FnOnce(&Value) -> Result<T, ApiError>,
+) -> Result<Option<T>, ApiError> {
+    match value {
+        Value::Null => Ok(None),
+        v => read(v).map(Some),
+    }
+}
+
+fn url(field: &str, value: &Value) -> Result<String, ApiError> {
+    match value.as_str() {
+        Some(s)
+            if s.len() <= 2048
+                && (s.starts_with("https://") || s.starts_with("http://"))
+                && s.split_once("://").is_some_and(|(_, rest)| {
+                    !rest.is_empty()
+                        && !rest.starts_with('/')
+                        && !rest.contains(char::is_whitespace)
+                }) =>
+        {
+            Ok(s.to_string())
+        }
+        _ => Err(ApiError::validation(
+            field,
+            "must be an http(s) URL of at most 2048 characters",
+        )),
+    }
+}
+
+/// E.164: `+`, then 2 to 15 digits, the first not 0.
+fn phone_number(field: &str, value: &Value) -> Result<String, ApiError> {
+    match value.as_str() {
+        Some(s)
+            if s.len() >= 3
+                && s.len() <= 16
+                && s.starts_with('+')
+                && !s[1..].starts_with('0')
+                && s[1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Ok(s.to_string())
+        }
+        _ => Err(ApiError::validation(
+            field,
+            "must be an E.164 phone number like +33123456789",
+        )),
+    }
+}
+
+/// BCP-47 as people write it: a 2-3 letter language, then subtags of 2-8 letters or digits.
+fn is_language_tag(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let language = parts.next().unwrap_or_default();
+    (2..=3).contains(&language.len())
+        && language.bytes().all(|b| b.is_ascii_alphabetic())
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+fn voice_config(field: &str, value: &Value) -> Result<VoiceConfig, ApiError> {
+    let object = value
+        .as_object()
+        .ok_or_else(|| ApiError::validation(field, "must be an object or null"))?;
+    let mut config = VoiceConfig::default();
+    for (key, value) in object {
+        let name = format!("{field}.{key}");
+        let f = name.as_str();
+        match key.as_str() {
+            "voiceId" => config.voice_id = nullable(value, |v| text(f, v, 1, 200))?,
+            "language" => {
+                config.language = nullable(value, |v| match v.as_str() {
+                    Some(tag) if is_language_tag(tag) => Ok(tag.to_string()),
+                    _ => Err(ApiError::validation(
+                        f,
+                        "must be a BCP-47 language tag like fr-FR",
+                    )),
+                })?
+            }
+            "firstMessage" => config.first_message = nullable(value, |v| text(f, v, 1, 1000))?,
+            "endCallPhrases" => {
+                config.end_call_phrases = nullable(value, |v| {
+                    let items =
+                        v.as_array()
+                            .filter(|items| items.len() <= 20)
+                            .ok_or_else(|| {
+                                ApiError::validation(f, "must be a list of at most 20 phrases")
+                            })?;
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, item)| text(&format!("{f}[{i}]"), item, 1, 100))
+                        .collect()
+                })?
+            }
+            "maxCallDuration" => {
+                config.max_call_duration = nullable(value, |v| {
+                    v.as_u64()
+                        .filter(|n| (10..=7200).contains(n))
+                        .map(|n| n as u32)
+                        .ok_or_else(|| {
+                            ApiError::validation(
+                                f,
+                                "must be a whole number of seconds from 10 to 7200",
+                            )
+                        })
+                })?
+            }
+            _ => return Err(ApiError::validation(f, "unknown field")),
+        }
+    }
+    Ok(config)
 }
 
 fn color(field: &str, value: &Value) -> Result<String, ApiError> {
@@ -225,6 +371,37 @@ mod tests {
             (json!({"createdAt": "2024-01-01T00:00:00Z"}), "createdAt"),
             (json!({"conversationsUsed": 0}), "conversationsUsed"),
             (json!({"favouriteColour": "blue"}), "favouriteColour"),
+            (json!({"ageGateEnabled": "yes"}), "ageGateEnabled"),
+            (json!({"ageGateMinAge": 0}), "ageGateMinAge"),
+            (json!({"ageGateMinAge": 18.5}), "ageGateMinAge"),
+            (json!({"contentWarning": ""}), "contentWarning"),
+            (json!({"botAvatar": "javascript:alert(1)"}), "botAvatar"),
+            (json!({"botAvatar": "https://"}), "botAvatar"),
+            (json!({"visitorAuthMode": "password"}), "visitorAuthMode"),
+            (json!({"bookingCtaEnabled": 1}), "bookingCtaEnabled"),
+            (
+                json!({"voicePhoneNumber": "0123456789"}),
+                "voicePhoneNumber",
+            ),
+            (json!({"voicePhoneNumber": "+0123"}), "voicePhoneNumber"),
+            (
+                json!({"voicePhoneNumber": "+1234567890123456"}),
+                "voicePhoneNumber",
+            ),
+            (json!({"voiceConfig": "fr"}), "voiceConfig"),
+            (
+                json!({"voiceConfig": {"language": "french!"}}),
+                "voiceConfig.language",
+            ),
+            (
+                json!({"voiceConfig": {"maxCallDuration": 5}}),
+                "voiceConfig.maxCallDuration",
+            ),
+            (
+                json!({"voiceConfig": {"endCallPhrases": ["bye", ""]}}),
+                "voiceConfig.endCallPhrases[1]",
+            ),
+            (json!({"voiceConfig": {"speed": 2}}), "voiceConfig.speed"),
         ];
         for (body, field) in cases {
             let err = apply(body.clone()).unwrap_err();
@@ -251,5 +428,61 @@ mod tests {
         assert_eq!(t.allowed_domains, vec!["*.example.com", "localhost:3000"]);
         assert_eq!(t.content_policy, ContentPolicy::SfwStrict);
         assert!(!t.is_activated);
+    }
+
+    #[test]
+    fn hosted_api_settings_apply_and_null_clears() {
+        let t = apply(json!({
+            "ageGateEnabled": true, "ageGateMinAge": 21, "contentWarning": "Mature themes.",
+            "botAvatar": "https://cdn.example.com/bot.png", "visitorAuthMode": "otp",
+            "bookingCtaEnabled": true, "voiceEnabled": true, "voiceProvider": "vapi",
+            "voicePhoneNumber": "+33123456789", "voiceAssistantId": "asst_1",
+            "voiceConfig": {"voiceId": "v1", "language": "fr-FR", "firstMessage": "Bonjour",
+                            "endCallPhrases": ["au revoir"], "maxCallDuration": 600}
+        }))
+        .unwrap();
+        let x = &t.extra;
+        assert!(x.age_gate_enabled && x.booking_cta_enabled && x.voice_enabled);
+        assert_eq!(x.age_gate_min_age, 21);
+        assert_eq!(x.visitor_auth_mode, Some(VisitorAuthMode::Otp));
+        assert_eq!(x.voice_phone_number.as_deref(), Some("+33123456789"));
+        let voice = x.voice_config.clone().unwrap();
+        assert_eq!(voice.language.as_deref(), Some("fr-FR"));
+        assert_eq!(voice.max_call_duration, Some(600));
+
+        let mut t = t;
+        read_patch(
+            json!({"botAvatar": null, "voiceConfig": null, "visitorAuthMode": null})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap()
+        .apply(&mut t);
+        assert_eq!(t.extra.bot_avatar, None);
+        assert_eq!(t.extra.voice_config, None);
+        assert_eq!(t.extra.visitor_auth_mode, None);
+        assert_eq!(t.extra.content_warning.as_deref(), Some("Mature themes."));
+    }
+
+    #[test]
+    fn records_stored_before_the_hosted_api_settings_read_their_defaults() {
+        let mut stored = serde_json::to_value(Tenant::new(
+            "ten_1".into(),
+            "acme",
+            "Acme",
+            Default::default(),
+        ))
+        .unwrap();
+        for key in [
+            "ageGateEnabled",
+            "ageGateMinAge",
+            "voiceConfig",
+            "botAvatar",
+        ] {
+            stored.as_object_mut().unwrap().remove(key).unwrap();
+        }
+        let t: Tenant = serde_json::from_value(stored).unwrap();
+        assert_eq!(t.extra, TenantExtra::default());
+        assert_eq!(t.extra.age_gate_min_age, 18);
     }
 }

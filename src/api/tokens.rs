@@ -103,10 +103,10 @@ impl CreateToken {
         let expires_at = match self.expires_at {
             None => None,
             Some(text) => {
-                let at = Timestamp::parse_rfc3339(&text).ok_or_else(|| {
+                let at = Timestamp::parse_api(&text).ok_or_else(|| {
                     ApiError::validation(
                         "expiresAt",
-                        "must be an RFC 3339 timestamp like 2030-01-15T10:30:00Z",
+                        "must be an RFC 3339 timestamp like 2030-01-15T10:30:00Z or a date like 2030-01-15",
                     )
                 })?;
                 if at <= now {

@@ -10,7 +10,7 @@ use super::AppState;
 use super::chat::{origin, origin_refused, with_cors};
 use super::extract::Params;
 use crate::chat::origin::origin_allowed;
-use crate::domain::{Segment, Starter};
+use crate::domain::{ContentPolicy, Segment, Starter};
 use crate::error::{ApiError, ApiResult};
 
 pub const WIDGET_JS: &str = include_str!("../../assets/widget.js");
@@ -36,6 +36,11 @@ struct WidgetConfig {
     segment: String,
     welcome_message: String,
     conversation_starters: Vec<Starter>,
+    bot_avatar: Option<String>,
+    content_policy: ContentPolicy,
+    age_gate_enabled: bool,
+    age_gate_min_age: u8,
+    content_warning: Option<String>,
 }
 
 /// `GET /widget/config/{slug}?segment=...`.
@@ -91,5 +96,10 @@ async fn respond(
             segment: segment.slug,
             welcome_message: segment.welcome_message,
             conversation_starters: segment.conversation_starters,
+            bot_avatar: tenant.extra.bot_avatar,
+            content_policy: tenant.content_policy,
+            age_gate_enabled: tenant.extra.age_gate_enabled,
+            age_gate_min_age: tenant.extra.age_gate_min_age,
+            content_warning: tenant.extra.content_warning,
         }))
 }

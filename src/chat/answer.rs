@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use super::relevance::{self, Candidate, Sensitivity};
 use super::smalltalk;
 use crate::chat::llm::ChatMessage;
-use crate::domain::CorpusEntry;
+use crate::domain::{ContentPolicy, CorpusEntry};
 use crate::search::{self, Hit, Query};
 
 /// The tenant settings that shape how the bot speaks.
@@ -20,6 +20,27 @@ pub struct Persona {
     pub tone: String,
     pub tutoiement: bool,
     pub emojis: bool,
+    pub content_policy: ContentPolicy,
+    /// Set when the widget asks visitors to confirm this age first.
+    pub age_gate: Option<u8>,
+    pub content_warning: Option<String>,
+}
+
+/// The content policy as an instruction to the LLM.
+fn content_rule(policy: ContentPolicy) -> &'static str {
+    match policy {
+        ContentPolicy::SfwStrict => {
+            "Content policy: strictly safe for work and suitable for all ages; decline any \
+             adult, violent or explicit topic."
+        }
+        ContentPolicy::Sfw => "Content policy: safe for work; decline explicit content.",
+        ContentPolicy::Moderate => {
+            "Content policy: mature themes may be discussed factually, never explicitly."
+        }
+        ContentPolicy::Unfiltered => {
+            "Content policy: no topic restrictions beyond the law; stay within the knowledge base."
+        }
+    }
 }
 
 /// What the answer may offer from the segment.
@@ -320,6 +341,18 @@ pub fn llm_messages(
             ", without emojis"
         },
     ));
+    system.push(' ');
+    system.push_str(content_rule(persona.content_policy));
+    if let Some(age) = persona.age_gate {
+        system.push_str(&format!(
+            " Visitors have confirmed they are at least {age} years old."
+        ));
+    }
+    if let Some(warning) = &persona.content_warning {
+        system.push_str(&format!(
+            " Visitors were shown this content warning: {warning}"
+        ));
+    }
     if !segment.system_prompt.is_empty() {
         system.push_str("\n\n");
         system.push_str(&segment.system_prompt);
@@ -353,16 +386,29 @@ pub fn llm_messages(
     messages
 }
 
+/// Longest agent model name kept; longer ones are cut, as the hosted API documents.
+pub const MAX_AGENT_MODEL_CHARS: usize = 100;
+
+/// The model an agent names, by `X-Agent-Model` or an `[AGENT:...]` marker alike: trimmed,
+/// cut to 100 characters, and "unknown" when empty (it still declared itself an agent).
+pub fn agent_model_name(raw: &str) -> String {
+    let name: String = raw.trim().chars().take(MAX_AGENT_MODEL_CHARS).collect();
+    match name.trim_end() {
+        "" => "unknown".to_string(),
+        name => name.to_string(),
+    }
+}
+
 /// Splits a leading `[AGENT:model]` marker off a message: `(model, rest)`.
-pub fn split_agent_prefix(message: &str) -> (Option<&str>, &str) {
+pub fn split_agent_prefix(message: &str) -> (Option<String>, &str) {
     let trimmed = message.trim_start();
     if let Some(rest) = trimmed.strip_prefix("[AGENT:")
         && let Some(end) = rest.find(']')
     {
-        let model = rest[..end].trim();
-        if !model.is_empty() && model.chars().count() <= 100 {
-            return (Some(model), rest[end + 1..].trim_start());
-        }
+        return (
+            Some(agent_model_name(&rest[..end])),
+            rest[end + 1..].trim_start(),
+        );
     }
     (None, message)
 }
@@ -398,6 +444,8 @@ mod tests {
             created_at: Default::default(),
             updated_at: Default::default(),
             revision: 0,
+            summary: None,
+            is_active: true,
         }
     }
 
@@ -409,6 +457,9 @@ mod tests {
             tone: "NEUTRAL".into(),
             tutoiement: false,
             emojis: false,
+            content_policy: ContentPolicy::Sfw,
+            age_gate: None,
+            content_warning: None,
         }
     }
 
@@ -496,13 +547,18 @@ mod tests {
     fn agent_prefix_is_split_off() {
         assert_eq!(
             split_agent_prefix("[AGENT:gpt-4o] Hello"),
-            (Some("gpt-4o"), "Hello")
+            (Some("gpt-4o".to_string()), "Hello")
         );
         assert_eq!(
             split_agent_prefix("Hello [AGENT:x]"),
             (None, "Hello [AGENT:x]")
         );
-        assert_eq!(split_agent_prefix("[AGENT:] Hi"), (None, "[AGENT:] Hi"));
+        assert_eq!(
+            split_agent_prefix("[AGENT:] Hi"),
+            (Some("unknown".to_string()), "Hi")
+        );
+        let long = format!("[AGENT:{}] Hi", "m".repeat(150));
+        assert_eq!(split_agent_prefix(&long), (Some("m".repeat(100)), "Hi"));
     }
 
     #[test]
@@ -535,6 +591,30 @@ mod tests {
         assert!(messages[0].content.contains("Be brief."));
         assert!(messages[0].content.contains("[1] Refunds\n30 days."));
         assert_eq!(messages[3].content, "refund?");
+    }
+
+    #[test]
+    fn llm_prompt_carries_the_content_policy_and_age_gate() {
+        let strict = Persona {
+            content_policy: ContentPolicy::SfwStrict,
+            ..persona()
+        };
+        let system = &llm_messages(&strict, &SegmentInfo::default(), &[], &[], "q")[0].content;
+        assert!(system.contains("strictly safe for work"), "{system}");
+        assert!(!system.contains("years old"), "{system}");
+        let gated = Persona {
+            content_policy: ContentPolicy::Moderate,
+            age_gate: Some(21),
+            content_warning: Some("Talks about wine.".into()),
+            ..persona()
+        };
+        let system = &llm_messages(&gated, &SegmentInfo::default(), &[], &[], "q")[0].content;
+        assert!(
+            system.contains("mature themes may be discussed"),
+            "{system}"
+        );
+        assert!(system.contains("at least 21 years old"), "{system}");
+        assert!(system.contains("Talks about wine."), "{system}");
     }
 
     fn segment_with_starters() -> SegmentInfo {

@@ -399,6 +399,8 @@ mod tests {
             created_at: Default::default(),
             updated_at: Default::default(),
             revision: 0,
+            summary: None,
+            is_active: true,
         }
     }
 

@@ -198,6 +198,12 @@ fn persona(tenant: &Tenant) -> Persona {
         tone: tenant.bot_tone.as_str().to_string(),
         tutoiement: tenant.use_tutoiement,
         emojis: tenant.allow_emojis,
+        content_policy: tenant.content_policy,
+        age_gate: tenant
+            .extra
+            .age_gate_enabled
+            .then_some(tenant.extra.age_gate_min_age),
+        content_warning: tenant.extra.content_warning.clone(),
     }
 }
 

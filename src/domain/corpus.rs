@@ -23,6 +23,16 @@ pub struct CorpusEntry {
     /// concurrent updates never silently overwrite each other.
     #[serde(default)]
     pub revision: u64,
+    /// A short summary shown with the entry (hosted-API field); not searched.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// Inactive entries are kept and listed but never searched nor used by the chat.
+    #[serde(default = "active")]
+    pub is_active: bool,
+}
+
+fn active() -> bool {
+    true
 }
 
 /// A validated new entry; the store gives it an id and its instants.
@@ -33,6 +43,8 @@ pub struct NewCorpus {
     pub segment: Option<String>,
     pub priority: u8,
     pub tags: Vec<String>,
+    pub summary: Option<String>,
+    pub is_active: bool,
 }
 
 /// A validated partial update; `None` leaves a field unchanged (`segment: Some(None)` clears it).
@@ -43,6 +55,8 @@ pub struct CorpusPatch {
     pub segment: Option<Option<String>>,
     pub priority: Option<u8>,
     pub tags: Option<Vec<String>>,
+    pub summary: Option<Option<String>>,
+    pub is_active: Option<bool>,
 }
 
 impl CorpusPatch {
@@ -61,6 +75,12 @@ impl CorpusPatch {
         }
         if let Some(tags) = &self.tags {
             entry.tags.clone_from(tags);
+        }
+        if let Some(summary) = &self.summary {
+            entry.summary.clone_from(summary);
+        }
+        if let Some(is_active) = self.is_active {
+            entry.is_active = is_active;
         }
     }
 

@@ -17,5 +17,7 @@ pub use corpus::{CorpusEntry, CorpusPage, CorpusPatch, NewCorpus};
 pub use scope::{Scope, ScopeSet};
 pub use segment::{NewSegment, Segment, SegmentPatch, Starter};
 pub use session::Session;
-pub use tenant::{ContentPolicy, Plan, Tenant, TenantPatch, Tone};
+pub use tenant::{
+    ContentPolicy, Plan, Tenant, TenantExtra, TenantPatch, Tone, VisitorAuthMode, VoiceConfig,
+};
 pub use token::{NewToken, TokenRecord};

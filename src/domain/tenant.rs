@@ -64,6 +64,33 @@ named_enum!(
 );
 
 named_enum!(
+    /// How visitors prove who they are to the widget (hosted-API field; stored and shown).
+    VisitorAuthMode {
+        Jwt => "jwt",
+        Otp => "otp",
+        All => "all",
+    }
+);
+
+/// The voice assistant's settings (hosted-API fields; stored, validated and shown).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct VoiceConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice_id: Option<String>,
+    /// BCP-47, e.g. `fr-FR`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_call_phrases: Option<Vec<String>>,
+    /// Seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_call_duration: Option<u32>,
+}
+
+named_enum!(
     /// Self-hosted tenants have one plan; the field exists for hosted-API clients.
     Plan {
         SelfHosted => "self-hosted",
@@ -100,6 +127,49 @@ pub struct Tenant {
     /// BLAKE3 (hex) of the tenant's legacy X-API-Key, if one was minted.
     #[serde(default)]
     pub legacy_key_hash: Option<String>,
+    /// Settings added for hosted-API parity; records written before them read the defaults.
+    #[serde(default, flatten)]
+    pub extra: TenantExtra,
+}
+
+/// Content rules, appearance and voice settings of the hosted API. Kept apart so records
+/// stored before they existed still decode (every field has a default); stored and shown
+/// under their wire (camelCase) names, so the API view is this struct as it is.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TenantExtra {
+    /// The widget asks visitors to confirm their age before the first message.
+    pub age_gate_enabled: bool,
+    pub age_gate_min_age: u8,
+    /// Shown by the widget before the conversation; also given to the LLM.
+    pub content_warning: Option<String>,
+    pub bot_avatar: Option<String>,
+    pub visitor_auth_mode: Option<VisitorAuthMode>,
+    pub booking_cta_enabled: bool,
+    pub voice_enabled: bool,
+    pub voice_provider: Option<String>,
+    /// E.164, e.g. `+33123456789`.
+    pub voice_phone_number: Option<String>,
+    pub voice_assistant_id: Option<String>,
+    pub voice_config: Option<VoiceConfig>,
+}
+
+impl Default for TenantExtra {
+    fn default() -> Self {
+        TenantExtra {
+            age_gate_enabled: false,
+            age_gate_min_age: 18,
+            content_warning: None,
+            bot_avatar: None,
+            visitor_auth_mode: None,
+            booking_cta_enabled: false,
+            voice_enabled: false,
+            voice_provider: None,
+            voice_phone_number: None,
+            voice_assistant_id: None,
+            voice_config: None,
+        }
+    }
 }
 
 impl Tenant {
@@ -127,6 +197,7 @@ impl Tenant {
             updated_at: now,
             answer_sensitivity: default_sensitivity(),
             legacy_key_hash: None,
+            extra: TenantExtra::default(),
         }
     }
 
@@ -159,6 +230,17 @@ pub struct TenantPatch {
     pub content_policy: Option<ContentPolicy>,
     pub conversations_limit: Option<Option<u64>>,
     pub answer_sensitivity: Option<f32>,
+    pub age_gate_enabled: Option<bool>,
+    pub age_gate_min_age: Option<u8>,
+    pub content_warning: Option<Option<String>>,
+    pub bot_avatar: Option<Option<String>>,
+    pub visitor_auth_mode: Option<Option<VisitorAuthMode>>,
+    pub booking_cta_enabled: Option<bool>,
+    pub voice_enabled: Option<bool>,
+    pub voice_provider: Option<Option<String>>,
+    pub voice_phone_number: Option<Option<String>>,
+    pub voice_assistant_id: Option<Option<String>>,
+    pub voice_config: Option<Option<VoiceConfig>>,
 }
 
 impl TenantPatch {
@@ -183,6 +265,18 @@ impl TenantPatch {
         set(&mut t.content_policy, &self.content_policy);
         set(&mut t.conversations_limit, &self.conversations_limit);
         set(&mut t.answer_sensitivity, &self.answer_sensitivity);
+        let x = &mut t.extra;
+        set(&mut x.age_gate_enabled, &self.age_gate_enabled);
+        set(&mut x.age_gate_min_age, &self.age_gate_min_age);
+        set(&mut x.content_warning, &self.content_warning);
+        set(&mut x.bot_avatar, &self.bot_avatar);
+        set(&mut x.visitor_auth_mode, &self.visitor_auth_mode);
+        set(&mut x.booking_cta_enabled, &self.booking_cta_enabled);
+        set(&mut x.voice_enabled, &self.voice_enabled);
+        set(&mut x.voice_provider, &self.voice_provider);
+        set(&mut x.voice_phone_number, &self.voice_phone_number);
+        set(&mut x.voice_assistant_id, &self.voice_assistant_id);
+        set(&mut x.voice_config, &self.voice_config);
     }
 }
 

@@ -24,8 +24,13 @@ use crate::search::{self, AnalyzedDoc, DocMeta, Query, SegmentFilter, TenantInde
 /// How often an update retries when another update of the same entry committed first.
 const UPDATE_ATTEMPTS: usize = 16;
 
-fn analyze(entry_title: &str, content: &str, tags: &[String]) -> Arc<AnalyzedDoc> {
-    Arc::new(search::analyze_doc(entry_title, content, tags))
+/// The terms an entry is searched by: none while it is inactive, so the index keeps it for
+/// listing but no search or chat can find it.
+fn analyze(entry_title: &str, content: &str, tags: &[String], active: bool) -> Arc<AnalyzedDoc> {
+    match active {
+        true => Arc::new(search::analyze_doc(entry_title, content, tags)),
+        false => Arc::new(AnalyzedDoc::default()),
+    }
 }
 
 fn doc_meta(entry: &CorpusEntry) -> DocMeta {
@@ -81,7 +86,7 @@ struct Prepared {
 
 impl Prepared {
     fn new(new: NewCorpus) -> Prepared {
-        let terms = analyze(&new.title, &new.content, &new.tags);
+        let terms = analyze(&new.title, &new.content, &new.tags, new.is_active);
         let encoded_terms = terms.encode();
         Prepared {
             new,
@@ -199,6 +204,8 @@ fn insert_all(
             created_at: now,
             updated_at: now,
             revision: 0,
+            summary: p.new.summary.clone(),
+            is_active: p.new.is_active,
         };
         put(tx, tenant, &entry, &p.terms, &p.encoded_terms)?;
         if let Some(slug) = &entry.segment {
@@ -246,7 +253,7 @@ impl Store {
                 .ok_or(StoreError::NotFound("Corpus entry"))?;
             let mut next = base.clone();
             patch.apply(&mut next);
-            let terms = analyze(&next.title, &next.content, &next.tags);
+            let terms = analyze(&next.title, &next.content, &next.tags, next.is_active);
             let encoded_terms = terms.encode();
             let tenant_slug = tenant.to_string();
             let written = self
@@ -471,7 +478,7 @@ fn repair_index_rows(
                 continue;
             };
             let entry: CorpusEntry = decode("corpus", (tenant, id), value.value())?;
-            let terms = analyze(&entry.title, &entry.content, &entry.tags);
+            let terms = analyze(&entry.title, &entry.content, &entry.tags, entry.is_active);
             let row = encode_index_row(&entry, &terms.encode());
             terms_table.insert((tenant.as_str(), id.as_str()), row.as_slice())?;
             index.upsert(tenant, doc_meta(&entry), &terms);
@@ -495,7 +502,7 @@ fn reanalyze_corpus(db: &Database) -> StoreResult<()> {
             let (key, value) = row?;
             let (tenant, id) = key.value();
             let entry: CorpusEntry = decode("corpus", (tenant, id), value.value())?;
-            let analysed = analyze(&entry.title, &entry.content, &entry.tags);
+            let analysed = analyze(&entry.title, &entry.content, &entry.tags, entry.is_active);
             let encoded = encode_index_row(&entry, &analysed.encode());
             terms.insert((tenant, id), encoded.as_slice())?;
             if (done + 1) % 10_000 == 0 {

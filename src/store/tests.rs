@@ -29,6 +29,8 @@ fn entry(title: &str, segment: Option<&str>) -> NewCorpus {
         segment: segment.map(str::to_string),
         priority: 5,
         tags: vec![],
+        summary: None,
+        is_active: true,
     }
 }
 
