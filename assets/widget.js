@@ -204,6 +204,11 @@
 
   function refusal(r) {
     return r.json().then(function (body) {
+      if (body && body.code === "conversation_full") {
+        // The server keeps conversations to a length: the next message starts a new one.
+        try { localStorage.removeItem(key); } catch (e) { /* storage blocked */ }
+        return "This conversation has reached its length limit; your next message starts a new one.";
+      }
       return "The assistant cannot answer: " + (body && body.error ? body.error : "error " + r.status) + ".";
     }, function () { return "The assistant cannot answer (error " + r.status + ")."; });
   }

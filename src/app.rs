@@ -13,10 +13,12 @@ use actix_web::{App, HttpServer};
 
 use crate::api::{self, AppState};
 use crate::auth::{Credentials, Guard, RateLimiter};
-use crate::chat::turn::llm_client;
+use crate::chat::turn::{Llm, llm_client};
 use crate::config::Config;
 use crate::store::{Store, StoreOptions};
 use crate::web as web_ui;
+
+mod limits;
 
 /// How often in-memory bookkeeping (token last-used times) is written to the store. The
 /// contract allows last-used to lag by up to a minute.
@@ -46,7 +48,8 @@ impl Services {
                 config.chat.rate_limit_per_tenant_per_minute,
             ),
             sign_in_limiter: RateLimiter::per_minute(config.dashboard.sign_in_per_ip_per_minute),
-            llm: llm_client(&config.chat).map(Arc::new),
+            llm: llm_client(&config.chat)
+                .map(|client| Arc::new(Llm::new(client, config.chat.llm_max_concurrent))),
             credentials,
             store,
             config,
@@ -148,22 +151,35 @@ pub async fn serve(config: Config) -> Result<(), String> {
     // Installed before anything is announced, so a stop signal sent as soon as the address is
     // logged is already handled gracefully.
     let stop = stop_signal().map_err(|e| format!("cannot listen for stop signals: {e}"))?;
+    limits::raise_open_files_limit();
     let store = Store::open(&config.data_dir, &StoreOptions::from(&config.store))
         .map_err(|e| e.to_string())?;
     let data_dir = store.data_dir().to_path_buf();
     let services = Services::new(store, config.clone()).await?;
     let app_services = services.clone();
+    let bounds = config.limits.clone();
+    let secs = |s: u32| Duration::from_secs(u64::from(s));
+    let body_limit = secs(bounds.body_timeout_secs);
+    let cap = limits::ConnectionCap::new(bounds.max_connections_per_ip);
     let server = HttpServer::new(move || {
         App::new()
             .wrap_fn(|mut req, service| {
                 normalize_path(&mut req);
                 service.call(req)
             })
+            .wrap_fn(limits::body_deadline(body_limit))
             .wrap(access_log())
             .configure(app_services.configure())
     })
     .disable_signals()
     .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+    .client_request_timeout(secs(bounds.header_timeout_secs))
+    .client_disconnect_timeout(secs(bounds.disconnect_timeout_secs))
+    .keep_alive(match bounds.keep_alive_secs {
+        0 => actix_web::http::KeepAlive::Disabled,
+        n => actix_web::http::KeepAlive::Timeout(secs(n)),
+    })
+    .on_connect(move |connection, extensions| cap.on_connect(connection, extensions))
     .bind(config.listen)
     .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     for addr in server.addrs() {

@@ -73,6 +73,15 @@ pub enum Command {
         #[arg(long, value_name = "SLUG")]
         tenant: String,
     },
+    /// Verify the whole database file: every record decodes and the indexes agree with the
+    /// records. Prints what it found; exits non-zero when anything is wrong. Run it with the
+    /// server stopped.
+    Check {
+        /// Move records that do not decode to the `quarantine` table (kept, not deleted), with
+        /// the rows derived from them, then check again
+        #[arg(long)]
+        quarantine: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -129,6 +138,9 @@ pub fn run(cli: Cli) -> Result<(), String> {
             config.data_dir.display()
         ));
     }
+    if let Command::Check { quarantine } = cli.command {
+        return check(&config.data_dir, quarantine);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -143,7 +155,9 @@ pub fn run(cli: Cli) -> Result<(), String> {
 async fn admin(store: &Store, command: Command) -> Result<(), String> {
     let text = |e: StoreError| e.to_string();
     match command {
-        Command::Serve { .. } => Err("serve is not an admin command".into()),
+        Command::Serve { .. } | Command::Check { .. } => {
+            Err("not a command on an open store".into())
+        }
         Command::Bootstrap { tenant, name } => bootstrap(store, &tenant, name.as_deref()).await,
         Command::Tenant(TenantCommand::Create { slug, name }) => {
             check_slug(&slug)?;
@@ -221,6 +235,46 @@ async fn admin(store: &Store, command: Command) -> Result<(), String> {
             println!("{}", minted.secret);
             Ok(())
         }
+    }
+}
+
+/// `animam check`: progress and problems on stderr, a summary last.
+fn check(data_dir: &std::path::Path, quarantine: bool) -> Result<(), String> {
+    use crate::store::check;
+    let mut progress = |line: &str| eprintln!("check: {}", printable(line));
+    let started = std::time::Instant::now();
+    let mut report =
+        check::check(data_dir, quarantine, &mut progress).map_err(|e| e.to_string())?;
+    for problem in &report.problems {
+        eprintln!("problem: {}", printable(problem));
+    }
+    if report.quarantined > 0 {
+        eprintln!(
+            "check: {} records moved to the quarantine table; checking again",
+            report.quarantined
+        );
+        report = check::check(data_dir, false, &mut progress).map_err(|e| e.to_string())?;
+        for problem in &report.problems {
+            eprintln!("problem: {}", printable(problem));
+        }
+    }
+    eprintln!(
+        "check: {} records read in {} ms, {} problems",
+        report.records,
+        started.elapsed().as_millis(),
+        report.problems.len()
+    );
+    match report.problems.len() {
+        0 => Ok(()),
+        n => Err(format!(
+            "{n} problems found in {}{}",
+            data_dir.display(),
+            if quarantine {
+                ""
+            } else {
+                "; `animam check --quarantine` moves damaged records aside"
+            }
+        )),
     }
 }
 

@@ -21,6 +21,34 @@ pub struct Config {
     pub chat: ChatConfig,
     pub store: StoreConfig,
     pub dashboard: DashboardConfig,
+    pub limits: LimitsConfig,
+}
+
+/// What one client connection may hold, and for how long.
+#[derive(Clone, PartialEq, Debug)]
+pub struct LimitsConfig {
+    /// A request's head (request line and headers) must arrive within this time.
+    pub header_timeout_secs: u32,
+    /// A request's whole body must arrive within this time after its head.
+    pub body_timeout_secs: u32,
+    /// An idle keep-alive connection is closed after this time.
+    pub keep_alive_secs: u32,
+    /// After the response, the client gets this long to close its side.
+    pub disconnect_timeout_secs: u32,
+    /// Concurrent connections per client IP; 0 = no cap.
+    pub max_connections_per_ip: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            header_timeout_secs: 10,
+            body_timeout_secs: 60,
+            keep_alive_secs: 15,
+            disconnect_timeout_secs: 5,
+            max_connections_per_ip: 256,
+        }
+    }
 }
 
 #[derive(Clone, PartialEq, Debug)]
@@ -74,6 +102,10 @@ pub struct ChatConfig {
     pub rate_limit_per_ip_per_minute: u32,
     /// Public chat requests per minute per tenant; 0 = off.
     pub rate_limit_per_tenant_per_minute: u32,
+    /// Messages (visitor and bot, both counted) one conversation may hold.
+    pub max_messages_per_conversation: u32,
+    /// LLM calls running at once; beyond it chats are answered from retrieval.
+    pub llm_max_concurrent: u32,
 }
 
 impl Default for ChatConfig {
@@ -86,6 +118,8 @@ impl Default for ChatConfig {
             answer_max_chars: 1200,
             rate_limit_per_ip_per_minute: 60,
             rate_limit_per_tenant_per_minute: 6000,
+            max_messages_per_conversation: 1000,
+            llm_max_concurrent: 16,
         }
     }
 }
@@ -101,6 +135,7 @@ impl Default for Config {
             chat: ChatConfig::default(),
             store: StoreConfig::default(),
             dashboard: DashboardConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -126,6 +161,7 @@ impl fmt::Debug for Config {
             .field("chat", &self.chat)
             .field("store", &self.store)
             .field("dashboard", &self.dashboard)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -147,6 +183,11 @@ impl fmt::Debug for ChatConfig {
                 "rate_limit_per_tenant_per_minute",
                 &self.rate_limit_per_tenant_per_minute,
             )
+            .field(
+                "max_messages_per_conversation",
+                &self.max_messages_per_conversation,
+            )
+            .field("llm_max_concurrent", &self.llm_max_concurrent)
             .finish()
     }
 }
@@ -183,6 +224,18 @@ struct FileConfig {
     store: FileStoreConfig,
     #[serde(default)]
     dashboard: FileDashboardConfig,
+    #[serde(default)]
+    limits: FileLimitsConfig,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileLimitsConfig {
+    header_timeout_secs: Option<i64>,
+    body_timeout_secs: Option<i64>,
+    keep_alive_secs: Option<i64>,
+    disconnect_timeout_secs: Option<i64>,
+    max_connections_per_ip: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -210,6 +263,8 @@ struct FileChatConfig {
     answer_max_chars: Option<i64>,
     rate_limit_per_ip_per_minute: Option<i64>,
     rate_limit_per_tenant_per_minute: Option<i64>,
+    max_messages_per_conversation: Option<i64>,
+    llm_max_concurrent: Option<i64>,
 }
 
 /// Environment variables read, in the order they are documented.
@@ -231,6 +286,13 @@ pub const ENV_VARS: &[&str] = &[
     "ANIMAM_DASHBOARD_SESSION_IDLE_SECS",
     "ANIMAM_DASHBOARD_SESSION_MAX_SECS",
     "ANIMAM_DASHBOARD_SIGN_IN_PER_IP_PER_MINUTE",
+    "ANIMAM_LIMITS_HEADER_TIMEOUT_SECS",
+    "ANIMAM_LIMITS_BODY_TIMEOUT_SECS",
+    "ANIMAM_LIMITS_KEEP_ALIVE_SECS",
+    "ANIMAM_LIMITS_DISCONNECT_TIMEOUT_SECS",
+    "ANIMAM_LIMITS_MAX_CONNECTIONS_PER_IP",
+    "ANIMAM_CHAT_MAX_MESSAGES_PER_CONVERSATION",
+    "ANIMAM_CHAT_LLM_MAX_CONCURRENT",
 ];
 
 /// Which file to read: the `--config` flag, else `ANIMAM_CONFIG`, else `./animam.toml` if it
@@ -302,6 +364,7 @@ pub fn resolve(
     // Whole numbers: the file's value, then the environment's, each range-checked.
     let chat = parsed.chat;
     let dashboard = parsed.dashboard;
+    let limits = parsed.limits;
     let numbers = [
         Number::new(
             "rate_limit_per_minute",
@@ -379,6 +442,55 @@ pub fn resolve(
             0,
             1_000_000,
             &mut config.dashboard.sign_in_per_ip_per_minute,
+        ),
+        Number::new(
+            "limits.header_timeout_secs",
+            limits.header_timeout_secs,
+            1,
+            3600,
+            &mut config.limits.header_timeout_secs,
+        ),
+        Number::new(
+            "limits.body_timeout_secs",
+            limits.body_timeout_secs,
+            1,
+            24 * 3600,
+            &mut config.limits.body_timeout_secs,
+        ),
+        Number::new(
+            "limits.keep_alive_secs",
+            limits.keep_alive_secs,
+            0,
+            3600,
+            &mut config.limits.keep_alive_secs,
+        ),
+        Number::new(
+            "limits.disconnect_timeout_secs",
+            limits.disconnect_timeout_secs,
+            1,
+            3600,
+            &mut config.limits.disconnect_timeout_secs,
+        ),
+        Number::new(
+            "limits.max_connections_per_ip",
+            limits.max_connections_per_ip,
+            0,
+            1_000_000,
+            &mut config.limits.max_connections_per_ip,
+        ),
+        Number::new(
+            "chat.max_messages_per_conversation",
+            chat.max_messages_per_conversation,
+            2,
+            1_000_000,
+            &mut config.chat.max_messages_per_conversation,
+        ),
+        Number::new(
+            "chat.llm_max_concurrent",
+            chat.llm_max_concurrent,
+            1,
+            100_000,
+            &mut config.chat.llm_max_concurrent,
         ),
     ];
     for number in numbers {
@@ -601,6 +713,9 @@ mod tests {
         assert!(err("[chat]\nanswer_max_chars = 5").contains("chat.answer_max_chars"));
 
         assert!(err("[dashboard]\nsecure_cookies = \"maybe\"").contains("secure_cookies"));
+        assert!(err("[limits]\nbody_timeout_secs = 0").contains("limits.body_timeout_secs"));
+        assert!(err("[limits]\nmax_conections_per_ip = 5").contains("max_conections_per_ip"));
+        assert!(err("[chat]\nllm_max_concurrent = 0").contains("chat.llm_max_concurrent"));
         assert!(err("[dashboard]\nsession_idle_secs = 0").contains("dashboard.session_idle_secs"));
 
         let bad_env = env_of(&[("ANIMAM_DASHBOARD_SECURE_COOKIES", "maybe")]);

@@ -57,6 +57,8 @@ error_codes! {
     RateLimited => (TOO_MANY_REQUESTS, "rate_limited"),
     Internal => (INTERNAL_SERVER_ERROR, "internal"),
     Unavailable => (SERVICE_UNAVAILABLE, "unavailable"),
+    RequestTimeout => (REQUEST_TIMEOUT, "request_timeout"),
+    ConversationFull => (CONFLICT, "conversation_full"),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

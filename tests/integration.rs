@@ -20,3 +20,8 @@ mod segments;
 mod stats;
 mod tenants;
 mod tokens;
+
+mod connections;
+mod conversation_limits;
+mod damage;
+mod disk_full;

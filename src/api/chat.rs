@@ -7,11 +7,10 @@ use actix_web::web::{self, Bytes};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
 
-use super::AppState;
 use super::extract::ApiJson;
 use super::fields::non_blank;
+use super::{AppState, PeerSocket};
 use crate::chat::answer;
-use crate::chat::llm::LlmClient;
 use crate::chat::origin::{is_localhost, origin_allowed};
 use crate::chat::turn::{self, LlmSource, Turn, TurnError, TurnRequest};
 use crate::domain::{Channel, Metadata, Tenant};
@@ -139,7 +138,11 @@ async fn respond(
     let turn = turn::prepare(&state.store, &state.config.chat, tenant, request)
         .await
         .map_err(turn_error)?;
-    let Some(llm) = state.llm.clone().filter(|_| turn.wants_llm()) else {
+    let slot = match &state.llm {
+        Some(llm) if turn.wants_llm() => llm.try_slot(),
+        _ => None,
+    };
+    let Some(llm) = slot else {
         let text = turn.retrieval.text.clone();
         let reply = turn::record(&state.store, &turn, text, LlmSource::Retrieval)
             .await
@@ -154,11 +157,43 @@ async fn respond(
     if turn.stream {
         return Ok(stream_from_llm(state.clone(), llm, turn));
     }
-    let (text, source) = turn::generate(llm, &turn, |_| true).await;
+    let generation = turn::generate(llm, &turn, |_| true);
+    let Some((text, source)) = unless_client_leaves(req, generation).await else {
+        // Nobody is waiting for the answer: the LLM call is stopped and nothing is stored.
+        log::info!("chat: the visitor left before the answer; generation stopped");
+        return Err(ApiError::new(
+            ErrorCode::Unavailable,
+            "The client closed the connection",
+        ));
+    };
     let reply = turn::record(&state.store, &turn, text, source)
         .await
         .map_err(turn_error)?;
     Ok(HttpResponse::Ok().json(reply))
+}
+
+/// Runs `work` unless the client closes its connection first (checked every 250 ms); then
+/// `work` is dropped, which stops an LLM call.
+async fn unless_client_leaves<F: std::future::Future>(
+    req: &HttpRequest,
+    work: F,
+) -> Option<F::Output> {
+    use futures_util::future::{Either, select};
+    let Some(socket) = req.conn_data::<PeerSocket>() else {
+        return Some(work.await);
+    };
+    let watch = async {
+        loop {
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(250)).await;
+            if socket.client_gone() {
+                return;
+            }
+        }
+    };
+    match select(std::pin::pin!(work), std::pin::pin!(watch)).await {
+        Either::Left((output, _)) => Some(output),
+        Either::Right(((), _)) => None,
+    }
 }
 
 pub(super) fn turn_error(e: TurnError) -> ApiError {
@@ -167,6 +202,12 @@ pub(super) fn turn_error(e: TurnError) -> ApiError {
         TurnError::QuotaExceeded => ApiError::new(
             ErrorCode::QuotaExceeded,
             "Conversation limit reached for this tenant",
+        ),
+        TurnError::ConversationFull { max } => ApiError::new(
+            ErrorCode::ConversationFull,
+            format!(
+                "This conversation has reached its limit of {max} messages; start a new conversation (a new sessionId)"
+            ),
         ),
         TurnError::Store(e) => e.into(),
     }
@@ -249,11 +290,7 @@ fn header_text(req: &HttpRequest, name: header::HeaderName, max: usize) -> Optio
 
 /// SSE from an LLM: deltas are forwarded as they arrive; the exchange is stored before the
 /// final `done` frame.
-fn stream_from_llm(
-    state: web::Data<AppState>,
-    llm: std::sync::Arc<LlmClient>,
-    turn: Turn,
-) -> HttpResponse {
+fn stream_from_llm(state: web::Data<AppState>, llm: turn::LlmSlot, turn: Turn) -> HttpResponse {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     actix_web::rt::spawn(async move {
         let delta_tx = tx.clone();

@@ -2,6 +2,7 @@
 //! and export. All under `conversations:read`.
 
 use actix_web::http::header;
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
@@ -13,6 +14,7 @@ use crate::auth::{Authed, need};
 use crate::clock::Timestamp;
 use crate::domain::{Channel, Conversation, ConversationFilter, Message, Role, VisitorType};
 use crate::error::{ApiError, ApiResult};
+use crate::store::ExportCursor;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -91,6 +93,7 @@ struct ConversationDetail {
     visitor_id: Option<String>,
     messages: Vec<MessageView>,
     metadata: MetadataView,
+    pagination: super::Pagination,
 }
 
 /// The filters of the list and the export, validated.
@@ -154,14 +157,28 @@ pub async fn list(
     })))
 }
 
+/// Messages of a transcript per page: a conversation holds at most
+/// `chat.max_messages_per_conversation` messages, but a page stays small whatever the setting.
+const TRANSCRIPT_DEFAULT_LIMIT: u64 = 100;
+const TRANSCRIPT_MAX_LIMIT: u64 = 1000;
+
+/// The conversation with one page of its messages (`?page&limit`, default the first 100),
+/// and `pagination` over its `messageCount`.
 pub async fn get(
     auth: Authed<need::ConversationsRead>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    params: Params,
 ) -> ApiResult<HttpResponse> {
+    params.only(&["page", "limit"])?;
+    let page = PageRequest {
+        page: params.int("page", 1, 1, 1_000_000)? as usize,
+        limit: params.int("limit", TRANSCRIPT_DEFAULT_LIMIT, 1, TRANSCRIPT_MAX_LIMIT)? as usize,
+    };
+    let offset = u32::try_from(page.offset()).unwrap_or(u32::MAX);
     let (conversation, messages) = state
         .store
-        .get_conversation(auth.tenant(), &path.1)
+        .get_conversation_page(auth.tenant(), &path.1, offset, page.limit as u32)
         .await?
         .ok_or_else(|| ApiError::not_found("Conversation"))?;
     let metadata = &conversation.metadata;
@@ -176,6 +193,7 @@ pub async fn get(
             page: metadata.page_url.clone(),
         },
         messages: messages.into_iter().map(MessageView::from).collect(),
+        pagination: page.pagination(conversation.message_count as usize),
     }))
 }
 
@@ -192,7 +210,13 @@ pub const CSV_HEADER: [&str; 10] = [
     "timestamp",
 ];
 
-/// RFC 4180 CSV, one row per message, newest conversation first, messages in order.
+/// Messages read from the store per chunk of the streamed export.
+const EXPORT_CHUNK_MESSAGES: usize = 500;
+
+/// RFC 4180 CSV, one row per message, newest conversation first, messages in order. Streamed:
+/// the store is read a chunk of messages at a time, each in its own short read, and the next
+/// chunk is read only when the client has taken the previous one, so memory stays bounded
+/// whatever the size of the export.
 pub async fn export(
     auth: Authed<need::ConversationsRead>,
     state: web::Data<AppState>,
@@ -201,53 +225,102 @@ pub async fn export(
     params.only(&FILTERS)?;
     let filter = filter_from(&params)?;
     let filename = format!("conversations-{}.csv", auth.tenant());
-    let csv = export_csv(&state, auth.tenant(), filter).await?;
+    let body = export_stream(state.into_inner(), auth.tenant().to_string(), filter);
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"{filename}\""),
         ))
-        .body(csv))
+        .streaming(body))
 }
 
-/// The conversations matching `filter` as CSV, one row per message. Shared with the
-/// dashboard.
-pub async fn export_csv(
-    state: &AppState,
-    tenant: &str,
+/// The export as a stream of CSV chunks: the header, then one chunk per store read.
+pub fn export_stream(
+    state: std::sync::Arc<AppState>,
+    tenant: String,
     filter: ConversationFilter,
-) -> ApiResult<Vec<u8>> {
-    let mut writer = csv_format::writer();
-    writer
-        .write_record(CSV_HEADER)
-        .map_err(|e| ApiError::internal(format!("csv: {e}")))?;
-    let writer = state
-        .store
-        .export_conversations(tenant, filter, writer, |writer, c, messages| {
-            let started = c.started_at.to_rfc3339();
-            for m in messages {
-                let timestamp = m.timestamp.to_rfc3339();
-                let row = [
-                    c.id.as_str(),
-                    &c.session_id,
-                    &c.segment,
-                    c.channel.as_str(),
-                    c.visitor_type.as_str(),
-                    &started,
-                    &m.id,
-                    m.role.as_str(),
-                    &m.content,
-                    &timestamp,
-                ];
-                writer
-                    .write_record(row)
-                    .map_err(|e| crate::store::StoreError::internal_msg(format!("csv: {e}")))?;
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + 'static {
+    struct Progress {
+        state: std::sync::Arc<AppState>,
+        tenant: String,
+        filter: ConversationFilter,
+        cursor: ExportCursor,
+        header: bool,
+        done: bool,
+    }
+    let start = Progress {
+        state,
+        tenant,
+        filter,
+        cursor: ExportCursor::default(),
+        header: false,
+        done: false,
+    };
+    futures_util::stream::unfold(start, |mut p| async move {
+        if p.done {
+            return None;
+        }
+        let mut writer = csv_format::writer();
+        if !p.header {
+            p.header = true;
+            if let Err(e) = writer.write_record(CSV_HEADER) {
+                p.done = true;
+                let e = ApiError::internal(format!("csv: {e}"));
+                return Some((Err(std::io::Error::other(e.message)), p));
             }
-            Ok(())
-        })
-        .await?;
-    writer
-        .into_inner()
-        .map_err(|e| ApiError::internal(format!("csv: {e}")))
+        }
+        let chunk = p
+            .state
+            .store
+            .export_chunk(&p.tenant, &p.filter, &mut p.cursor, EXPORT_CHUNK_MESSAGES)
+            .await;
+        let result = match chunk {
+            Ok((rows, done)) => {
+                p.done = done;
+                write_rows(&mut writer, &rows)
+                    .and_then(|()| {
+                        writer
+                            .into_inner()
+                            .map_err(|e| ApiError::internal(format!("csv: {e}")))
+                    })
+                    .map(Bytes::from)
+            }
+            Err(e) => Err(ApiError::from(e)),
+        };
+        if result.is_err() {
+            // Nothing more can be sent: the client sees the body cut short (the cause is
+            // logged by the error).
+            p.done = true;
+        }
+        Some((result.map_err(|e| std::io::Error::other(e.message)), p))
+    })
+}
+
+fn write_rows(
+    writer: &mut csv::Writer<Vec<u8>>,
+    rows: &[(Conversation, Vec<Message>)],
+) -> ApiResult<()> {
+    for (c, messages) in rows {
+        let started = c.started_at.to_rfc3339();
+        for m in messages {
+            let timestamp = m.timestamp.to_rfc3339();
+            let row = [
+                c.id.as_str(),
+                &c.session_id,
+                &c.segment,
+                c.channel.as_str(),
+                c.visitor_type.as_str(),
+                &started,
+                &m.id,
+                m.role.as_str(),
+                &m.content,
+                &timestamp,
+            ];
+            writer
+                .write_record(row)
+                .map_err(|e| ApiError::internal(format!("csv: {e}")))?;
+        }
+    }
+    Ok(())
 }

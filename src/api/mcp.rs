@@ -401,8 +401,9 @@ async fn call(
             to_value(json!({"conversations": items, "pagination": page.pagination(found.total)}))
         }
         "get_conversation" => {
+            // The first 1,000 messages, like the dashboard's transcript.
             let (conversation, messages) = store
-                .get_conversation(tenant, &string_arg(args, "id")?)
+                .get_conversation_page(tenant, &string_arg(args, "id")?, 0, 1000)
                 .await?
                 .ok_or_else(|| ApiError::not_found("Conversation"))?;
             let messages: Vec<Value> = messages

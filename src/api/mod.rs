@@ -20,7 +20,7 @@ use actix_web::http::Method;
 use actix_web::{FromRequest, Handler, HttpResponse, Responder, Route, web};
 use serde::Serialize;
 
-pub use state::AppState;
+pub use state::{AppState, PeerSocket};
 
 use crate::domain::Scope;
 use crate::error::{ApiError, ErrorCode};
@@ -249,8 +249,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(tenant_scope);
 }
 
-async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+/// `{"status":"ok"}`, or 503 `{"status":"degraded","reason":...}` while writes are failing
+/// (a full disk, say): reads still work, and writes recover with the first that succeeds.
+async fn health(state: web::Data<AppState>) -> HttpResponse {
+    match state.store.degraded() {
+        None => HttpResponse::Ok().json(serde_json::json!({"status": "ok"})),
+        Some(reason) => HttpResponse::ServiceUnavailable().json(serde_json::json!({
+            "status": "degraded",
+            "reason": format!("writes are failing: {reason}"),
+        })),
+    }
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {

@@ -192,8 +192,12 @@ pub async fn completions(
     let turn = turn::prepare(&state.store, &state.config.chat, tenant, request)
         .await
         .map_err(super::chat::turn_error)?;
-    let (text, source) = match state.llm.clone().filter(|_| turn.wants_llm()) {
-        Some(llm) => turn::generate(llm, &turn, |_| true).await,
+    let slot = match &state.llm {
+        Some(llm) if turn.wants_llm() => llm.try_slot(),
+        _ => None,
+    };
+    let (text, source) = match slot {
+        Some(slot) => turn::generate(slot, &turn, |_| true).await,
         None => (turn.retrieval.text.clone(), LlmSource::Retrieval),
     };
     let reply = turn::record(&state.store, &turn, text, source)

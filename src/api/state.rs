@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::auth::{Credentials, RateLimiter};
-use crate::chat::llm::LlmClient;
+use crate::chat::turn::Llm;
 use crate::config::Config;
 use crate::store::Store;
 
@@ -16,6 +16,26 @@ pub struct AppState {
     pub chat_tenant_limiter: RateLimiter,
     /// Dashboard sign-in attempts, per client IP.
     pub sign_in_limiter: RateLimiter,
-    /// Set when `[chat] llm_base_url` is configured.
-    pub llm: Option<Arc<LlmClient>>,
+    /// Set when `[chat] llm_base_url` is configured: the client and its cap on calls.
+    pub llm: Option<Arc<Llm>>,
+}
+
+/// A duplicate descriptor of the connection's socket, put in the connection's data at accept
+/// (`app`): lets a handler notice that its client went away, and the body deadline stop
+/// reading a body.
+pub struct PeerSocket(pub socket2::Socket);
+
+impl PeerSocket {
+    /// True once the client closed the connection (or reset it).
+    pub fn client_gone(&self) -> bool {
+        let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+        match self.0.peek(&mut probe) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            ),
+        }
+    }
 }

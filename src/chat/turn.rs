@@ -37,8 +37,15 @@ pub struct TurnRequest {
 
 #[derive(Debug)]
 pub enum TurnError {
-    Invalid { field: &'static str, rule: String },
+    Invalid {
+        field: &'static str,
+        rule: String,
+    },
     QuotaExceeded,
+    /// The conversation holds `chat.max_messages_per_conversation` messages already.
+    ConversationFull {
+        max: u32,
+    },
     Store(StoreError),
 }
 
@@ -74,6 +81,7 @@ pub struct Turn {
     pub stream: bool,
     start: NewConversation,
     user_at: Timestamp,
+    max_messages: u32,
     history: Vec<(String, String)>,
     pub retrieval: Answer,
 }
@@ -128,6 +136,12 @@ pub async fn prepare(
     if existing.is_none() && !tenant.has_conversation_quota() {
         return Err(TurnError::QuotaExceeded);
     }
+    let max_messages = config.max_messages_per_conversation;
+    if let Some((conversation, _)) = &existing
+        && conversation.message_count.saturating_add(2) > max_messages
+    {
+        return Err(TurnError::ConversationFull { max: max_messages });
+    }
     let history: Vec<(String, String)> = existing
         .map(|(_, messages)| {
             messages
@@ -171,6 +185,7 @@ pub async fn prepare(
         agent_model: request.agent_model,
         start,
         user_at: Timestamp::now(),
+        max_messages,
         history,
         retrieval,
     })
@@ -247,10 +262,64 @@ fn retrieve(
     ))
 }
 
-/// Asks the LLM (on the blocking pool), passing each delta to `on_delta`. Falls back to the
-/// retrieval answer when the LLM fails before saying anything.
+/// The LLM client and its cap on concurrent calls. Calls run on threads of their own (one per
+/// call, at most `max` at once), never on the blocking pool that store scans use, so a slow
+/// or hanging upstream cannot stall the API.
+pub struct Llm {
+    client: Arc<LlmClient>,
+    slots: Arc<tokio::sync::Semaphore>,
+    max: u32,
+}
+
+/// The right to make one LLM call; the slot is given back when the call has really ended.
+pub struct LlmSlot {
+    client: Arc<LlmClient>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Llm {
+    pub fn new(client: LlmClient, max: u32) -> Llm {
+        Llm {
+            client: Arc::new(client),
+            slots: Arc::new(tokio::sync::Semaphore::new(max as usize)),
+            max,
+        }
+    }
+
+    /// A slot, or `None` (logged) when `max` calls are running: the caller answers from
+    /// retrieval instead of waiting.
+    pub fn try_slot(&self) -> Option<LlmSlot> {
+        match self.slots.clone().try_acquire_owned() {
+            Ok(permit) => Some(LlmSlot {
+                client: self.client.clone(),
+                permit,
+            }),
+            Err(_) => {
+                log::warn!(
+                    "chat: {} LLM calls already running (chat.llm_max_concurrent); answering from retrieval",
+                    self.max
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Sets the flag when dropped: the future waiting for the LLM went away (the visitor
+/// disconnected), so the call stops at its next delta.
+struct CancelOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Asks the LLM on a thread of its own, passing each delta to `on_delta` (which stops the
+/// call by returning false). Falls back to the retrieval answer when the LLM fails before
+/// saying anything. Dropping the returned future stops the call too.
 pub async fn generate(
-    llm: Arc<LlmClient>,
+    slot: LlmSlot,
     turn: &Turn,
     mut on_delta: impl FnMut(&str) -> bool + Send + 'static,
 ) -> (String, LlmSource) {
@@ -261,16 +330,29 @@ pub async fn generate(
         &turn.history,
         &turn.message,
     );
-    let outcome = tokio::task::spawn_blocking(move || {
-        let mut streamed = String::new();
-        let result = llm.stream_chat(&messages, &mut |delta| {
-            streamed.push_str(delta);
-            on_delta(delta)
+    let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _cancel = CancelOnDrop(cancelled.clone());
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("llm".to_string())
+        .spawn(move || {
+            let LlmSlot { client, permit } = slot;
+            let mut streamed = String::new();
+            let result = client.stream_chat(&messages, &mut |delta| {
+                if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+                    return false;
+                }
+                streamed.push_str(delta);
+                on_delta(delta)
+            });
+            drop(permit);
+            let _ = done_tx.send((result, streamed));
         });
-        (result, streamed)
-    })
-    .await;
-    match outcome {
+    if let Err(e) = spawned {
+        log::error!("chat: cannot start an LLM thread ({e}); answering from retrieval");
+        return (turn.retrieval.text.clone(), LlmSource::Retrieval);
+    }
+    match done_rx.await {
         Ok((Ok(text), _)) => (text, LlmSource::Llm),
         Ok((Err(e), streamed)) if !streamed.is_empty() => {
             log::warn!(
@@ -284,7 +366,7 @@ pub async fn generate(
             (turn.retrieval.text.clone(), LlmSource::Retrieval)
         }
         Err(e) => {
-            log::error!("chat: LLM worker failed ({e}); answering from retrieval");
+            log::error!("chat: LLM thread failed ({e}); answering from retrieval");
             (turn.retrieval.text.clone(), LlmSource::Retrieval)
         }
     }
@@ -311,10 +393,16 @@ pub async fn record(
                 .map(|s| s.id.clone())
                 .collect(),
         },
+        max_messages: turn.max_messages,
     };
     let conversation = match store.record_exchange(&turn.tenant.slug, exchange).await? {
         Recorded::Stored(conversation) => conversation,
         Recorded::QuotaExceeded => return Err(TurnError::QuotaExceeded),
+        Recorded::ConversationFull => {
+            return Err(TurnError::ConversationFull {
+                max: turn.max_messages,
+            });
+        }
     };
     Ok(Reply {
         message: text,

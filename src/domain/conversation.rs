@@ -87,6 +87,8 @@ pub struct Exchange {
     pub reply: String,
     /// For the usage statistics: whether the bot fell back, what it cited.
     pub outcome: crate::domain::stats::ExchangeOutcome,
+    /// The most messages the conversation may hold after this exchange.
+    pub max_messages: u32,
 }
 
 /// Filters shared by the list and the CSV export; `None` = no constraint.

@@ -21,6 +21,8 @@ pub enum Recorded {
     Stored(Box<Conversation>),
     /// A new conversation would exceed the tenant's `conversationsLimit`.
     QuotaExceeded,
+    /// The conversation already holds as many messages as it may.
+    ConversationFull,
 }
 
 /// One page of conversations, newest first, and how many match in all.
@@ -28,6 +30,76 @@ pub enum Recorded {
 pub struct ConversationPage {
     pub total: usize,
     pub conversations: Vec<Conversation>,
+}
+
+/// A conversation and some of its messages, in order.
+pub type ExportRow = (Conversation, Vec<Message>);
+
+/// Where an export stopped: the conversation it was in (by its `CONVERSATIONS_BY_START` key)
+/// and the next message to read of it.
+#[derive(Debug, Clone, Default)]
+pub struct ExportCursor {
+    at: Option<(i64, String)>,
+    next_seq: u32,
+}
+
+fn export_from(
+    txn: &ReadTransaction,
+    tenant: &str,
+    filter: &ConversationFilter,
+    cursor: &mut ExportCursor,
+    budget: usize,
+) -> StoreResult<(Vec<ExportRow>, bool)> {
+    let by_start = txn.open_table(CONVERSATIONS_BY_START)?;
+    let messages_table = txn.open_table(MESSAGES)?;
+    let from = filter.from.unwrap_or(Timestamp::MIN).micros();
+    // Whole-second bounds: `to` includes the rest of its second.
+    let to = filter
+        .to
+        .map_or(i64::MAX, |t| t.micros().saturating_add(999_999));
+    let mut out = Vec::new();
+    if from > to {
+        return Ok((out, true));
+    }
+    let mut taken = 0;
+    let resume = cursor.at.clone();
+    let rows = match &resume {
+        Some((started, id)) => {
+            by_start.range((tenant, from, "")..=(tenant, *started, id.as_str()))?
+        }
+        None => by_start.range((tenant, from, "")..=(tenant, to, "\u{10FFFF}"))?,
+    };
+    for row in rows.rev() {
+        let (key, _) = row?;
+        let (_, started, id) = key.value();
+        let Some(conversation) = load_conversation(txn, tenant, id)? else {
+            continue;
+        };
+        if !filter.accepts(&conversation) {
+            continue;
+        }
+        let first = match &resume {
+            Some((s, i)) if *s == started && i == id => cursor.next_seq,
+            _ => 0,
+        };
+        let mut messages = Vec::new();
+        for row in messages_table
+            .range((id, first)..=(id, u32::MAX))?
+            .take(budget - taken)
+        {
+            let (key, value) = row?;
+            messages.push(decode("messages", key.value(), value.value())?);
+        }
+        taken += messages.len();
+        let next = first + messages.len() as u32;
+        out.push((conversation, messages));
+        if taken >= budget {
+            cursor.at = Some((started, id.to_string()));
+            cursor.next_seq = next;
+            return Ok((out, false));
+        }
+    }
+    Ok((out, true))
 }
 
 fn load_conversation(
@@ -72,7 +144,11 @@ fn apply_exchange(tx: &mut Tx<'_>, tenant: &str, exchange: &Exchange) -> StoreRe
                     "table conversation_sessions, key ({tenant}, {session}) points to missing {id}"
                 ))
             })?;
-            decode("conversations", (tenant, &id), bytes.value())?
+            let conversation: Conversation = decode("conversations", (tenant, &id), bytes.value())?;
+            if conversation.message_count.saturating_add(2) > exchange.max_messages {
+                return Ok(Recorded::ConversationFull);
+            }
+            conversation
         }
         None => {
             let mut record = tenants::require(tx, tenant)?;
@@ -211,23 +287,30 @@ impl Store {
         })
     }
 
-    /// A conversation with all its messages.
-    pub async fn get_conversation(
+    /// A conversation with one page of its messages (`offset` from the first, at most
+    /// `limit`), read by key range: the cost does not grow with the conversation.
+    pub async fn get_conversation_page(
         &self,
         tenant: &str,
         id: &str,
+        offset: u32,
+        limit: u32,
     ) -> StoreResult<Option<(Conversation, Vec<Message>)>> {
-        let (tenant, id) = (tenant.to_string(), id.to_string());
-        self.read_blocking(move |store| {
-            store.read(|txn| {
-                let Some(conversation) = load_conversation(txn, &tenant, &id)? else {
-                    return Ok(None);
-                };
-                let messages = last_messages(txn, &id, usize::MAX)?;
-                Ok(Some((conversation, messages)))
-            })
+        self.read(|txn| {
+            let Some(conversation) = load_conversation(txn, tenant, id)? else {
+                return Ok(None);
+            };
+            let table = txn.open_table(MESSAGES)?;
+            let mut messages = Vec::new();
+            if limit > 0 && offset < u32::MAX {
+                let last = offset.saturating_add(limit - 1);
+                for row in table.range((id, offset)..=(id, last))? {
+                    let (key, value) = row?;
+                    messages.push(decode("messages", key.value(), value.value())?);
+                }
+            }
+            Ok(Some((conversation, messages)))
         })
-        .await
     }
 
     /// Appends the exchange to the session's conversation, creating it when the session has
@@ -266,29 +349,27 @@ impl Store {
         .await
     }
 
-    /// Calls `visit` with every matching conversation, newest first, and its messages, on
-    /// the blocking pool; `state` is what `visit` accumulates into (a CSV writer, say).
-    pub async fn export_conversations<T, F>(
+    /// The next chunk of an export of the conversations matching `filter`, newest first,
+    /// messages in order: at most `budget` messages, read in one short transaction on the
+    /// blocking pool. `cursor` remembers where the chunk stopped; the flag is true once every
+    /// conversation has been read.
+    pub async fn export_chunk(
         &self,
         tenant: &str,
-        filter: ConversationFilter,
-        state: T,
-        mut visit: F,
-    ) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: FnMut(&mut T, &Conversation, &[Message]) -> StoreResult<()> + Send + 'static,
-    {
-        let tenant = tenant.to_string();
-        self.read_blocking(move |store| {
-            let mut state = state;
-            store.scan_conversations(&tenant, &filter, |conversation, txn| {
-                let messages = last_messages(txn, &conversation.id, usize::MAX)?;
-                visit(&mut state, &conversation, &messages)
-            })?;
-            Ok(state)
-        })
-        .await
+        filter: &ConversationFilter,
+        cursor: &mut ExportCursor,
+        budget: usize,
+    ) -> StoreResult<(Vec<ExportRow>, bool)> {
+        let (tenant, filter, mut at) = (tenant.to_string(), filter.clone(), cursor.clone());
+        let (rows, done, at) = self
+            .read_blocking(move |store| {
+                let (rows, done) =
+                    store.read(|txn| export_from(txn, &tenant, &filter, &mut at, budget))?;
+                Ok((rows, done, at))
+            })
+            .await?;
+        *cursor = at;
+        Ok((rows, done))
     }
 
     fn scan_conversations(

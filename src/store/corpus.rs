@@ -55,7 +55,7 @@ fn encode_index_row(entry: &CorpusEntry, encoded_terms: &[u8]) -> Vec<u8> {
     out
 }
 
-fn decode_index_row(id: &str, bytes: &[u8]) -> Option<(DocMeta, AnalyzedDoc)> {
+pub(super) fn decode_index_row(id: &str, bytes: &[u8]) -> Option<(DocMeta, AnalyzedDoc)> {
     let priority = *bytes.first()?;
     let created_us = i64::from_le_bytes(bytes.get(1..9)?.try_into().ok()?);
     let seg_len = u16::from_le_bytes(bytes.get(9..11)?.try_into().ok()?) as usize;

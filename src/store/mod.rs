@@ -11,6 +11,7 @@
 //!   is updated after each commit, in commit order: the index by the store itself, everything
 //!   else through [`Change`]s delivered to listeners.
 
+pub mod check;
 mod conversations;
 mod corpus;
 mod migrate;
@@ -31,7 +32,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use conversations::{ConversationPage, Recorded};
+pub use conversations::{ConversationPage, ExportCursor, Recorded};
 use tables::{META, SCHEMA_VERSION};
 use writer::Writer;
 
@@ -108,21 +109,57 @@ impl std::error::Error for StoreError {
     }
 }
 
+/// How long writes are refused outright after a storage failure before one tries again.
+const RETRY_WRITES_AFTER: Duration = Duration::from_secs(1);
+
+const PREVIOUS_IO: &str = "storage: an earlier write failed";
+
+/// An error of the storage itself (the disk refused a write, the file cannot be read): the
+/// store answers `Unavailable` and reopens the database, so writes recover once the cause
+/// (a full disk, say) is gone.
+fn storage_failure(e: &redb::StorageError) -> Option<StoreError> {
+    match e {
+        redb::StorageError::Io(io) => Some(StoreError::Unavailable(format!("storage: {io}"))),
+        redb::StorageError::PreviousIo | redb::StorageError::DatabaseClosed => {
+            Some(StoreError::Unavailable(PREVIOUS_IO.to_string()))
+        }
+        _ => None,
+    }
+}
+
 macro_rules! internal_from {
-    ($($t:ty),*) => {$(
+    ($($t:ty => $storage:expr),* $(,)?) => {$(
         impl From<$t> for StoreError {
             fn from(err: $t) -> Self {
-                StoreError::Internal(Arc::new(err))
+                let storage: fn(&$t) -> Option<&redb::StorageError> = $storage;
+                match storage(&err).and_then(storage_failure) {
+                    Some(unavailable) => unavailable,
+                    None => StoreError::Internal(Arc::new(err)),
+                }
             }
         }
     )*};
 }
 internal_from!(
-    redb::Error,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
+    redb::Error => |e| match e {
+        redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed => {
+            Some(&redb::StorageError::PreviousIo)
+        }
+        _ => None,
+    },
+    redb::TransactionError => |e| match e {
+        redb::TransactionError::Storage(s) => Some(s),
+        _ => None,
+    },
+    redb::TableError => |e| match e {
+        redb::TableError::Storage(s) => Some(s),
+        _ => None,
+    },
+    redb::StorageError => |e| Some(e),
+    redb::CommitError => |e| match e {
+        redb::CommitError::Storage(s) => Some(s),
+        _ => None,
+    },
 );
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -213,12 +250,100 @@ impl From<&crate::config::StoreConfig> for StoreOptions {
 
 /// What the writer thread and the readers share.
 struct Shared {
-    db: Database,
+    /// `None` while a failed database is being reopened.
+    db: RwLock<Option<Arc<Database>>>,
+    path: PathBuf,
+    cache_bytes: usize,
+    /// Why writes are failing, while they are.
+    degraded: std::sync::Mutex<Option<String>>,
+    /// When a write last failed on the storage: until [`RETRY_WRITES_AFTER`] has passed,
+    /// writes are refused without touching the disk (each failure costs a reopen, and a
+    /// reopen after a failure repairs the whole file).
+    last_failure: std::sync::Mutex<Option<std::time::Instant>>,
     index: search::Index,
     listeners: RwLock<Vec<ChangeListener>>,
 }
 
 impl Shared {
+    fn db(&self) -> StoreResult<Arc<Database>> {
+        self.db
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                StoreError::Unavailable("storage: the database is being reopened".into())
+            })
+    }
+
+    /// After a storage failure: marks writes as failing (logged once) and replaces the
+    /// database handle, whose backend refuses everything once a write has failed, by a
+    /// fresh one, so reads go on and the next write tries the disk again.
+    fn storage_failed(&self, reason: &str) {
+        {
+            let mut degraded = self.degraded.lock().unwrap_or_else(|p| p.into_inner());
+            if degraded.is_none() {
+                log::error!(
+                    "store: writes failing ({reason}); they are answered 503 and retried with each new write"
+                );
+            }
+            *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(std::time::Instant::now());
+            // Keep the first cause: later writes on the failed handle only say "earlier".
+            if degraded.is_none() || reason != PREVIOUS_IO {
+                *degraded = Some(reason.to_string());
+            }
+        }
+        self.reopen();
+    }
+
+    /// Drops the database handle and opens the file again (one handle per file: the old one
+    /// must be gone first). On failure the handle stays absent and the next write retries.
+    fn reopen(&self) {
+        let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
+        let old = slot.take();
+        drop(old);
+        for attempt in 0..50 {
+            match Database::builder()
+                .set_cache_size(self.cache_bytes)
+                .create(&self.path)
+            {
+                Ok(db) => {
+                    *slot = Some(Arc::new(db));
+                    log::info!("store: database reopened after a storage failure");
+                    return;
+                }
+                // A reader may still hold the old handle for an instant.
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) if attempt < 49 => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => {
+                    log::error!("store: cannot reopen the database yet: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// While writes fail, and for [`RETRY_WRITES_AFTER`] after the last failure, the refusal
+    /// to answer instead of trying.
+    fn refuse_writes(&self) -> Option<StoreError> {
+        let reason = self
+            .degraded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        let last = (*self.last_failure.lock().unwrap_or_else(|p| p.into_inner()))?;
+        (last.elapsed() < RETRY_WRITES_AFTER).then_some(StoreError::Unavailable(reason))
+    }
+
+    /// A commit went through: writes work.
+    fn storage_ok(&self) {
+        let mut degraded = self.degraded.lock().unwrap_or_else(|p| p.into_inner());
+        if degraded.take().is_some() {
+            log::info!("store: writes work again");
+        }
+    }
+
     fn apply(&self, effect: Effect) {
         match effect {
             Effect::IndexUpsert {
@@ -271,7 +396,11 @@ impl Store {
             }
         };
         let shared = Arc::new(Shared {
-            db,
+            db: RwLock::new(Some(Arc::new(db))),
+            path: path.clone(),
+            cache_bytes: options.cache_bytes,
+            degraded: std::sync::Mutex::new(None),
+            last_failure: std::sync::Mutex::new(None),
             index,
             listeners: RwLock::new(Vec::new()),
         });
@@ -314,7 +443,12 @@ impl Store {
         loop {
             match Arc::try_unwrap(shared) {
                 Ok(inner) => {
-                    if let Err(e) = snapshot::leave(&inner.db, &inner.index, &data_dir) {
+                    let db = inner.db.into_inner().unwrap_or_else(|p| p.into_inner());
+                    let left = match &db {
+                        Some(db) => snapshot::leave(db, &inner.index, &data_dir),
+                        None => Err(StoreError::Unavailable("no database".into())),
+                    };
+                    if let Err(e) = left {
                         log::warn!(
                             "search index: no snapshot left ({e}); the next start rebuilds it"
                         );
@@ -334,8 +468,17 @@ impl Store {
     }
 
     fn read<T>(&self, work: impl FnOnce(&ReadTransaction) -> StoreResult<T>) -> StoreResult<T> {
-        let txn = self.shared.db.begin_read()?;
+        let txn = self.shared.db()?.begin_read()?;
         work(&txn)
+    }
+
+    /// Why writes are failing now (a full disk, say), or `None` when they work.
+    pub fn degraded(&self) -> Option<String> {
+        self.shared
+            .degraded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     async fn write<T, F>(&self, op: F) -> StoreResult<T>

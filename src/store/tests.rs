@@ -49,6 +49,7 @@ fn exchange(session: &str) -> Exchange {
         user_at: Timestamp::now(),
         reply: "hello".into(),
         outcome: Default::default(),
+        max_messages: 1000,
     }
 }
 
@@ -59,7 +60,7 @@ fn schema_version_is_recorded_and_a_newer_one_refused() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = open(dir.path());
-        let txn = store.shared.db.begin_write().unwrap();
+        let txn = store.shared.db().unwrap().begin_write().unwrap();
         {
             let mut meta = txn.open_table(META).unwrap();
             let stored = read_u32(meta.get("schema_version").unwrap().unwrap().value());
@@ -101,7 +102,7 @@ fn tenants_without_a_default_segment_get_one_at_open() {
         let store = open(dir.path());
         run(store.create_tenant("acme", "Acme")).unwrap();
         // As a tenant created before segments existed would be.
-        let txn = store.shared.db.begin_write().unwrap();
+        let txn = store.shared.db().unwrap().begin_write().unwrap();
         txn.delete_table(tables::SEGMENTS).unwrap();
         txn.commit().unwrap();
         store.close(Duration::from_secs(1));
@@ -264,6 +265,7 @@ fn exchanges_share_conversations_by_session_and_respect_the_quota() {
         let stored = |r: Recorded| match r {
             Recorded::Stored(c) => c,
             Recorded::QuotaExceeded => panic!("quota"),
+            Recorded::ConversationFull => panic!("full"),
         };
         let first = stored(store.record_exchange("acme", exchange("s1")).await.unwrap());
         let second = stored(store.record_exchange("acme", exchange("s1")).await.unwrap());
@@ -287,11 +289,89 @@ fn exchanges_share_conversations_by_session_and_respect_the_quota() {
             .unwrap();
         assert_eq!(last.len(), 3, "only the last messages a turn needs");
         let (_, all) = store
-            .get_conversation("acme", &first.id)
+            .get_conversation_page("acme", &first.id, 0, 100)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(all.len(), 4);
+    });
+}
+
+#[test]
+fn a_conversation_stops_at_its_cap_and_reads_in_pages_and_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    run(async {
+        store.create_tenant("acme", "Acme").await.unwrap();
+        let capped = |session: &str| Exchange {
+            max_messages: 7,
+            ..exchange(session)
+        };
+        for _ in 0..3 {
+            assert!(matches!(
+                store.record_exchange("acme", capped("long")).await.unwrap(),
+                Recorded::Stored(_)
+            ));
+        }
+        // 6 messages stored; one more exchange would make 8 > 7.
+        assert!(matches!(
+            store.record_exchange("acme", capped("long")).await.unwrap(),
+            Recorded::ConversationFull
+        ));
+        let (conversation, _) = store
+            .session_conversation("acme", "long", 20)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(conversation.message_count, 6);
+        let page = |offset, limit| {
+            let store = store.clone();
+            let id = conversation.id.clone();
+            async move {
+                store
+                    .get_conversation_page("acme", &id, offset, limit)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .1
+                    .len()
+            }
+        };
+        assert_eq!(
+            (page(0, 4).await, page(4, 4).await, page(8, 4).await),
+            (4, 2, 0)
+        );
+
+        // Two more conversations; the export reads every message once, in chunks of 4.
+        for session in ["b", "c"] {
+            store
+                .record_exchange("acme", exchange(session))
+                .await
+                .unwrap();
+        }
+        let mut cursor = crate::store::ExportCursor::default();
+        let mut seen = Vec::new();
+        let mut chunks = 0;
+        loop {
+            let (rows, done) = store
+                .export_chunk("acme", &Default::default(), &mut cursor, 4)
+                .await
+                .unwrap();
+            chunks += 1;
+            let n: usize = rows.iter().map(|(_, m)| m.len()).sum();
+            assert!(n <= 4, "a chunk holds at most its budget");
+            for (c, messages) in rows {
+                seen.extend(messages.into_iter().map(|m| (c.session_id.clone(), m.id)));
+            }
+            if done {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 10, "{seen:?}");
+        let unique: std::collections::HashSet<_> = seen.iter().map(|(_, id)| id).collect();
+        assert_eq!(unique.len(), 10, "no message twice");
+        assert_eq!(seen[0].0, "c", "newest conversation first");
+        assert!(chunks >= 3);
     });
 }
 
@@ -548,4 +628,146 @@ fn an_open_that_ends_without_a_clean_close_leaves_no_trusted_snapshot() {
     std::fs::write(dir.path().join("index.snapshot"), &saved).unwrap();
     let store = open(dir.path());
     assert_eq!(found(&store, "acme", "refunds"), [added.id]);
+}
+
+#[test]
+fn check_finds_damage_names_it_and_quarantines_it() {
+    use crate::store::check;
+    use crate::store::tables::{CONVERSATIONS, CORPUS, MESSAGES, TOKENS};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (bad_entry, good_entry, conversation) = run(async {
+        store.create_tenant("acme", "Acme").await.unwrap();
+        let bad = store
+            .create_corpus("acme", entry("Refunds", Some("general")))
+            .await
+            .unwrap();
+        let good = store
+            .create_corpus("acme", entry("Shipping", Some("general")))
+            .await
+            .unwrap();
+        let Recorded::Stored(c) = store.record_exchange("acme", exchange("s1")).await.unwrap()
+        else {
+            panic!("not stored")
+        };
+        store.record_exchange("acme", exchange("s2")).await.unwrap();
+        (bad.id, good.id, c.id)
+    });
+    store.close(std::time::Duration::from_secs(5));
+    let clean = check::check(dir.path(), false, &mut |_| {}).unwrap();
+    assert!(clean.problems.is_empty(), "{:?}", clean.problems);
+    assert!(clean.records > 10);
+
+    // Damage a corpus entry, a message and the other conversation's record.
+    {
+        let db = redb::Database::create(dir.path().join(DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(CORPUS)
+            .unwrap()
+            .insert(
+                ("acme", bad_entry.as_str()),
+                b"{\"title\": \"\xff".as_slice(),
+            )
+            .unwrap();
+        txn.open_table(MESSAGES)
+            .unwrap()
+            .insert((conversation.as_str(), 1u32), b"not json".as_slice())
+            .unwrap();
+        let other = {
+            let table = txn.open_table(CONVERSATIONS).unwrap();
+            let ids: Vec<String> = table
+                .iter()
+                .unwrap()
+                .map(|r| r.unwrap().0.value().1.to_string())
+                .filter(|id| *id != conversation)
+                .collect();
+            ids[0].clone()
+        };
+        txn.open_table(CONVERSATIONS)
+            .unwrap()
+            .insert(("acme", other.as_str()), b"[1,2".as_slice())
+            .unwrap();
+        let token_ids: Vec<String> = txn
+            .open_table(TOKENS)
+            .unwrap()
+            .iter()
+            .unwrap()
+            .map(|r| r.unwrap().0.value().to_string())
+            .collect();
+        assert!(token_ids.is_empty());
+        txn.commit().unwrap();
+    }
+
+    // A read of the damaged entry names its table and key.
+    let store = open(dir.path());
+    let err = run(store.get_corpus("acme", &bad_entry)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("table corpus, key (\"acme\", \"{bad_entry}\")")),
+        "{err}"
+    );
+    store.close(std::time::Duration::from_secs(5));
+
+    let mut lines = Vec::new();
+    let found = check::check(dir.path(), false, &mut |l| lines.push(l.to_string())).unwrap();
+    let text = found.problems.join("\n");
+    assert!(
+        text.contains(&format!(
+            "table corpus, key (\"acme\", \"{bad_entry}\"): does not decode"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "table messages, key (\"{conversation}\", 1): does not decode"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("table conversations, key (\"acme\", \"conv_"),
+        "{text}"
+    );
+    assert_eq!(found.problems.len(), 3, "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("corpus: 2 records, 1 problems")),
+        "{lines:?}"
+    );
+
+    let moved = check::check(dir.path(), true, &mut |_| {}).unwrap();
+    // Corpus entry and its terms row, the message, the conversation and its 2 messages.
+    assert_eq!(moved.quarantined, 6);
+    let after = check::check(dir.path(), false, &mut |_| {}).unwrap();
+    assert!(after.problems.is_empty(), "{:?}", after.problems);
+
+    // The store opens and serves everything else.
+    let store = open(dir.path());
+    run(async {
+        assert!(
+            store
+                .get_corpus("acme", &bad_entry)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .get_corpus("acme", &good_entry)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let (c, messages) = store
+            .session_conversation("acme", "s1", 20)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((c.id, messages.len()), (conversation, 1));
+        // The quarantined conversation's session starts afresh.
+        assert!(matches!(
+            store.record_exchange("acme", exchange("s2")).await.unwrap(),
+            Recorded::Stored(c) if c.message_count == 2
+        ));
+    });
 }

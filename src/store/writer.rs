@@ -53,6 +53,8 @@ enum Outcome {
 trait Job: Send {
     fn run(&mut self, tx: &mut Tx<'_>) -> Outcome;
     fn finish(self: Box<Self>, commit: &StoreResult<()>);
+    /// The storage failure that made `run` fail, if that is what it was.
+    fn failure(&self) -> Option<StoreError>;
 }
 
 struct TypedJob<T, F> {
@@ -77,12 +79,20 @@ where
         outcome
     }
 
+    fn failure(&self) -> Option<StoreError> {
+        match &self.result {
+            Some(Err(e @ StoreError::Unavailable(_))) => Some(e.clone()),
+            _ => None,
+        }
+    }
+
     fn finish(self: Box<Self>, commit: &StoreResult<()>) {
         let result = match (self.result, commit) {
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(value)), Ok(())) => Ok(value),
             (Some(Ok(_)), Err(e)) => Err(e.clone()),
-            (None, _) => Err(StoreError::internal_msg("operation never ran")),
+            (None, Err(e)) => Err(e.clone()),
+            (None, Ok(())) => Err(StoreError::internal_msg("operation never ran")),
         };
         // The requester may have gone away; what committed stays committed.
         let _ = self.done.send(result);
@@ -134,7 +144,19 @@ fn run(shared: &Shared, queue: &mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
+        if let Some(refused) = shared.refuse_writes() {
+            let refused = Err(refused);
+            for job in batch {
+                job.finish(&refused);
+            }
+            continue;
+        }
         if let Err(failed) = commit_batch(shared, &mut batch, &mut last_instant) {
+            if let StoreError::Unavailable(reason) = &failed {
+                // The handle refuses everything after a storage failure: reopen before the
+                // retries, which then meet the storage as it is now.
+                shared.storage_failed(reason);
+            }
             if batch.len() > 1 {
                 log::warn!(
                     "store: a batch of {} writes failed ({failed}); retrying each alone",
@@ -144,14 +166,17 @@ fn run(shared: &Shared, queue: &mpsc::Receiver<Box<dyn Job>>) {
             for job in batch {
                 let mut single = vec![job];
                 let result = commit_batch(shared, &mut single, &mut last_instant);
-                if let Err(e) = &result {
-                    log::error!("store: write failed: {e}");
+                match &result {
+                    Err(StoreError::Unavailable(reason)) => shared.storage_failed(reason),
+                    Err(e) => log::error!("store: write failed: {e}"),
+                    Ok(()) => shared.storage_ok(),
                 }
                 for job in single {
                     job.finish(&result);
                 }
             }
         } else {
+            shared.storage_ok();
             for job in batch {
                 job.finish(&Ok(()));
             }
@@ -166,7 +191,15 @@ fn commit_batch(
     batch: &mut [Box<dyn Job>],
     last_instant: &mut Timestamp,
 ) -> StoreResult<()> {
-    let txn = shared.db.begin_write()?;
+    if shared
+        .db
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_none()
+    {
+        shared.reopen();
+    }
+    let txn = shared.db()?.begin_write()?;
     let mut tx = Tx {
         txn: &txn,
         effects: Vec::new(),
@@ -178,7 +211,9 @@ fn commit_batch(
             Outcome::Done => {}
             Outcome::Refused => tx.effects.truncate(mark),
             Outcome::Failed => {
-                return Err(StoreError::internal_msg("an operation failed mid-write"));
+                return Err(job
+                    .failure()
+                    .unwrap_or_else(|| StoreError::internal_msg("an operation failed mid-write")));
             }
         }
     }

@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
@@ -29,6 +29,9 @@ pub enum FakeBehaviour {
     StreamThenHang(Vec<String>),
     /// A 200 `text/event-stream` response whose body is exactly this text.
     RawSse(String),
+    /// SSE: one `word ` delta every this long, for a minute, unless the client hangs up
+    /// first (counted in `FakeLlm::hangups`).
+    Drip(Duration),
 }
 
 /// What the fake received.
@@ -54,6 +57,8 @@ pub struct FakeLlm {
     pub requests: Arc<Mutex<Vec<RecordedRequest>>>,
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    /// Answers the client stopped reading before their end (`Drip`).
+    pub hangups: Arc<AtomicUsize>,
 }
 
 impl FakeLlm {
@@ -83,9 +88,11 @@ pub fn spawn_fake_llm(behaviour: FakeBehaviour) -> FakeLlm {
         .unwrap_or_else(|e| panic!("fake llm: no local addr: {e}"));
     let requests = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
+    let hangups = Arc::new(AtomicUsize::new(0));
     {
         let requests = Arc::clone(&requests);
         let stop = Arc::clone(&stop);
+        let hangups = Arc::clone(&hangups);
         let behaviour = Arc::new(behaviour);
         thread::spawn(move || {
             for conn in listener.incoming() {
@@ -95,9 +102,12 @@ pub fn spawn_fake_llm(behaviour: FakeBehaviour) -> FakeLlm {
                 let Ok(conn) = conn else { continue };
                 let requests = Arc::clone(&requests);
                 let behaviour = Arc::clone(&behaviour);
+                let hangups = Arc::clone(&hangups);
                 thread::spawn(move || {
                     // A client that gives up mid-answer is expected in timeout tests.
-                    let _ = serve(conn, &behaviour, &requests);
+                    if serve(conn, &behaviour, &requests).is_err() {
+                        hangups.fetch_add(1, Ordering::SeqCst);
+                    }
                 });
             }
         });
@@ -107,6 +117,7 @@ pub fn spawn_fake_llm(behaviour: FakeBehaviour) -> FakeLlm {
         requests,
         addr,
         stop,
+        hangups,
     }
 }
 
@@ -181,6 +192,16 @@ fn serve(
             write_json(&mut out, *status, &body)
         }
         FakeBehaviour::Hang => wait_for_hangup(&mut reader),
+        FakeBehaviour::Drip(every) => {
+            write_sse_head(&mut out)?;
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while std::time::Instant::now() < deadline {
+                send_event(&mut out, &delta_event("word "))?;
+                thread::sleep(*every);
+            }
+            out.write_all(b"data: [DONE]\n\n")?;
+            out.flush()
+        }
     }
 }
 

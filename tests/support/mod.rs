@@ -121,7 +121,11 @@ impl Server {
     }
 
     pub fn start_with(env: &[(&str, &str)]) -> Server {
-        let root = tempfile::tempdir().unwrap();
+        Server::start_in(tempfile::tempdir().unwrap(), env)
+    }
+
+    /// Like `start_with`, in a given root (whose `data` may be prepared, a mount say).
+    pub fn start_in(root: tempfile::TempDir, env: &[(&str, &str)]) -> Server {
         let admin = bootstrap(root.path(), "acme");
         let other_admin = bootstrap(root.path(), "globex");
         let legacy = legacy_key(root.path(), "acme");
@@ -238,6 +242,13 @@ impl Server {
         }
     }
 
+    /// Reaps a server killed by a signal sent with `signal`.
+    pub fn reap(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
+
     pub fn restart(&mut self) {
         self.stop();
         self.launch(&[]);
@@ -268,6 +279,18 @@ impl Server {
         headers: &[(&str, &str)],
         body: Option<&str>,
     ) -> Resp {
+        self.try_request(method, path, headers, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// Like `request`, but a transport failure (the server died, say) is an `Err`.
+    pub fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Result<Resp, String> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
@@ -292,7 +315,7 @@ impl Server {
             Some(body) => agent.run(builder.body(body.as_bytes().to_vec()).unwrap()),
             None => agent.run(builder.body(()).unwrap()),
         };
-        Self::read_response(method, path, result)
+        Self::try_read_response(result)
     }
 
     /// A request with a raw body (bytes that need not be UTF-8) of the given type.
@@ -324,7 +347,13 @@ impl Server {
         path: &str,
         result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Resp {
-        let mut response = result.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        Self::try_read_response(result).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    fn try_read_response(
+        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Resp, String> {
+        let mut response = result.map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -336,12 +365,12 @@ impl Server {
             .with_config()
             .limit(64 * 1024 * 1024)
             .read_to_string()
-            .unwrap();
-        Resp {
+            .map_err(|e| e.to_string())?;
+        Ok(Resp {
             status,
             headers,
             text,
-        }
+        })
     }
 
     /// A request with `Authorization: Bearer <token>`.

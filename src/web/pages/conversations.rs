@@ -8,7 +8,7 @@ use maud::html;
 
 use super::{html, nav, when};
 use crate::api::AppState;
-use crate::api::conversations::{export_csv, filter_from};
+use crate::api::conversations::{export_stream, filter_from};
 use crate::api::extract::Params;
 use crate::auth::need;
 use crate::domain::{Channel, ConversationFilter, Role, VisitorType};
@@ -172,6 +172,10 @@ pub async fn list(
     )))
 }
 
+/// A transcript page shows this many messages (the whole conversation under the default
+/// `chat.max_messages_per_conversation`); the API pages through longer ones.
+const TRANSCRIPT_MESSAGES: u32 = 1000;
+
 pub async fn transcript(
     dash: Dash<need::ConversationsRead>,
     state: web::Data<AppState>,
@@ -180,7 +184,7 @@ pub async fn transcript(
     let t = dash.tenant.as_str();
     let (c, messages) = state
         .store
-        .get_conversation(t, &path.1)
+        .get_conversation_page(t, &path.1, 0, TRANSCRIPT_MESSAGES)
         .await?
         .ok_or_else(|| WebError::NotFound("No such conversation.".into()))?;
     let can = |s| dash.can(s);
@@ -216,12 +220,12 @@ pub async fn export(
     params: Params,
 ) -> Result<HttpResponse, WebError> {
     let filter = Filters::read(&params).to_filter()?;
-    let csv = export_csv(&state, &dash.tenant, filter).await?;
+    let body = export_stream(state.clone().into_inner(), dash.tenant.clone(), filter);
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"conversations-{}.csv\"", dash.tenant),
         ))
-        .body(csv))
+        .streaming(body))
 }
