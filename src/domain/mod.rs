@@ -9,6 +9,7 @@ pub mod session;
 pub mod stats;
 pub mod tenant;
 pub mod token;
+pub mod visitor;
 
 pub use conversation::{
     Channel, Conversation, ConversationFilter, Exchange, Message, Metadata, NewConversation, Role,
@@ -22,3 +23,4 @@ pub use tenant::{
     ContentPolicy, Plan, Tenant, TenantExtra, TenantPatch, Tone, VisitorAuthMode, VoiceConfig,
 };
 pub use token::{NewToken, TokenRecord};
+pub use visitor::{MemoryFact, NewVisitor, Visitor, VisitorDetail, VisitorPatch};

@@ -53,6 +53,8 @@ scopes! {
     SegmentsRead => "segments:read",
     SegmentsWrite => "segments:write",
     StatsRead => "stats:read",
+    VisitorsRead => "visitors:read",
+    VisitorsWrite => "visitors:write",
 }
 
 impl Scope {
@@ -153,7 +155,7 @@ mod tests {
         for scope in Scope::EVERY {
             assert_eq!(Scope::parse(scope.as_str()), Some(scope));
         }
-        assert_eq!(Scope::EVERY.len(), 11);
+        assert_eq!(Scope::EVERY.len(), 13);
         assert_eq!(Scope::parse("corpus:admin"), None);
         assert_eq!(Scope::parse(""), None);
     }

@@ -208,6 +208,9 @@ fn apply_exchange(tx: &mut Tx<'_>, tenant: &str, exchange: &Exchange) -> StoreRe
         (tenant, conversation.id.as_str()),
         encode(&conversation)?.as_slice(),
     )?;
+    if is_new && let Some(visitor) = &exchange.start.visitor_id {
+        super::visitors::link_conversation(tx, tenant, visitor, &conversation.id)?;
+    }
     let started = is_new.then_some(conversation.visitor_type == VisitorType::Agent);
     count_in_stats(
         tx,

@@ -55,6 +55,10 @@ fn create_tables(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(tables::CONVERSATIONS_BY_START)?;
     txn.open_table(tables::MESSAGES)?;
     txn.open_table(tables::STATS_DAILY)?;
+    txn.open_table(tables::VISITORS)?;
+    txn.open_table(tables::VISITOR_KEYS)?;
+    txn.open_table(tables::VISITOR_MEMORY)?;
+    txn.open_table(tables::VISITOR_CONVERSATIONS)?;
     txn.open_table(tables::SESSIONS)?;
     Ok(())
 }

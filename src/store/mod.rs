@@ -21,6 +21,7 @@ mod snapshot;
 pub mod tables;
 mod tenants;
 mod tokens;
+pub mod visitors;
 mod writer;
 
 use std::fmt;

@@ -37,6 +37,18 @@ pub const MESSAGES: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("
 pub const STATS_DAILY: TableDefinition<(&str, i32, &str), &[u8]> =
     TableDefinition::new("stats_daily");
 
+/// (tenant, visitor id) -> Visitor
+pub const VISITORS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("visitors");
+/// (tenant, "email:<lowercased>" | "external:<id>") -> visitor id: identifiers are unique.
+pub const VISITOR_KEYS: TableDefinition<(&str, &str), &str> = TableDefinition::new("visitor_keys");
+/// (tenant, visitor id, key) -> MemoryFact
+pub const VISITOR_MEMORY: TableDefinition<(&str, &str, &str), &[u8]> =
+    TableDefinition::new("visitor_memory");
+/// (tenant, visitor id, conversation id) -> (): a visitor's conversations, for counting and
+/// for deleting them with the visitor.
+pub const VISITOR_CONVERSATIONS: TableDefinition<(&str, &str, &str), ()> =
+    TableDefinition::new("visitor_conversations");
+
 /// BLAKE3 (hex) of a dashboard session's cookie value -> Session (never the value itself)
 pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 
