@@ -73,6 +73,12 @@ pub enum Command {
         #[arg(long, value_name = "SLUG")]
         tenant: String,
     },
+    /// Print the OpenAPI 3.1 document the server serves at /openapi.json (needs no data).
+    Openapi {
+        /// Print the Markdown API reference instead (docs/api.md is this output)
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -118,6 +124,16 @@ pub fn run(cli: Cli) -> Result<(), String> {
     if let Command::Serve { .. } = cli.command {
         return actix_web::rt::System::new().block_on(crate::app::serve(config));
     }
+    if let Command::Openapi { markdown } = cli.command {
+        let document = crate::api::openapi::document();
+        if markdown {
+            print!("{}", crate::api::openapi::markdown(&document));
+        } else {
+            let text = serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?;
+            println!("{text}");
+        }
+        return Ok(());
+    }
     let creates_data = matches!(
         cli.command,
         Command::Bootstrap { .. } | Command::Tenant(TenantCommand::Create { .. })
@@ -143,7 +159,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
 async fn admin(store: &Store, command: Command) -> Result<(), String> {
     let text = |e: StoreError| e.to_string();
     match command {
-        Command::Serve { .. } => Err("serve is not an admin command".into()),
+        Command::Serve { .. } | Command::Openapi { .. } => Err("not an admin command".into()),
         Command::Bootstrap { tenant, name } => bootstrap(store, &tenant, name.as_deref()).await,
         Command::Tenant(TenantCommand::Create { slug, name }) => {
             check_slug(&slug)?;

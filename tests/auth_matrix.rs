@@ -28,6 +28,7 @@ fn concrete(server: &Server, method: &str, path: &str) -> Option<(String, Option
         ),
         ("OPTIONS", "/chat/{slug}") => ("/chat/acme".into(), None, 204),
         ("GET", "/widget.js") => ("/widget.js".into(), None, 200),
+        ("GET", "/openapi.json") => ("/openapi.json".into(), None, 200),
         ("GET", "/widget/config/{slug}") => ("/widget/config/acme".into(), None, 200),
         ("GET", "/tenants/{slug}") => ("/tenants/acme".into(), None, 200),
         ("GET", "/tenants/{slug}/conversations") => {
