@@ -522,8 +522,12 @@ fn schemas() -> Map<String, Value> {
     }
 }
 
-fn status_text(status: u16) -> &'static str {
+fn status_text(status: u16, authed: bool) -> &'static str {
     match status {
+        403 if !authed => {
+            "Refused by the tenant's rules (`origin_not_allowed`, `tenant_inactive`, `quota_exceeded`)"
+        }
+        404 if !authed => "No such tenant or record",
         400 => {
             "Invalid request: the message names the field or parameter (`invalid_request`, `invalid_json`, `validation_failed`)"
         }
@@ -596,7 +600,7 @@ fn operation(spec: &RouteSpec) -> Value {
     }
     for status in error_statuses(spec) {
         let mut response = json!({
-            "description": status_text(status),
+            "description": status_text(status, spec.scope.is_some()),
             "content": {"application/json": {"schema": r("Error")}},
         });
         if status == 429 {
@@ -797,7 +801,7 @@ pub fn markdown(doc: &Value) -> String {
                     .as_object()
                     .map(|c| {
                         c.iter()
-                            .map(|(media, b)| format!("{} `{media}`", schema_text(&b["schema"])))
+                            .map(|(media, b)| format!("`{media}`: {}", schema_text(&b["schema"])))
                             .collect()
                     })
                     .unwrap_or_default();
@@ -854,7 +858,19 @@ fn schema_text(schema: &Value) -> String {
             let name = reference.rsplit('/').next().unwrap_or(reference);
             format!("[{name}](#{})", name.to_ascii_lowercase())
         }
-        None => format!("`{}`", schema.to_string().replace('|', "\\|")),
+        None => {
+            // The description as text: its backquotes would end the code span.
+            let mut bare = schema.clone();
+            let description = bare
+                .as_object_mut()
+                .and_then(|o| o.remove("description"))
+                .and_then(|d| d.as_str().map(str::to_string));
+            let code = format!("`{}`", bare.to_string().replace('|', "\\|"));
+            match description {
+                Some(d) => format!("{code} ({})", d.replace('|', "\\|")),
+                None => code,
+            }
+        }
     }
 }
 
@@ -862,8 +878,8 @@ const DIFFERENCES: &str = "## Differences from the hosted API
 
 - **Errors carry a `code`**: every error body is `{\"error\": \"...\", \"code\": \"...\"}`; `code`
   is one of a fixed list (the `Error` schema) and is what a client should branch on.
-- **Id formats**: records have prefixed random ids (`corp_...`, `seg_...`, `conv_...`,
-  `tok_...`); tokens are `ak_` + 32 base62 characters + a 6-character checksum, legacy keys
+- **Id formats**: records have prefixed random ids (`ten_...`, `corp_...`, `seg_...`,
+  `conv_...`, `msg_...`, `tok_...`); tokens are `ak_` + 32 base62 characters + a 6-character checksum, legacy keys
   `lk_` + the same. Treat ids as opaque strings.
 - **Write scopes do not imply read**: `corpus:write` alone cannot list the corpus; grant
   `corpus:read` too. Only `*` (and the legacy key) holds everything.
