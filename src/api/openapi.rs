@@ -688,6 +688,38 @@ pub fn document_of(routes: &[RouteSpec]) -> Value {
             .or_insert_with(|| json!({}));
         entry[spec.method.as_str().to_ascii_lowercase()] = operation(spec);
     }
+    // A creation (201 with an `id`) links to the operations on the record it made, so API
+    // tools (and the fuzzer's stateful phase) can follow it.
+    for spec in routes {
+        let Some(created) = spec.doc.ok.iter().find(|(status, _, _)| *status == 201) else {
+            continue;
+        };
+        let record_path = format!("{}/{{id}}", spec.path);
+        let links: Map<String, Value> = routes
+            .iter()
+            .filter(|other| other.path == record_path)
+            .map(|other| {
+                (
+                    operation_id(other),
+                    json!({
+                        "operationId": operation_id(other),
+                        "parameters": {"slug": "$request.path.slug", "id": "$response.body#/id"},
+                    }),
+                )
+            })
+            .collect();
+        if links.is_empty() {
+            continue;
+        }
+        let status = created.0.to_string();
+        if let Some(response) = paths
+            .get_mut(spec.path)
+            .and_then(|item| item.get_mut(spec.method.as_str().to_ascii_lowercase()))
+            .and_then(|op| op["responses"].get_mut(&status))
+        {
+            response["links"] = Value::Object(links);
+        }
+    }
     json!({
         "openapi": "3.1.0",
         "info": {
