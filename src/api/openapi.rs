@@ -364,7 +364,7 @@ fn schemas() -> Map<String, Value> {
                 "allowEmojis": {"type": "boolean"}, "showAiBadge": {"type": "boolean"},
                 "primaryColor": {"type": "string", "pattern": COLOR},
                 "secondaryColor": {"type": "string", "pattern": COLOR},
-                "allowedDomains": {"type": "array", "maxItems": 100, "items": {"type": "string", "minLength": 1, "maxLength": 253}},
+                "allowedDomains": {"type": "array", "maxItems": 100, "items": {"type": "string", "minLength": 1, "maxLength": 261}},
                 "conversationsLimit": nullable(json!({"type": "integer", "minimum": 0, "maximum": 1_000_000_000})),
                 "answerSensitivity": {"type": "number", "minimum": 0, "maximum": 1},
             },
