@@ -154,6 +154,21 @@ fn every_cli_command_works_while_serving() {
     assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
 }
 
+/// A server killed without a clean stop leaves its socket file behind: the CLI then works on
+/// the file, and the next server replaces the socket.
+#[test]
+fn a_stale_admin_socket_is_harmless() {
+    let mut server = Server::start();
+    let socket = server.data_dir().join("admin.sock");
+    server.kill();
+    assert!(socket.exists(), "SIGKILL leaves the socket file");
+    admin_ok(&server, &["tenant", "create", "hooli"]);
+    server.launch(&[]);
+    let list = stdout(&admin_ok(&server, &["tenant", "list"]));
+    assert!(list.contains("hooli"), "{list}");
+    assert!(server.log().contains("admin socket: tenant list"));
+}
+
 /// `animam backup` while the server keeps serving (and writing) produces a database that,
 /// put in a data directory, serves the same data.
 #[test]
