@@ -542,6 +542,7 @@ fn status_text(status: u16, authed: bool) -> &'static str {
         409 => "Conflicts with the stored state",
         413 => "Body over the size limit",
         429 => "Rate limit exceeded; `Retry-After` says when to retry",
+        503 => "The store cannot serve this now (shutting down, storage refusing writes); retry later (`unavailable`)",
         _ => "Error",
     }
 }
@@ -558,6 +559,10 @@ fn error_statuses(spec: &RouteSpec) -> Vec<u16> {
     }
     if doc.body.is_some() {
         statuses.push(413);
+    }
+    // Every route that reaches a tenant's data can meet a store that refuses for now.
+    if spec.path.contains("{slug}") {
+        statuses.push(503);
     }
     statuses.extend(&doc.errors);
     statuses.sort_unstable();
@@ -603,7 +608,7 @@ fn operation(spec: &RouteSpec) -> Value {
             "description": status_text(status, spec.scope.is_some()),
             "content": {"application/json": {"schema": r("Error")}},
         });
-        if status == 429 {
+        if status == 429 || status == 503 {
             response["headers"] = json!({
                 "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}},
             });
