@@ -542,7 +542,9 @@ fn status_text(status: u16, authed: bool) -> &'static str {
         409 => "Conflicts with the stored state",
         413 => "Body over the size limit",
         429 => "Rate limit exceeded; `Retry-After` says when to retry",
-        503 => "The store cannot serve this now (shutting down, storage refusing writes); retry later (`unavailable`)",
+        503 => {
+            "The store cannot serve this now (shutting down, storage refusing writes); retry later (`unavailable`)"
+        }
         _ => "Error",
     }
 }
