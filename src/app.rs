@@ -1,6 +1,8 @@
 //! The application: shared state, the actix app (routes, limits, logging) and `serve`, which
 //! runs it until SIGTERM/SIGINT and then flushes in-memory bookkeeping.
 
+pub mod admin;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -182,6 +184,21 @@ pub async fn serve(config: Config) -> Result<(), String> {
     .on_connect(move |connection, extensions| cap.on_connect(connection, extensions))
     .bind(config.listen)
     .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    // The CLI's commands reach the open database through this socket while we serve; it
+    // exists before the address is announced.
+    let admin_socket = match admin::AdminSocket::start(services.state.store.clone(), &data_dir) {
+        Ok(socket) => {
+            log::info!("admin socket at {}", socket.path().display());
+            Some(socket)
+        }
+        Err(e) => {
+            log::warn!(
+                "no admin socket in {} ({e}): CLI commands must wait for the server to stop",
+                data_dir.display()
+            );
+            None
+        }
+    };
     for addr in server.addrs() {
         log::info!(
             "animam listening on http://{addr} (data in {})",
@@ -203,7 +220,11 @@ pub async fn serve(config: Config) -> Result<(), String> {
             flusher.flush_bookkeeping().await;
         }
     });
-    server.await.map_err(|e| format!("server error: {e}"))?;
+    let served = server.await;
+    if let Some(socket) = admin_socket {
+        socket.stop();
+    }
+    served.map_err(|e| format!("server error: {e}"))?;
     flushing.abort();
     let _ = flushing.await;
     services.flush_bookkeeping().await;

@@ -1,17 +1,15 @@
-//! The command line. Each subcommand is a thin wrapper over `Store`/`app` functions; secrets
-//! go to stdout alone (so `TOKEN=$(animam bootstrap --tenant acme)` works), everything else to
+//! The command line. Each admin subcommand becomes an `app::admin::Request`, run by the server
+//! through its admin socket when one is serving, on the database file otherwise; secrets go to
+//! stdout alone (so `TOKEN=$(animam bootstrap --tenant acme)` works), everything else to
 //! stderr.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::auth::token::{SecretKind, mint};
-use crate::clock::Timestamp;
+use crate::app::admin::{self, Request, printable};
 use crate::config::{self, FlagOverrides};
-use crate::domain::tenant::is_valid_slug;
-use crate::domain::{NewToken, ScopeSet};
-use crate::store::{Store, StoreError, StoreOptions};
+use crate::store::{Store, StoreOptions};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -73,6 +71,13 @@ pub enum Command {
         #[arg(long, value_name = "SLUG")]
         tenant: String,
     },
+    /// Write a consistent copy of the database to FILE, also while `animam serve` runs (it
+    /// keeps serving). To restore: stop the server, move FILE to <data-dir>/animam.redb.
+    Backup {
+        /// The backup file to create (must not exist)
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Verify the whole database file: every record decodes and the indexes agree with the
     /// records. Prints what it found; exits non-zero when anything is wrong. Run it with the
     /// server stopped.
@@ -81,6 +86,12 @@ pub enum Command {
         /// the rows derived from them, then check again
         #[arg(long)]
         quarantine: bool,
+    },
+    /// Print the OpenAPI 3.1 document the server serves at /openapi.json (needs no data).
+    Openapi {
+        /// Print the Markdown API reference instead (docs/api.md is this output)
+        #[arg(long)]
+        markdown: bool,
     },
 }
 
@@ -127,6 +138,16 @@ pub fn run(cli: Cli) -> Result<(), String> {
     if let Command::Serve { .. } = cli.command {
         return actix_web::rt::System::new().block_on(crate::app::serve(config));
     }
+    if let Command::Openapi { markdown } = cli.command {
+        let document = crate::api::openapi::document();
+        if markdown {
+            print!("{}", crate::api::openapi::markdown(&document));
+        } else {
+            let text = serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?;
+            println!("{text}");
+        }
+        return Ok(());
+    }
     let creates_data = matches!(
         cli.command,
         Command::Bootstrap { .. } | Command::Tenant(TenantCommand::Create { .. })
@@ -141,101 +162,41 @@ pub fn run(cli: Cli) -> Result<(), String> {
     if let Command::Check { quarantine } = cli.command {
         return check(&config.data_dir, quarantine);
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start: {e}"))?;
-    let store = Store::open(&config.data_dir, &StoreOptions::from(&config.store))
-        .map_err(|e| e.to_string())?;
-    let result = runtime.block_on(admin(&store, cli.command));
-    store.close(std::time::Duration::from_secs(5));
-    result
-}
-
-async fn admin(store: &Store, command: Command) -> Result<(), String> {
-    let text = |e: StoreError| e.to_string();
-    match command {
-        Command::Serve { .. } | Command::Check { .. } => {
-            Err("not a command on an open store".into())
+    let request = match cli.command {
+        Command::Serve { .. } | Command::Openapi { .. } | Command::Check { .. } => {
+            return Err("not an admin command".into());
         }
-        Command::Bootstrap { tenant, name } => bootstrap(store, &tenant, name.as_deref()).await,
+        Command::Bootstrap { tenant, name } => Request::Bootstrap { tenant, name },
         Command::Tenant(TenantCommand::Create { slug, name }) => {
-            check_slug(&slug)?;
-            let tenant = store
-                .create_tenant(&slug, name.as_deref().unwrap_or(&slug))
-                .await
-                .map_err(text)?;
-            eprintln!("Created tenant {} ({})", printable(&tenant.slug), tenant.id);
-            Ok(())
+            Request::TenantCreate { slug, name }
         }
-        Command::Tenant(TenantCommand::List) => {
-            let tenants = store.list_tenants().await.map_err(text)?;
-            println!("{:<24} {:<28} {:<9} CREATED", "SLUG", "NAME", "ACTIVE");
-            for t in tenants {
-                println!(
-                    "{:<24} {:<28} {:<9} {}",
-                    printable(&t.slug),
-                    printable(&t.name),
-                    if t.is_activated { "yes" } else { "no" },
-                    t.created_at.to_rfc3339()
-                );
-            }
-            Ok(())
-        }
-        Command::Token(TokenCommand::List { tenant }) => {
-            let tokens = store.list_tokens(tenant.as_deref()).await.map_err(text)?;
-            println!(
-                "{:<26} {:<16} {:<20} {:<13} {:<21} {:<21} SCOPES",
-                "ID", "TENANT", "NAME", "PREFIX", "LAST USED", "EXPIRES"
-            );
-            for t in tokens {
-                println!(
-                    "{:<26} {:<16} {:<20} {:<13} {:<21} {:<21} {}",
-                    t.id,
-                    printable(&t.tenant),
-                    printable(&t.name),
-                    t.prefix,
-                    t.last_used_at.map_or("never".into(), Timestamp::to_rfc3339),
-                    t.expires_at.map_or("never".into(), Timestamp::to_rfc3339),
-                    t.scopes.names().join(",")
-                );
-            }
-            Ok(())
-        }
-        Command::Token(TokenCommand::Revoke { id }) => match store.revoke_token(None, &id).await {
-            Ok(t) => {
-                eprintln!(
-                    "Revoked token {} ({}) of tenant {}",
-                    t.id,
-                    printable(&t.name),
-                    printable(&t.tenant)
-                );
-                Ok(())
-            }
-            Err(StoreError::NotFound(_)) => Err(format!("no token with id {}", printable(&id))),
-            Err(e) => Err(e.to_string()),
+        Command::Tenant(TenantCommand::List) => Request::TenantList,
+        Command::Token(TokenCommand::List { tenant }) => Request::TokenList { tenant },
+        Command::Token(TokenCommand::Revoke { id }) => Request::TokenRevoke { id },
+        Command::LegacyKey { tenant } => Request::LegacyKey { tenant },
+        Command::Backup { out } => Request::Backup {
+            out: std::path::absolute(&out)
+                .map_err(|e| format!("cannot resolve {}: {e}", out.display()))?,
         },
-        Command::LegacyKey { tenant } => {
-            let minted = mint(SecretKind::LegacyKey);
-            store
-                .set_legacy_key(&tenant, minted.hash)
-                .await
-                .map_err(|e| match e {
-                    StoreError::NotFound(_) => format!(
-                        "no tenant '{t}'; create it with `animam tenant create {t}`",
-                        t = printable(&tenant)
-                    ),
-                    other => other.to_string(),
-                })?;
-            eprintln!(
-                "Minted a new legacy X-API-Key for tenant {} (any previous key no longer works). \
-                 It is shown once, below; store it now.",
-                printable(&tenant)
-            );
-            println!("{}", minted.secret);
-            Ok(())
+    };
+    // A running server holds the database: it runs the command for us.
+    let output = match admin::call(&config.data_dir, &request) {
+        Some(result) => result?,
+        None => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start: {e}"))?;
+            let store = Store::open(&config.data_dir, &StoreOptions::from(&config.store))
+                .map_err(|e| e.to_string())?;
+            let result = runtime.block_on(admin::execute(&store, request));
+            store.close(std::time::Duration::from_secs(5));
+            result?
         }
-    }
+    };
+    eprint!("{}", output.stderr);
+    print!("{}", output.stdout);
+    Ok(())
 }
 
 /// `animam check`: progress and problems on stderr, a summary last.
@@ -275,72 +236,5 @@ fn check(data_dir: &std::path::Path, quarantine: bool) -> Result<(), String> {
                 "; `animam check --quarantine` moves damaged records aside"
             }
         )),
-    }
-}
-
-/// Text from the database made safe for a terminal: control characters (escape sequences,
-/// CR/LF that would forge a row) are shown escaped instead of acted upon.
-fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
-}
-
-fn check_slug(slug: &str) -> Result<(), String> {
-    if is_valid_slug(slug) {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid tenant slug '{}': use 2-63 characters of a-z, 0-9 and -, starting with a letter or digit",
-            printable(slug)
-        ))
-    }
-}
-
-async fn bootstrap(store: &Store, slug: &str, name: Option<&str>) -> Result<(), String> {
-    check_slug(slug)?;
-    let text = |e: StoreError| e.to_string();
-    if store.get_tenant(slug).await.map_err(text)?.is_none() {
-        let tenant = store
-            .create_tenant(slug, name.unwrap_or(slug))
-            .await
-            .map_err(text)?;
-        eprintln!("Created tenant {} ({})", tenant.slug, tenant.id);
-    }
-    let minted = mint(SecretKind::ApiToken);
-    let record = store
-        .create_token(
-            slug,
-            NewToken {
-                name: "bootstrap".into(),
-                scopes: ScopeSet::all(),
-                hash: minted.hash,
-                prefix: minted.prefix,
-                expires_at: None,
-            },
-        )
-        .await
-        .map_err(text)?;
-    eprintln!(
-        "Minted token {} with scope * for tenant {slug}. It is shown once, below; store it now.",
-        record.id
-    );
-    println!("{}", minted.secret);
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn control_characters_are_escaped() {
-        assert_eq!(super::printable("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
-        assert_eq!(super::printable("x\r\ny"), "x\\r\\ny");
-        assert_eq!(super::printable("Café"), "Café");
     }
 }

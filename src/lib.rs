@@ -3,6 +3,9 @@
 //! `main.rs` is a thin shell over this library so tests can drive the same code in-process or
 //! through the real binary. See ARCHITECTURE in docs/ for the layout.
 
+// The OpenAPI document (src/api/openapi.rs) is one large `json!` literal.
+#![recursion_limit = "512"]
+
 pub mod api;
 pub mod app;
 pub mod auth;

@@ -28,6 +28,7 @@ fn concrete(server: &Server, method: &str, path: &str) -> Option<(String, Option
         ),
         ("OPTIONS", "/chat/{slug}") => ("/chat/acme".into(), None, 204),
         ("GET", "/widget.js") => ("/widget.js".into(), None, 200),
+        ("GET", "/openapi.json") => ("/openapi.json".into(), None, 200),
         ("GET", "/widget/config/{slug}") => ("/widget/config/acme".into(), None, 200),
         ("GET", "/tenants/{slug}") => ("/tenants/acme".into(), None, 200),
         ("GET", "/tenants/{slug}/conversations") => {
@@ -110,7 +111,6 @@ fn concrete(server: &Server, method: &str, path: &str) -> Option<(String, Option
         // Authenticated per tool call, not by the route: tests/mcp.rs holds its table of
         // every tool against every scope and other tenants' tokens. Without a credential: 401.
         ("POST", "/mcp") => ("/mcp".into(), Some(json!({})), 401),
-        ("GET" | "DELETE", "/mcp") => ("/mcp".into(), None, 405),
         ("POST", "/voice/{slug}/chat" | "/voice/{slug}/chat/completions") => (
             path.replace("{slug}", "acme"),
             Some(json!({"messages": [{"role": "user", "content": "hello"}]})),

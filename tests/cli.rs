@@ -18,6 +18,8 @@ fn every_subcommand_has_help() {
         vec!["token", "list", "--help"],
         vec!["token", "revoke", "--help"],
         vec!["legacy-key", "--help"],
+        vec!["backup", "--help"],
+        vec!["openapi", "--help"],
     ] {
         let out = animam(dir.path(), &args);
         assert!(out.status.success(), "{args:?}");
@@ -29,15 +31,239 @@ fn every_subcommand_has_help() {
     }
 }
 
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `animam ARGS --data-dir data` in the server's directory and expects success.
+fn admin_ok(server: &Server, args: &[&str]) -> std::process::Output {
+    let mut args = args.to_vec();
+    args.extend(["--data-dir", "data"]);
+    let out = animam(server.root.path(), &args);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    out
+}
+
+/// While `serve` holds the database, every admin command goes through its admin socket and
+/// takes effect on the running server at once.
 #[test]
-fn cli_refuses_plainly_while_the_server_holds_the_database() {
-    let server = Server::start();
+fn every_cli_command_works_while_serving() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let mut server = Server::start();
+    let socket = server.data_dir().join("admin.sock");
+    let meta = std::fs::metadata(&socket).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o600,
+        "owner-only socket"
+    );
+
+    let out = admin_ok(
+        &server,
+        &["tenant", "create", "initech", "--name", "Initech"],
+    );
+    assert!(
+        stderr(&out).contains("Created tenant initech"),
+        "{}",
+        stderr(&out)
+    );
+    let list = stdout(&admin_ok(&server, &["tenant", "list"]));
+    assert!(list.contains("initech") && list.contains("Initech") && list.contains("acme"));
     let out = animam(
         server.root.path(),
-        &["tenant", "list", "--data-dir", "data"],
+        &["tenant", "create", "initech", "--data-dir", "data"],
     );
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("stop it first"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+
+    // bootstrap: the new token works on the running server right away.
+    let out = admin_ok(&server, &["bootstrap", "--tenant", "initech"]);
+    let token = stdout(&out).trim().to_string();
+    assert_eq!(
+        stdout(&out).lines().count(),
+        1,
+        "the secret alone on stdout"
+    );
+    assert_eq!(server.get("/tenants/initech", &token).status, 200);
+
+    // token list / revoke: the revoked token stops working at once.
+    let list = stdout(&admin_ok(
+        &server,
+        &["token", "list", "--tenant", "initech"],
+    ));
+    let id = list
+        .lines()
+        .find(|l| l.contains("bootstrap"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert!(id.starts_with("tok_"), "{list}");
+    admin_ok(&server, &["token", "revoke", &id]);
+    assert_eq!(server.get("/tenants/initech", &token).status, 401);
+    let out = animam(
+        server.root.path(),
+        &["token", "revoke", "tok_nope", "--data-dir", "data"],
+    );
+    assert!(
+        stderr(&out).contains("no token with id tok_nope"),
+        "{}",
+        stderr(&out)
+    );
+
+    // legacy-key: the new key works, the old one no longer does.
+    let key = stdout(&admin_ok(&server, &["legacy-key", "--tenant", "acme"]))
+        .trim()
+        .to_string();
+    let with_key = |key: &str| {
+        server
+            .request("GET", "/tenants/acme", &[("x-api-key", key)], None)
+            .status
+    };
+    assert_eq!(with_key(&key), 200);
+    assert_eq!(with_key(&server.legacy), 401);
+
+    // backup, while serving.
+    let backup = server.root.path().join("online.redb");
+    admin_ok(&server, &["backup", "--out", backup.to_str().unwrap()]);
+    assert!(backup.is_file());
+    assert!(
+        server.log().contains("admin socket: backup"),
+        "ran in the server"
+    );
+
+    // A clean stop removes the socket; the commands then work on the file directly.
+    server.stop();
+    assert!(!socket.exists(), "socket removed at a clean stop");
+    let list = stdout(&admin_ok(&server, &["tenant", "list"]));
+    assert!(list.contains("initech"));
+    let offline = server.root.path().join("offline.redb");
+    admin_ok(&server, &["backup", "--out", offline.to_str().unwrap()]);
+    assert!(offline.is_file());
+    let out = animam(
+        server.root.path(),
+        &[
+            "backup",
+            "--out",
+            offline.to_str().unwrap(),
+            "--data-dir",
+            "data",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+}
+
+/// A server killed without a clean stop leaves its socket file behind: the CLI then works on
+/// the file, and the next server replaces the socket.
+#[test]
+fn a_stale_admin_socket_is_harmless() {
+    let mut server = Server::start();
+    let socket = server.data_dir().join("admin.sock");
+    server.kill();
+    assert!(socket.exists(), "SIGKILL leaves the socket file");
+    admin_ok(&server, &["tenant", "create", "hooli"]);
+    server.launch(&[]);
+    let list = stdout(&admin_ok(&server, &["tenant", "list"]));
+    assert!(list.contains("hooli"), "{list}");
+    assert!(server.log().contains("admin socket: tenant list"));
+}
+
+/// `animam backup` while the server keeps serving (and writing) produces a database that,
+/// put in a data directory, serves the same data.
+#[test]
+fn an_online_backup_serves_the_same_data() {
+    use serde_json::json;
+    let server = Server::start();
+    let ids: Vec<String> = (0..30)
+        .map(|i| {
+            server.corpus(&json!({"title": format!("Entry {i}"), "content": format!("Refunds within {i} days."), "tags": ["t"]}))
+        })
+        .collect();
+    let r = server.request(
+        "POST",
+        "/chat/acme",
+        &[],
+        Some(r#"{"message":"How long for refunds?","sessionId":"s1","stream":false}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let segment = server.post(
+        "/tenants/acme/segments",
+        &server.admin,
+        &json!({"name": "Pricing"}),
+    );
+    assert_eq!(segment.status, 201, "{}", segment.text);
+
+    // Writes keep going during the backup; it holds a consistent snapshot of one commit.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let base = server.base.clone();
+        let admin = server.admin.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into();
+            let mut written = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let r = agent
+                    .post(format!("{base}/tenants/acme/corpus"))
+                    .header("authorization", format!("Bearer {admin}"))
+                    .send_json(json!({"title": "During", "content": "Written during the backup."}))
+                    .unwrap();
+                assert_eq!(r.status(), 201, "the server keeps serving writes");
+                written += 1;
+            }
+            written
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let backup = server.root.path().join("backup.redb");
+    admin_ok(&server, &["backup", "--out", backup.to_str().unwrap()]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let written = writer.join().unwrap();
+    assert!(written > 0);
+
+    // Restore: a new data directory holding the backup as animam.redb.
+    let restored_root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(restored_root.path().join("data")).unwrap();
+    std::fs::copy(&backup, restored_root.path().join("data/animam.redb")).unwrap();
+    let restored = Server::on_root(restored_root, server.admin.clone());
+
+    let listing = |s: &Server, path: &str| {
+        let r = s.get(path, &s.admin);
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        r.json()
+    };
+    // Every entry written before the backup is in it, identical; entries written during it
+    // are there up to the snapshot's commit.
+    for id in &ids {
+        let path = format!("/tenants/acme/corpus/{id}");
+        assert_eq!(listing(&server, &path), listing(&restored, &path), "{path}");
+    }
+    let total = |s: &Server| {
+        listing(s, "/tenants/acme/corpus?limit=1")["pagination"]["total"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!((30..=total(&server)).contains(&total(&restored)));
+    for path in [
+        "/tenants/acme",
+        "/tenants/acme/segments",
+        "/tenants/acme/conversations",
+    ] {
+        assert_eq!(listing(&server, path), listing(&restored, path), "{path}");
+    }
+    // The search index is rebuilt from the copy, and the other tenant's data is there too.
+    assert_eq!(
+        restored
+            .get("/tenants/acme/corpus?search=refunds", &restored.admin)
+            .json()["pagination"]["total"],
+        30
+    );
+    let other = restored.get("/tenants/globex", &server.other_admin);
+    assert_eq!(other.status, 200, "{}", other.text);
 }
 
 #[test]

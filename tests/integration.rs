@@ -8,6 +8,7 @@ mod auth_matrix;
 mod browser;
 mod chat;
 mod cli;
+mod contract;
 mod corpus;
 mod dashboard;
 mod durability;

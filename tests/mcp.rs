@@ -175,7 +175,21 @@ fn every_tool_against_every_scope_and_other_tenants() {
         Some(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
     );
     assert_eq!(note.status, 202);
-    let batch = server.request("POST", "/mcp", &[("authorization", &auth)], Some("[]"));
-    assert_eq!(batch.status, 400, "{}", batch.text);
+    for not_a_request in [
+        "[]",
+        r#"{"id": 1, "method": "ping"}"#,
+        r#"{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": [1]}"#,
+        r#"{"jsonrpc": "2.0", "id": {"x": 1}, "method": "ping"}"#,
+        r#"{"jsonrpc": "2.0", "id": 1}"#,
+    ] {
+        let r = server.request(
+            "POST",
+            "/mcp",
+            &[("authorization", &auth)],
+            Some(not_a_request),
+        );
+        assert_eq!(r.status, 400, "{not_a_request}: {}", r.text);
+        assert_eq!(r.json()["code"], "validation_failed");
+    }
     assert_eq!(server.get("/mcp", &server.admin).status, 405);
 }

@@ -56,18 +56,31 @@ impl From<CorpusEntry> for CorpusView {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CorpusFields {
+    /// Absent: unchanged (PATCH) or missing (POST); `null` is refused, not read as absent.
+    #[serde(default, deserialize_with = "not_null")]
     title: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     content: Option<String>,
     /// Absent: unchanged (PATCH) or none (POST); `null`: none.
     #[serde(default, deserialize_with = "present")]
     segment: Option<Option<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     priority: Option<i64>,
     #[serde(default, deserialize_with = "present")]
     tags: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "present")]
     summary: Option<Option<String>>,
-    #[serde(rename = "isActive")]
+    #[serde(rename = "isActive", default, deserialize_with = "not_null")]
     is_active: Option<bool>,
+}
+
+/// A field that may be absent but not `null` (serde reads `null` as absent for an `Option`).
+fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// Distinguishes a field sent as `null` (`Some(None)`) from one not sent (`None`).

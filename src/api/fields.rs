@@ -27,8 +27,8 @@ pub fn text(field: &str, value: &Value, min: usize, max: usize) -> Result<String
         .ok_or_else(|| ApiError::validation(field, "must be a string"))?;
     check_controls(field, s)?;
     let trimmed = s.trim();
-    let len = trimmed.chars().count();
-    if len < min || len > max {
+    // At least `min` characters of text, at most `max` as sent (the documented maxLength).
+    if trimmed.chars().count() < min || s.chars().count() > max {
         let rule = if min == 0 {
             format!("must be at most {max} characters")
         } else {

@@ -3,10 +3,10 @@
 //! and conversations. Authenticated with the tenant's `ak_` bearer token; each tool needs the
 //! scope of the REST route it mirrors, and `tools/list` shows only the tools the token may
 //! call. Stateless: no `Mcp-Session-Id` is issued and there is no server-to-client stream
-//! (`GET /mcp` is 405).
+//! (`GET /mcp` is the router's 405, as Streamable HTTP allows).
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
@@ -164,18 +164,10 @@ fn rpc_error(id: &Value, code: i64, message: impl Into<String>) -> HttpResponse 
     }))
 }
 
-/// A message that is not a JSON-RPC request at all: HTTP 400 with the JSON-RPC error.
+/// A message that is not a JSON-RPC request at all: HTTP 400 (as Streamable HTTP asks) with
+/// the API's error body, the JSON-RPC code in the message.
 fn refused(code: i64, message: impl Into<String>) -> HttpResponse {
-    HttpResponse::BadRequest().json(json!({
-        "jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message.into()}
-    }))
-}
-
-/// `GET /mcp` and `DELETE /mcp`: no server stream, no sessions to end.
-pub async fn no_stream() -> HttpResponse {
-    HttpResponse::MethodNotAllowed()
-        .insert_header(("allow", "POST"))
-        .json(json!({"error": "This MCP server answers POST requests only", "code": "method_not_allowed"}))
+    ApiError::validation("body", format!("{} (JSON-RPC {code})", message.into())).error_response()
 }
 
 /// `POST /mcp`.
@@ -197,22 +189,36 @@ pub async fn handle(
             "a request must be one JSON-RPC object (batches are not supported)",
         ));
     };
-    let method = message.get("method").and_then(Value::as_str);
+    if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Ok(refused(INVALID_REQUEST, "jsonrpc must be \"2.0\""));
+    }
+    if message
+        .get("id")
+        .is_some_and(|id| !(id.is_string() || id.is_i64() || id.is_u64() || id.is_null()))
+    {
+        return Ok(refused(
+            INVALID_REQUEST,
+            "id must be a string or an integer",
+        ));
+    }
+    // This server never sends requests, so a client never has responses to send it.
+    let Some(method) = message.get("method").and_then(Value::as_str) else {
+        return Ok(refused(INVALID_REQUEST, "method is required"));
+    };
+    let params = match message.get("params") {
+        None => Map::new(),
+        Some(Value::Object(params)) => params.clone(),
+        Some(_) => return Ok(refused(INVALID_REQUEST, "params must be an object")),
+    };
     let Some(id) = message.get("id").filter(|id| !id.is_null()) else {
-        // A notification (or a response to a server request, which this server never
-        // sends): accepted, nothing to answer.
+        // A notification: accepted, nothing to answer.
         return Ok(HttpResponse::build(StatusCode::ACCEPTED).finish());
     };
-    let params = message
-        .get("params")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
     Ok(match method {
-        Some("initialize") => rpc_result(id, initialize(&params)),
-        Some("ping") => rpc_result(id, json!({})),
-        Some("tools/list") => rpc_result(id, json!({"tools": tools_for(&principal)})),
-        Some("tools/call") => {
+        "initialize" => rpc_result(id, initialize(&params)),
+        "ping" => rpc_result(id, json!({})),
+        "tools/list" => rpc_result(id, json!({"tools": tools_for(&principal)})),
+        "tools/call" => {
             let Some(name) = params.get("name").and_then(Value::as_str) else {
                 return Ok(rpc_error(id, INVALID_PARAMS, "params.name is required"));
             };
@@ -235,8 +241,7 @@ pub async fn handle(
             };
             rpc_result(id, tool_result(outcome))
         }
-        Some(other) => rpc_error(id, METHOD_NOT_FOUND, format!("unknown method '{other}'")),
-        None => refused(INVALID_REQUEST, "method is required"),
+        other => rpc_error(id, METHOD_NOT_FOUND, format!("unknown method '{other}'")),
     })
 }
 

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod fields;
 pub mod mcp;
 pub mod openai;
+pub mod openapi;
 pub mod segments;
 mod state;
 pub mod stats;
@@ -17,9 +18,10 @@ pub mod tokens;
 pub mod widget;
 
 use actix_web::http::Method;
-use actix_web::{FromRequest, Handler, HttpResponse, Responder, Route, web};
+use actix_web::{FromRequest, Handler, HttpResponse, Responder, ResponseError, Route, web};
 use serde::Serialize;
 
+pub use openapi::Doc;
 pub use state::{AppState, PeerSocket};
 
 use crate::domain::Scope;
@@ -35,17 +37,25 @@ pub struct Pagination {
 
 /// One entry of the route table. `scope` is documentation the tests hold the handler to: the
 /// handler's `Authed<need::X>` argument is what enforces it, and the table-driven test checks
-/// that exactly `X` (and `*`) gets through.
+/// that exactly `X` (and `*`) gets through. `doc` is what `GET /openapi.json` says about the
+/// route: `RouteSpec::new` requires it, so no route is served undocumented.
 pub struct RouteSpec {
     pub method: Method,
     pub path: &'static str,
     pub scope: Option<Scope>,
+    pub doc: Doc,
     /// The handler as an actix route answering the given method.
     make: Box<dyn Fn(Method) -> Route>,
 }
 
 impl RouteSpec {
-    fn new<F, Args>(method: Method, path: &'static str, scope: Option<Scope>, handler: F) -> Self
+    fn new<F, Args>(
+        method: Method,
+        path: &'static str,
+        scope: Option<Scope>,
+        handler: F,
+        doc: Doc,
+    ) -> Self
     where
         F: Handler<Args> + Clone,
         Args: FromRequest + 'static,
@@ -55,158 +65,416 @@ impl RouteSpec {
             method,
             path,
             scope,
+            doc,
             make: Box::new(move |method| web::method(method).to(handler.clone())),
         }
     }
 }
 
-/// Every route of the API, in registration order (literal segments before `{id}`).
+/// Every route of the API, in registration order (literal segments before `{id}`), each with
+/// its documentation. New routes are appended.
 pub fn routes() -> Vec<RouteSpec> {
     use Method as M;
     use Scope as S;
+    use openapi::{conversation_filters, page_params, param, r, stats_params};
+    use serde_json::json;
     let tenant = "/tenants/{slug}";
+    let csv = || json!({"type": "string"});
     vec![
-        RouteSpec::new(M::GET, "/health", None, health),
-        RouteSpec::new(M::POST, "/chat/{slug}", None, chat::chat),
-        RouteSpec::new(M::OPTIONS, "/chat/{slug}", None, chat::preflight),
-        RouteSpec::new(M::GET, "/widget.js", None, widget::script),
-        RouteSpec::new(M::GET, "/widget/config/{slug}", None, widget::config),
-        RouteSpec::new(M::GET, tenant, Some(S::SettingsRead), tenant::get),
-        RouteSpec::new(M::PUT, tenant, Some(S::SettingsWrite), tenant::update),
-        RouteSpec::new(M::PATCH, tenant, Some(S::SettingsWrite), tenant::update),
+        RouteSpec::new(
+            M::GET,
+            "/health",
+            None,
+            health,
+            Doc::new("Health check").ok(200, "The server is up", r("Health")),
+        ),
+        RouteSpec::new(
+            M::POST,
+            "/chat/{slug}",
+            None,
+            chat::chat,
+            Doc::new("Ask the tenant's bot")
+                .describe(
+                    "Public: no credential. Guarded by per-IP and per-tenant budgets (429), the \
+                     tenant's `allowedDomains` for browsers (403 `origin_not_allowed`), its \
+                     activation (403 `tenant_inactive`) and its conversation quota (403 \
+                     `quota_exceeded`). Without `\"stream\": false`, browsers get Server-Sent \
+                     Events (`delta` frames, then `done` with the reply); AI agents (an \
+                     `X-Agent-Model` header or an `[AGENT:model]` prefix) get JSON.",
+                )
+                .json_body(r("ChatRequest"))
+                .ok_as(
+                    200,
+                    "The bot's reply (stored before it is sent)",
+                    vec![
+                        ("application/json", r("ChatReply")),
+                        (
+                            "text/event-stream",
+                            json!({
+                                "type": "object",
+                                "description": "One event: `delta` ({\"text\"}), then `done` (a ChatReply) or `error` (an Error)",
+                                "required": ["event", "data"],
+                                "properties": {
+                                    "event": {"type": "string", "enum": ["delta", "done", "error"]},
+                                    "data": {"type": "string"},
+                                },
+                            }),
+                        ),
+                    ],
+                )
+                .errors(&[400, 403, 404, 409, 413, 429]),
+        ),
+        RouteSpec::new(
+            M::OPTIONS,
+            "/chat/{slug}",
+            None,
+            chat::preflight,
+            Doc::new("CORS preflight of the chat")
+                .ok_as(204, "The origin may call the chat", vec![])
+                .errors(&[403, 404, 429]),
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/widget.js",
+            None,
+            widget::script,
+            Doc::new("The embeddable chat widget").ok_as(
+                200,
+                "The script",
+                vec![("text/javascript", json!({"type": "string"}))],
+            ),
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/widget/config/{slug}",
+            None,
+            widget::config,
+            Doc::new("The widget's public settings")
+                .describe("Public; CORS by the tenant's `allowedDomains` like the chat.")
+                .query(vec![param(
+                    "segment",
+                    "Segment slug or id (default segment otherwise)",
+                    json!({"type": "string"}),
+                )])
+                .ok(200, "Public settings", r("WidgetConfig"))
+                .errors(&[403, 404]),
+        ),
+        RouteSpec::new(
+            M::GET,
+            tenant,
+            Some(S::SettingsRead),
+            tenant::get,
+            Doc::new("Read the tenant's settings").ok(200, "The tenant", r("Tenant")),
+        ),
+        RouteSpec::new(
+            M::PUT,
+            tenant,
+            Some(S::SettingsWrite),
+            tenant::update,
+            Doc::new("Change the tenant's settings (partial, like PATCH)")
+                .json_body(r("TenantPatch"))
+                .ok(200, "The tenant as changed", r("Tenant")),
+        ),
+        RouteSpec::new(
+            M::PATCH,
+            tenant,
+            Some(S::SettingsWrite),
+            tenant::update,
+            Doc::new("Change the tenant's settings")
+                .json_body(r("TenantPatch"))
+                .ok(200, "The tenant as changed", r("Tenant")),
+        ),
         RouteSpec::new(
             M::GET,
             "/tenants/{slug}/corpus",
             Some(S::CorpusRead),
             corpus::list,
+            Doc::new("List or search the corpus")
+                .describe("Newest first, or by relevance with `search`.")
+                .query({
+                    let mut q = page_params();
+                    q.push(param(
+                        "segment",
+                        "Only entries of this segment",
+                        json!({"type": "string", "pattern": "^[a-z0-9-]{1,63}$"}),
+                    ));
+                    q.push(param(
+                        "search",
+                        "Full-text search (ranked)",
+                        json!({"type": "string", "maxLength": 1000}),
+                    ));
+                    q
+                })
+                .ok(200, "One page", r("CorpusPage")),
         ),
         RouteSpec::new(
             M::POST,
             "/tenants/{slug}/corpus",
             Some(S::CorpusWrite),
             corpus::create,
+            Doc::new("Add a corpus entry")
+                .json_body(r("CorpusCreate"))
+                .ok(201, "Created", r("CorpusEntry")),
         ),
         RouteSpec::new(
             M::POST,
             "/tenants/{slug}/corpus/import",
             Some(S::CorpusWrite),
             corpus::import,
+            Doc::new("Import corpus entries from CSV")
+                .describe(
+                    "Header `title,content,segment,priority,tags` (tags separated by `;`). All \
+                     or nothing by default: any bad row is a 400 listing every bad row and \
+                     field (`errors`), nothing written; `mode=partial` writes the good rows.",
+                )
+                .query(vec![param(
+                    "mode",
+                    "`all` (default) or `partial`",
+                    json!({"type": "string", "enum": ["all", "partial"]}),
+                )])
+                .body("text/csv", csv())
+                .ok(201, "Rows written", r("ImportResult")),
         ),
         RouteSpec::new(
             M::GET,
             "/tenants/{slug}/corpus/export",
             Some(S::CorpusRead),
             corpus::export,
+            Doc::new("Export the corpus as CSV").ok_as(
+                200,
+                "The columns of the import",
+                vec![("text/csv", csv())],
+            ),
         ),
         RouteSpec::new(
             M::GET,
             "/tenants/{slug}/corpus/{id}",
             Some(S::CorpusRead),
             corpus::get,
+            Doc::new("Read a corpus entry").ok(200, "The entry", r("CorpusEntry")),
         ),
         RouteSpec::new(
             M::PATCH,
             "/tenants/{slug}/corpus/{id}",
             Some(S::CorpusWrite),
             corpus::update,
+            Doc::new("Change a corpus entry")
+                .json_body(r("CorpusPatch"))
+                .ok(200, "The entry as changed", r("CorpusEntry"))
+                .errors(&[409]),
         ),
         RouteSpec::new(
             M::DELETE,
             "/tenants/{slug}/corpus/{id}",
             Some(S::CorpusWrite),
             corpus::delete,
+            Doc::new("Delete a corpus entry").ok(200, "Deleted", r("Deleted")),
         ),
         RouteSpec::new(
             M::GET,
             "/tenants/{slug}/segments",
             Some(S::SegmentsRead),
             segments::list,
+            Doc::new("List segments").ok(
+                200,
+                "Every segment (without `systemPrompt`)",
+                json!({"type": "array", "items": r("SegmentListItem")}),
+            ),
         ),
         RouteSpec::new(
             M::POST,
             "/tenants/{slug}/segments",
             Some(S::SegmentsWrite),
             segments::create,
+            Doc::new("Create a segment")
+                .describe("The slug is derived from the name when absent; it cannot change later.")
+                .json_body(r("SegmentCreate"))
+                .ok(201, "Created", r("Segment"))
+                .errors(&[409]),
         ),
         RouteSpec::new(
             M::GET,
             "/tenants/{slug}/segments/{id}",
             Some(S::SegmentsRead),
             segments::get,
+            Doc::new("Read a segment (by id or slug)").ok(200, "The segment", r("Segment")),
         ),
         RouteSpec::new(
             M::PATCH,
             "/tenants/{slug}/segments/{id}",
             Some(S::SegmentsWrite),
             segments::update,
+            Doc::new("Change a segment (by id or slug)")
+                .json_body(r("SegmentPatch"))
+                .ok(200, "The segment as changed", r("Segment"))
+                .errors(&[409]),
         ),
         RouteSpec::new(
             M::DELETE,
             "/tenants/{slug}/segments/{id}",
             Some(S::SegmentsWrite),
             segments::delete,
+            Doc::new("Delete a segment (by id or slug)")
+                .describe("409 for the default segment and for a segment that corpus entries use.")
+                .ok(200, "Deleted", r("Deleted"))
+                .errors(&[409]),
         ),
         RouteSpec::new(
             M::GET,
             "/tenants/{slug}/conversations",
             Some(S::ConversationsRead),
             conversations::list,
+            Doc::new("List conversations")
+                .describe("Newest first; `from`/`to` filter by `startedAt`.")
+                .query({
+                    let mut q = page_params();
+                    q.extend(conversation_filters());
+                    q
+                })
+                .ok(200, "One page", r("ConversationPage")),
         ),
         RouteSpec::new(
             M::GET,
             "/tenants/{slug}/conversations/export",
             Some(S::ConversationsRead),
             conversations::export,
+            Doc::new("Export conversations as CSV (one row per message)")
+                .query(conversation_filters())
+                .ok_as(200, "CSV", vec![("text/csv", csv())]),
         ),
         RouteSpec::new(
             M::GET,
             "/tenants/{slug}/conversations/{id}",
             Some(S::ConversationsRead),
             conversations::get,
+            Doc::new("Read a conversation with one page of its messages")
+                .describe("Messages oldest first, 100 per page by default (at most 1000).")
+                .query(vec![
+                    param(
+                        "page",
+                        "Page of messages, from 1",
+                        json!({"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1}),
+                    ),
+                    param(
+                        "limit",
+                        "Messages per page",
+                        json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+                    ),
+                ])
+                .ok(200, "The conversation", r("Conversation")),
         ),
         RouteSpec::new(
             M::GET,
             "/tenants/{slug}/tokens",
             Some(S::TokensRead),
             tokens::list,
+            Doc::new("List API tokens (never their secrets)").ok(200, "Tokens", r("TokenList")),
         ),
         RouteSpec::new(
             M::POST,
             "/tenants/{slug}/tokens",
             Some(S::TokensWrite),
             tokens::create,
+            Doc::new("Mint an API token")
+                .describe("Only scopes the caller holds can be granted (403 otherwise). The secret is in this answer only.")
+                .json_body(r("TokenCreate"))
+                .ok(201, "Minted", r("CreatedToken")),
         ),
         RouteSpec::new(
             M::DELETE,
             "/tenants/{slug}/tokens/{id}",
             Some(S::TokensWrite),
             tokens::delete,
+            Doc::new("Revoke an API token")
+                .describe("Effective for every request before this answer. A token may only revoke tokens whose scopes it holds.")
+                .ok(200, "Revoked", r("Deleted")),
         ),
         RouteSpec::new(
-            M::POST,
-            "/voice/{slug}/chat",
-            Some(S::CorpusRead),
-            openai::completions,
+            M::GET,
+            "/openapi.json",
+            None,
+            openapi::serve_document,
+            Doc::new("This OpenAPI 3.1 document").ok(
+                200,
+                "The document",
+                json!({"type": "object", "required": ["openapi", "paths"]}),
+            ),
         ),
         RouteSpec::new(
             M::GET,
             "/tenants/{slug}/stats",
             Some(S::StatsRead),
             stats::get,
+            Doc::new("Usage statistics")
+                .describe(
+                    "Per day: conversations and messages; for the range: human and agent \
+                     conversations, the share of answers that fell back, the most cited \
+                     entries and the most asked questions the bot could not answer. Default \
+                     range: the last 30 days; at most 366.",
+                )
+                .query(stats_params())
+                .ok(200, "The report", r("StatsReport")),
         ),
         // Authenticated per tool call, each tool needing its REST route's scope (tests/mcp.rs
         // checks every tool against every scope and other tenants' tokens).
-        RouteSpec::new(M::POST, "/mcp", None, mcp::handle),
-        RouteSpec::new(M::GET, "/mcp", None, mcp::no_stream),
-        RouteSpec::new(M::DELETE, "/mcp", None, mcp::no_stream),
+        RouteSpec::new(
+            M::POST,
+            "/mcp",
+            None,
+            mcp::handle,
+            Doc::new("MCP server (Streamable HTTP, JSON-RPC)")
+                .describe(
+                    "Needs the tenant's `ak_` token as a bearer (401 otherwise); the tenant is \
+                     the token's. Methods: initialize, ping, tools/list (the tools the token's \
+                     scopes allow), tools/call (each tool needs the scope of the REST route it \
+                     mirrors; a refusal is an `isError` result). Notifications get 202.",
+                )
+                .json_body(r("JsonRpcRequest"))
+                .ok(200, "The JSON-RPC response", r("JsonRpcResponse"))
+                .ok_as(202, "A notification, accepted", vec![])
+                .errors(&[400, 401]),
+        ),
+        RouteSpec::new(
+            M::POST,
+            "/voice/{slug}/chat",
+            Some(S::CorpusRead),
+            openai::completions,
+            voice_doc("The bot as an OpenAI chat-completions endpoint"),
+        ),
         // Where the official OpenAI clients post, given base URL `/voice/{slug}`.
         RouteSpec::new(
             M::POST,
             "/voice/{slug}/chat/completions",
             Some(S::CorpusRead),
             openai::completions,
+            voice_doc("The same, where OpenAI clients post"),
         ),
     ]
+}
+
+fn voice_doc(summary: &'static str) -> Doc {
+    use openapi::r;
+    use serde_json::json;
+    Doc::new(summary)
+        .describe(
+            "OpenAI chat-completions in (`messages`; the last `user` message is the question), \
+             `chat.completion` out, or `chat.completion.chunk` events ending `data: [DONE]` with \
+             `stream: true`. Stored as a conversation of channel `voice`, one per `user` (or \
+             voice `call.id`).",
+        )
+        .json_body(r("CompletionRequest"))
+        .ok_as(
+            200,
+            "The bot's answer",
+            vec![
+                ("application/json", r("Completion")),
+                (
+                    "text/event-stream",
+                    json!({"type": "string", "description": "`data: {chat.completion.chunk}` lines, then `data: [DONE]`"}),
+                ),
+            ],
+        )
+        .errors(&[403, 409])
 }
 
 /// Every tenant route starts with this; they are registered inside one scope of that prefix.
@@ -219,8 +487,9 @@ const TENANT_PREFIX: &str = "/tenants/{slug}";
 /// a request meets one regex for the prefix and then mostly plain string comparisons, instead
 /// of a regex per tenant route (that matching was ~14% of a `GET corpus/{id}`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    let specs = routes();
     let mut by_path: Vec<(&'static str, Vec<Route>)> = Vec::new();
-    for spec in routes() {
+    for spec in &specs {
         let mut made = vec![(spec.make)(spec.method.clone())];
         // Every GET also answers HEAD (actix sends the headers without the body).
         if spec.method == Method::GET {
@@ -231,18 +500,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             None => by_path.push((spec.path, made)),
         }
     }
-    let resource = |path: &str, routes: Vec<Route>| {
+    let resource = |path: &str, full_path: &str, routes: Vec<Route>| {
+        // The 405 names the methods the path answers (RFC 9110 `Allow`).
+        let mut methods: Vec<&str> = Vec::new();
+        for spec in specs.iter().filter(|s| s.path == full_path) {
+            methods.push(spec.method.as_str());
+            if spec.method == Method::GET {
+                methods.push("HEAD");
+            }
+        }
+        let allow = methods.join(", ");
         routes.into_iter().fold(
-            web::resource(path).default_service(web::to(method_not_allowed)),
+            web::resource(path).default_service(web::to(move || {
+                let allow = allow.clone();
+                async move { method_not_allowed(allow) }
+            })),
             |resource, route| resource.route(route),
         )
     };
     let mut tenant_scope = web::scope(TENANT_PREFIX).default_service(web::to(route_not_found));
     for (path, routes) in by_path {
         match path.strip_prefix(TENANT_PREFIX) {
-            Some(rest) => tenant_scope = tenant_scope.service(resource(rest, routes)),
+            Some(rest) => tenant_scope = tenant_scope.service(resource(rest, path, routes)),
             None => {
-                cfg.service(resource(path, routes));
+                cfg.service(resource(path, path, routes));
             }
         }
     }
@@ -261,11 +542,18 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
+fn method_not_allowed(allow: String) -> HttpResponse {
+    let mut response = ApiError::new(
         ErrorCode::MethodNotAllowed,
         "Method not allowed on this route",
-    ))
+    )
+    .error_response();
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allow) {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::ALLOW, value);
+    }
+    response
 }
 
 pub async fn route_not_found() -> Result<HttpResponse, ApiError> {

@@ -78,11 +78,11 @@ struct Requested {
 
 impl CreateToken {
     fn validate(self, now: Timestamp) -> Result<Requested, ApiError> {
-        let name = self
+        let sent = self
             .name
-            .map(|n| n.trim().to_string())
             .ok_or_else(|| ApiError::validation("name", "is required"))?;
-        if !(1..=100).contains(&name.chars().count()) {
+        let name = sent.trim().to_string();
+        if name.is_empty() || sent.chars().count() > 100 {
             return Err(ApiError::validation("name", "must be 1 to 100 characters"));
         }
         let names = self

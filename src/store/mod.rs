@@ -11,6 +11,7 @@
 //!   is updated after each commit, in commit order: the index by the store itself, everything
 //!   else through [`Change`]s delivered to listeners.
 
+mod backup;
 pub mod check;
 mod conversations;
 mod corpus;
@@ -41,6 +42,7 @@ use crate::domain::TokenRecord;
 use crate::search;
 
 pub const DB_FILE: &str = "animam.redb";
+pub use backup::BackupReport;
 
 /// Why a store operation did not happen.
 #[derive(Debug, Clone)]

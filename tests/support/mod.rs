@@ -144,6 +144,22 @@ impl Server {
         server
     }
 
+    /// Serves an existing data directory (`<root>/data`) whose `*` token of acme is `admin`.
+    pub fn on_root(root: tempfile::TempDir, admin: String) -> Server {
+        let mut server = Server {
+            child: None,
+            base: String::new(),
+            root,
+            log: Arc::default(),
+            admin,
+            other_admin: String::new(),
+            legacy: String::new(),
+            other_legacy: String::new(),
+        };
+        server.launch(&[]);
+        server
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.root.path().join("data")
     }
