@@ -19,6 +19,15 @@ fn concrete(server: &Server, method: &str, path: &str) -> Option<(String, Option
         assert_eq!(r.status, 201, "{}", r.text);
         r.json()["id"].as_str().unwrap().to_string()
     };
+    let visitor = || {
+        let r = server.post(
+            "/tenants/acme/visitors",
+            &server.admin,
+            &json!({"externalId": unique("fixture-visitor")}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.json()["id"].as_str().unwrap().to_string()
+    };
     let out = match (method, path) {
         ("GET", "/health") => ("/health".to_string(), None, 200),
         ("POST", "/chat/{slug}") => (
@@ -108,6 +117,40 @@ fn concrete(server: &Server, method: &str, path: &str) -> Option<(String, Option
             (format!("/tenants/acme/tokens/{id}"), None, 200)
         }
         ("GET", "/tenants/{slug}/stats") => ("/tenants/acme/stats".into(), None, 200),
+        ("GET", "/tenants/{slug}/visitors") => ("/tenants/acme/visitors".into(), None, 200),
+        ("POST", "/tenants/{slug}/visitors") => (
+            "/tenants/acme/visitors".into(),
+            Some(json!({"externalId": unique("visitor")})),
+            201,
+        ),
+        ("GET" | "PATCH" | "DELETE", "/tenants/{slug}/visitors/{id}") => (
+            format!("/tenants/acme/visitors/{}", visitor()),
+            (method == "PATCH").then(|| json!({"displayName": "Ann"})),
+            200,
+        ),
+        ("GET", "/tenants/{slug}/visitors/{id}/memory") => (
+            format!("/tenants/acme/visitors/{}/memory", visitor()),
+            None,
+            200,
+        ),
+        ("POST", "/tenants/{slug}/visitors/{id}/memory") => (
+            format!("/tenants/acme/visitors/{}/memory", visitor()),
+            Some(json!({"key": "plan", "value": "pro"})),
+            201,
+        ),
+        ("DELETE", "/tenants/{slug}/visitors/{id}/memory/{key}") => {
+            let id = visitor();
+            server.post(
+                &format!("/tenants/acme/visitors/{id}/memory"),
+                &server.admin,
+                &json!({"key": "plan", "value": "pro"}),
+            );
+            (
+                format!("/tenants/acme/visitors/{id}/memory/plan"),
+                None,
+                200,
+            )
+        }
         // Authenticated per tool call, not by the route: tests/mcp.rs holds its table of
         // every tool against every scope and other tenants' tokens. Without a credential: 401.
         ("POST", "/mcp") => ("/mcp".into(), Some(json!({})), 401),

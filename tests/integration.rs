@@ -21,6 +21,7 @@ mod segments;
 mod stats;
 mod tenants;
 mod tokens;
+mod visitors;
 
 mod connections;
 mod conversation_limits;

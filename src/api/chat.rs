@@ -248,7 +248,20 @@ fn turn_request(req: &HttpRequest, body: ChatRequest) -> ApiResult<TurnRequest> 
     let session_id = optional_text("sessionId", body.session_id, MAX_SESSION_ID)?
         .ok_or_else(|| ApiError::validation("sessionId", "is required"))?;
     let page_url = optional_text("pageUrl", body.page_url, MAX_PAGE_URL)?;
-    let visitor_id = optional_text("visitorId", body.visitor_id, MAX_VISITOR_ID)?;
+    // The body's visitorId, else the hosted API's X-Visitor-Id header.
+    let visitor_id = match body.visitor_id {
+        Some(id) => Some(id),
+        None => req
+            .headers()
+            .get("x-visitor-id")
+            .map(|v| {
+                v.to_str()
+                    .map(str::to_string)
+                    .map_err(|_| ApiError::validation("X-Visitor-Id", "must be visible ASCII text"))
+            })
+            .transpose()?,
+    };
+    let visitor_id = optional_text("visitorId", visitor_id, MAX_VISITOR_ID)?;
 
     let header_model = match req.headers().get(X_AGENT_MODEL) {
         None => None,

@@ -97,7 +97,14 @@ struct ConversationDetail {
 }
 
 /// The filters of the list and the export, validated.
-pub const FILTERS: [&str; 5] = ["from", "to", "segment", "channel", "visitorType"];
+pub const FILTERS: [&str; 6] = [
+    "from",
+    "to",
+    "segment",
+    "channel",
+    "visitorType",
+    "visitorId",
+];
 
 pub fn filter_from(params: &Params) -> Result<ConversationFilter, ApiError> {
     let time = |name: &str| {
@@ -132,6 +139,7 @@ pub fn filter_from(params: &Params) -> Result<ConversationFilter, ApiError> {
         from: time("from")?,
         to: time("to")?,
         segment: params.str("segment").map(str::to_string),
+        visitor_id: params.str("visitorId").map(str::to_string),
         channel,
         visitor_type,
     })

@@ -68,3 +68,33 @@ pub fn non_blank(field: &str, value: String, max: usize) -> Result<String, ApiEr
     check_controls(field, &value)?;
     Ok(value)
 }
+
+/// `null` clears the field; anything else is read by `read`.
+pub fn nullable<T>(
+    value: &Value,
+    read: impl FnOnce(&Value) -> Result<T, ApiError>,
+) -> Result<Option<T>, ApiError> {
+    match value {
+        Value::Null => Ok(None),
+        v => read(v).map(Some),
+    }
+}
+
+/// E.164: `+`, then 2 to 15 digits, the first not 0.
+pub fn phone_number(field: &str, value: &Value) -> Result<String, ApiError> {
+    match value.as_str() {
+        Some(s)
+            if s.len() >= 3
+                && s.len() <= 16
+                && s.starts_with('+')
+                && !s[1..].starts_with('0')
+                && s[1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Ok(s.to_string())
+        }
+        _ => Err(ApiError::validation(
+            field,
+            "must be an E.164 phone number like +33123456789",
+        )),
+    }
+}

@@ -15,6 +15,7 @@ mod state;
 pub mod stats;
 pub mod tenant;
 pub mod tokens;
+pub mod visitors;
 pub mod widget;
 
 use actix_web::http::Method;
@@ -433,6 +434,82 @@ pub fn routes() -> Vec<RouteSpec> {
                 .ok(200, "The JSON-RPC response", r("JsonRpcResponse"))
                 .ok_as(202, "A notification, accepted", vec![])
                 .errors(&[400, 401]),
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/tenants/{slug}/visitors",
+            Some(S::VisitorsRead),
+            visitors::list,
+            Doc::new("List visitors")
+                .describe("Newest first; `search` matches email, display name and external id.")
+                .query(vec![
+                    param("limit", "Visitors per page", json!({"type": "integer", "minimum": 1, "maximum": 200, "default": 50})),
+                    param("offset", "Visitors to skip", json!({"type": "integer", "minimum": 0, "maximum": 1_000_000_000, "default": 0})),
+                    param("search", "Text to look for", json!({"type": "string", "maxLength": 200})),
+                ])
+                .ok(200, "One page", r("VisitorPage")),
+        ),
+        RouteSpec::new(
+            M::POST,
+            "/tenants/{slug}/visitors",
+            Some(S::VisitorsWrite),
+            visitors::create,
+            Doc::new("Create a visitor")
+                .describe("At least one of `email` and `externalId`; both are unique per tenant (409).")
+                .json_body(r("VisitorWrite"))
+                .ok(201, "Created", r("Visitor"))
+                .errors(&[409]),
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/tenants/{slug}/visitors/{id}",
+            Some(S::VisitorsRead),
+            visitors::get,
+            Doc::new("Read a visitor, with its conversation and memory counts")
+                .ok(200, "The visitor", r("Visitor")),
+        ),
+        RouteSpec::new(
+            M::PATCH,
+            "/tenants/{slug}/visitors/{id}",
+            Some(S::VisitorsWrite),
+            visitors::update,
+            Doc::new("Change a visitor")
+                .json_body(r("VisitorWrite"))
+                .ok(200, "The visitor as changed", r("Visitor"))
+                .errors(&[409]),
+        ),
+        RouteSpec::new(
+            M::DELETE,
+            "/tenants/{slug}/visitors/{id}",
+            Some(S::VisitorsWrite),
+            visitors::delete,
+            Doc::new("Delete a visitor with its conversations and memory")
+                .describe("In one transaction.")
+                .ok(200, "Deleted", r("Deleted")),
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/tenants/{slug}/visitors/{id}/memory",
+            Some(S::VisitorsRead),
+            visitors::memory,
+            Doc::new("What the bot remembers about a visitor").ok(200, "The facts", r("Memory")),
+        ),
+        RouteSpec::new(
+            M::POST,
+            "/tenants/{slug}/visitors/{id}/memory",
+            Some(S::VisitorsWrite),
+            visitors::remember,
+            Doc::new("Create or update a fact by key")
+                .json_body(r("FactWrite"))
+                .ok(201, "Created", r("MemoryFact"))
+                .ok(200, "Updated", r("MemoryFact")),
+        ),
+        RouteSpec::new(
+            M::DELETE,
+            "/tenants/{slug}/visitors/{id}/memory/{key}",
+            Some(S::VisitorsWrite),
+            visitors::forget,
+            Doc::new("Forget a fact").ok(200, "Deleted", r("DeletedFact")),
         ),
         RouteSpec::new(
             M::POST,

@@ -206,6 +206,11 @@ pub fn conversation_filters() -> Vec<Param> {
             "Only this kind of visitor",
             json!({"type": "string", "enum": VisitorType::names()}),
         ),
+        param(
+            "visitorId",
+            "Only this visitor's conversations",
+            json!({"type": "string"}),
+        ),
     ]
 }
 
@@ -616,6 +621,64 @@ fn schemas() -> Map<String, Value> {
                     "properties": {"question": s, "count": int},
                 }},
             },
+        },
+        "Visitor": {
+            "type": "object",
+            "required": ["id", "email", "externalId", "displayName", "phone", "authProvider", "metadata", "createdAt", "updatedAt"],
+            "properties": {
+                "id": s, "email": nullable(s.clone()), "externalId": nullable(s.clone()),
+                "displayName": nullable(s.clone()), "phone": nullable(s.clone()),
+                "authProvider": nullable(s.clone()), "metadata": {"type": "object"},
+                "createdAt": timestamp(), "updatedAt": timestamp(),
+                "conversationCount": int, "memoryCount": int,
+            },
+        },
+        "VisitorWrite": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "email": nullable(json!({"type": "string", "format": "email", "minLength": 3, "maxLength": 254})),
+                "externalId": nullable(text(1, 200)),
+                "displayName": nullable(text(1, 200)),
+                "phone": nullable(json!({"type": "string", "pattern": "^\\+[1-9][0-9]{1,14}$"})),
+                "authProvider": nullable(text(1, 50)),
+                "metadata": {"type": "object"},
+            },
+        },
+        "VisitorPage": {
+            "type": "object",
+            "required": ["visitors", "total", "limit", "offset"],
+            "properties": {
+                "visitors": {"type": "array", "items": r("Visitor")},
+                "total": int, "limit": int, "offset": int,
+            },
+        },
+        "MemoryFact": {
+            "type": "object",
+            "required": ["key", "value", "source", "createdAt", "updatedAt"],
+            "properties": {
+                "key": s, "value": s, "source": {"type": "string", "enum": ["api", "chat"]},
+                "createdAt": timestamp(), "updatedAt": timestamp(),
+            },
+        },
+        "Memory": {
+            "type": "object",
+            "required": ["memory"],
+            "properties": {"memory": {"type": "array", "items": r("MemoryFact")}},
+        },
+        "FactWrite": {
+            "type": "object",
+            "required": ["key", "value"],
+            "additionalProperties": false,
+            "properties": {
+                "key": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,100}$"},
+                "value": text(1, 2000),
+            },
+        },
+        "DeletedFact": {
+            "type": "object",
+            "required": ["deleted", "key"],
+            "properties": {"deleted": {"const": true}, "key": s},
         },
         "JsonRpcRequest": {
             "type": "object",

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::AppState;
 use super::extract::ApiJson;
-use super::fields::{boolean, one_of, text};
+use super::fields::{boolean, nullable, one_of, phone_number, text};
 use crate::auth::{Authed, need};
 use crate::chat::origin::is_host_pattern;
 use crate::domain::{
@@ -186,17 +186,6 @@ pub fn read_patch(changes: &Map<String, Value>) -> Result<TenantPatch, ApiError>
     Ok(p)
 }
 
-/// `null` clears the field; anything else is read by `read`.
-fn nullable<T>(
-    value: &Value,
-    read: impl FnOnce(&Value) -> Result<T, ApiError>,
-) -> Result<Option<T>, ApiError> {
-    match value {
-        Value::Null => Ok(None),
-        v => read(v).map(Some),
-    }
-}
-
 fn url(field: &str, value: &Value) -> Result<String, ApiError> {
     match value.as_str() {
         Some(s)
@@ -213,25 +202,6 @@ fn url(field: &str, value: &Value) -> Result<String, ApiError> {
         _ => Err(ApiError::validation(
             field,
             "must be an http(s) URL of at most 2048 characters",
-        )),
-    }
-}
-
-/// E.164: `+`, then 2 to 15 digits, the first not 0.
-fn phone_number(field: &str, value: &Value) -> Result<String, ApiError> {
-    match value.as_str() {
-        Some(s)
-            if s.len() >= 3
-                && s.len() <= 16
-                && s.starts_with('+')
-                && !s[1..].starts_with('0')
-                && s[1..].bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            Ok(s.to_string())
-        }
-        _ => Err(ApiError::validation(
-            field,
-            "must be an E.164 phone number like +33123456789",
         )),
     }
 }

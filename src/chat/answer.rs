@@ -313,6 +313,7 @@ pub fn llm_messages(
     persona: &Persona,
     segment: &SegmentInfo,
     sources: &[Retrieved],
+    visitor_facts: &[(String, String)],
     history: &[(String, String)],
     question: &str,
 ) -> Vec<ChatMessage> {
@@ -352,6 +353,12 @@ pub fn llm_messages(
         system.push_str(&format!(
             " Visitors were shown this content warning: {warning}"
         ));
+    }
+    if !visitor_facts.is_empty() {
+        system.push_str("\n\nWhat you know about this visitor:");
+        for (key, value) in visitor_facts {
+            system.push_str(&format!("\n- {key}: {value}"));
+        }
     }
     if !segment.system_prompt.is_empty() {
         system.push_str("\n\n");
@@ -585,7 +592,7 @@ mod tests {
             ("user".to_string(), "hi".to_string()),
             ("assistant".to_string(), "hello".to_string()),
         ];
-        let messages = llm_messages(&persona(), &segment, &sources, &history, "refund?");
+        let messages = llm_messages(&persona(), &segment, &sources, &[], &history, "refund?");
         assert_eq!(messages.len(), 4);
         assert!(messages[0].content.contains("You are Max"));
         assert!(messages[0].content.contains("Be brief."));
@@ -599,7 +606,7 @@ mod tests {
             content_policy: ContentPolicy::SfwStrict,
             ..persona()
         };
-        let system = &llm_messages(&strict, &SegmentInfo::default(), &[], &[], "q")[0].content;
+        let system = &llm_messages(&strict, &SegmentInfo::default(), &[], &[], &[], "q")[0].content;
         assert!(system.contains("strictly safe for work"), "{system}");
         assert!(!system.contains("years old"), "{system}");
         let gated = Persona {
@@ -608,7 +615,13 @@ mod tests {
             content_warning: Some("Talks about wine.".into()),
             ..persona()
         };
-        let system = &llm_messages(&gated, &SegmentInfo::default(), &[], &[], "q")[0].content;
+        let facts = [("plan".to_string(), "pro".to_string())];
+        let system =
+            &llm_messages(&gated, &SegmentInfo::default(), &[], &facts, &[], "q")[0].content;
+        assert!(
+            system.contains("What you know about this visitor:\n- plan: pro"),
+            "{system}"
+        );
         assert!(
             system.contains("mature themes may be discussed"),
             "{system}"

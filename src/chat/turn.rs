@@ -83,6 +83,8 @@ pub struct Turn {
     user_at: Timestamp,
     max_messages: u32,
     history: Vec<(String, String)>,
+    /// What the tenant remembers about the visitor (key, value), for the LLM.
+    visitor_facts: Vec<(String, String)>,
     pub retrieval: Answer,
 }
 
@@ -163,6 +165,24 @@ pub async fn prepare(
         &request.message,
         previous_user_message,
     )?;
+    // A known visitor's conversation is linked to it and its facts inform the LLM; an
+    // unknown id is not an error (the widget may hold a stale one) but is not stored either.
+    let (visitor_id, visitor_facts) = match request.visitor_id {
+        Some(id) => match store.visitor_memory(&tenant.slug, &id).await? {
+            Some(facts) => (
+                Some(id),
+                facts.into_iter().map(|f| (f.key, f.value)).collect(),
+            ),
+            None => {
+                log::info!(
+                    "chat: tenant {}: unknown visitorId; the conversation is not linked to a visitor",
+                    tenant.slug
+                );
+                (None, Vec::new())
+            }
+        },
+        None => (None, Vec::new()),
+    };
     let start = NewConversation {
         session_id: request.session_id.clone(),
         segment: segment.slug.clone(),
@@ -173,7 +193,7 @@ pub async fn prepare(
             VisitorType::Human
         },
         agent_model: request.agent_model.clone(),
-        visitor_id: request.visitor_id,
+        visitor_id,
         metadata: request.metadata,
     };
     Ok(Turn {
@@ -187,6 +207,7 @@ pub async fn prepare(
         user_at: Timestamp::now(),
         max_messages,
         history,
+        visitor_facts,
         retrieval,
     })
 }
@@ -327,6 +348,7 @@ pub async fn generate(
         &persona(&turn.tenant),
         &segment_info(&turn.segment),
         &turn.retrieval.sources,
+        &turn.visitor_facts,
         &turn.history,
         &turn.message,
     );

@@ -100,11 +100,16 @@ pub struct ConversationFilter {
     pub segment: Option<String>,
     pub channel: Option<Channel>,
     pub visitor_type: Option<VisitorType>,
+    pub visitor_id: Option<String>,
 }
 
 impl ConversationFilter {
     pub fn accepts(&self, c: &Conversation) -> bool {
         self.segment.as_ref().is_none_or(|s| *s == c.segment)
+            && self
+                .visitor_id
+                .as_ref()
+                .is_none_or(|v| c.visitor_id.as_ref() == Some(v))
             && self.channel.is_none_or(|ch| ch == c.channel)
             && self.visitor_type.is_none_or(|v| v == c.visitor_type)
     }
