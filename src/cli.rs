@@ -10,7 +10,7 @@ use crate::auth::token::{SecretKind, mint};
 use crate::clock::Timestamp;
 use crate::config::{self, FlagOverrides};
 use crate::domain::tenant::is_valid_slug;
-use crate::domain::{NewToken, ScopeSet};
+use crate::domain::{Actor, NewToken, ScopeSet};
 use crate::store::{Store, StoreError, StoreOptions};
 
 #[derive(Parser, Debug)]
@@ -188,23 +188,25 @@ async fn admin(store: &Store, command: Command) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::Token(TokenCommand::Revoke { id }) => match store.revoke_token(None, &id).await {
-            Ok(t) => {
-                eprintln!(
-                    "Revoked token {} ({}) of tenant {}",
-                    t.id,
-                    printable(&t.name),
-                    printable(&t.tenant)
-                );
-                Ok(())
+        Command::Token(TokenCommand::Revoke { id }) => {
+            match store.revoke_token(None, &id, Actor::cli()).await {
+                Ok(t) => {
+                    eprintln!(
+                        "Revoked token {} ({}) of tenant {}",
+                        t.id,
+                        printable(&t.name),
+                        printable(&t.tenant)
+                    );
+                    Ok(())
+                }
+                Err(StoreError::NotFound(_)) => Err(format!("no token with id {}", printable(&id))),
+                Err(e) => Err(e.to_string()),
             }
-            Err(StoreError::NotFound(_)) => Err(format!("no token with id {}", printable(&id))),
-            Err(e) => Err(e.to_string()),
-        },
+        }
         Command::LegacyKey { tenant } => {
             let minted = mint(SecretKind::LegacyKey);
             store
-                .set_legacy_key(&tenant, minted.hash)
+                .set_legacy_key(&tenant, minted.hash, Actor::cli())
                 .await
                 .map_err(|e| match e {
                     StoreError::NotFound(_) => format!(
@@ -270,6 +272,7 @@ async fn bootstrap(store: &Store, slug: &str, name: Option<&str>) -> Result<(), 
                 prefix: minted.prefix,
                 expires_at: None,
             },
+            Actor::cli(),
         )
         .await
         .map_err(text)?;

@@ -1,6 +1,7 @@
 //! The HTTP API: one file per resource, and here the single route table that drives the
 //! router and the route/scope tests.
 
+pub mod audit;
 pub mod chat;
 pub mod conversations;
 pub mod corpus;
@@ -13,6 +14,7 @@ pub mod tenant;
 pub mod tokens;
 pub mod widget;
 
+use actix_web::dev::Service;
 use actix_web::http::Method;
 use actix_web::{FromRequest, Handler, HttpResponse, Responder, Route, web};
 use serde::Serialize;
@@ -37,6 +39,9 @@ pub struct RouteSpec {
     pub method: Method,
     pub path: &'static str,
     pub scope: Option<Scope>,
+    /// Whether a credential of the tenant is needed. True for every route with a `scope`;
+    /// also for routes open to any credential whatever its scopes (`tokens/self`).
+    pub authenticated: bool,
     /// The handler as an actix route answering the given method.
     make: Box<dyn Fn(Method) -> Route>,
 }
@@ -52,12 +57,27 @@ impl RouteSpec {
             method,
             path,
             scope,
+            authenticated: scope.is_some(),
             make: Box::new(move |method| web::method(method).to(handler.clone())),
+        }
+    }
+
+    /// A route for any credential of the tenant, whatever its scopes (`AnyScope`).
+    fn any_credential<F, Args>(method: Method, path: &'static str, handler: F) -> Self
+    where
+        F: Handler<Args> + Clone,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        RouteSpec {
+            authenticated: true,
+            ..RouteSpec::new(method, path, None, handler)
         }
     }
 }
 
-/// Every route of the API, in registration order (literal segments before `{id}`).
+/// Every route of the API. Resources are registered with literal paths before those with
+/// parameters (see `configure`), so `tokens/self` is not taken for a token id.
 pub fn routes() -> Vec<RouteSpec> {
     use Method as M;
     use Scope as S;
@@ -179,6 +199,19 @@ pub fn routes() -> Vec<RouteSpec> {
             Some(S::TokensWrite),
             tokens::delete,
         ),
+        RouteSpec::new(
+            M::POST,
+            "/tenants/{slug}/tokens/{id}/rotate",
+            Some(S::TokensWrite),
+            tokens::rotate,
+        ),
+        RouteSpec::any_credential(M::GET, "/tenants/{slug}/tokens/self", tokens::whoami),
+        RouteSpec::new(
+            M::GET,
+            "/tenants/{slug}/audit",
+            Some(S::TokensRead),
+            audit::list,
+        ),
     ]
 }
 
@@ -204,6 +237,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             None => by_path.push((spec.path, made)),
         }
     }
+    // A literal path only ever matches itself: registering it before paths with `{params}`
+    // keeps `/tokens/self` from being read as `/tokens/{id}`. The sort is stable.
+    by_path.sort_by_key(|(path, _)| path.matches('{').count());
     let resource = |path: &str, routes: Vec<Route>| {
         routes.into_iter().fold(
             web::resource(path).default_service(web::to(method_not_allowed)),
@@ -219,7 +255,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             }
         }
     }
-    cfg.service(tenant_scope);
+    // Every answer of a tenant route whose credential was counted carries the budget.
+    cfg.service(tenant_scope.wrap_fn(|req, service| {
+        let call = service.call(req);
+        async move {
+            let mut response = call.await?;
+            crate::auth::rate_limit_headers(&mut response);
+            Ok(response)
+        }
+    }));
 }
 
 async fn health() -> HttpResponse {

@@ -25,6 +25,8 @@ pub struct Credential {
     pub tenant: String,
     pub scopes: ScopeSet,
     pub expires_at: Option<Timestamp>,
+    /// After a rotation with a grace period: the previous secret's hash, accepted until then.
+    grace: Option<(SecretHash, Timestamp)>,
     /// Microseconds; 0 = never used.
     last_used: AtomicI64,
     /// The value last written to the store, so the flusher writes only what changed.
@@ -45,13 +47,14 @@ impl Credential {
             tenant,
             scopes,
             expires_at,
+            grace: None,
             last_used: AtomicI64::new(used),
             flushed_last_used: AtomicI64::new(used),
         }
     }
 
     fn from_token(record: &TokenRecord) -> Self {
-        Credential::new(
+        let mut credential = Credential::new(
             CredentialKind::Token {
                 id: record.id.clone(),
                 prefix: record.prefix.clone(),
@@ -60,7 +63,28 @@ impl Credential {
             record.scopes,
             record.expires_at,
             record.last_used_at,
-        )
+        );
+        credential.grace = record
+            .grace
+            .as_ref()
+            .and_then(|g| Some((parse_hex(&g.hash)?, g.until)));
+        credential
+    }
+
+    /// Whether `hash` (which found this credential) is a rotated-out secret whose grace
+    /// period is over.
+    pub fn is_past_grace(&self, hash: &SecretHash, now: Timestamp) -> bool {
+        self.grace
+            .as_ref()
+            .is_some_and(|(old, until)| old == hash && *until <= now)
+    }
+
+    /// The token's public prefix (none for a legacy key).
+    pub fn prefix(&self) -> Option<&str> {
+        match &self.kind {
+            CredentialKind::Token { prefix, .. } => Some(prefix),
+            CredentialKind::LegacyKey => None,
+        }
     }
 
     fn legacy(tenant: &str) -> Self {
@@ -138,19 +162,54 @@ impl Credentials {
         self.by_hash.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Both hashes a token record answers to: its secret and, during a grace period, the
+    /// previous one.
+    fn hashes(record: &TokenRecord) -> impl Iterator<Item = SecretHash> {
+        let grace = record.grace.as_ref().and_then(|g| parse_hex(&g.hash));
+        parse_hex(&record.hash).into_iter().chain(grace)
+    }
+
+    fn insert_token(
+        table: &mut HashMap<SecretHash, Arc<Credential>>,
+        record: &TokenRecord,
+        used: Option<&Credential>,
+    ) {
+        if parse_hex(&record.hash).is_none() {
+            log::error!("token {} has an unreadable hash; ignored", record.id);
+            return;
+        }
+        let credential = Credential::from_token(record);
+        if let Some(used) = used {
+            credential.touch(Timestamp::from_micros(
+                used.last_used.load(Ordering::Relaxed),
+            ));
+            credential.flushed_last_used.store(
+                used.flushed_last_used.load(Ordering::Relaxed),
+                Ordering::Relaxed,
+            );
+        }
+        let credential = Arc::new(credential);
+        for hash in Self::hashes(record) {
+            table.insert(hash, credential.clone());
+        }
+    }
+
     fn apply(&self, change: &Change) {
         match change {
-            Change::TokenCreated(record) => match parse_hex(&record.hash) {
-                Some(hash) => {
-                    self.write()
-                        .insert(hash, Arc::new(Credential::from_token(record)));
-                }
-                None => log::error!("token {} has an unreadable hash; ignored", record.id),
-            },
+            Change::TokenCreated(record) => Self::insert_token(&mut self.write(), record, None),
             Change::TokenRevoked(record) => {
-                if let Some(hash) = parse_hex(&record.hash) {
-                    self.write().remove(&hash);
+                let mut table = self.write();
+                for hash in Self::hashes(record) {
+                    table.remove(&hash);
                 }
+            }
+            Change::TokenRotated { previous, current } => {
+                let mut table = self.write();
+                let mut used = None;
+                for hash in Self::hashes(previous) {
+                    used = used.or(table.remove(&hash));
+                }
+                Self::insert_token(&mut table, current, used.as_deref());
             }
             Change::LegacyKeyChanged {
                 tenant,
@@ -179,7 +238,8 @@ impl Credentials {
 
     /// Last-used instants of tokens that changed since the previous call's flush.
     fn unflushed(&self) -> Vec<(Arc<Credential>, String, i64)> {
-        self.by_hash
+        let mut pending: Vec<(Arc<Credential>, String, i64)> = self
+            .by_hash
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
@@ -189,7 +249,11 @@ impl Credentials {
                 (now != c.flushed_last_used.load(Ordering::Relaxed))
                     .then(|| (c.clone(), id.to_string(), now))
             })
-            .collect()
+            .collect();
+        // A token in its rotation grace sits under two hashes: write it once.
+        pending.sort_by(|a, b| a.1.cmp(&b.1));
+        pending.dedup_by(|a, b| a.1 == b.1);
+        pending
     }
 
     /// Writes changed last-used times to the store; returns how many.

@@ -1,6 +1,7 @@
 //! The records of the domain and their rules, shared by every layer: plain data with no
 //! storage or HTTP types, so `store`, `chat`, `auth` and `api` can all depend on it.
 
+pub mod audit;
 pub mod conversation;
 pub mod corpus;
 pub mod scope;
@@ -9,6 +10,7 @@ pub mod session;
 pub mod tenant;
 pub mod token;
 
+pub use audit::{Actor, ActorKind, AuditAction, AuditEntry, NewAudit};
 pub use conversation::{
     Channel, Conversation, ConversationFilter, Exchange, Message, Metadata, NewConversation, Role,
     VisitorType,
@@ -18,4 +20,4 @@ pub use scope::{Scope, ScopeSet};
 pub use segment::{NewSegment, Segment, SegmentPatch, Starter};
 pub use session::Session;
 pub use tenant::{ContentPolicy, Plan, Tenant, TenantPatch, Tone};
-pub use token::{NewToken, TokenRecord};
+pub use token::{GraceSecret, NewSecret, NewToken, TokenRecord};

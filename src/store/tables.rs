@@ -35,5 +35,9 @@ pub const MESSAGES: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("
 /// BLAKE3 (hex) of a dashboard session's cookie value -> Session (never the value itself)
 pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 
+/// (tenant, audit id) -> AuditEntry. Ids start with their instant (the writer's strictly
+/// increasing clock), so a tenant's range is in chronological order.
+pub const AUDIT: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("audit");
+
 /// 2: one timestamp unit (µs) in every record, and SEGMENT_USAGE.
 pub const SCHEMA_VERSION: u32 = 2;

@@ -255,6 +255,7 @@ fn exchanges_share_conversations_by_session_and_respect_the_quota() {
                     conversations_limit: Some(Some(2)),
                     ..Default::default()
                 },
+                crate::domain::Actor::cli(),
             )
             .await
             .unwrap();
@@ -414,6 +415,7 @@ fn sessions_touch_expire_and_end_with_their_token() {
                     prefix: "ak_x".into(),
                     expires_at: None,
                 },
+                crate::domain::Actor::cli(),
             )
             .await
             .unwrap();
@@ -454,7 +456,10 @@ fn sessions_touch_expire_and_end_with_their_token() {
             .create_session("s3", session(&token.id))
             .await
             .unwrap();
-        store.revoke_token(None, &token.id).await.unwrap();
+        store
+            .revoke_token(None, &token.id, crate::domain::Actor::cli())
+            .await
+            .unwrap();
         assert!(store.get_session("s3").await.unwrap().is_none(), "revoked");
         assert!(store.get_session("s2").await.unwrap().is_some());
         assert!(store.delete_session("s2").await.unwrap());
