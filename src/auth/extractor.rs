@@ -120,14 +120,14 @@ pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
         .ok_or_else(|| ApiError::internal("auth::Guard missing from app data"))?;
     let ip = client_ip_text(req, &guard.trusted_proxies);
     guard.refuse_throttled(&ip)?;
-    resolve(req, guard, &ip)
-        .inspect_err(|(error, actor)| {
-            if error.status() == StatusCode::UNAUTHORIZED {
-                guard.count_failure(&ip);
-            }
-            record_denied(req, guard, &ip, error, actor.clone());
-        })
-        .map_err(|(error, _)| error)
+    resolve(req, guard, &ip).map_err(|denied| {
+        let (error, actor) = *denied;
+        if error.status() == StatusCode::UNAUTHORIZED {
+            guard.count_failure(&ip);
+        }
+        record_denied(req, guard, &ip, &error, actor);
+        error
+    })
 }
 
 /// The audit actor of a credential, or of a presented secret that matched none (its prefix
@@ -189,11 +189,12 @@ fn record_denied(req: &HttpRequest, guard: &Guard, ip: &str, error: &ApiError, a
     );
 }
 
-type Denied = (ApiError, Actor);
+/// A refusal and who was refused, for the audit log.
+type Denied = Box<(ApiError, Actor)>;
 
 fn resolve(req: &HttpRequest, guard: &Guard, ip: &str) -> Result<Principal, Denied> {
     let unknown = |error: ApiError, presented: Option<(SecretKind, &str)>| {
-        (error, actor_of(None, presented, ip))
+        Box::new((error, actor_of(None, presented, ip)))
     };
     let (kind, secret) = match presented(req) {
         Some(Presented::Bearer(secret)) => (SecretKind::ApiToken, secret),
@@ -209,7 +210,7 @@ fn resolve(req: &HttpRequest, guard: &Guard, ip: &str) -> Result<Principal, Deni
         Some(c) if !c.is_past_grace(&hash, now) => c,
         _ => return Err(unknown(ApiError::invalid_token(), Some((kind, secret)))),
     };
-    let known = |error: ApiError| (error, actor_of(Some(&credential), None, ip));
+    let known = |error: ApiError| Box::new((error, actor_of(Some(&credential), None, ip)));
     if credential.is_expired(now) {
         return Err(known(ApiError::token_expired()));
     }

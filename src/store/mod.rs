@@ -171,8 +171,8 @@ pub enum Change {
     /// The token got a new secret; `previous` is the record before (its hash stops working,
     /// or works until `current.grace` ends).
     TokenRotated {
-        previous: TokenRecord,
-        current: TokenRecord,
+        previous: Box<TokenRecord>,
+        current: Box<TokenRecord>,
     },
     /// The tenant's legacy key hash went from `previous` to `current`.
     LegacyKeyChanged {

@@ -171,8 +171,8 @@ impl Store {
                 },
             )?;
             tx.after_commit(Effect::Notify(Change::TokenRotated {
-                previous,
-                current: current.clone(),
+                previous: Box::new(previous),
+                current: Box::new(current.clone()),
             }));
             Ok(current)
         })
