@@ -322,6 +322,21 @@ fn rotation_is_validated_and_never_upwards() {
         server.get("/tenants/acme/corpus", &server.admin).status,
         200
     );
+    // An expired token is not brought back by a rotation.
+    let expires = animam::clock::Timestamp::now().plus_secs(1).to_rfc3339();
+    let soon = server
+        .post(
+            "/tenants/acme/tokens",
+            &server.admin,
+            &json!({"name": "soon", "scopes": ["corpus:read"], "expiresAt": expires}),
+        )
+        .json();
+    std::thread::sleep(Duration::from_millis(1200));
+    rotate(&server, soon["id"].as_str().unwrap(), &server.admin, None).assert_error(
+        409,
+        "Token has expired; create a new one instead of rotating it",
+        "conflict",
+    );
     // Another tenant's token is not found.
     let other_id = server
         .get("/tenants/globex/tokens/self", &server.other_admin)

@@ -295,7 +295,13 @@ pub async fn rotate(
         ));
     }
     let id = &path.1;
-    not_upwards(&state, auth.tenant(), auth.principal.scopes, id, "rotate").await?;
+    let target = not_upwards(&state, auth.tenant(), auth.principal.scopes, id, "rotate").await?;
+    // A rotation keeps the expiry: a new secret for an expired token would be born dead.
+    if target.expires_at.is_some_and(|at| at <= Timestamp::now()) {
+        return Err(ApiError::conflict(
+            "Token has expired; create a new one instead of rotating it",
+        ));
+    }
     let minted = mint(SecretKind::ApiToken);
     let record = state
         .store

@@ -63,13 +63,18 @@ impl RateLimiter {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// Runs `f` on the key's log with expired instants dropped.
+    /// Runs `f` on the key's log with expired instants dropped (an empty log for a key
+    /// never seen, which is only kept if `f` counts something in it).
     fn with_log<T>(&self, key: &str, now: u64, f: impl FnOnce(&mut VecDeque<u64>) -> T) -> T {
         let shard = &self.shards[self.hasher.hash_one(key) as usize % SHARDS];
         let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
-        let log = match map.get_mut(key) {
-            Some(log) => log,
-            None => map.entry(key.to_string()).or_default(),
+        let Some(log) = map.get_mut(key) else {
+            let mut log = VecDeque::new();
+            let out = f(&mut log);
+            if !log.is_empty() {
+                map.insert(key.to_string(), log);
+            }
+            return out;
         };
         while log.front().is_some_and(|&t| t + self.window_ms <= now) {
             log.pop_front();
