@@ -566,3 +566,41 @@ fn denied_requests_are_bounded_per_address_and_retention_prunes() {
         ["request.denied", "request.denied", "legacy_key.minted"]
     );
 }
+
+#[test]
+fn dashboard_changes_are_audited_with_the_session_token_and_client() {
+    use crate::support::dashboard::Session;
+    let server = Server::start_with(&[TRUST_LOCAL]);
+    let (token_id, token) = server.token(&["*"]);
+    let session = Session::sign_in(&server, &token);
+    let fields = [
+        ("name", "Acme"),
+        ("botName", "Max"),
+        ("botTitle", "Your guide"),
+        ("botLore", ""),
+        ("botTone", "FRIENDLY"),
+        ("contentPolicy", "SFW"),
+        ("primaryColor", "#112233"),
+        ("secondaryColor", "#ffffff"),
+        ("allowedDomains", ""),
+        ("showAiBadge", "true"),
+        ("isActivated", "true"),
+    ];
+    let r = session.post("/dashboard/acme/settings", &fields);
+    assert_eq!(r.status, 303, "{}", r.text);
+    let (victim, _) = server.token(&["corpus:read"]);
+    let r = session.post(&format!("/dashboard/acme/tokens/{victim}/revoke"), &[]);
+    assert_eq!(r.status, 303, "{}", r.text);
+    let log = audit(&server, "?limit=3");
+    assert_eq!(
+        actions(&log),
+        ["token.revoked", "token.created", "settings.changed"]
+    );
+    for at in [0, 2] {
+        let actor = &log["entries"][at]["actor"];
+        assert_eq!(actor["kind"], "dashboard", "{log}");
+        assert_eq!(actor["tokenId"], token_id.as_str());
+        assert_eq!(actor["ip"], "127.0.0.1");
+    }
+    assert_eq!(log["entries"][0]["target"], victim.as_str());
+}

@@ -278,3 +278,62 @@ impl Credentials {
             .or(record.last_used_at)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::token::{SecretKind, hash_secret, mint};
+    use crate::domain::GraceSecret;
+
+    fn record(hash: &str, prefix: &str) -> TokenRecord {
+        TokenRecord {
+            id: "tok_1".into(),
+            tenant: "acme".into(),
+            name: "ci".into(),
+            prefix: prefix.into(),
+            scopes: ScopeSet::all(),
+            hash: hash.into(),
+            created_at: Timestamp::from_secs(1),
+            expires_at: None,
+            last_used_at: None,
+            grace: None,
+        }
+    }
+
+    #[test]
+    fn a_rotated_token_answers_to_both_secrets_until_the_grace_ends() {
+        let table = Credentials::default();
+        let (old, new) = (mint(SecretKind::ApiToken), mint(SecretKind::ApiToken));
+        let before = record(&old.hash, &old.prefix);
+        table.apply(&Change::TokenCreated(before.clone()));
+        let used = Timestamp::from_secs(50);
+        table.get(&hash_secret(&old.secret)).unwrap().touch(used);
+        let until = Timestamp::from_secs(100);
+        let mut after = record(&new.hash, &new.prefix);
+        after.grace = Some(GraceSecret {
+            hash: old.hash.clone(),
+            prefix: old.prefix.clone(),
+            until,
+        });
+        table.apply(&Change::TokenRotated {
+            previous: Box::new(before),
+            current: Box::new(after.clone()),
+        });
+        let (old_hash, new_hash) = (hash_secret(&old.secret), hash_secret(&new.secret));
+        let via_old = table.get(&old_hash).unwrap();
+        let via_new = table.get(&new_hash).unwrap();
+        assert!(
+            Arc::ptr_eq(&via_old, &via_new),
+            "one credential, one last-used"
+        );
+        assert_eq!(via_new.last_used(), Some(used), "carried over the rotation");
+        assert_eq!(via_new.prefix(), Some(new.prefix.as_str()));
+        assert!(!via_old.is_past_grace(&old_hash, Timestamp::from_secs(99)));
+        assert!(via_old.is_past_grace(&old_hash, until));
+        assert!(!via_new.is_past_grace(&new_hash, Timestamp::MAX));
+        assert_eq!(table.unflushed().len(), 1, "flushed once, not per hash");
+
+        table.apply(&Change::TokenRevoked(after));
+        assert!(table.get(&old_hash).is_none() && table.get(&new_hash).is_none());
+    }
+}
