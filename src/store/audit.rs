@@ -1,10 +1,11 @@
 //! The audit log (AUDIT). Changes append their entry inside their own transaction
 //! ([`append`]), so an entry exists exactly when its change committed; denied requests come
-//! in batches ([`Store::record_denied`]). The writer prunes by age and count.
+//! in batches ([`Store::record_denied`]). The writer prunes by age and count; AUDIT_COUNT
+//! keeps each tenant's number of rows (for the listing's total and for pruning).
 
 use redb::ReadableTable;
 
-use super::tables::{AUDIT, TENANTS};
+use super::tables::{AUDIT, AUDIT_COUNT, TENANTS};
 use super::writer::Tx;
 use super::{Store, StoreResult, decode, encode};
 use crate::clock::Timestamp;
@@ -29,6 +30,19 @@ pub(super) fn append(tx: &mut Tx<'_>, tenant: &str, new: NewAudit) -> StoreResul
     tx.txn
         .open_table(AUDIT)?
         .insert((tenant, entry.id.as_str()), encode(&entry)?.as_slice())?;
+    count(tx, tenant, 1)
+}
+
+/// Adds `delta` to the tenant's row count.
+fn count(tx: &mut Tx<'_>, tenant: &str, delta: i64) -> StoreResult<()> {
+    let mut counts = tx.txn.open_table(AUDIT_COUNT)?;
+    let now = counts.get(tenant)?.map_or(0, |v| v.value());
+    let next = now.saturating_add_signed(delta);
+    if next == 0 {
+        counts.remove(tenant)?;
+    } else {
+        counts.insert(tenant, next)?;
+    }
     Ok(())
 }
 
@@ -66,10 +80,14 @@ impl Store {
                 Err(redb::TableError::TableDoesNotExist(_)) => return Ok((Vec::new(), 0)),
                 Err(e) => return Err(e.into()),
             };
-            let range = || table.range((tenant, "")..(tenant, ID_END));
-            let total = range()?.count();
+            let total = match txn.open_table(AUDIT_COUNT) {
+                Ok(counts) => counts.get(tenant)?.map_or(0, |v| v.value()) as usize,
+                Err(redb::TableError::TableDoesNotExist(_)) => 0,
+                Err(e) => return Err(e.into()),
+            };
             let mut page = Vec::new();
-            for row in range()?.rev().skip(offset).take(limit) {
+            let rows = table.range((tenant, "")..(tenant, ID_END))?;
+            for row in rows.rev().skip(offset).take(limit) {
                 let (key, value) = row?;
                 page.push(decode("audit", key.value(), value.value())?);
             }
@@ -87,20 +105,21 @@ impl Store {
     ) -> StoreResult<usize> {
         let cutoff = max_age_secs.map(|secs| new_id_at("aud_", now.plus_secs(-secs)));
         // Find what to remove with a read first: most ticks remove nothing and then cost
-        // the writer nothing.
+        // the writer nothing. Rows are oldest first, so what goes is always a prefix of the
+        // tenant's range: the cost is the number of rows removed, not the log's size.
         let doomed = self.read(|txn| {
-            let table = match txn.open_table(AUDIT) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(e.into()),
+            let (table, counts) = match (txn.open_table(AUDIT), txn.open_table(AUDIT_COUNT)) {
+                (Ok(table), Ok(counts)) => (table, counts),
+                (Err(redb::TableError::TableDoesNotExist(_)), _)
+                | (_, Err(redb::TableError::TableDoesNotExist(_))) => return Ok(Vec::new()),
+                (Err(e), _) | (_, Err(e)) => return Err(e.into()),
             };
             let mut doomed = Vec::new();
-            for tenant in txn.open_table(TENANTS)?.iter()? {
-                let tenant = tenant?.0.value().to_string();
-                let range = || table.range((tenant.as_str(), "")..(tenant.as_str(), ID_END));
-                let total = range()?.count();
-                let mut excess = total.saturating_sub(max_entries);
-                for row in range()? {
+            for row in counts.iter()? {
+                let (tenant, total) = row?;
+                let tenant = tenant.value().to_string();
+                let mut excess = (total.value() as usize).saturating_sub(max_entries);
+                for row in table.range((tenant.as_str(), "")..(tenant.as_str(), ID_END))? {
                     let (key, _) = row?;
                     let (_, id) = key.value();
                     let too_old = cutoff.as_deref().is_some_and(|c| id < c);
@@ -117,10 +136,15 @@ impl Store {
             return Ok(0);
         }
         self.write(move |tx| {
-            let mut table = tx.txn.open_table(AUDIT)?;
             let mut removed = 0;
             for (tenant, id) in &doomed {
-                if table.remove((tenant.as_str(), id.as_str()))?.is_some() {
+                let gone = tx
+                    .txn
+                    .open_table(AUDIT)?
+                    .remove((tenant.as_str(), id.as_str()))?
+                    .is_some();
+                if gone {
+                    count(tx, tenant, -1)?;
                     removed += 1;
                 }
             }

@@ -38,6 +38,9 @@ pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("session
 /// (tenant, audit id) -> AuditEntry. Ids start with their instant (the writer's strictly
 /// increasing clock), so a tenant's range is in chronological order.
 pub const AUDIT: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("audit");
+/// tenant -> number of its AUDIT rows, kept in the same transaction as every append and
+/// prune, so retention knows what to prune without counting rows.
+pub const AUDIT_COUNT: TableDefinition<&str, u64> = TableDefinition::new("audit_count");
 
 /// 2: one timestamp unit (µs) in every record, and SEGMENT_USAGE.
 pub const SCHEMA_VERSION: u32 = 2;

@@ -551,3 +551,46 @@ fn an_open_that_ends_without_a_clean_close_leaves_no_trusted_snapshot() {
     let store = open(dir.path());
     assert_eq!(found(&store, "acme", "refunds"), [added.id]);
 }
+
+#[test]
+fn audit_is_newest_first_and_pruned_by_count_and_age() {
+    use crate::domain::{Actor, AuditAction, NewAudit};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    run(async {
+        store.create_tenant("acme", "Acme").await.unwrap();
+        let denied = |n: usize| NewAudit {
+            action: AuditAction::RequestDenied,
+            actor: Actor::cli(),
+            target: None,
+            detail: Some(format!("#{n}")),
+        };
+        let batch = (0..5).map(|n| ("acme".to_string(), denied(n))).collect();
+        assert_eq!(store.record_denied(batch).await.unwrap(), 5);
+        let ghost = vec![("ghost".to_string(), denied(9))];
+        assert_eq!(
+            store.record_denied(ghost).await.unwrap(),
+            0,
+            "no such tenant"
+        );
+        let details = |store: &Store| {
+            let (page, total) = store.list_audit("acme", 0, 100).unwrap();
+            let details: Vec<String> = page.into_iter().filter_map(|e| e.detail).collect();
+            (details, total)
+        };
+        assert_eq!(details(&store).1, 5);
+        assert_eq!(details(&store).0[0], "#4", "newest first");
+
+        let now = Timestamp::now();
+        assert_eq!(store.prune_audit(now, None, 10).await.unwrap(), 0);
+        assert_eq!(store.prune_audit(now, None, 2).await.unwrap(), 3);
+        assert_eq!(
+            details(&store),
+            (vec!["#4".to_string(), "#3".to_string()], 2)
+        );
+        // A day later, a one-hour age limit removes the rest.
+        let later = now.plus_secs(86_400);
+        assert_eq!(store.prune_audit(later, Some(3600), 10).await.unwrap(), 2);
+        assert_eq!(details(&store), (vec![], 0));
+    });
+}
