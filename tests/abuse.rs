@@ -143,6 +143,25 @@ fn behind_a_trusted_proxy_the_forwarded_address_is_the_one_throttled() {
         Some("198.51.100.9, 203.0.113.66"),
     );
     assert_eq!(r.status, 429);
+    // An IPv6 client is counted by its /64: a fresh address in it does not help.
+    for ip in ["2001:db8::1", "2001:db8::2"] {
+        let r = get_from(&server, "/tenants/acme/corpus", "ak_guess", Some(ip));
+        assert_eq!(r.status, 401);
+    }
+    let r = get_from(
+        &server,
+        "/tenants/acme/corpus",
+        &server.admin,
+        Some("2001:db8::3"),
+    );
+    assert_eq!(r.status, 429);
+    let r = get_from(
+        &server,
+        "/tenants/acme/corpus",
+        &server.admin,
+        Some("2001:db8:0:1::1"),
+    );
+    assert_eq!(r.status, 200);
     // Dashboard sign-in: refused for the attacker's address, open for another.
     let sign_in = |ip: &str| {
         dash_send(

@@ -58,7 +58,9 @@ pub(super) fn origin_refused() -> ApiError {
 /// The checks that come before the body, shared with the preflight.
 async fn admit(req: &HttpRequest, state: &AppState, slug: &str) -> ApiResult<Tenant> {
     if let Some(ip) = crate::auth::client_ip(req, &state.config.trusted_proxies) {
-        state.chat_ip_limiter.check(&ip.to_string())?;
+        state
+            .chat_ip_limiter
+            .check(&crate::auth::budget_key(&ip.to_string()))?;
     }
     let tenant = state
         .store

@@ -40,6 +40,19 @@ fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAdd
     client
 }
 
+/// The key a per-IP budget counts `ip` (as [`client_ip_text`] gives it) under: the address
+/// itself, or for IPv6 its /64, the network one subscriber gets and could walk through to
+/// dodge a per-address budget.
+pub fn budget_key(ip: &str) -> String {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => {
+            let net = u128::from(v6) & (u128::MAX << 64);
+            format!("{}/64", std::net::Ipv6Addr::from(net))
+        }
+        _ => ip.to_string(),
+    }
+}
+
 /// The client address as text, `-` when unknown (no peer, as in in-process tests).
 pub fn client_ip_text(req: &HttpRequest, trusted: &TrustedProxies) -> String {
     client_ip(req, trusted).map_or_else(|| "-".to_string(), |ip| ip.to_string())
@@ -82,5 +95,13 @@ mod tests {
         let h = headers(&["garbage, 10.0.0.9"]);
         assert_eq!(resolve(peer, &h, &proxies).to_string(), "10.0.0.9");
         assert_eq!(resolve(peer, &headers(&[]), &proxies), peer);
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_budget_per_64() {
+        assert_eq!(budget_key("203.0.113.9"), "203.0.113.9");
+        assert_eq!(budget_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(budget_key("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
+        assert_eq!(budget_key("-"), "-");
     }
 }

@@ -40,7 +40,9 @@ impl DeniedLog {
 
     /// Queues an entry for `tenant` if the bounds allow; must run on the server's runtime.
     pub fn record(self: &Arc<Self>, ip: &str, tenant: &str, entry: NewAudit) {
-        if !self.per_ip.is_on() || self.per_ip.check(ip).is_err() || self.overall.check("").is_err()
+        if !self.per_ip.is_on()
+            || self.per_ip.check(&super::budget_key(ip)).is_err()
+            || self.overall.check("").is_err()
         {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;

@@ -10,7 +10,7 @@ pub mod token;
 
 use std::sync::Arc;
 
-pub use client_ip::{client_ip, client_ip_text};
+pub use client_ip::{budget_key, client_ip, client_ip_text};
 pub use credentials::{Credential, Credentials};
 pub use extractor::{AnyScope, Authed, Principal, rate_limit_headers};
 pub use rate_limit::RateLimiter;
@@ -36,7 +36,7 @@ impl Guard {
     /// 429 while the client IP has used up its failed-authentication budget: checked before
     /// a credential is looked at, so a guess cannot be tested once the budget is spent.
     pub fn refuse_throttled(&self, ip: &str) -> Result<(), ApiError> {
-        match self.failed_auth.exhausted(ip) {
+        match self.failed_auth.exhausted(&budget_key(ip)) {
             Some(wait) => Err(ApiError::rate_limited(wait)),
             None => Ok(()),
         }
@@ -44,6 +44,6 @@ impl Guard {
 
     /// Counts one failed authentication for the client IP.
     pub fn count_failure(&self, ip: &str) {
-        self.failed_auth.record(ip);
+        self.failed_auth.record(&budget_key(ip));
     }
 }

@@ -7,7 +7,7 @@ use maud::html;
 use super::{html, html_status, see_other};
 use crate::api::AppState;
 use crate::auth::token::{SecretKind, hash_secret, hex, is_well_formed, mint};
-use crate::auth::{Guard, client_ip_text};
+use crate::auth::{Guard, budget_key, client_ip_text};
 use crate::clock::Timestamp;
 use crate::domain::Session;
 use crate::web::WebError;
@@ -73,7 +73,7 @@ pub async fn submit(
     // The API's failed-authentication budget, shared: failures on either count together,
     // and an address over it is refused before its token is looked at.
     guard.refuse_throttled(&ip)?;
-    state.sign_in_limiter.check(&ip)?;
+    state.sign_in_limiter.check(&budget_key(&ip))?;
     let token = form.text("token");
     let token = token.trim();
     let now = Timestamp::now();
