@@ -237,10 +237,20 @@ fn rotation_gives_a_new_secret_and_the_old_one_works_until_the_grace_ends() {
     let mine: Vec<&Value> = listed.iter().filter(|t| t["id"] == id).collect();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0]["prefix"], &new[..12]);
+    // A dashboard session opened with the old secret during the grace ends with it.
+    let session = crate::support::dashboard::Session::sign_in(&server, old);
+    assert_eq!(session.get(&session.home).status, 200);
     std::thread::sleep(Duration::from_millis(2300));
     server
         .get("/tenants/acme/corpus", old)
         .assert_error(401, "Unauthorized", "invalid_token");
+    let r = session.get(&session.home);
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some("/dashboard?ended=token"))
+    );
+    let r = crate::support::dashboard::sign_in_attempt(&server, old);
+    assert_eq!(r.status, 401, "no sign-in with a secret past its grace");
     assert_eq!(server.get("/tenants/acme/corpus", new).status, 200);
 
     // No grace (an empty body): the old secret stops at once; after a restart too.

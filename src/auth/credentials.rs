@@ -227,12 +227,14 @@ impl Credentials {
         }
     }
 
-    /// The live credential for a secret's hash, if any. Pure memory.
+    /// The live credential for a secret's hash, if any: none for a rotated-out secret past
+    /// its grace (API, dashboard sign-in and sessions all look secrets up here). Pure memory.
     pub fn get(&self, hash: &SecretHash) -> Option<Arc<Credential>> {
         self.by_hash
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(hash)
+            .filter(|c| !c.is_past_grace(hash, Timestamp::now()))
             .cloned()
     }
 
@@ -308,7 +310,7 @@ mod tests {
         table.apply(&Change::TokenCreated(before.clone()));
         let used = Timestamp::from_secs(50);
         table.get(&hash_secret(&old.secret)).unwrap().touch(used);
-        let until = Timestamp::from_secs(100);
+        let until = Timestamp::now().plus_secs(3600);
         let mut after = record(&new.hash, &new.prefix);
         after.grace = Some(GraceSecret {
             hash: old.hash.clone(),
@@ -328,12 +330,24 @@ mod tests {
         );
         assert_eq!(via_new.last_used(), Some(used), "carried over the rotation");
         assert_eq!(via_new.prefix(), Some(new.prefix.as_str()));
-        assert!(!via_old.is_past_grace(&old_hash, Timestamp::from_secs(99)));
+        assert!(!via_old.is_past_grace(&old_hash, until.plus_secs(-1)));
         assert!(via_old.is_past_grace(&old_hash, until));
         assert!(!via_new.is_past_grace(&new_hash, Timestamp::MAX));
         assert_eq!(table.unflushed().len(), 1, "flushed once, not per hash");
 
-        table.apply(&Change::TokenRevoked(after));
+        // Once the grace is over the old secret finds nothing.
+        let mut ended = after.clone();
+        if let Some(grace) = ended.grace.as_mut() {
+            grace.until = Timestamp::from_secs(100);
+        }
+        table.apply(&Change::TokenRotated {
+            previous: Box::new(after),
+            current: Box::new(ended.clone()),
+        });
+        assert!(table.get(&old_hash).is_none());
+        assert!(table.get(&new_hash).is_some());
+
+        table.apply(&Change::TokenRevoked(ended));
         assert!(table.get(&old_hash).is_none() && table.get(&new_hash).is_none());
     }
 }

@@ -206,9 +206,8 @@ fn resolve(req: &HttpRequest, guard: &Guard, ip: &str) -> Result<Principal, Deni
     }
     let hash = hash_secret(secret);
     let now = Timestamp::now();
-    let credential = match guard.credentials.get(&hash) {
-        Some(c) if !c.is_past_grace(&hash, now) => c,
-        _ => return Err(unknown(ApiError::invalid_token(), Some((kind, secret)))),
+    let Some(credential) = guard.credentials.get(&hash) else {
+        return Err(unknown(ApiError::invalid_token(), Some((kind, secret))));
     };
     let known = |error: ApiError| Box::new((error, actor_of(Some(&credential), None, ip)));
     if credential.is_expired(now) {
