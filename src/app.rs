@@ -14,9 +14,9 @@ use actix_web::web::{self, PayloadConfig};
 use actix_web::{App, HttpServer};
 
 use crate::api::{self, AppState};
-use crate::auth::{Credentials, Guard, RateLimiter};
+use crate::auth::{Credentials, DeniedLog, Guard, RateLimiter, client_ip_text};
 use crate::chat::turn::{Llm, llm_client};
-use crate::config::Config;
+use crate::config::{Config, TrustedProxies};
 use crate::store::{Store, StoreOptions};
 use crate::web as web_ui;
 
@@ -43,6 +43,9 @@ impl Services {
         let guard = Guard {
             credentials: credentials.clone(),
             rate_limiter: RateLimiter::per_minute(config.rate_limit_per_minute),
+            failed_auth: RateLimiter::per_minute(config.failed_auth_per_ip_per_minute),
+            trusted_proxies: config.trusted_proxies.clone(),
+            denied: DeniedLog::new(store.clone(), config.audit.denied_per_ip_per_minute),
         };
         let state = AppState {
             chat_ip_limiter: RateLimiter::per_minute(config.chat.rate_limit_per_ip_per_minute),
@@ -83,6 +86,25 @@ impl Services {
         self.state.chat_ip_limiter.forget_idle();
         self.state.chat_tenant_limiter.forget_idle();
         self.state.sign_in_limiter.forget_idle();
+        self.guard.failed_auth.forget_idle();
+        self.guard.denied.forget_idle();
+        self.guard.denied.flush().await;
+        let audit = &self.state.config.audit;
+        let max_age = (audit.max_age_days > 0).then(|| i64::from(audit.max_age_days) * 86_400);
+        match self
+            .state
+            .store
+            .prune_audit(
+                crate::clock::Timestamp::now(),
+                max_age,
+                audit.max_entries_per_tenant as usize,
+            )
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => log::debug!("pruned {n} audit entries"),
+            Err(e) => log::error!("pruning the audit log failed: {e}"),
+        }
         let idle = i64::from(self.state.config.dashboard.session_idle_secs);
         match self
             .state
@@ -108,9 +130,11 @@ impl Services {
 }
 
 /// One access-log line per request. `%U` is the path without the query string, so nothing a
-/// client puts in a query (tokens included) reaches the log; headers are never logged.
-fn access_log() -> Logger {
-    Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
+/// client puts in a query (tokens included) reaches the log; headers are never logged. The
+/// client is `auth::client_ip` (actix's `%a` would believe any `X-Forwarded-For`).
+fn access_log(trusted: TrustedProxies) -> Logger {
+    Logger::new(r#"%{client}xi "%{method}xi %U" %s %b %Dms"#)
+        .custom_request_replace("client", move |req| client_ip_text(req.request(), &trusted))
         .custom_request_replace("method", |req| req.method().to_string())
 }
 
@@ -170,7 +194,9 @@ pub async fn serve(config: Config) -> Result<(), String> {
                 service.call(req)
             })
             .wrap_fn(limits::body_deadline(body_limit))
-            .wrap(access_log())
+            .wrap(access_log(
+                app_services.state.config.trusted_proxies.clone(),
+            ))
             .configure(app_services.configure())
     })
     .disable_signals()

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_CONFIG_FILE: &str = "animam.toml";
@@ -22,6 +22,116 @@ pub struct Config {
     pub store: StoreConfig,
     pub dashboard: DashboardConfig,
     pub limits: LimitsConfig,
+    /// Requests from one client IP that may fail authentication (401) in a minute; beyond
+    /// it, every authenticated request from that IP gets 429 until the window passes. 0 = off.
+    pub failed_auth_per_ip_per_minute: u32,
+    /// Peers whose `X-Forwarded-For` is believed (reverse proxies).
+    pub trusted_proxies: TrustedProxies,
+    pub audit: AuditConfig,
+}
+
+/// The audit log's bounds.
+#[derive(Clone, PartialEq, Debug)]
+pub struct AuditConfig {
+    /// Entries older than this are pruned; 0 = kept until `max_entries_per_tenant` pushes
+    /// them out.
+    pub max_age_days: u32,
+    /// The newest entries kept per tenant.
+    pub max_entries_per_tenant: u32,
+    /// Denied requests (401/403) recorded per client IP per minute; more are only counted
+    /// in the log line. 0 = none recorded.
+    pub denied_per_ip_per_minute: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            max_age_days: 90,
+            max_entries_per_tenant: 10_000,
+            denied_per_ip_per_minute: 10,
+        }
+    }
+}
+
+/// A network in CIDR notation (`10.0.0.0/8`, `::1/128`; a bare address is a /32 or /128).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Cidr {
+    net: IpAddr,
+    bits: u8,
+}
+
+impl Cidr {
+    pub fn parse(text: &str) -> Option<Cidr> {
+        let text = text.trim();
+        let (addr, bits) = match text.split_once('/') {
+            Some((addr, bits)) => (addr, Some(bits)),
+            None => (text, None),
+        };
+        let net: IpAddr = addr.parse().ok()?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let bits = match bits {
+            Some(b) => b.parse::<u8>().ok().filter(|b| *b <= max)?,
+            None => max,
+        };
+        Some(Cidr { net, bits })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.net, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.bits)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.bits))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.net, self.bits)
+    }
+}
+
+/// The `trusted_proxies` setting: empty (the default) trusts no one, so `X-Forwarded-For`
+/// is ignored and the peer address is the client.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct TrustedProxies(Vec<Cidr>);
+
+impl TrustedProxies {
+    pub fn new(networks: Vec<Cidr>) -> Self {
+        TrustedProxies(networks)
+    }
+
+    pub fn trusts(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(ip))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn parse<'a>(key: &str, items: impl IntoIterator<Item = &'a str>) -> Result<Self, ConfigError> {
+        let mut networks = Vec::new();
+        for item in items {
+            let item = item.trim();
+            if item.is_empty() {
+                continue;
+            }
+            networks.push(Cidr::parse(item).ok_or_else(|| {
+                ConfigError(format!(
+                    "{key}: '{item}' is not an address or a CIDR network like 10.0.0.0/8"
+                ))
+            })?);
+        }
+        Ok(TrustedProxies(networks))
+    }
 }
 
 /// What one client connection may hold, and for how long.
@@ -136,6 +246,9 @@ impl Default for Config {
             store: StoreConfig::default(),
             dashboard: DashboardConfig::default(),
             limits: LimitsConfig::default(),
+            failed_auth_per_ip_per_minute: 20,
+            trusted_proxies: TrustedProxies::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -162,6 +275,12 @@ impl fmt::Debug for Config {
             .field("store", &self.store)
             .field("dashboard", &self.dashboard)
             .field("limits", &self.limits)
+            .field(
+                "failed_auth_per_ip_per_minute",
+                &self.failed_auth_per_ip_per_minute,
+            )
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("audit", &self.audit)
             .finish()
     }
 }
@@ -226,6 +345,10 @@ struct FileConfig {
     dashboard: FileDashboardConfig,
     #[serde(default)]
     limits: FileLimitsConfig,
+    failed_auth_per_ip_per_minute: Option<i64>,
+    trusted_proxies: Option<Vec<String>>,
+    #[serde(default)]
+    audit: FileAuditConfig,
 }
 
 #[derive(Deserialize, Default)]
@@ -236,6 +359,14 @@ struct FileLimitsConfig {
     keep_alive_secs: Option<i64>,
     disconnect_timeout_secs: Option<i64>,
     max_connections_per_ip: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileAuditConfig {
+    max_age_days: Option<i64>,
+    max_entries_per_tenant: Option<i64>,
+    denied_per_ip_per_minute: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -293,6 +424,11 @@ pub const ENV_VARS: &[&str] = &[
     "ANIMAM_LIMITS_MAX_CONNECTIONS_PER_IP",
     "ANIMAM_CHAT_MAX_MESSAGES_PER_CONVERSATION",
     "ANIMAM_CHAT_LLM_MAX_CONCURRENT",
+    "ANIMAM_FAILED_AUTH_PER_IP_PER_MINUTE",
+    "ANIMAM_TRUSTED_PROXIES",
+    "ANIMAM_AUDIT_MAX_AGE_DAYS",
+    "ANIMAM_AUDIT_MAX_ENTRIES_PER_TENANT",
+    "ANIMAM_AUDIT_DENIED_PER_IP_PER_MINUTE",
 ];
 
 /// Which file to read: the `--config` flag, else `ANIMAM_CONFIG`, else `./animam.toml` if it
@@ -365,6 +501,7 @@ pub fn resolve(
     let chat = parsed.chat;
     let dashboard = parsed.dashboard;
     let limits = parsed.limits;
+    let audit = parsed.audit;
     let numbers = [
         Number::new(
             "rate_limit_per_minute",
@@ -492,6 +629,34 @@ pub fn resolve(
             100_000,
             &mut config.chat.llm_max_concurrent,
         ),
+        Number::new(
+            "failed_auth_per_ip_per_minute",
+            parsed.failed_auth_per_ip_per_minute,
+            0,
+            1_000_000,
+            &mut config.failed_auth_per_ip_per_minute,
+        ),
+        Number::new(
+            "audit.max_age_days",
+            audit.max_age_days,
+            0,
+            36_500,
+            &mut config.audit.max_age_days,
+        ),
+        Number::new(
+            "audit.max_entries_per_tenant",
+            audit.max_entries_per_tenant,
+            1,
+            10_000_000,
+            &mut config.audit.max_entries_per_tenant,
+        ),
+        Number::new(
+            "audit.denied_per_ip_per_minute",
+            audit.denied_per_ip_per_minute,
+            0,
+            1_000_000,
+            &mut config.audit.denied_per_ip_per_minute,
+        ),
     ];
     for number in numbers {
         if let Some(v) = number.file_value {
@@ -534,6 +699,14 @@ pub fn resolve(
     }
     if let Some(v) = env("ANIMAM_DASHBOARD_SECURE_COOKIES") {
         config.dashboard.secure_cookies = parse_bool("ANIMAM_DASHBOARD_SECURE_COOKIES", &v)?;
+    }
+
+    if let Some(list) = &parsed.trusted_proxies {
+        config.trusted_proxies =
+            TrustedProxies::parse("trusted_proxies", list.iter().map(String::as_str))?;
+    }
+    if let Some(v) = env("ANIMAM_TRUSTED_PROXIES") {
+        config.trusted_proxies = TrustedProxies::parse("ANIMAM_TRUSTED_PROXIES", v.split(','))?;
     }
 
     if let Some(v) = &flags.listen {
@@ -757,6 +930,48 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs() {
+        let none = FlagOverrides::default();
+        let config = resolve(
+            Some(("t.toml", "trusted_proxies = [\"10.0.0.0/8\", \"::1\"]")),
+            &env_of(&[]),
+            &none,
+        )
+        .unwrap();
+        let trusted = &config.trusted_proxies;
+        assert!(trusted.trusts("10.1.2.3".parse().unwrap()));
+        assert!(!trusted.trusts("11.0.0.1".parse().unwrap()));
+        assert!(trusted.trusts("::1".parse().unwrap()));
+        assert!(
+            trusted.trusts("::ffff:10.0.0.1".parse().unwrap()),
+            "v4-mapped"
+        );
+        let env = env_of(&[("ANIMAM_TRUSTED_PROXIES", "127.0.0.1/32, 192.168.0.0/16")]);
+        let config = resolve(None, &env, &none).unwrap();
+        assert!(
+            config
+                .trusted_proxies
+                .trusts("192.168.9.9".parse().unwrap())
+        );
+        assert!(!config.trusted_proxies.trusts("127.0.0.2".parse().unwrap()));
+        let all = Cidr::parse("0.0.0.0/0").unwrap();
+        assert!(all.contains("8.8.8.8".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "nope", "10.0.0/8"] {
+            let e = resolve(
+                Some(("t.toml", &format!("trusted_proxies = [\"{bad}\"]"))),
+                &env_of(&[]),
+                &none,
+            )
+            .unwrap_err()
+            .0;
+            assert!(e.contains("trusted_proxies") && e.contains(bad), "{e}");
+        }
+        let bad_env = env_of(&[("ANIMAM_TRUSTED_PROXIES", "x")]);
+        let e = resolve(None, &bad_env, &none).unwrap_err().0;
+        assert!(e.contains("ANIMAM_TRUSTED_PROXIES"), "{e}");
     }
 
     #[test]

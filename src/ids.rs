@@ -18,7 +18,9 @@ pub fn new_id(prefix: &str) -> String {
     new_id_at(prefix, Timestamp::now())
 }
 
-fn new_id_at(prefix: &str, at: Timestamp) -> String {
+/// An id whose time part is `at`: ids made from strictly increasing instants sort in that
+/// order.
+pub fn new_id_at(prefix: &str, at: Timestamp) -> String {
     let mut id = String::with_capacity(prefix.len() + TIME_CHARS + RANDOM_CHARS);
     id.push_str(prefix);
     // 62^9 > 2^53: microseconds since 1970 fit until long after the year 2400.

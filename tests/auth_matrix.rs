@@ -159,6 +159,17 @@ fn concrete(server: &Server, method: &str, path: &str) -> Option<(String, Option
             Some(json!({"messages": [{"role": "user", "content": "hello"}]})),
             200,
         ),
+        ("POST", "/tenants/{slug}/tokens/{id}/rotate") => {
+            // Like DELETE: a token no stronger than a `tokens:write` caller.
+            let (id, _) = server.token(&["tokens:write"]);
+            (
+                format!("/tenants/acme/tokens/{id}/rotate"),
+                Some(json!({"graceSeconds": 60})),
+                200,
+            )
+        }
+        ("GET", "/tenants/{slug}/tokens/self") => ("/tenants/acme/tokens/self".into(), None, 200),
+        ("GET", "/tenants/{slug}/audit") => ("/tenants/acme/audit".into(), None, 200),
         _ => return None,
     };
     Some(out)
@@ -242,7 +253,29 @@ fn every_route_against_every_scope_and_credential() {
         let body_text = body.as_ref().map(raw);
         let label = format!("{method} {}", route.path);
 
-        let Some(required) = route.scope else {
+        if route.scope.is_none() && route.authenticated {
+            // Any credential of the tenant, whatever its scopes.
+            for token in std::iter::once(&server.admin).chain(scoped.iter().map(|(_, t)| t)) {
+                let auth = format!("Bearer {token}");
+                let r = send(
+                    &server,
+                    method,
+                    &path,
+                    &[("authorization", &auth)],
+                    body_text.as_deref(),
+                );
+                assert_eq!(r.status, ok_status, "{label} with any scope: {}", r.text);
+            }
+            let r = send(
+                &server,
+                method,
+                &path,
+                &[("x-api-key", &server.legacy)],
+                body_text.as_deref(),
+            );
+            assert_eq!(r.status, ok_status, "{label} with legacy key: {}", r.text);
+        }
+        if !route.authenticated {
             let r = send(&server, method, &path, &[], body_text.as_deref());
             assert_eq!(
                 r.status, ok_status,
@@ -250,56 +283,58 @@ fn every_route_against_every_scope_and_credential() {
                 r.text
             );
             continue;
-        };
-
-        // Holders of the scope, of `*`, and of the legacy key get through.
-        for token in [
-            &server.admin,
-            &scoped.iter().find(|(s, _)| *s == required).unwrap().1,
-        ] {
-            let (path, body, _) = concrete(&server, method, route.path).unwrap();
-            let auth = format!("Bearer {token}");
-            let body = body.as_ref().map(raw);
-            let r = send(
-                &server,
-                method,
-                &path,
-                &[("authorization", &auth)],
-                body.as_deref(),
-            );
-            assert_eq!(r.status, ok_status, "{label} with its scope: {}", r.text);
         }
-        let (path_l, body_l, _) = concrete(&server, method, route.path).unwrap();
-        let body_l = body_l.as_ref().map(raw);
-        let r = send(
-            &server,
-            method,
-            &path_l,
-            &[("x-api-key", &server.legacy)],
-            body_l.as_deref(),
-        );
-        assert_eq!(r.status, ok_status, "{label} with legacy key: {}", r.text);
 
-        // Every other single scope: 403 naming the missing scope, before the body is read
-        // (the body sent here is not even JSON).
-        let broken_body = body.as_ref().map(|_| "{not json");
-        for (scope, token) in scoped.iter().filter(|(s, _)| *s != required) {
-            let auth = format!("Bearer {token}");
+        if let Some(required) = route.scope {
+            // Holders of the scope, of `*`, and of the legacy key get through.
+            for token in [
+                &server.admin,
+                &scoped.iter().find(|(s, _)| *s == required).unwrap().1,
+            ] {
+                let (path, body, _) = concrete(&server, method, route.path).unwrap();
+                let auth = format!("Bearer {token}");
+                let body = body.as_ref().map(raw);
+                let r = send(
+                    &server,
+                    method,
+                    &path,
+                    &[("authorization", &auth)],
+                    body.as_deref(),
+                );
+                assert_eq!(r.status, ok_status, "{label} with its scope: {}", r.text);
+            }
+            let (path_l, body_l, _) = concrete(&server, method, route.path).unwrap();
+            let body_l = body_l.as_ref().map(raw);
             let r = send(
                 &server,
                 method,
-                &path,
-                &[("authorization", &auth)],
-                broken_body,
+                &path_l,
+                &[("x-api-key", &server.legacy)],
+                body_l.as_deref(),
             );
-            assert_eq!(
-                (r.status, r.json()),
-                (
-                    403,
-                    json!({"error": format!("Missing required scope: {required}"), "code": "insufficient_scope"})
-                ),
-                "{label} with {scope}"
-            );
+            assert_eq!(r.status, ok_status, "{label} with legacy key: {}", r.text);
+
+            // Every other single scope: 403 naming the missing scope, before the body is read
+            // (the body sent here is not even JSON).
+            let broken_body = body.as_ref().map(|_| "{not json");
+            for (scope, token) in scoped.iter().filter(|(s, _)| *s != required) {
+                let auth = format!("Bearer {token}");
+                let r = send(
+                    &server,
+                    method,
+                    &path,
+                    &[("authorization", &auth)],
+                    broken_body,
+                );
+                assert_eq!(
+                    (r.status, r.json()),
+                    (
+                        403,
+                        json!({"error": format!("Missing required scope: {required}"), "code": "insufficient_scope"})
+                    ),
+                    "{label} with {scope}"
+                );
+            }
         }
 
         // (case, header name, header value, status, error, code)

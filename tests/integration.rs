@@ -4,6 +4,7 @@
 
 mod support;
 
+mod abuse;
 mod auth_matrix;
 mod browser;
 mod chat;

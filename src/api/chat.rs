@@ -59,8 +59,10 @@ pub(super) fn origin_refused() -> ApiError {
 
 /// The checks that come before the body, shared with the preflight.
 async fn admit(req: &HttpRequest, state: &AppState, slug: &str) -> ApiResult<Tenant> {
-    if let Some(peer) = req.peer_addr() {
-        state.chat_ip_limiter.check(&peer.ip().to_string())?;
+    if let Some(ip) = crate::auth::client_ip(req, &state.config.trusted_proxies) {
+        state
+            .chat_ip_limiter
+            .check(&crate::auth::budget_key(&ip.to_string()))?;
     }
     let tenant = state
         .store

@@ -489,7 +489,11 @@ pub async fn import(
     let rows: Vec<usize> = good.iter().map(|(row, _)| *row).collect();
     let created = state
         .store
-        .create_corpus_many(auth.tenant(), good.into_iter().map(|(_, n)| n).collect())
+        .import_corpus(
+            auth.tenant(),
+            good.into_iter().map(|(_, n)| n).collect(),
+            auth.principal.actor(),
+        )
         .await?;
     Ok(HttpResponse::Created().json(serde_json::json!({
         "created": created.len(),

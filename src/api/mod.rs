@@ -1,6 +1,7 @@
 //! The HTTP API: one file per resource, and here the single route table that drives the
 //! router and the route/scope tests.
 
+pub mod audit;
 pub mod chat;
 pub mod conversations;
 pub mod corpus;
@@ -18,6 +19,7 @@ pub mod tokens;
 pub mod visitors;
 pub mod widget;
 
+use actix_web::dev::Service;
 use actix_web::http::Method;
 use actix_web::{FromRequest, Handler, HttpResponse, Responder, ResponseError, Route, web};
 use serde::Serialize;
@@ -45,6 +47,9 @@ pub struct RouteSpec {
     pub path: &'static str,
     pub scope: Option<Scope>,
     pub doc: Doc,
+    /// Whether a credential of the tenant is needed. True for every route with a `scope`;
+    /// also for routes open to any credential whatever its scopes (`tokens/self`).
+    pub authenticated: bool,
     /// The handler as an actix route answering the given method.
     make: Box<dyn Fn(Method) -> Route>,
 }
@@ -67,13 +72,28 @@ impl RouteSpec {
             path,
             scope,
             doc,
+            authenticated: scope.is_some(),
             make: Box::new(move |method| web::method(method).to(handler.clone())),
+        }
+    }
+
+    /// A route for any credential of the tenant, whatever its scopes (`AnyScope`).
+    fn any_credential<F, Args>(method: Method, path: &'static str, handler: F, doc: Doc) -> Self
+    where
+        F: Handler<Args> + Clone,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        RouteSpec {
+            authenticated: true,
+            ..RouteSpec::new(method, path, None, handler, doc)
         }
     }
 }
 
-/// Every route of the API, in registration order (literal segments before `{id}`), each with
-/// its documentation. New routes are appended.
+/// Every route of the API, each with its documentation. New routes are appended: resources
+/// are registered with literal paths before those with parameters (see `configure`), so
+/// `tokens/self` is not taken for a token id.
 pub fn routes() -> Vec<RouteSpec> {
     use Method as M;
     use Scope as S;
@@ -526,6 +546,47 @@ pub fn routes() -> Vec<RouteSpec> {
             openai::completions,
             voice_doc("The same, where OpenAI clients post"),
         ),
+        RouteSpec::new(
+            M::POST,
+            "/tenants/{slug}/tokens/{id}/rotate",
+            Some(S::TokensWrite),
+            tokens::rotate,
+            Doc::new("Rotate an API token's secret")
+                .describe(
+                    "A new secret for the same token (id, name, scopes, expiry), shown once; the \
+                     previous secret keeps working for `graceSeconds` (default 0, at most 30 \
+                     days). A token may only rotate tokens whose scopes it holds (403); an \
+                     expired token cannot be rotated (409). An empty body means no grace.",
+                )
+                .json_body(r("TokenRotate"))
+                .ok(200, "Rotated", r("RotatedToken"))
+                .errors(&[409]),
+        ),
+        RouteSpec::any_credential(
+            M::GET,
+            "/tenants/{slug}/tokens/self",
+            tokens::whoami,
+            Doc::new("The calling credential")
+                .describe(
+                    "Any credential of the tenant, whatever its scopes; never a secret. The \
+                     legacy key has no record: `id`, `prefix` and `createdAt` are null.",
+                )
+                .ok(200, "The credential", r("TokenSelf")),
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/tenants/{slug}/audit",
+            Some(S::TokensRead),
+            audit::list,
+            Doc::new("The audit log")
+                .describe(
+                    "Newest first: tokens created, rotated and revoked, legacy keys minted, \
+                     settings changed, imports, and denied requests (with client IP and token \
+                     prefix, never a secret).",
+                )
+                .query(page_params())
+                .ok(200, "One page", r("AuditPage")),
+        ),
     ]
 }
 
@@ -577,6 +638,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             None => by_path.push((spec.path, made)),
         }
     }
+    // A literal path only ever matches itself: registering it before paths with `{params}`
+    // keeps `/tokens/self` from being read as `/tokens/{id}`. The sort is stable.
+    by_path.sort_by_key(|(path, _)| path.matches('{').count());
     let resource = |path: &str, full_path: &str, routes: Vec<Route>| {
         // The 405 names the methods the path answers (RFC 9110 `Allow`).
         let mut methods: Vec<&str> = Vec::new();
@@ -604,7 +668,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             }
         }
     }
-    cfg.service(tenant_scope);
+    // Every answer of a tenant route whose credential was counted carries the budget.
+    cfg.service(tenant_scope.wrap_fn(|req, service| {
+        let call = service.call(req);
+        async move {
+            let mut response = call.await?;
+            crate::auth::rate_limit_headers(&mut response);
+            Ok(response)
+        }
+    }));
 }
 
 /// `{"status":"ok"}`, or 503 `{"status":"degraded","reason":...}` while writes are failing

@@ -680,6 +680,48 @@ fn schemas() -> Map<String, Value> {
             "required": ["deleted", "key"],
             "properties": {"deleted": {"const": true}, "key": s},
         },
+        "TokenRotate": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {"graceSeconds": {"type": "integer", "minimum": 0, "maximum": 2_592_000}},
+        },
+        "RotatedToken": {
+            "type": "object",
+            "required": ["id", "name", "token", "prefix", "scopes", "createdAt", "expiresAt", "previousValidUntil"],
+            "properties": {
+                "id": s, "name": s,
+                "token": {"type": "string", "pattern": "^ak_[0-9A-Za-z]{38}$"},
+                "prefix": s, "scopes": scopes, "createdAt": timestamp(),
+                "expiresAt": nullable(timestamp()),
+                "previousValidUntil": nullable(timestamp()),
+            },
+        },
+        "TokenSelf": {
+            "type": "object",
+            "required": ["id", "name", "prefix", "scopes", "createdAt", "lastUsedAt", "expiresAt"],
+            "properties": {
+                "id": nullable(s.clone()), "name": s, "prefix": nullable(s.clone()),
+                "scopes": {"type": "array", "items": s},
+                "createdAt": nullable(timestamp()),
+                "lastUsedAt": nullable(timestamp()),
+                "expiresAt": nullable(timestamp()),
+            },
+        },
+        "AuditPage": {
+            "type": "object",
+            "required": ["entries", "pagination"],
+            "properties": {
+                "entries": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["id", "at", "action", "actor", "target", "detail"],
+                    "properties": {
+                        "id": s, "at": timestamp(), "action": s, "actor": {"type": "object"},
+                        "target": nullable(s.clone()), "detail": nullable(s.clone()),
+                    },
+                }},
+                "pagination": r("Pagination"),
+            },
+        },
         "JsonRpcRequest": {
             "type": "object",
             "required": ["jsonrpc", "method"],
@@ -765,7 +807,7 @@ fn error_statuses(spec: &RouteSpec) -> Vec<u16> {
     if !doc.query.is_empty() || doc.body.is_some() {
         statuses.push(400);
     }
-    if spec.scope.is_some() {
+    if spec.authenticated {
         statuses.extend([401, 403, 404, 429]);
     }
     if doc.body.is_some() {
@@ -816,7 +858,7 @@ fn operation(spec: &RouteSpec) -> Value {
     }
     for status in error_statuses(spec) {
         let mut response = json!({
-            "description": status_text(status, spec.scope.is_some()),
+            "description": status_text(status, spec.authenticated),
             "content": {"application/json": {"schema": r("Error")}},
         });
         if status == 429 || status == 503 {
@@ -846,6 +888,16 @@ fn operation(spec: &RouteSpec) -> Value {
             };
             op["security"] = json!([{"bearerToken": []}, {"legacyApiKey": []}]);
             op["x-required-scope"] = json!(scope.as_str());
+            op["tags"] = json!([tag(spec.path)]);
+        }
+        None if spec.authenticated => {
+            let line = "Any credential of the tenant, whatever its scopes.";
+            description = if description.is_empty() {
+                line.to_string()
+            } else {
+                format!("{description}\n\n{line}")
+            };
+            op["security"] = json!([{"bearerToken": []}, {"legacyApiKey": []}]);
             op["tags"] = json!([tag(spec.path)]);
         }
         None => {

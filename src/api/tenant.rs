@@ -99,7 +99,10 @@ pub async fn update(
     body: ApiJson<Map<String, Value>>,
 ) -> ApiResult<HttpResponse> {
     let patch = read_patch(&body.0)?;
-    let updated = state.store.update_tenant(auth.tenant(), patch).await?;
+    let updated = state
+        .store
+        .update_tenant(auth.tenant(), patch, auth.principal.actor())
+        .await?;
     Ok(HttpResponse::Ok().json(TenantView::from(updated)))
 }
 

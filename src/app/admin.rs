@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::token::{SecretKind, mint};
 use crate::clock::Timestamp;
 use crate::domain::tenant::is_valid_slug;
-use crate::domain::{NewToken, ScopeSet};
+use crate::domain::{Actor, NewToken, ScopeSet};
 use crate::store::{DB_FILE, Store, StoreError};
 
 /// The socket's file name in the data directory.
@@ -120,6 +120,7 @@ pub async fn execute(store: &Store, request: Request) -> Result<Output, String> 
                         prefix: minted.prefix,
                         expires_at: None,
                     },
+                    Actor::cli(),
                 )
                 .await
                 .map_err(text)?;
@@ -176,7 +177,7 @@ pub async fn execute(store: &Store, request: Request) -> Result<Output, String> 
                 ));
             }
         }
-        Request::TokenRevoke { id } => match store.revoke_token(None, &id).await {
+        Request::TokenRevoke { id } => match store.revoke_token(None, &id, Actor::cli()).await {
             Ok(t) => o.err(format!(
                 "Revoked token {} ({}) of tenant {}",
                 t.id,
@@ -191,7 +192,7 @@ pub async fn execute(store: &Store, request: Request) -> Result<Output, String> 
         Request::LegacyKey { tenant } => {
             let minted = mint(SecretKind::LegacyKey);
             store
-                .set_legacy_key(&tenant, minted.hash)
+                .set_legacy_key(&tenant, minted.hash, Actor::cli())
                 .await
                 .map_err(|e| match e {
                     StoreError::NotFound(_) => format!(

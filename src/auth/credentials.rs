@@ -25,6 +25,8 @@ pub struct Credential {
     pub tenant: String,
     pub scopes: ScopeSet,
     pub expires_at: Option<Timestamp>,
+    /// After a rotation with a grace period: the previous secret's hash, accepted until then.
+    grace: Option<(SecretHash, Timestamp)>,
     /// Microseconds; 0 = never used.
     last_used: AtomicI64,
     /// The value last written to the store, so the flusher writes only what changed.
@@ -45,13 +47,14 @@ impl Credential {
             tenant,
             scopes,
             expires_at,
+            grace: None,
             last_used: AtomicI64::new(used),
             flushed_last_used: AtomicI64::new(used),
         }
     }
 
     fn from_token(record: &TokenRecord) -> Self {
-        Credential::new(
+        let mut credential = Credential::new(
             CredentialKind::Token {
                 id: record.id.clone(),
                 prefix: record.prefix.clone(),
@@ -60,7 +63,28 @@ impl Credential {
             record.scopes,
             record.expires_at,
             record.last_used_at,
-        )
+        );
+        credential.grace = record
+            .grace
+            .as_ref()
+            .and_then(|g| Some((parse_hex(&g.hash)?, g.until)));
+        credential
+    }
+
+    /// Whether `hash` (which found this credential) is a rotated-out secret whose grace
+    /// period is over.
+    pub fn is_past_grace(&self, hash: &SecretHash, now: Timestamp) -> bool {
+        self.grace
+            .as_ref()
+            .is_some_and(|(old, until)| old == hash && *until <= now)
+    }
+
+    /// The token's public prefix (none for a legacy key).
+    pub fn prefix(&self) -> Option<&str> {
+        match &self.kind {
+            CredentialKind::Token { prefix, .. } => Some(prefix),
+            CredentialKind::LegacyKey => None,
+        }
     }
 
     fn legacy(tenant: &str) -> Self {
@@ -138,19 +162,54 @@ impl Credentials {
         self.by_hash.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Both hashes a token record answers to: its secret and, during a grace period, the
+    /// previous one.
+    fn hashes(record: &TokenRecord) -> impl Iterator<Item = SecretHash> {
+        let grace = record.grace.as_ref().and_then(|g| parse_hex(&g.hash));
+        parse_hex(&record.hash).into_iter().chain(grace)
+    }
+
+    fn insert_token(
+        table: &mut HashMap<SecretHash, Arc<Credential>>,
+        record: &TokenRecord,
+        used: Option<&Credential>,
+    ) {
+        if parse_hex(&record.hash).is_none() {
+            log::error!("token {} has an unreadable hash; ignored", record.id);
+            return;
+        }
+        let credential = Credential::from_token(record);
+        if let Some(used) = used {
+            credential.touch(Timestamp::from_micros(
+                used.last_used.load(Ordering::Relaxed),
+            ));
+            credential.flushed_last_used.store(
+                used.flushed_last_used.load(Ordering::Relaxed),
+                Ordering::Relaxed,
+            );
+        }
+        let credential = Arc::new(credential);
+        for hash in Self::hashes(record) {
+            table.insert(hash, credential.clone());
+        }
+    }
+
     fn apply(&self, change: &Change) {
         match change {
-            Change::TokenCreated(record) => match parse_hex(&record.hash) {
-                Some(hash) => {
-                    self.write()
-                        .insert(hash, Arc::new(Credential::from_token(record)));
-                }
-                None => log::error!("token {} has an unreadable hash; ignored", record.id),
-            },
+            Change::TokenCreated(record) => Self::insert_token(&mut self.write(), record, None),
             Change::TokenRevoked(record) => {
-                if let Some(hash) = parse_hex(&record.hash) {
-                    self.write().remove(&hash);
+                let mut table = self.write();
+                for hash in Self::hashes(record) {
+                    table.remove(&hash);
                 }
+            }
+            Change::TokenRotated { previous, current } => {
+                let mut table = self.write();
+                let mut used = None;
+                for hash in Self::hashes(previous) {
+                    used = used.or(table.remove(&hash));
+                }
+                Self::insert_token(&mut table, current, used.as_deref());
             }
             Change::LegacyKeyChanged {
                 tenant,
@@ -168,18 +227,21 @@ impl Credentials {
         }
     }
 
-    /// The live credential for a secret's hash, if any. Pure memory.
+    /// The live credential for a secret's hash, if any: none for a rotated-out secret past
+    /// its grace (API, dashboard sign-in and sessions all look secrets up here). Pure memory.
     pub fn get(&self, hash: &SecretHash) -> Option<Arc<Credential>> {
         self.by_hash
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(hash)
+            .filter(|c| !c.is_past_grace(hash, Timestamp::now()))
             .cloned()
     }
 
     /// Last-used instants of tokens that changed since the previous call's flush.
     fn unflushed(&self) -> Vec<(Arc<Credential>, String, i64)> {
-        self.by_hash
+        let mut pending: Vec<(Arc<Credential>, String, i64)> = self
+            .by_hash
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
@@ -189,7 +251,11 @@ impl Credentials {
                 (now != c.flushed_last_used.load(Ordering::Relaxed))
                     .then(|| (c.clone(), id.to_string(), now))
             })
-            .collect()
+            .collect();
+        // A token in its rotation grace sits under two hashes: write it once.
+        pending.sort_by(|a, b| a.1.cmp(&b.1));
+        pending.dedup_by(|a, b| a.1 == b.1);
+        pending
     }
 
     /// Writes changed last-used times to the store; returns how many.
@@ -212,5 +278,76 @@ impl Credentials {
             .and_then(|h| self.get(&h))
             .and_then(|c| c.last_used())
             .or(record.last_used_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::token::{SecretKind, hash_secret, mint};
+    use crate::domain::GraceSecret;
+
+    fn record(hash: &str, prefix: &str) -> TokenRecord {
+        TokenRecord {
+            id: "tok_1".into(),
+            tenant: "acme".into(),
+            name: "ci".into(),
+            prefix: prefix.into(),
+            scopes: ScopeSet::all(),
+            hash: hash.into(),
+            created_at: Timestamp::from_secs(1),
+            expires_at: None,
+            last_used_at: None,
+            grace: None,
+        }
+    }
+
+    #[test]
+    fn a_rotated_token_answers_to_both_secrets_until_the_grace_ends() {
+        let table = Credentials::default();
+        let (old, new) = (mint(SecretKind::ApiToken), mint(SecretKind::ApiToken));
+        let before = record(&old.hash, &old.prefix);
+        table.apply(&Change::TokenCreated(before.clone()));
+        let used = Timestamp::from_secs(50);
+        table.get(&hash_secret(&old.secret)).unwrap().touch(used);
+        let until = Timestamp::now().plus_secs(3600);
+        let mut after = record(&new.hash, &new.prefix);
+        after.grace = Some(GraceSecret {
+            hash: old.hash.clone(),
+            prefix: old.prefix.clone(),
+            until,
+        });
+        table.apply(&Change::TokenRotated {
+            previous: Box::new(before),
+            current: Box::new(after.clone()),
+        });
+        let (old_hash, new_hash) = (hash_secret(&old.secret), hash_secret(&new.secret));
+        let via_old = table.get(&old_hash).unwrap();
+        let via_new = table.get(&new_hash).unwrap();
+        assert!(
+            Arc::ptr_eq(&via_old, &via_new),
+            "one credential, one last-used"
+        );
+        assert_eq!(via_new.last_used(), Some(used), "carried over the rotation");
+        assert_eq!(via_new.prefix(), Some(new.prefix.as_str()));
+        assert!(!via_old.is_past_grace(&old_hash, until.plus_secs(-1)));
+        assert!(via_old.is_past_grace(&old_hash, until));
+        assert!(!via_new.is_past_grace(&new_hash, Timestamp::MAX));
+        assert_eq!(table.unflushed().len(), 1, "flushed once, not per hash");
+
+        // Once the grace is over the old secret finds nothing.
+        let mut ended = after.clone();
+        if let Some(grace) = ended.grace.as_mut() {
+            grace.until = Timestamp::from_secs(100);
+        }
+        table.apply(&Change::TokenRotated {
+            previous: Box::new(after),
+            current: Box::new(ended.clone()),
+        });
+        assert!(table.get(&old_hash).is_none());
+        assert!(table.get(&new_hash).is_some());
+
+        table.apply(&Change::TokenRevoked(ended));
+        assert!(table.get(&old_hash).is_none() && table.get(&new_hash).is_none());
     }
 }

@@ -9,18 +9,25 @@ use std::future::{Ready, ready};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use actix_web::dev::Payload;
-use actix_web::http::header::{AUTHORIZATION, HeaderName};
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::dev::{Payload, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use super::Guard;
+use super::client_ip::client_ip_text;
 use super::credentials::Credential;
-use super::token::{SecretKind, hash_secret, is_well_formed};
+use super::rate_limit::Budget;
+use super::token::{PREFIX_CHARS, SecretKind, hash_secret, is_well_formed};
 use crate::clock::Timestamp;
 use crate::domain::scope::{RequiredScope, Scope, ScopeSet};
+use crate::domain::{Actor, ActorKind, AuditAction, NewAudit};
 use crate::error::ApiError;
 
 pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+pub const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+pub const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+pub const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
 /// Who is calling: one tenant and the scopes held there.
 #[derive(Debug, Clone)]
@@ -28,6 +35,15 @@ pub struct Principal {
     pub tenant: String,
     pub scopes: ScopeSet,
     pub credential: Arc<Credential>,
+    /// The client address the request came from (`-` when unknown).
+    pub ip: String,
+}
+
+impl Principal {
+    /// Who this is, for the audit log.
+    pub fn actor(&self) -> Actor {
+        actor_of(Some(&self.credential), None, &self.ip)
+    }
 }
 
 /// A request proven to come from a credential of the tenant in the path that holds `S`.
@@ -39,6 +55,19 @@ pub struct Authed<S: RequiredScope> {
 impl<S: RequiredScope> Authed<S> {
     pub fn tenant(&self) -> &str {
         &self.principal.tenant
+    }
+}
+
+/// A request from any valid credential of the tenant in the path, whatever its scopes
+/// (`GET /tenants/{slug}/tokens/self`).
+pub struct AnyScope(pub Principal);
+
+impl FromRequest for AnyScope {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).map(AnyScope))
     }
 }
 
@@ -80,6 +109,11 @@ fn presented(req: &HttpRequest) -> Option<Presented<'_>> {
 }
 
 /// Resolves the request's credential into a principal for the tenant in the path.
+///
+/// The client IP's failed-authentication budget is checked first; a 401 counts against it.
+/// 401s and 403s go to the tenant's audit log (bounded, see [`super::denied`]). The
+/// credential's rate-limit budget is left in the request's extensions for the
+/// `X-RateLimit-*` headers ([`rate_limit_headers`]).
 pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
     let path_tenant = req.match_info().get("slug").unwrap_or_default();
     authenticate_for(req, Some(path_tenant))
@@ -95,29 +129,124 @@ fn authenticate_for(req: &HttpRequest, path_tenant: Option<&str>) -> Result<Prin
     let guard = req
         .app_data::<web::Data<Guard>>()
         .ok_or_else(|| ApiError::internal("auth::Guard missing from app data"))?;
-    let (kind, secret) = match presented(req).ok_or_else(ApiError::missing_credentials)? {
-        Presented::Bearer(secret) => (SecretKind::ApiToken, secret),
-        Presented::ApiKey(secret) => (SecretKind::LegacyKey, secret),
+    let ip = client_ip_text(req, &guard.trusted_proxies);
+    guard.refuse_throttled(&ip)?;
+    resolve(req, guard, &ip, path_tenant).map_err(|denied| {
+        let (error, actor) = *denied;
+        if error.status() == StatusCode::UNAUTHORIZED {
+            guard.count_failure(&ip);
+        }
+        record_denied(req, guard, &ip, &error, actor);
+        error
+    })
+}
+
+/// The audit actor of a credential, or of a presented secret that matched none (its prefix
+/// only when it is well formed: never any part of a mistyped secret).
+fn actor_of(
+    credential: Option<&Credential>,
+    presented: Option<(SecretKind, &str)>,
+    ip: &str,
+) -> Actor {
+    let ip = Some(ip.to_string());
+    match credential {
+        Some(c) => Actor {
+            kind: if c.token_id().is_some() {
+                ActorKind::Token
+            } else {
+                ActorKind::LegacyKey
+            },
+            token_id: c.token_id().map(str::to_string),
+            prefix: c.prefix().map(str::to_string),
+            ip,
+        },
+        None => Actor {
+            kind: ActorKind::Unknown,
+            token_id: None,
+            prefix: presented
+                .filter(|(kind, secret)| is_well_formed(*kind, secret))
+                .map(|(_, secret)| secret.chars().take(PREFIX_CHARS).collect()),
+            ip,
+        },
+    }
+}
+
+fn record_denied(req: &HttpRequest, guard: &Guard, ip: &str, error: &ApiError, actor: Actor) {
+    if !matches!(
+        error.status(),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+    ) {
+        return;
+    }
+    let Some(tenant) = req.match_info().get("slug") else {
+        return;
+    };
+    let detail = format!(
+        "{} {} {} {}",
+        error.status().as_u16(),
+        error.code.as_str(),
+        req.method(),
+        req.path()
+    );
+    guard.denied.record(
+        ip,
+        tenant,
+        NewAudit {
+            action: AuditAction::RequestDenied,
+            actor,
+            target: None,
+            detail: Some(detail),
+        },
+    );
+}
+
+/// A refusal and who was refused, for the audit log.
+type Denied = Box<(ApiError, Actor)>;
+
+fn resolve(
+    req: &HttpRequest,
+    guard: &Guard,
+    ip: &str,
+    path_tenant: Option<&str>,
+) -> Result<Principal, Denied> {
+    let unknown = |error: ApiError, presented: Option<(SecretKind, &str)>| {
+        Box::new((error, actor_of(None, presented, ip)))
+    };
+    let (kind, secret) = match presented(req) {
+        Some(Presented::Bearer(secret)) => (SecretKind::ApiToken, secret),
+        Some(Presented::ApiKey(secret)) => (SecretKind::LegacyKey, secret),
+        None => return Err(unknown(ApiError::missing_credentials(), None)),
     };
     if !is_well_formed(kind, secret) {
-        return Err(ApiError::invalid_token());
+        return Err(unknown(ApiError::invalid_token(), None));
     }
-    let credential = guard
-        .credentials
-        .get(&hash_secret(secret))
-        .ok_or_else(ApiError::invalid_token)?;
+    let hash = hash_secret(secret);
     let now = Timestamp::now();
+    let Some(credential) = guard.credentials.get(&hash) else {
+        return Err(unknown(ApiError::invalid_token(), Some((kind, secret))));
+    };
+    let known = |error: ApiError| Box::new((error, actor_of(Some(&credential), None, ip)));
     if credential.is_expired(now) {
-        return Err(ApiError::token_expired());
+        return Err(known(ApiError::token_expired()));
     }
-    guard.rate_limiter.check(&credential.label())?;
+    match guard.rate_limiter.admit(&credential.label()) {
+        Ok(None) => {}
+        Ok(Some(budget)) => {
+            req.extensions_mut().insert(budget);
+        }
+        Err(budget) => {
+            req.extensions_mut().insert(budget);
+            return Err(known(ApiError::rate_limited(budget.reset_secs)));
+        }
+    }
     if path_tenant.is_some_and(|t| t != credential.tenant) {
-        return Err(ApiError::tenant_not_found());
+        return Err(known(ApiError::tenant_not_found()));
     }
     credential.touch(now);
     Ok(Principal {
         tenant: credential.tenant.clone(),
         scopes: credential.scopes,
+        ip: ip.to_string(),
         credential,
     })
 }
@@ -127,6 +256,26 @@ fn authorize(req: &HttpRequest, scope: Scope) -> Result<Principal, ApiError> {
     if principal.scopes.grants(scope) {
         Ok(principal)
     } else {
-        Err(ApiError::missing_scope(scope))
+        let error = ApiError::missing_scope(scope);
+        if let Some(guard) = req.app_data::<web::Data<Guard>>() {
+            record_denied(req, guard, &principal.ip, &error, principal.actor());
+        }
+        Err(error)
+    }
+}
+
+/// Adds `X-RateLimit-Limit`, `-Remaining` and `-Reset` to a response whose request was
+/// counted against a credential's budget (success or error alike).
+pub fn rate_limit_headers<B>(response: &mut ServiceResponse<B>) {
+    let Some(budget) = response.request().extensions().get::<Budget>().copied() else {
+        return;
+    };
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (X_RATELIMIT_LIMIT, u64::from(budget.limit)),
+        (X_RATELIMIT_REMAINING, u64::from(budget.remaining)),
+        (X_RATELIMIT_RESET, budget.reset_secs),
+    ] {
+        headers.insert(name, HeaderValue::from(value));
     }
 }

@@ -1,42 +1,166 @@
-//! Per-key request budgets (per credential on the API). Counters live in memory only.
+//! Per-key request budgets (per credential, per client IP, per tenant). Counters live in
+//! memory only.
+//!
+//! "N a minute" means at most N in *any* 60-second window: each key keeps the instants of
+//! the requests it was granted in the last minute (a sliding log, at most N of them), and a
+//! request is granted only when fewer than N fall in the minute before it. A token bucket
+//! (GCRA with a burst of N) would let a full burst through and then refill during the same
+//! minute, close to 2N in the first minute. The log costs 8 bytes per counted request of an
+//! active key (8 KB for a key using a 1000/min budget fully) and is dropped once idle.
 
-use std::num::NonZeroU32;
-
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter as Governor};
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::error::ApiError;
 
+const SHARDS: usize = 16;
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// Where a key stands after a request: what the `X-RateLimit-*` headers say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the oldest counted request leaves the window, so one more is allowed
+    /// (0 when the key has counted nothing).
+    pub reset_secs: u64,
+}
+
 pub struct RateLimiter {
-    /// `None` when the limit is off (0 per minute).
-    inner: Option<DefaultKeyedRateLimiter<String>>,
-    clock: DefaultClock,
+    /// 0 = off.
+    limit: u32,
+    window_ms: u64,
+    epoch: Instant,
+    hasher: RandomState,
+    /// Per key, the instants (ms since `epoch`) of the requests counted in the window,
+    /// oldest first.
+    shards: Vec<Mutex<HashMap<String, VecDeque<u64>>>>,
 }
 
 impl RateLimiter {
     pub fn per_minute(limit: u32) -> Self {
+        RateLimiter::with_window(limit, WINDOW)
+    }
+
+    fn with_window(limit: u32, window: Duration) -> Self {
         RateLimiter {
-            inner: NonZeroU32::new(limit).map(|n| Governor::keyed(Quota::per_minute(n))),
-            clock: DefaultClock::default(),
+            limit,
+            window_ms: window.as_millis() as u64,
+            epoch: Instant::now(),
+            hasher: RandomState::new(),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
         }
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.limit > 0
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Runs `f` on the key's log with expired instants dropped (an empty log for a key
+    /// never seen, which is only kept if `f` counts something in it).
+    fn with_log<T>(&self, key: &str, now: u64, f: impl FnOnce(&mut VecDeque<u64>) -> T) -> T {
+        let shard = &self.shards[self.hasher.hash_one(key) as usize % SHARDS];
+        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(log) = map.get_mut(key) else {
+            let mut log = VecDeque::new();
+            let out = f(&mut log);
+            if !log.is_empty() {
+                map.insert(key.to_string(), log);
+            }
+            return out;
+        };
+        while log.front().is_some_and(|&t| t + self.window_ms <= now) {
+            log.pop_front();
+        }
+        f(log)
+    }
+
+    fn budget(&self, log: &VecDeque<u64>, now: u64) -> Budget {
+        let reset_ms = log
+            .front()
+            .map_or(0, |&oldest| (oldest + self.window_ms).saturating_sub(now));
+        Budget {
+            limit: self.limit,
+            remaining: self.limit.saturating_sub(log.len() as u32),
+            reset_secs: reset_ms.div_ceil(1000),
+        }
+    }
+
+    /// Counts one request for `key` if the budget allows it. `Ok` with the budget left
+    /// after it, `Err` with the budget (nothing left; `reset_secs` says when to retry);
+    /// `Ok(None)` when the limit is off.
+    pub fn admit(&self, key: &str) -> Result<Option<Budget>, Budget> {
+        self.admit_at(key, self.now_ms())
+    }
+
+    fn admit_at(&self, key: &str, now: u64) -> Result<Option<Budget>, Budget> {
+        if !self.is_on() {
+            return Ok(None);
+        }
+        self.with_log(key, now, |log| {
+            if log.len() >= self.limit as usize {
+                let mut refused = self.budget(log, now);
+                refused.reset_secs = refused.reset_secs.max(1);
+                return Err(refused);
+            }
+            log.push_back(now);
+            Ok(Some(self.budget(log, now)))
+        })
     }
 
     /// Counts one request for `key`; 429 with a Retry-After when over budget.
     pub fn check(&self, key: &str) -> Result<(), ApiError> {
-        let Some(limiter) = &self.inner else {
-            return Ok(());
-        };
-        limiter.check_key(&key.to_string()).map_err(|not_until| {
-            let wait = not_until.wait_time_from(self.clock.now());
-            ApiError::rate_limited(wait.as_secs_f64().ceil() as u64)
+        self.admit(key)
+            .map(|_| ())
+            .map_err(|refused| ApiError::rate_limited(refused.reset_secs))
+    }
+
+    /// Seconds to wait when `key` has used its whole budget, without counting anything:
+    /// for budgets of failures, checked before an attempt and counted after a failure.
+    pub fn exhausted(&self, key: &str) -> Option<u64> {
+        self.exhausted_at(key, self.now_ms())
+    }
+
+    fn exhausted_at(&self, key: &str, now: u64) -> Option<u64> {
+        if !self.is_on() {
+            return None;
+        }
+        self.with_log(key, now, |log| {
+            (log.len() >= self.limit as usize).then(|| self.budget(log, now).reset_secs.max(1))
         })
     }
 
-    /// Forgets keys whose budget is full again, so memory does not grow with old keys.
+    /// Counts one event (a failure) for `key`, keeping at most `limit` in the log.
+    pub fn record(&self, key: &str) {
+        self.record_at(key, self.now_ms());
+    }
+
+    fn record_at(&self, key: &str, now: u64) {
+        if !self.is_on() {
+            return;
+        }
+        self.with_log(key, now, |log| {
+            log.push_back(now);
+            while log.len() > self.limit as usize {
+                log.pop_front();
+            }
+        });
+    }
+
+    /// Forgets keys with nothing counted in the window, so memory does not grow with old keys.
     pub fn forget_idle(&self) {
-        if let Some(limiter) = &self.inner {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
+        let now = self.now_ms();
+        for shard in &self.shards {
+            let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+            map.retain(|_, log| log.back().is_some_and(|&t| t + self.window_ms > now));
+            map.shrink_to_fit();
         }
     }
 }
@@ -62,5 +186,58 @@ mod tests {
         for _ in 0..10_000 {
             assert!(limiter.check("a").is_ok());
         }
+        assert_eq!(limiter.admit("a"), Ok(None));
+        limiter.record("a");
+        assert_eq!(limiter.exhausted("a"), None);
+    }
+
+    /// However requests are spread, no 60-second window grants more than the limit.
+    #[test]
+    fn no_window_of_a_minute_grants_more_than_the_limit() {
+        let limit = 100;
+        let limiter = RateLimiter::per_minute(limit);
+        let mut granted = Vec::new();
+        // A request every 50 ms for three minutes: 3600 attempts.
+        for step in 0..3600u64 {
+            let now = step * 50;
+            if limiter.admit_at("k", now).is_ok() {
+                granted.push(now);
+            }
+        }
+        for (i, &start) in granted.iter().enumerate() {
+            let in_window = granted[i..]
+                .iter()
+                .take_while(|&&t| t < start + 60_000)
+                .count();
+            assert!(in_window <= limit as usize, "{in_window} from {start} ms");
+        }
+        assert_eq!(granted.len(), 300, "the full budget, once a minute");
+    }
+
+    #[test]
+    fn headers_count_down_and_reset_when_the_oldest_leaves() {
+        let limiter = RateLimiter::per_minute(3);
+        let b = limiter.admit_at("k", 1_000).unwrap().unwrap();
+        assert_eq!((b.limit, b.remaining, b.reset_secs), (3, 2, 60));
+        let b = limiter.admit_at("k", 11_000).unwrap().unwrap();
+        assert_eq!((b.remaining, b.reset_secs), (1, 50));
+        limiter.admit_at("k", 12_000).unwrap();
+        let refused = limiter.admit_at("k", 30_500).unwrap_err();
+        assert_eq!((refused.remaining, refused.reset_secs), (0, 31));
+        assert!(
+            limiter.admit_at("k", 61_000).is_ok(),
+            "the first left the window"
+        );
+    }
+
+    #[test]
+    fn failures_block_until_the_window_passes() {
+        let limiter = RateLimiter::per_minute(2);
+        limiter.record_at("ip", 0);
+        assert_eq!(limiter.exhausted_at("ip", 0), None);
+        limiter.record_at("ip", 5_000);
+        assert_eq!(limiter.exhausted_at("ip", 5_000), Some(55));
+        assert_eq!(limiter.exhausted_at("other", 5_000), None);
+        assert_eq!(limiter.exhausted_at("ip", 60_000), None);
     }
 }

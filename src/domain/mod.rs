@@ -1,6 +1,7 @@
 //! The records of the domain and their rules, shared by every layer: plain data with no
 //! storage or HTTP types, so `store`, `chat`, `auth` and `api` can all depend on it.
 
+pub mod audit;
 pub mod conversation;
 pub mod corpus;
 pub mod scope;
@@ -11,6 +12,7 @@ pub mod tenant;
 pub mod token;
 pub mod visitor;
 
+pub use audit::{Actor, ActorKind, AuditAction, AuditEntry, NewAudit};
 pub use conversation::{
     Channel, Conversation, ConversationFilter, Exchange, Message, Metadata, NewConversation, Role,
     VisitorType,
@@ -22,5 +24,5 @@ pub use session::Session;
 pub use tenant::{
     ContentPolicy, Plan, Tenant, TenantExtra, TenantPatch, Tone, VisitorAuthMode, VoiceConfig,
 };
-pub use token::{NewToken, TokenRecord};
+pub use token::{GraceSecret, NewSecret, NewToken, TokenRecord};
 pub use visitor::{MemoryFact, NewVisitor, Visitor, VisitorDetail, VisitorPatch};

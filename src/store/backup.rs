@@ -125,6 +125,8 @@ impl Store {
             VISITOR_MEMORY,
             VISITOR_CONVERSATIONS,
             QUARANTINE,
+            AUDIT,
+            AUDIT_COUNT,
         );
         for table in snapshot.list_tables()? {
             if !copied.contains(&table.name()) {

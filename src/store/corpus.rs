@@ -17,7 +17,9 @@ use super::{
     Effect, Store, StoreError, StoreResult, decode, encode, read_u32, segments, tenant_rows,
     tenants,
 };
-use crate::domain::{CorpusEntry, CorpusPage, CorpusPatch, NewCorpus};
+use crate::domain::{
+    Actor, AuditAction, CorpusEntry, CorpusPage, CorpusPatch, NewAudit, NewCorpus,
+};
 use crate::ids::new_id;
 use crate::search::{self, AnalyzedDoc, DocMeta, Query, SegmentFilter, TenantIndex};
 
@@ -235,6 +237,33 @@ impl Store {
         let tenant = tenant.to_string();
         self.write(move |tx| insert_all(tx, &tenant, &prepared))
             .await
+    }
+
+    /// A CSV import: creates the entries in one transaction (all or none) with its audit
+    /// entry.
+    pub async fn import_corpus(
+        &self,
+        tenant: &str,
+        entries: Vec<NewCorpus>,
+        by: Actor,
+    ) -> StoreResult<Vec<CorpusEntry>> {
+        let prepared = prepare_all(entries).await?;
+        let tenant = tenant.to_string();
+        self.write(move |tx| {
+            let created = insert_all(tx, &tenant, &prepared)?;
+            super::audit::append(
+                tx,
+                &tenant,
+                NewAudit {
+                    action: AuditAction::CorpusImported,
+                    actor: by.clone(),
+                    target: None,
+                    detail: Some(format!("{} entries", created.len())),
+                },
+            )?;
+            Ok(created)
+        })
+        .await
     }
 
     /// Applies a validated patch. Computed against the entry as it is, then written only if

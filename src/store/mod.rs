@@ -11,6 +11,7 @@
 //!   is updated after each commit, in commit order: the index by the store itself, everything
 //!   else through [`Change`]s delivered to listeners.
 
+mod audit;
 mod backup;
 pub mod check;
 mod conversations;
@@ -207,6 +208,12 @@ impl From<StoreError> for OpenError {
 pub enum Change {
     TokenCreated(TokenRecord),
     TokenRevoked(TokenRecord),
+    /// The token got a new secret; `previous` is the record before (its hash stops working,
+    /// or works until `current.grace` ends).
+    TokenRotated {
+        previous: Box<TokenRecord>,
+        current: Box<TokenRecord>,
+    },
     /// The tenant's legacy key hash went from `previous` to `current`.
     LegacyKeyChanged {
         tenant: String,

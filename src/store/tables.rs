@@ -52,5 +52,12 @@ pub const VISITOR_CONVERSATIONS: TableDefinition<(&str, &str, &str), ()> =
 /// BLAKE3 (hex) of a dashboard session's cookie value -> Session (never the value itself)
 pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 
+/// (tenant, audit id) -> AuditEntry. Ids start with their instant (the writer's strictly
+/// increasing clock), so a tenant's range is in chronological order.
+pub const AUDIT: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("audit");
+/// tenant -> number of its AUDIT rows, kept in the same transaction as every append and
+/// prune, so retention knows what to prune without counting rows.
+pub const AUDIT_COUNT: TableDefinition<&str, u64> = TableDefinition::new("audit_count");
+
 /// 2: one timestamp unit (µs) in every record, and SEGMENT_USAGE.
 pub const SCHEMA_VERSION: u32 = 2;

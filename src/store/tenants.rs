@@ -4,8 +4,8 @@ use redb::ReadableTable;
 
 use super::tables::TENANTS;
 use super::writer::Tx;
-use super::{Change, Effect, Store, StoreError, StoreResult, decode, encode, segments};
-use crate::domain::{Tenant, TenantPatch};
+use super::{Change, Effect, Store, StoreError, StoreResult, audit, decode, encode, segments};
+use crate::domain::{Actor, AuditAction, NewAudit, Tenant, TenantPatch};
 use crate::ids::new_id;
 
 /// Reads one tenant inside a write transaction.
@@ -72,26 +72,53 @@ impl Store {
     }
 
     /// Applies a validated patch to the settings, in one transaction.
-    pub async fn update_tenant(&self, slug: &str, patch: TenantPatch) -> StoreResult<Tenant> {
+    pub async fn update_tenant(
+        &self,
+        slug: &str,
+        patch: TenantPatch,
+        by: Actor,
+    ) -> StoreResult<Tenant> {
         let slug = slug.to_string();
         self.write(move |tx| {
             let mut tenant = require(tx, &slug)?;
             patch.apply(&mut tenant);
             tenant.updated_at = tx.unique_now();
             save(tx, &tenant)?;
+            audit::append(
+                tx,
+                &slug,
+                NewAudit {
+                    action: AuditAction::SettingsChanged,
+                    actor: by.clone(),
+                    target: None,
+                    detail: None,
+                },
+            )?;
             Ok(tenant)
         })
         .await
     }
 
     /// Sets the tenant's legacy X-API-Key hash, replacing (and disabling) any previous key.
-    pub async fn set_legacy_key(&self, slug: &str, hash: String) -> StoreResult<()> {
+    pub async fn set_legacy_key(&self, slug: &str, hash: String, by: Actor) -> StoreResult<()> {
         let slug = slug.to_string();
         self.write(move |tx| {
             let mut tenant = require(tx, &slug)?;
             let previous = tenant.legacy_key_hash.replace(hash.clone());
             tenant.updated_at = tx.unique_now();
             save(tx, &tenant)?;
+            audit::append(
+                tx,
+                &slug,
+                NewAudit {
+                    action: AuditAction::LegacyKeyMinted,
+                    actor: by.clone(),
+                    target: None,
+                    detail: previous
+                        .as_ref()
+                        .map(|_| "replaces the previous key".to_string()),
+                },
+            )?;
             tx.after_commit(Effect::Notify(Change::LegacyKeyChanged {
                 tenant: slug.clone(),
                 previous,

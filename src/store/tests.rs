@@ -259,6 +259,7 @@ fn exchanges_share_conversations_by_session_and_respect_the_quota() {
                     conversations_limit: Some(Some(2)),
                     ..Default::default()
                 },
+                crate::domain::Actor::cli(),
             )
             .await
             .unwrap();
@@ -497,6 +498,7 @@ fn sessions_touch_expire_and_end_with_their_token() {
                     prefix: "ak_x".into(),
                     expires_at: None,
                 },
+                crate::domain::Actor::cli(),
             )
             .await
             .unwrap();
@@ -537,7 +539,10 @@ fn sessions_touch_expire_and_end_with_their_token() {
             .create_session("s3", session(&token.id))
             .await
             .unwrap();
-        store.revoke_token(None, &token.id).await.unwrap();
+        store
+            .revoke_token(None, &token.id, crate::domain::Actor::cli())
+            .await
+            .unwrap();
         assert!(store.get_session("s3").await.unwrap().is_none(), "revoked");
         assert!(store.get_session("s2").await.unwrap().is_some());
         assert!(store.delete_session("s2").await.unwrap());
@@ -769,5 +774,48 @@ fn check_finds_damage_names_it_and_quarantines_it() {
             store.record_exchange("acme", exchange("s2")).await.unwrap(),
             Recorded::Stored(c) if c.message_count == 2
         ));
+    });
+}
+
+#[test]
+fn audit_is_newest_first_and_pruned_by_count_and_age() {
+    use crate::domain::{Actor, AuditAction, NewAudit};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    run(async {
+        store.create_tenant("acme", "Acme").await.unwrap();
+        let denied = |n: usize| NewAudit {
+            action: AuditAction::RequestDenied,
+            actor: Actor::cli(),
+            target: None,
+            detail: Some(format!("#{n}")),
+        };
+        let batch = (0..5).map(|n| ("acme".to_string(), denied(n))).collect();
+        assert_eq!(store.record_denied(batch).await.unwrap(), 5);
+        let ghost = vec![("ghost".to_string(), denied(9))];
+        assert_eq!(
+            store.record_denied(ghost).await.unwrap(),
+            0,
+            "no such tenant"
+        );
+        let details = |store: &Store| {
+            let (page, total) = store.list_audit("acme", 0, 100).unwrap();
+            let details: Vec<String> = page.into_iter().filter_map(|e| e.detail).collect();
+            (details, total)
+        };
+        assert_eq!(details(&store).1, 5);
+        assert_eq!(details(&store).0[0], "#4", "newest first");
+
+        let now = Timestamp::now();
+        assert_eq!(store.prune_audit(now, None, 10).await.unwrap(), 0);
+        assert_eq!(store.prune_audit(now, None, 2).await.unwrap(), 3);
+        assert_eq!(
+            details(&store),
+            (vec!["#4".to_string(), "#3".to_string()], 2)
+        );
+        // A day later, a one-hour age limit removes the rest.
+        let later = now.plus_secs(86_400);
+        assert_eq!(store.prune_audit(later, Some(3600), 10).await.unwrap(), 2);
+        assert_eq!(details(&store), (vec![], 0));
     });
 }

@@ -3,13 +3,20 @@
 use redb::ReadableTable;
 
 use super::tables::TOKENS;
-use super::{Change, Effect, Store, StoreError, StoreResult, decode, encode, sessions, tenants};
+use super::{
+    Change, Effect, Store, StoreError, StoreResult, audit, decode, encode, sessions, tenants,
+};
 use crate::clock::Timestamp;
-use crate::domain::{NewToken, TokenRecord};
+use crate::domain::{Actor, AuditAction, GraceSecret, NewAudit, NewSecret, NewToken, TokenRecord};
 use crate::ids::new_id;
 
 impl Store {
-    pub async fn create_token(&self, tenant: &str, token: NewToken) -> StoreResult<TokenRecord> {
+    pub async fn create_token(
+        &self,
+        tenant: &str,
+        token: NewToken,
+        by: Actor,
+    ) -> StoreResult<TokenRecord> {
         let tenant = tenant.to_string();
         self.write(move |tx| {
             tenants::require(tx, &tenant)?;
@@ -23,10 +30,25 @@ impl Store {
                 created_at: tx.unique_now(),
                 expires_at: token.expires_at,
                 last_used_at: None,
+                grace: None,
             };
             tx.txn
                 .open_table(TOKENS)?
                 .insert(record.id.as_str(), encode(&record)?.as_slice())?;
+            audit::append(
+                tx,
+                &tenant,
+                NewAudit {
+                    action: AuditAction::TokenCreated,
+                    actor: by.clone(),
+                    target: Some(record.id.clone()),
+                    detail: Some(format!(
+                        "{} ({})",
+                        record.name,
+                        record.scopes.names().join(" ")
+                    )),
+                },
+            )?;
             tx.after_commit(Effect::Notify(Change::TokenCreated(record.clone())));
             Ok(record)
         })
@@ -63,7 +85,12 @@ impl Store {
 
     /// Deletes a token; it stops authenticating before this returns. With `tenant` given, a
     /// token of another tenant is treated as absent.
-    pub async fn revoke_token(&self, tenant: Option<&str>, id: &str) -> StoreResult<TokenRecord> {
+    pub async fn revoke_token(
+        &self,
+        tenant: Option<&str>,
+        id: &str,
+        by: Actor,
+    ) -> StoreResult<TokenRecord> {
         let (tenant, id) = (tenant.map(str::to_string), id.to_string());
         self.write(move |tx| {
             let mut table = tx.txn.open_table(TOKENS)?;
@@ -78,8 +105,76 @@ impl Store {
             drop(table);
             // Dashboard sessions opened with the token end with it.
             sessions::end_for_token(tx, &id)?;
+            audit::append(
+                tx,
+                &record.tenant,
+                NewAudit {
+                    action: AuditAction::TokenRevoked,
+                    actor: by.clone(),
+                    target: Some(record.id.clone()),
+                    detail: Some(record.name.clone()),
+                },
+            )?;
             tx.after_commit(Effect::Notify(Change::TokenRevoked(record.clone())));
             Ok(record)
+        })
+        .await
+    }
+
+    /// Gives a token of `tenant` a new secret (same id, name, scopes and expiry). With a
+    /// grace period the previous secret keeps working until it ends; a secret still in its
+    /// grace from an earlier rotation stops at once. Dashboard sessions opened with the
+    /// token end (they hold the old secret's hash).
+    pub async fn rotate_token(
+        &self,
+        tenant: &str,
+        id: &str,
+        secret: NewSecret,
+        grace_secs: i64,
+        by: Actor,
+    ) -> StoreResult<TokenRecord> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.write(move |tx| {
+            let table = tx.txn.open_table(TOKENS)?;
+            let previous: TokenRecord = match table.get(id.as_str())? {
+                Some(v) => decode("tokens", id.as_str(), v.value())?,
+                None => return Err(StoreError::NotFound("Token")),
+            };
+            if previous.tenant != tenant {
+                return Err(StoreError::NotFound("Token"));
+            }
+            drop(table);
+            let now = tx.unique_now();
+            let mut current = previous.clone();
+            current.hash = secret.hash.clone();
+            current.prefix = secret.prefix.clone();
+            current.grace = (grace_secs > 0).then(|| GraceSecret {
+                hash: previous.hash.clone(),
+                prefix: previous.prefix.clone(),
+                until: now.plus_secs(grace_secs),
+            });
+            tx.txn
+                .open_table(TOKENS)?
+                .insert(id.as_str(), encode(&current)?.as_slice())?;
+            sessions::end_for_token(tx, &id)?;
+            audit::append(
+                tx,
+                &tenant,
+                NewAudit {
+                    action: AuditAction::TokenRotated,
+                    actor: by.clone(),
+                    target: Some(id.clone()),
+                    detail: Some(format!(
+                        "{} -> {}, grace {grace_secs} s",
+                        previous.prefix, current.prefix
+                    )),
+                },
+            )?;
+            tx.after_commit(Effect::Notify(Change::TokenRotated {
+                previous: Box::new(previous),
+                current: Box::new(current.clone()),
+            }));
+            Ok(current)
         })
         .await
     }

@@ -16,10 +16,12 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use super::WebError;
 use crate::api::AppState;
+use crate::auth::client_ip_text;
 use crate::auth::token::{SecretKind, hash_secret, hex, is_well_formed, parse_hex};
 use crate::clock::Timestamp;
 use crate::domain::Session;
 use crate::domain::scope::{RequiredScope, Scope, ScopeSet};
+use crate::domain::{Actor, ActorKind};
 
 pub const COOKIE_NAME: &str = "animam_session";
 const COOKIE_PATH: &str = "/dashboard";
@@ -46,6 +48,8 @@ pub struct Dash<N: PageNeed = Signed> {
     pub scopes: ScopeSet,
     /// The CSRF token every form of this session carries.
     pub csrf: String,
+    /// Who acts through this session, for the audit log.
+    pub actor: Actor,
     _need: PhantomData<N>,
 }
 
@@ -199,10 +203,17 @@ impl<N: PageNeed + 'static> FromRequest for Dash<N> {
             {
                 return Err(WebError::Forbidden(format!("It needs the scope {scope}.")));
             }
+            let actor = Actor {
+                kind: ActorKind::Dashboard,
+                token_id: Some(session.token_id.clone()),
+                prefix: None,
+                ip: Some(client_ip_text(&req, &state.config.trusted_proxies)),
+            };
             Ok(Dash {
                 tenant: session.tenant,
                 scopes: session.scopes,
                 csrf: csrf_of(&secret),
+                actor,
                 _need: PhantomData,
             })
         })

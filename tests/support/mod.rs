@@ -179,6 +179,14 @@ impl Server {
         {
             env.push(("ANIMAM_DASHBOARD_SIGN_IN_PER_IP_PER_MINUTE", "0"));
         }
+        // Tests send many failing credentials from 127.0.0.1; throttling them is tested
+        // where it is the point.
+        if !env
+            .iter()
+            .any(|(k, _)| *k == "ANIMAM_FAILED_AUTH_PER_IP_PER_MINUTE")
+        {
+            env.push(("ANIMAM_FAILED_AUTH_PER_IP_PER_MINUTE", "0"));
+        }
         let mut child = command(self.root.path(), &env)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "data"])
             .stdout(Stdio::null())

@@ -513,7 +513,11 @@ pub async fn import(
     let failed = parsed.bad.len();
     let created = state
         .store
-        .create_corpus_many(&t, parsed.good.iter().map(|(_, n)| n.clone()).collect())
+        .import_corpus(
+            &t,
+            parsed.good.iter().map(|(_, n)| n.clone()).collect(),
+            dash.actor.clone(),
+        )
         .await?;
     let body = html! {
         p.notice role="status" {

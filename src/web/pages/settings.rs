@@ -227,7 +227,7 @@ pub async fn save(
     let saved = match read_patch(&draft.changes()) {
         Ok(patch) => state
             .store
-            .update_tenant(&dash.tenant, patch)
+            .update_tenant(&dash.tenant, patch, dash.actor.clone())
             .await
             .map_err(crate::error::ApiError::from),
         Err(e) => Err(e),

@@ -7,6 +7,7 @@ use maud::html;
 use super::{html, html_status, see_other};
 use crate::api::AppState;
 use crate::auth::token::{SecretKind, hash_secret, hex, is_well_formed, mint};
+use crate::auth::{Guard, budget_key, client_ip_text};
 use crate::clock::Timestamp;
 use crate::domain::Session;
 use crate::web::WebError;
@@ -64,14 +65,15 @@ pub async fn form(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 pub async fn submit(
     req: HttpRequest,
     state: web::Data<AppState>,
+    guard: web::Data<Guard>,
     form: FormData,
 ) -> Result<HttpResponse, WebError> {
     same_origin(&req)?;
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
-    state.sign_in_limiter.check(&ip)?;
+    let ip = client_ip_text(&req, &state.config.trusted_proxies);
+    // The API's failed-authentication budget, shared: failures on either count together,
+    // and an address over it is refused before its token is looked at.
+    guard.refuse_throttled(&ip)?;
+    state.sign_in_limiter.check(&budget_key(&ip))?;
     let token = form.text("token");
     let token = token.trim();
     let now = Timestamp::now();
@@ -80,6 +82,7 @@ pub async fn submit(
         .flatten()
         .filter(|c| c.token_id().is_some());
     let Some(credential) = credential else {
+        guard.count_failure(&ip);
         log::info!("dashboard: failed sign-in from {ip}");
         return Ok(html_status(
             StatusCode::UNAUTHORIZED,

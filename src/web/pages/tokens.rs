@@ -146,7 +146,15 @@ pub async fn create(
     };
     let expires_at = (!draft.expires.is_empty()).then(|| format!("{}T00:00:00Z", draft.expires));
     let request = CreateToken::new(draft.name.clone(), draft.scopes.clone(), expires_at);
-    let (record, secret) = match issue(&state, &dash.tenant, dash.scopes, request).await {
+    let (record, secret) = match issue(
+        &state,
+        &dash.tenant,
+        dash.scopes,
+        dash.actor.clone(),
+        request,
+    )
+    .await
+    {
         Ok(created) => created,
         Err(e) => {
             let mut errors = FieldErrors::from_api(e)?;
@@ -224,7 +232,14 @@ pub async fn revoke(
     form: FormData,
 ) -> Result<HttpResponse, WebError> {
     dash.check_csrf(form.csrf())?;
-    crate::api::tokens::revoke(&state, &dash.tenant, dash.scopes, &path.1).await?;
+    crate::api::tokens::revoke(
+        &state,
+        &dash.tenant,
+        dash.scopes,
+        dash.actor.clone(),
+        &path.1,
+    )
+    .await?;
     Ok(see_other(format!(
         "/dashboard/{}/tokens?done=revoked",
         dash.tenant
