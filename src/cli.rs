@@ -160,6 +160,12 @@ pub fn run(cli: Cli) -> Result<(), String> {
         ));
     }
     if let Command::Check { quarantine } = cli.command {
+        // A running server checks its own open database (quarantining needs it stopped).
+        if !quarantine && let Some(result) = admin::call(&config.data_dir, &Request::Check) {
+            let output = result?;
+            eprint!("{}", output.stderr);
+            return Ok(());
+        }
         return check(&config.data_dir, quarantine);
     }
     let request = match cli.command {

@@ -87,6 +87,22 @@ fn every_cli_command_works_while_serving() {
     );
     assert_eq!(server.get("/tenants/initech", &token).status, 200);
 
+    // check: the server verifies its own open database, read-only.
+    let out = admin_ok(&server, &["check"]);
+    let report = stderr(&out);
+    assert!(
+        report.contains("check: tenants:") && report.contains("0 problems"),
+        "{report}"
+    );
+    let out = animam(
+        server.root.path(),
+        &["check", "--quarantine", "--data-dir", "data"],
+    );
+    assert!(
+        !out.status.success(),
+        "quarantining needs the server stopped"
+    );
+
     // token list / revoke: the revoked token stops working at once.
     let list = stdout(&admin_ok(
         &server,

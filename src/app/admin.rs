@@ -53,6 +53,8 @@ pub enum Request {
     Backup {
         out: PathBuf,
     },
+    /// `animam check` without `--quarantine`: read-only, so it can run while serving.
+    Check,
 }
 
 impl Request {
@@ -66,6 +68,7 @@ impl Request {
             Request::TokenRevoke { .. } => "token revoke",
             Request::LegacyKey { .. } => "legacy-key",
             Request::Backup { .. } => "backup",
+            Request::Check => "check",
         }
     }
 }
@@ -207,6 +210,36 @@ pub async fn execute(store: &Store, request: Request) -> Result<Output, String> 
                 printable(&tenant)
             ));
             o.out(minted.secret);
+        }
+        Request::Check => {
+            let copy = store.clone();
+            let (lines, report) = tokio::task::spawn_blocking(move || {
+                let mut lines = Vec::new();
+                let report = copy.check_live(&mut |line| lines.push(printable(line)));
+                (lines, report)
+            })
+            .await
+            .map_err(|e| format!("check failed: {e}"))?;
+            let report = report.map_err(|e| format!("check failed: {e}"))?;
+            for line in lines {
+                o.err(format!("check: {line}"));
+            }
+            for problem in &report.problems {
+                o.err(format!("problem: {}", printable(problem)));
+            }
+            o.err(format!(
+                "check: {} records read, {} problems",
+                report.records,
+                report.problems.len()
+            ));
+            if !report.problems.is_empty() {
+                return Err(format!(
+                    "{}{} problems found; stop the server and run `animam check --quarantine` to \
+                     move damaged records aside",
+                    o.stderr,
+                    report.problems.len()
+                ));
+            }
         }
         Request::Backup { out } => {
             let copy = store.clone();

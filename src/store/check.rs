@@ -74,6 +74,15 @@ pub fn check(
     Ok(report)
 }
 
+/// The same verification on a database this process holds open (the server's, through
+/// the admin socket): one read transaction, so it sees a consistent state while serving.
+/// Quarantining needs the server stopped.
+pub fn check_open(db: &Database, progress: &mut dyn FnMut(&str)) -> StoreResult<CheckReport> {
+    let mut report = CheckReport::default();
+    scan(db, &mut report, progress)?;
+    Ok(report)
+}
+
 fn json_ok<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     serde_json::from_slice(bytes).map_err(|e| e.to_string())
 }

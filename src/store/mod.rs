@@ -477,6 +477,12 @@ impl Store {
         }
     }
 
+    /// `animam check` on the open database (see [`check::check_open`]).
+    pub fn check_live(&self, progress: &mut dyn FnMut(&str)) -> StoreResult<check::CheckReport> {
+        let db = self.shared.db()?;
+        check::check_open(&db, progress)
+    }
+
     fn read<T>(&self, work: impl FnOnce(&ReadTransaction) -> StoreResult<T>) -> StoreResult<T> {
         let txn = self.shared.db()?.begin_read()?;
         work(&txn)
