@@ -10,23 +10,18 @@ use animam::domain::Scope;
 /// request consumes (DELETE) are created afresh for each call.
 fn concrete(server: &Server, method: &str, path: &str) -> Option<(String, Option<Value>, u16)> {
     let entry = || server.corpus(&json!({"title": "Matrix", "content": "Matrix entry"}));
-    let segment = || {
-        let r = server.post(
-            "/tenants/acme/segments",
-            &server.admin,
-            &json!({"name": unique("Fixture")}),
-        );
+    // Creates a record through the API and returns its id.
+    let created = |path: &str, body: Value| {
+        let r = server.post(path, &server.admin, &body);
         assert_eq!(r.status, 201, "{}", r.text);
         r.json()["id"].as_str().unwrap().to_string()
     };
+    let segment = || created("/tenants/acme/segments", json!({"name": unique("Fixture")}));
     let visitor = || {
-        let r = server.post(
+        created(
             "/tenants/acme/visitors",
-            &server.admin,
-            &json!({"externalId": unique("fixture-visitor")}),
-        );
-        assert_eq!(r.status, 201, "{}", r.text);
-        r.json()["id"].as_str().unwrap().to_string()
+            json!({"externalId": unique("fixture-visitor")}),
+        )
     };
     let out = match (method, path) {
         ("GET", "/health") => ("/health".to_string(), None, 200),
