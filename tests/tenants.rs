@@ -190,3 +190,113 @@ fn hosted_api_settings_are_stored_shown_and_reach_the_widget() {
         "not for the public"
     );
 }
+
+/// The multi-tenant guide: a parent creates children with its `*` token and reaches their
+/// routes with the scopes its tokens hold; a child's tokens never reach the parent or a
+/// sibling; other tenants see none of it, across a restart.
+#[test]
+fn parents_reach_their_children_and_children_reach_nothing_else() {
+    let mut server = Server::start();
+    let parent_id = server.get("/tenants/acme", &server.admin).json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = server.post(
+        "/tenants",
+        &server.admin,
+        &json!({"slug": "acme-fr", "name": "Acme France", "parentId": parent_id}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json()["parentId"], parent_id.as_str());
+    server.post("/tenants", &server.admin, &json!({"slug": "acme-de"}));
+    let (_, reader) = server.token(&["settings:read", "corpus:read"]);
+    // Only a `*` token creates children; parentId must be the caller's own tenant.
+    let r = server.post("/tenants", &reader, &json!({"slug": "acme-it"}));
+    assert_eq!(r.status, 403, "{}", r.text);
+    server
+        .post(
+            "/tenants",
+            &server.admin,
+            &json!({"slug": "acme-it", "parentId": "ten_other"}),
+        )
+        .assert_error(
+            400,
+            "parentId: must be the id of the caller's own tenant",
+            "validation_failed",
+        );
+    server
+        .post("/tenants", &server.admin, &json!({"slug": "Not A Slug"}))
+        .assert_error(
+            400,
+            "slug: must be 2-63 characters of a-z, 0-9 and -, starting with a letter or digit",
+            "validation_failed",
+        );
+    assert_eq!(
+        server
+            .post("/tenants", &server.admin, &json!({"slug": "acme-fr"}))
+            .status,
+        409
+    );
+
+    let children = server.get("/tenants", &server.admin).json();
+    let slugs: Vec<&str> = children["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(slugs, ["acme-de", "acme-fr"]);
+    assert_eq!(
+        server.get("/tenants", &server.other_admin).json()["tenants"],
+        json!([]),
+        "another tenant sees only its own children"
+    );
+
+    // The parent's tokens reach the child with the scopes they hold.
+    let r = server.post(
+        "/tenants/acme-fr/corpus",
+        &server.admin,
+        &json!({"title": "Livraison", "content": "Sous 3 jours."}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(server.get("/tenants/acme-fr/corpus", &reader).status, 200);
+    let r = server.post(
+        "/tenants/acme-fr/corpus",
+        &reader,
+        &json!({"title": "x", "content": "y"}),
+    );
+    assert_eq!(r.status, 403);
+    // The parent mints a token for the child; it works there and nowhere else.
+    let r = server.post(
+        "/tenants/acme-fr/tokens",
+        &server.admin,
+        &json!({"name": "fr", "scopes": ["*"]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let child = r.json()["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        server.get("/tenants/acme-fr/corpus", &child).json()["pagination"]["total"],
+        1
+    );
+    for elsewhere in ["/tenants/acme", "/tenants/acme-de", "/tenants/other"] {
+        server
+            .get(elsewhere, &child)
+            .assert_error(404, "Tenant not found", "tenant_not_found");
+    }
+    assert_eq!(
+        server
+            .post("/tenants", &child, &json!({"slug": "grandchild"}))
+            .status,
+        400
+    );
+    // Other tenants stay out, and the parent map survives a restart.
+    server
+        .get("/tenants/acme-fr/corpus", &server.other_admin)
+        .assert_error(404, "Tenant not found", "tenant_not_found");
+    server.restart();
+    assert_eq!(
+        server.get("/tenants/acme-fr/corpus", &server.admin).status,
+        200
+    );
+    assert_eq!(server.get("/tenants/acme", &child).status, 404);
+}

@@ -71,7 +71,7 @@ fn no_privilege_escalation() {
 #[test]
 fn creation_is_validated() {
     let server = Server::start();
-    let valid = "corpus:read, corpus:write, conversations:read, settings:read, settings:write, tokens:read, tokens:write, segments:read, segments:write, stats:read, visitors:read, visitors:write, *";
+    let valid = "corpus:read, corpus:write, conversations:read, settings:read, settings:write, tokens:read, tokens:write, segments:read, segments:write, stats:read, visitors:read, visitors:write, tools:read, tools:write, *";
     for (body, message) in [
         (json!({"scopes": ["*"]}), "name: is required".to_string()),
         (

@@ -14,7 +14,7 @@ use super::conversations::{ConversationSummary, FILTERS, filter_from};
 use super::corpus::{CorpusFields, CorpusView, query};
 use super::extract::{PageRequest, Params};
 use super::segments::{SegmentView, change_segment};
-use crate::auth::{Principal, authenticate_own_tenant};
+use crate::auth::{Principal, authenticate};
 use crate::domain::Scope;
 use crate::error::ApiError;
 
@@ -176,7 +176,7 @@ pub async fn handle(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = authenticate_own_tenant(&req)?;
+    let principal = authenticate(&req)?;
     let message: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {

@@ -548,6 +548,29 @@ pub fn routes() -> Vec<RouteSpec> {
         ),
         RouteSpec::new(
             M::POST,
+            "/tenants",
+            Some(S::All),
+            tenant::create_child,
+            Doc::new("Create a child tenant")
+                .describe(
+                    "A child of the caller's tenant (a `*` token of the parent). The parent's \
+                     credentials reach the child's routes with the scopes they hold; the \
+                     child's never reach the parent or its siblings. One level: a child has no \
+                     children. `parentId`, when sent, must be the caller's tenant id.",
+                )
+                .json_body(r("TenantCreate"))
+                .ok(201, "Created", r("Tenant"))
+                .errors(&[409]),
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/tenants",
+            Some(S::SettingsRead),
+            tenant::list_children,
+            Doc::new("The caller's child tenants").ok(200, "The children", r("TenantList")),
+        ),
+        RouteSpec::new(
+            M::POST,
             "/tenants/{slug}/tokens/{id}/rotate",
             Some(S::TokensWrite),
             tokens::rotate,

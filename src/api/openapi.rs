@@ -389,6 +389,7 @@ fn schemas() -> Map<String, Value> {
                 "conversationsLimit": nullable(int.clone()),
                 "answerSensitivity": {"type": "number", "minimum": 0, "maximum": 1},
                 "createdAt": timestamp(), "updatedAt": timestamp(),
+                "parentId": nullable(s.clone()),
                 "ageGateEnabled": {"type": "boolean"},
                 "ageGateMinAge": {"type": "integer", "minimum": 1, "maximum": 99},
                 "contentWarning": nullable(s.clone()),
@@ -679,6 +680,21 @@ fn schemas() -> Map<String, Value> {
             "type": "object",
             "required": ["deleted", "key"],
             "properties": {"deleted": {"const": true}, "key": s},
+        },
+        "TenantCreate": {
+            "type": "object",
+            "required": ["slug"],
+            "additionalProperties": false,
+            "properties": {
+                "slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,62}$"},
+                "name": nullable(text(1, 100)),
+                "parentId": nullable(s.clone()),
+            },
+        },
+        "TenantList": {
+            "type": "object",
+            "required": ["tenants"],
+            "properties": {"tenants": {"type": "array", "items": r("Tenant")}},
         },
         "TokenRotate": {
             "type": "object",

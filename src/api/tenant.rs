@@ -10,11 +10,13 @@ use super::extract::ApiJson;
 use super::fields::{boolean, nullable, one_of, phone_number, text};
 use crate::auth::{Authed, need};
 use crate::chat::origin::is_host_pattern;
+use crate::domain::tenant::is_valid_slug;
 use crate::domain::{
     ContentPolicy, Plan, Tenant, TenantExtra, TenantPatch, Tone, VisitorAuthMode, VoiceConfig,
 };
 use crate::error::{ApiError, ApiResult};
-const READ_ONLY: [&str; 6] = [
+const READ_ONLY: [&str; 7] = [
+    "parentId",
     "id",
     "slug",
     "plan",
@@ -48,6 +50,8 @@ pub struct TenantView {
     answer_sensitivity: f32,
     created_at: String,
     updated_at: String,
+    /// The parent tenant's id, for a child tenant.
+    parent_id: Option<String>,
     #[serde(flatten)]
     extra: TenantExtra,
 }
@@ -76,6 +80,7 @@ impl From<Tenant> for TenantView {
             answer_sensitivity: t.answer_sensitivity,
             created_at: t.created_at.to_rfc3339(),
             updated_at: t.updated_at.to_rfc3339(),
+            parent_id: t.parent.map(|p| p.id),
             extra: t.extra,
         }
     }
@@ -104,6 +109,61 @@ pub async fn update(
         .update_tenant(auth.tenant(), patch, auth.principal.actor())
         .await?;
     Ok(HttpResponse::Ok().json(TenantView::from(updated)))
+}
+
+/// `POST /tenants`: a child tenant of the caller's tenant (a `*` credential of the parent).
+/// `parentId`, when sent, must be the caller's tenant id.
+pub async fn create_child(
+    auth: Authed<need::All>,
+    state: web::Data<AppState>,
+    body: ApiJson<Map<String, Value>>,
+) -> ApiResult<HttpResponse> {
+    let body = body.0;
+    if let Some(unknown) = body
+        .keys()
+        .find(|k| !["slug", "name", "parentId"].contains(&k.as_str()))
+    {
+        return Err(ApiError::validation(unknown, "unknown field"));
+    }
+    let slug = text("slug", body.get("slug").unwrap_or(&Value::Null), 2, 63)?;
+    if !is_valid_slug(&slug) {
+        return Err(ApiError::validation(
+            "slug",
+            "must be 2-63 characters of a-z, 0-9 and -, starting with a letter or digit",
+        ));
+    }
+    let name = match body.get("name") {
+        None | Some(Value::Null) => slug.clone(),
+        Some(v) => text("name", v, 1, 100)?,
+    };
+    let parent = state
+        .store
+        .get_tenant(auth.tenant())
+        .await?
+        .ok_or_else(ApiError::tenant_not_found)?;
+    if let Some(id) = body.get("parentId").filter(|v| !v.is_null())
+        && id.as_str() != Some(parent.id.as_str())
+    {
+        return Err(ApiError::validation(
+            "parentId",
+            "must be the id of the caller's own tenant",
+        ));
+    }
+    let child = state
+        .store
+        .create_child_tenant(&parent.slug, &slug, &name)
+        .await?;
+    Ok(HttpResponse::Created().json(TenantView::from(child)))
+}
+
+/// `GET /tenants`: the caller's child tenants.
+pub async fn list_children(
+    auth: Authed<need::SettingsRead>,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let children = state.store.list_children(auth.tenant()).await?;
+    let views: Vec<TenantView> = children.into_iter().map(TenantView::from).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({"tenants": views})))
 }
 
 /// Validates a partial update, each field on its own.

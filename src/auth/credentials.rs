@@ -132,6 +132,8 @@ impl Credential {
 #[derive(Default)]
 pub struct Credentials {
     by_hash: RwLock<HashMap<SecretHash, Arc<Credential>>>,
+    /// Child tenant -> parent tenant: a parent's credentials reach its children.
+    parents: RwLock<HashMap<String, String>>,
 }
 
 impl Credentials {
@@ -149,6 +151,12 @@ impl Credentials {
             table.apply(&Change::TokenCreated(record));
         }
         for tenant in store.list_tenants().await? {
+            if let Some(parent) = &tenant.parent {
+                table.apply(&Change::ChildTenantCreated {
+                    child: tenant.slug.clone(),
+                    parent: parent.slug.clone(),
+                });
+            }
             table.apply(&Change::LegacyKeyChanged {
                 tenant: tenant.slug.clone(),
                 previous: None,
@@ -211,6 +219,12 @@ impl Credentials {
                 }
                 Self::insert_token(&mut table, current, used.as_deref());
             }
+            Change::ChildTenantCreated { child, parent } => {
+                self.parents
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(child.clone(), parent.clone());
+            }
             Change::LegacyKeyChanged {
                 tenant,
                 previous,
@@ -225,6 +239,17 @@ impl Credentials {
                 }
             }
         }
+    }
+
+    /// Whether a credential of `holder` reaches `tenant`: its own, or one of its children.
+    pub fn reaches(&self, holder: &str, tenant: &str) -> bool {
+        holder == tenant
+            || self
+                .parents
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(tenant)
+                .is_some_and(|parent| parent == holder)
     }
 
     /// The live credential for a secret's hash, if any: none for a rotated-out secret past

@@ -114,15 +114,11 @@ fn presented(req: &HttpRequest) -> Option<Presented<'_>> {
 /// 401s and 403s go to the tenant's audit log (bounded, see [`super::denied`]). The
 /// credential's rate-limit budget is left in the request's extensions for the
 /// `X-RateLimit-*` headers ([`rate_limit_headers`]).
+///
+/// A route without a `{slug}` (`/tenants`, `/mcp`) acts on the credential's own tenant.
 pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
-    let path_tenant = req.match_info().get("slug").unwrap_or_default();
-    authenticate_for(req, Some(path_tenant))
-}
-
-/// For routes whose tenant is the credential's own (the MCP endpoint has no tenant in its
-/// path): the same checks, without the path comparison.
-pub fn authenticate_own_tenant(req: &HttpRequest) -> Result<Principal, ApiError> {
-    authenticate_for(req, None)
+    let path_tenant = req.match_info().get("slug");
+    authenticate_for(req, path_tenant)
 }
 
 fn authenticate_for(req: &HttpRequest, path_tenant: Option<&str>) -> Result<Principal, ApiError> {
@@ -239,12 +235,16 @@ fn resolve(
             return Err(known(ApiError::rate_limited(budget.reset_secs)));
         }
     }
-    if path_tenant.is_some_and(|t| t != credential.tenant) {
-        return Err(known(ApiError::tenant_not_found()));
-    }
+    // The tenant acted on: the path's when the credential reaches it (its own, or a child
+    // of its tenant), else the credential's own.
+    let tenant = match path_tenant {
+        Some(t) if guard.credentials.reaches(&credential.tenant, t) => t.to_string(),
+        Some(_) => return Err(known(ApiError::tenant_not_found())),
+        None => credential.tenant.clone(),
+    };
     credential.touch(now);
     Ok(Principal {
-        tenant: credential.tenant.clone(),
+        tenant,
         scopes: credential.scopes,
         ip: ip.to_string(),
         credential,

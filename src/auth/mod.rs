@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 pub use client_ip::{budget_key, client_ip, client_ip_text};
 pub use credentials::{Credential, Credentials};
-pub use extractor::{AnyScope, Authed, Principal, authenticate_own_tenant, rate_limit_headers};
+pub use extractor::{AnyScope, Authed, Principal, authenticate, rate_limit_headers};
 pub use rate_limit::RateLimiter;
 
 pub use crate::domain::scope::need;

@@ -22,7 +22,8 @@ pub use scope::{Scope, ScopeSet};
 pub use segment::{NewSegment, Segment, SegmentPatch, Starter};
 pub use session::Session;
 pub use tenant::{
-    ContentPolicy, Plan, Tenant, TenantExtra, TenantPatch, Tone, VisitorAuthMode, VoiceConfig,
+    ContentPolicy, ParentRef, Plan, Tenant, TenantExtra, TenantPatch, Tone, VisitorAuthMode,
+    VoiceConfig,
 };
 pub use token::{GraceSecret, NewSecret, NewToken, TokenRecord};
 pub use visitor::{MemoryFact, NewVisitor, Visitor, VisitorDetail, VisitorPatch};

@@ -38,6 +38,11 @@ macro_rules! scopes {
                     const SCOPE: Scope = Scope::$variant;
                 }
             )*
+            /// Only a `*` credential (or the legacy key): creating child tenants.
+            pub struct All;
+            impl RequiredScope for All {
+                const SCOPE: Scope = Scope::All;
+            }
         }
     };
 }
@@ -55,6 +60,10 @@ scopes! {
     StatsRead => "stats:read",
     VisitorsRead => "visitors:read",
     VisitorsWrite => "visitors:write",
+    // Accepted on tokens now so hosted-API clients can mint them; the tools routes they
+    // will guard are not built yet.
+    ToolsRead => "tools:read",
+    ToolsWrite => "tools:write",
 }
 
 impl Scope {
@@ -155,7 +164,7 @@ mod tests {
         for scope in Scope::EVERY {
             assert_eq!(Scope::parse(scope.as_str()), Some(scope));
         }
-        assert_eq!(Scope::EVERY.len(), 13);
+        assert_eq!(Scope::EVERY.len(), 15);
         assert_eq!(Scope::parse("corpus:admin"), None);
         assert_eq!(Scope::parse(""), None);
     }

@@ -130,6 +130,15 @@ pub struct Tenant {
     /// Settings added for hosted-API parity; records written before them read the defaults.
     #[serde(default, flatten)]
     pub extra: TenantExtra,
+    /// The parent tenant (slug, id) of a child tenant: the parent's credentials reach it.
+    #[serde(default)]
+    pub parent: Option<ParentRef>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ParentRef {
+    pub slug: String,
+    pub id: String,
 }
 
 /// Content rules, appearance and voice settings of the hosted API. Kept apart so records
@@ -198,6 +207,7 @@ impl Tenant {
             answer_sensitivity: default_sensitivity(),
             legacy_key_hash: None,
             extra: TenantExtra::default(),
+            parent: None,
         }
     }
 

@@ -214,6 +214,11 @@ pub enum Change {
         previous: Box<TokenRecord>,
         current: Box<TokenRecord>,
     },
+    /// A child tenant was created under `parent`: the parent's credentials reach it.
+    ChildTenantCreated {
+        child: String,
+        parent: String,
+    },
     /// The tenant's legacy key hash went from `previous` to `current`.
     LegacyKeyChanged {
         tenant: String,

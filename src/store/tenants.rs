@@ -5,7 +5,7 @@ use redb::ReadableTable;
 use super::tables::TENANTS;
 use super::writer::Tx;
 use super::{Change, Effect, Store, StoreError, StoreResult, audit, decode, encode, segments};
-use crate::domain::{Actor, AuditAction, NewAudit, Tenant, TenantPatch};
+use crate::domain::{Actor, AuditAction, NewAudit, ParentRef, Tenant, TenantPatch};
 use crate::ids::new_id;
 
 /// Reads one tenant inside a write transaction.
@@ -47,6 +47,54 @@ impl Store {
             Ok(tenant)
         })
         .await
+    }
+
+    /// Creates a child tenant of `parent` (itself not a child: one level). `Conflict` when
+    /// the slug is taken.
+    pub async fn create_child_tenant(
+        &self,
+        parent: &str,
+        slug: &str,
+        name: &str,
+    ) -> StoreResult<Tenant> {
+        let (parent, slug, name) = (parent.to_string(), slug.to_string(), name.to_string());
+        self.write(move |tx| {
+            let parent = require(tx, &parent)?;
+            if parent.parent.is_some() {
+                return Err(StoreError::invalid(
+                    "parentId",
+                    "a child tenant cannot have children of its own",
+                ));
+            }
+            if load(tx, &slug)?.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "tenant '{slug}' already exists"
+                )));
+            }
+            let mut tenant = Tenant::new(new_id("ten_"), &slug, &name, tx.unique_now());
+            tenant.parent = Some(ParentRef {
+                slug: parent.slug.clone(),
+                id: parent.id.clone(),
+            });
+            save(tx, &tenant)?;
+            segments::ensure_default(tx.txn, &slug)?;
+            tx.after_commit(Effect::Notify(Change::ChildTenantCreated {
+                child: slug.clone(),
+                parent: parent.slug.clone(),
+            }));
+            Ok(tenant)
+        })
+        .await
+    }
+
+    /// The tenant's children, in slug order.
+    pub async fn list_children(&self, parent: &str) -> StoreResult<Vec<Tenant>> {
+        Ok(self
+            .list_tenants()
+            .await?
+            .into_iter()
+            .filter(|t| t.parent.as_ref().is_some_and(|p| p.slug == parent))
+            .collect())
     }
 
     pub async fn get_tenant(&self, slug: &str) -> StoreResult<Option<Tenant>> {
