@@ -112,6 +112,23 @@ fn concrete(server: &Server, method: &str, path: &str) -> Option<(String, Option
             (format!("/tenants/acme/tokens/{id}"), None, 200)
         }
         ("GET", "/tenants/{slug}/stats") => ("/tenants/acme/stats".into(), None, 200),
+        ("GET", "/tenants/{slug}/tools") => ("/tenants/acme/tools".into(), None, 200),
+        ("POST", "/tenants/{slug}/tools") => (
+            "/tenants/acme/tools".into(),
+            Some(json!({"name": "Handover", "type": "ESCALATE_TO_HUMAN"})),
+            201,
+        ),
+        ("GET" | "PATCH" | "DELETE", "/tenants/{slug}/tools/{id}") => (
+            format!(
+                "/tenants/acme/tools/{}",
+                created(
+                    "/tenants/acme/tools",
+                    json!({"name": "Handover", "type": "ESCALATE_TO_HUMAN"})
+                )
+            ),
+            (method == "PATCH").then(|| json!({"position": 2})),
+            200,
+        ),
         ("POST", "/tenants") => {
             use std::sync::atomic::{AtomicUsize, Ordering};
             static NEXT: AtomicUsize = AtomicUsize::new(0);

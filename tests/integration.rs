@@ -22,6 +22,7 @@ mod segments;
 mod stats;
 mod tenants;
 mod tokens;
+mod tools;
 mod visitors;
 
 mod connections;

@@ -16,6 +16,7 @@ mod state;
 pub mod stats;
 pub mod tenant;
 pub mod tokens;
+pub mod tools;
 pub mod visitors;
 pub mod widget;
 
@@ -545,6 +546,54 @@ pub fn routes() -> Vec<RouteSpec> {
             Some(S::CorpusRead),
             openai::completions,
             voice_doc("The same, where OpenAI clients post"),
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/tenants/{slug}/tools",
+            Some(S::ToolsRead),
+            tools::list,
+            Doc::new("List the bot's tools")
+                .describe("A bare array, by position then age.")
+                .ok(200, "The tools", json!({"type": "array", "items": r("Tool")})),
+        ),
+        RouteSpec::new(
+            M::POST,
+            "/tenants/{slug}/tools",
+            Some(S::ToolsWrite),
+            tools::create,
+            Doc::new("Create a tool")
+                .describe(
+                    "Types SUBMIT_FORM (config.fields: name, label, type text|email|textarea|tel|select, \
+                     required, options for a select), REMEMBER_FACT (optional config.keys) and \
+                     ESCALATE_TO_HUMAN (optional config.message). Other hosted types are a 400. \
+                     The segment is named by `segment` (slug) or `segmentId`.",
+                )
+                .json_body(r("ToolWrite"))
+                .ok(201, "Created", r("Tool")),
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/tenants/{slug}/tools/{id}",
+            Some(S::ToolsRead),
+            tools::get,
+            Doc::new("Read a tool").ok(200, "The tool", r("Tool")),
+        ),
+        RouteSpec::new(
+            M::PATCH,
+            "/tenants/{slug}/tools/{id}",
+            Some(S::ToolsWrite),
+            tools::update,
+            Doc::new("Change a tool")
+                .describe("Only the fields sent; `type` is fixed at creation.")
+                .json_body(r("ToolWrite"))
+                .ok(200, "The tool as changed", r("Tool")),
+        ),
+        RouteSpec::new(
+            M::DELETE,
+            "/tenants/{slug}/tools/{id}",
+            Some(S::ToolsWrite),
+            tools::delete,
+            Doc::new("Delete a tool").ok(200, "Deleted", r("Deleted")),
         ),
         RouteSpec::new(
             M::POST,

@@ -681,6 +681,29 @@ fn schemas() -> Map<String, Value> {
             "required": ["deleted", "key"],
             "properties": {"deleted": {"const": true}, "key": s},
         },
+        "Tool": {
+            "type": "object",
+            "required": ["id", "name", "description", "type", "config", "segment", "isActive", "position", "createdAt", "updatedAt"],
+            "properties": {
+                "id": s, "name": s, "description": s,
+                "type": {"type": "string", "enum": crate::domain::ToolType::names()},
+                "config": {"type": "object"}, "segment": nullable(s.clone()),
+                "isActive": {"type": "boolean"}, "position": int,
+                "createdAt": timestamp(), "updatedAt": timestamp(),
+            },
+        },
+        "ToolWrite": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "name": text(1, 100), "description": text(0, 1000),
+                "type": {"type": "string", "enum": crate::domain::ToolType::names()},
+                "config": {"type": "object"},
+                "segment": nullable(text(1, 100)), "segmentId": nullable(text(1, 100)),
+                "isActive": {"type": "boolean"},
+                "position": {"type": "integer", "minimum": 0, "maximum": 1000},
+            },
+        },
         "TenantCreate": {
             "type": "object",
             "required": ["slug"],

@@ -10,6 +10,7 @@ pub mod session;
 pub mod stats;
 pub mod tenant;
 pub mod token;
+pub mod tool;
 pub mod visitor;
 
 pub use audit::{Actor, ActorKind, AuditAction, AuditEntry, NewAudit};
@@ -26,4 +27,5 @@ pub use tenant::{
     VoiceConfig,
 };
 pub use token::{GraceSecret, NewSecret, NewToken, TokenRecord};
+pub use tool::{NewTool, Tool, ToolPatch, ToolType};
 pub use visitor::{MemoryFact, NewVisitor, Visitor, VisitorDetail, VisitorPatch};

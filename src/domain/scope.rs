@@ -60,8 +60,6 @@ scopes! {
     StatsRead => "stats:read",
     VisitorsRead => "visitors:read",
     VisitorsWrite => "visitors:write",
-    // Accepted on tokens now so hosted-API clients can mint them; the tools routes they
-    // will guard are not built yet.
     ToolsRead => "tools:read",
     ToolsWrite => "tools:write",
 }

@@ -121,6 +121,7 @@ impl Store {
             SESSIONS,
             STATS_DAILY,
             VISITORS,
+            TOOLS,
             VISITOR_KEYS,
             VISITOR_MEMORY,
             VISITOR_CONVERSATIONS,

@@ -56,6 +56,7 @@ fn create_tables(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(tables::MESSAGES)?;
     txn.open_table(tables::STATS_DAILY)?;
     txn.open_table(tables::VISITORS)?;
+    txn.open_table(tables::TOOLS)?;
     txn.open_table(tables::VISITOR_KEYS)?;
     txn.open_table(tables::VISITOR_MEMORY)?;
     txn.open_table(tables::VISITOR_CONVERSATIONS)?;

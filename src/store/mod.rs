@@ -23,6 +23,7 @@ mod snapshot;
 pub mod tables;
 mod tenants;
 mod tokens;
+mod tools;
 pub mod visitors;
 mod writer;
 

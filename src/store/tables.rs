@@ -37,6 +37,8 @@ pub const MESSAGES: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("
 pub const STATS_DAILY: TableDefinition<(&str, i32, &str), &[u8]> =
     TableDefinition::new("stats_daily");
 
+/// (tenant, tool id) -> Tool
+pub const TOOLS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("tools");
 /// (tenant, visitor id) -> Visitor
 pub const VISITORS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("visitors");
 /// (tenant, "email:<lowercased>" | "external:<id>") -> visitor id: identifiers are unique.
