@@ -140,11 +140,7 @@ async fn respond(
     let turn = turn::prepare(&state.store, &state.config.chat, tenant, request)
         .await
         .map_err(turn_error)?;
-    let slot = match &state.llm {
-        Some(llm) if turn.wants_llm() => llm.try_slot(),
-        _ => None,
-    };
-    let Some(llm) = slot else {
+    let Some(llm) = state.llm_slot(&turn) else {
         let text = turn.retrieval.text.clone();
         let reply = turn::record(&state.store, &turn, text, LlmSource::Retrieval)
             .await

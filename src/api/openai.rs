@@ -192,11 +192,7 @@ pub async fn completions(
     let turn = turn::prepare(&state.store, &state.config.chat, tenant, request)
         .await
         .map_err(super::chat::turn_error)?;
-    let slot = match &state.llm {
-        Some(llm) if turn.wants_llm() => llm.try_slot(),
-        _ => None,
-    };
-    let (text, source) = match slot {
+    let (text, source) = match state.llm_slot(&turn) {
         Some(slot) => turn::generate(slot, &turn, |_| true).await,
         None => (turn.retrieval.text.clone(), LlmSource::Retrieval),
     };

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::auth::{Credentials, RateLimiter};
-use crate::chat::turn::Llm;
+use crate::chat::turn::{Llm, LlmSlot, Turn};
 use crate::config::Config;
 use crate::store::Store;
 
@@ -18,6 +18,17 @@ pub struct AppState {
     pub sign_in_limiter: RateLimiter,
     /// Set when `[chat] llm_base_url` is configured: the client and its cap on calls.
     pub llm: Option<Arc<Llm>>,
+}
+
+impl AppState {
+    /// A slot for an LLM call on this turn: only with an LLM configured, for a turn worth
+    /// one (answered from the corpus), and while the cap on concurrent calls allows it.
+    pub fn llm_slot(&self, turn: &Turn) -> Option<LlmSlot> {
+        self.llm
+            .as_ref()
+            .filter(|_| turn.wants_llm())
+            .and_then(|llm| llm.try_slot())
+    }
 }
 
 /// A duplicate descriptor of the connection's socket, put in the connection's data at accept

@@ -276,14 +276,11 @@ pub async fn create(
 ) -> Result<HttpResponse, WebError> {
     dash.check_csrf(form.csrf())?;
     let draft = Draft::read(&form);
-    let created = match draft.fields().and_then(CorpusFields::into_new) {
-        Ok(new) => state
-            .store
-            .create_corpus(&dash.tenant, new)
-            .await
-            .map_err(ApiError::from),
-        Err(e) => Err(e),
-    };
+    let created: Result<_, ApiError> = async {
+        let new = draft.fields().and_then(CorpusFields::into_new)?;
+        Ok(state.store.create_corpus(&dash.tenant, new).await?)
+    }
+    .await;
     match created {
         Ok(_) => Ok(see_other(format!("{}?done=saved", base(&dash.tenant)))),
         Err(e) => {
@@ -347,14 +344,11 @@ pub async fn update(
     dash.check_csrf(form.csrf())?;
     let id = &path.1;
     let draft = Draft::read(&form);
-    let updated = match draft.fields().and_then(CorpusFields::into_patch) {
-        Ok(patch) => state
-            .store
-            .update_corpus(&dash.tenant, id, patch)
-            .await
-            .map_err(ApiError::from),
-        Err(e) => Err(e),
-    };
+    let updated: Result<_, ApiError> = async {
+        let patch = draft.fields().and_then(CorpusFields::into_patch)?;
+        Ok(state.store.update_corpus(&dash.tenant, id, patch).await?)
+    }
+    .await;
     match updated {
         Ok(_) => Ok(see_other(format!("{}?done=saved", base(&dash.tenant)))),
         Err(e) => {

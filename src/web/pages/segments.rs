@@ -208,14 +208,11 @@ pub async fn create(
 ) -> Result<HttpResponse, WebError> {
     dash.check_csrf(form.csrf())?;
     let draft = Draft::read(&form);
-    let created = match new_segment(&draft.changes(true)) {
-        Ok(new) => state
-            .store
-            .create_segment(&dash.tenant, new)
-            .await
-            .map_err(ApiError::from),
-        Err(e) => Err(e),
-    };
+    let created: Result<_, ApiError> = async {
+        let new = new_segment(&draft.changes(true))?;
+        Ok(state.store.create_segment(&dash.tenant, new).await?)
+    }
+    .await;
     match created {
         Ok(_) => Ok(see_other(format!("{}?done=saved", base(&dash.tenant)))),
         Err(e) => {

@@ -224,14 +224,14 @@ pub async fn save(
 ) -> Result<HttpResponse, WebError> {
     dash.check_csrf(form.csrf())?;
     let draft = Draft::read(&form);
-    let saved = match read_patch(&draft.changes()) {
-        Ok(patch) => state
+    let saved: Result<_, crate::error::ApiError> = async {
+        let patch = read_patch(&draft.changes())?;
+        Ok(state
             .store
             .update_tenant(&dash.tenant, patch, dash.actor.clone())
-            .await
-            .map_err(crate::error::ApiError::from),
-        Err(e) => Err(e),
-    };
+            .await?)
+    }
+    .await;
     match saved {
         Ok(_) => Ok(see_other(format!(
             "/dashboard/{}/settings?done=saved",
