@@ -9,9 +9,8 @@ use serde::Serialize;
 use super::AppState;
 use super::csv_format;
 use super::extract::{PageRequest, Params};
-use super::fields::one_of;
+use super::fields::{instant, one_of};
 use crate::auth::{Authed, need};
-use crate::clock::Timestamp;
 use crate::domain::{Channel, Conversation, ConversationFilter, Message, Role, VisitorType};
 use crate::error::{ApiError, ApiResult};
 use crate::store::ExportCursor;
@@ -56,7 +55,7 @@ impl From<&Conversation> for ConversationSummary {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct MessageView {
+pub(super) struct MessageView {
     id: String,
     role: Role,
     content: String,
@@ -107,19 +106,7 @@ pub const FILTERS: [&str; 6] = [
 ];
 
 pub fn filter_from(params: &Params) -> Result<ConversationFilter, ApiError> {
-    let time = |name: &str| {
-        params
-            .str(name)
-            .map(|t| {
-                Timestamp::parse_api(t).ok_or_else(|| {
-                    ApiError::validation(
-                        name,
-                        "must be an RFC 3339 timestamp like 2024-01-15T10:30:00Z or a date like 2024-01-15",
-                    )
-                })
-            })
-            .transpose()
-    };
+    let time = |name: &str| params.str(name).map(|t| instant(name, t)).transpose();
     let channel = params
         .str("channel")
         .map(|v| one_of("channel", &v.into(), Channel::parse, &Channel::names()))

@@ -1,9 +1,36 @@
 //! Validators for JSON fields of partial updates (`Map<String, Value>` bodies): each names
 //! the field in its 400 so a client can fix its request.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
+use crate::clock::Timestamp;
 use crate::error::ApiError;
+
+/// Refuses a key of `object` outside `known`, naming it: `key`, or `within.key` for a nested
+/// object (`config.webhook`, `conversationStarters[0].colour`).
+pub fn known_keys(
+    object: &Map<String, Value>,
+    known: &[&str],
+    within: Option<&str>,
+) -> Result<(), ApiError> {
+    match object.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(unknown) => Err(ApiError::validation(
+            &within.map_or_else(|| unknown.clone(), |w| format!("{w}.{unknown}")),
+            "unknown field",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// An instant as the API reads one: RFC 3339, or a bare date (that day's start in UTC).
+pub fn instant(field: &str, text: &str) -> Result<Timestamp, ApiError> {
+    Timestamp::parse_api(text).ok_or_else(|| {
+        ApiError::validation(
+            field,
+            "must be an RFC 3339 timestamp like 2024-01-15T10:30:00Z or a date like 2024-01-15",
+        )
+    })
+}
 
 /// Control characters (NUL, escape sequences...) have no place in stored text; tab and line
 /// breaks do.

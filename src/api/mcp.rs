@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
-use super::conversations::{ConversationSummary, FILTERS, filter_from};
+use super::conversations::{ConversationSummary, FILTERS, MessageView, filter_from};
 use super::corpus::{CorpusFields, CorpusView, query};
 use super::extract::{PageRequest, Params};
 use super::segments::{SegmentView, change_segment};
@@ -411,15 +411,9 @@ async fn call(
                 .get_conversation_page(tenant, &string_arg(args, "id")?, 0, 1000)
                 .await?
                 .ok_or_else(|| ApiError::not_found("Conversation"))?;
-            let messages: Vec<Value> = messages
-                .into_iter()
-                .map(|m| {
-                    json!({"id": m.id, "role": m.role, "content": m.content,
-                           "timestamp": m.timestamp.to_rfc3339()})
-                })
-                .collect();
+            let messages: Vec<MessageView> = messages.into_iter().map(MessageView::from).collect();
             let mut detail = to_value(ConversationSummary::from(&conversation))?;
-            detail["messages"] = Value::Array(messages);
+            detail["messages"] = to_value(messages)?;
             Ok(detail)
         }
         other => Err(ApiError::internal(format!(

@@ -125,9 +125,7 @@ fn starters(field: &str, value: &Value) -> Result<Vec<Starter>, ApiError> {
             let object = item.as_object().ok_or_else(|| {
                 ApiError::validation(&format!("{field}[{i}]"), "must be an object {text, emoji}")
             })?;
-            if let Some(unknown) = object.keys().find(|k| *k != "text" && *k != "emoji") {
-                return Err(ApiError::validation(&at(unknown), "unknown field"));
-            }
+            super::fields::known_keys(object, &["text", "emoji"], Some(&format!("{field}[{i}]")))?;
             let text = text(
                 &at("text"),
                 object.get("text").unwrap_or(&Value::Null),

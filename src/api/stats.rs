@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::extract::Params;
+use super::fields::instant;
 use crate::auth::{Authed, need};
 use crate::clock::Timestamp;
 use crate::domain::stats::{DayStats, day_of, day_start};
@@ -67,14 +68,7 @@ struct QuestionView {
 fn day_param(params: &Params, name: &str) -> ApiResult<Option<i32>> {
     params
         .str(name)
-        .map(|text| {
-            Timestamp::parse_api(text).map(day_of).ok_or_else(|| {
-                ApiError::validation(
-                    name,
-                    "must be an RFC 3339 timestamp like 2024-01-15T10:30:00Z or a date like 2024-01-15",
-                )
-            })
-        })
+        .map(|text| instant(name, text).map(day_of))
         .transpose()
 }
 

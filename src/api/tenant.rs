@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::AppState;
 use super::extract::ApiJson;
-use super::fields::{boolean, nullable, one_of, phone_number, text};
+use super::fields::{boolean, known_keys, nullable, one_of, phone_number, text};
 use crate::auth::{Authed, need};
 use crate::chat::origin::is_host_pattern;
 use crate::domain::tenant::is_valid_slug;
@@ -119,12 +119,7 @@ pub async fn create_child(
     body: ApiJson<Map<String, Value>>,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
-    if let Some(unknown) = body
-        .keys()
-        .find(|k| !["slug", "name", "parentId"].contains(&k.as_str()))
-    {
-        return Err(ApiError::validation(unknown, "unknown field"));
-    }
+    known_keys(&body, &["slug", "name", "parentId"], None)?;
     let slug = text("slug", body.get("slug").unwrap_or(&Value::Null), 2, 63)?;
     if !is_valid_slug(&slug) {
         return Err(ApiError::validation(

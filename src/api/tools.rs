@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::extract::ApiJson;
-use super::fields::{boolean, text};
+use super::fields::{boolean, known_keys, text};
 use crate::auth::{Authed, need};
 use crate::domain::tool::HOSTED_ONLY_TYPES;
 use crate::domain::{NewTool, Tool, ToolPatch, ToolType};
@@ -65,16 +65,6 @@ fn tool_type(value: &Value) -> ApiResult<ToolType> {
     ))
 }
 
-fn only_keys(field: &str, object: &Map<String, Value>, known: &[&str]) -> ApiResult<()> {
-    match object.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(unknown) => Err(ApiError::validation(
-            &format!("{field}.{unknown}"),
-            "unknown field",
-        )),
-        None => Ok(()),
-    }
-}
-
 /// Checks a configuration against its type: SUBMIT_FORM needs `fields`, the others take
 /// optional settings only.
 fn config(tool_type: ToolType, value: &Value) -> ApiResult<Map<String, Value>> {
@@ -83,7 +73,7 @@ fn config(tool_type: ToolType, value: &Value) -> ApiResult<Map<String, Value>> {
         .ok_or_else(|| ApiError::validation("config", "must be an object"))?;
     match tool_type {
         ToolType::SubmitForm => {
-            only_keys("config", object, &["fields", "submitLabel"])?;
+            known_keys(object, &["fields", "submitLabel"], Some("config"))?;
             if let Some(label) = object.get("submitLabel") {
                 text("config.submitLabel", label, 1, 50)?;
             }
@@ -103,10 +93,10 @@ fn config(tool_type: ToolType, value: &Value) -> ApiResult<Map<String, Value>> {
                 let field = field.as_object().ok_or_else(|| {
                     ApiError::validation(&format!("config.fields[{i}]"), "must be an object")
                 })?;
-                only_keys(
-                    &format!("config.fields[{i}]"),
+                known_keys(
                     field,
                     &["name", "label", "type", "required", "options"],
+                    Some(&format!("config.fields[{i}]")),
                 )?;
                 let name = text(
                     &at("name"),
@@ -166,7 +156,7 @@ fn config(tool_type: ToolType, value: &Value) -> ApiResult<Map<String, Value>> {
             }
         }
         ToolType::RememberFact => {
-            only_keys("config", object, &["keys"])?;
+            known_keys(object, &["keys"], Some("config"))?;
             if let Some(keys) = object.get("keys") {
                 let keys = keys.as_array().ok_or_else(|| {
                     ApiError::validation("config.keys", "must be a list of fact keys")
@@ -178,7 +168,7 @@ fn config(tool_type: ToolType, value: &Value) -> ApiResult<Map<String, Value>> {
             }
         }
         ToolType::EscalateToHuman => {
-            only_keys("config", object, &["message"])?;
+            known_keys(object, &["message"], Some("config"))?;
             if let Some(message) = object.get("message") {
                 text("config.message", message, 1, 500)?;
             }
@@ -250,9 +240,7 @@ pub async fn create(
     body: ApiJson<Map<String, Value>>,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
-    if let Some(unknown) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(ApiError::validation(unknown, "unknown field"));
-    }
+    known_keys(&body, &FIELDS, None)?;
     let tool_type = tool_type(body.get("type").unwrap_or(&Value::Null))?;
     let new = NewTool {
         name: text("name", body.get("name").unwrap_or(&Value::Null), 1, 100)?,
@@ -294,9 +282,7 @@ pub async fn update(
     body: ApiJson<Map<String, Value>>,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
-    if let Some(unknown) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(ApiError::validation(unknown, "unknown field"));
-    }
+    known_keys(&body, &FIELDS, None)?;
     if body.contains_key("type") {
         return Err(ApiError::validation(
             "type",

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::extract::{ApiJson, Params};
-use super::fields::{nullable, phone_number, text};
+use super::fields::{known_keys, nullable, phone_number, text};
 use crate::auth::{Authed, need};
 use crate::domain::{MemoryFact, NewVisitor, Visitor, VisitorPatch};
 use crate::error::{ApiError, ApiResult};
@@ -251,9 +251,7 @@ pub async fn remember(
     body: ApiJson<Map<String, Value>>,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
-    if let Some(unknown) = body.keys().find(|k| *k != "key" && *k != "value") {
-        return Err(ApiError::validation(unknown, "unknown field"));
-    }
+    known_keys(&body, &["key", "value"], None)?;
     let key = text("key", body.get("key").unwrap_or(&Value::Null), 1, 100)?;
     fact_key("key", &key)?;
     let value = text(
