@@ -108,9 +108,9 @@ class Server:
         self.relevance = []
         def drain():
             for line in self.proc.stderr:
-                found = re.search(r"relevance: best ([\d.]+) threshold [\d.]+ features ?(.*)", line)
+                found = re.search(r"relevance: best ([\d.]+) threshold [\d.]+ information ([\d.]+) features ?(.*)", line)
                 if found:
-                    self.relevance.append((float(found.group(1)), found.group(2).split()))
+                    self.relevance.append((float(found.group(1)), found.group(3).split(), float(found.group(2))))
         threading.Thread(target=drain, daemon=True).start()
         return self
 
@@ -135,10 +135,11 @@ def run_ours(binary, entries, questions):
             elapsed = time.perf_counter() - started
             ranked = [by_id.get(s["id"], ("?", "?")) for s in answer.get("sources", [])]
             time.sleep(0.002)
-            best, features = server.relevance[-1] if server.relevance else (None, [])
+            best, features, information = server.relevance[-1] if server.relevance else (None, [], 0.0)
             server.relevance.clear()
             results.append({"ranked": ranked, "ms": elapsed * 1000, "text": answer.get("message", ""),
-                            "relevance": best, "features": [[float(x) for x in f.split("/")] for f in features]})
+                            "relevance": best, "information": information,
+                            "features": [[float(x) for x in f.split("/")] for f in features]})
     return results
 
 
@@ -232,6 +233,19 @@ def dump_failures(path, questions, ours):
                 f.write(f"{q['lang']} {q['q']!r} relevance={r.get('relevance')}\n  want {wanted}\n  got  {r['ranked']}\n  text {r['text'][:300]!r}\n")
 
 
+def dump_comparison(path, questions, ours, theirs):
+    """In-domain questions where exactly one engine ranks the expected entry first."""
+    with open(path, "w", encoding="utf-8") as f:
+        for q, r, b in zip(questions, ours, theirs):
+            if not q["key"]:
+                continue
+            wanted = (q["key"], q["lang"])
+            mine, bm25 = r["ranked"][:1] == [wanted], b["ranked"][:1] == [wanted]
+            if mine != bm25:
+                who = "bm25s only" if bm25 else "ours only"
+                f.write(f"{who}: {q['lang']} {q['q']!r} want {q['key']}\n  ours  {r['ranked'][:3]}\n  bm25s {b['ranked'][:3]}\n")
+
+
 def calibration(questions, ours):
     """Best-entry relevance of in-domain vs off-topic questions, to place the threshold."""
     inside = sorted(r["relevance"] or 0 for q, r in zip(questions, ours) if q["key"])
@@ -261,10 +275,12 @@ def main():
         ours = run_ours(args.binary, entries, questions)
         theirs = run_bm25s(entries, questions, args.venv_python)
         dump_failures(HERE / "out" / f"{name}-misses.txt", questions, ours)
+        dump_comparison(HERE / "out" / f"{name}-compare.txt", questions, ours, theirs)
         (HERE / "out" / f"{name}-calibration.txt").write_text(calibration(questions, ours) + "\n")
         with open(HERE / "out" / f"{name}-features.jsonl", "w") as f:
             for q, r in zip(questions, ours):
-                f.write(json.dumps({"q": q, "features": r["features"]}) + "\n")
+                f.write(json.dumps({"q": q, "information": r["information"], "features": r["features"],
+                                    "hit": bool(q["key"]) and r["ranked"][:1] == [(q["key"], q["lang"])]}) + "\n")
         counts = {lang: sum(e["lang"] == lang for e in entries) for lang in LANGS}
         section = table(f"{name}: {title}, {counts['en']} EN + {counts['fr']} FR entries in one tenant",
                         questions, ours, theirs)

@@ -285,8 +285,11 @@ pub fn select(
                 )
             })
             .collect();
+        // The question's total information (sum of position weights) lets the evaluation
+        // turn coverages back into absolute amounts when calibrating.
+        let information: f32 = weights.iter().sum();
         log::debug!(
-            "relevance: best {best:.3} threshold {threshold:.3} features {}",
+            "relevance: best {best:.3} threshold {threshold:.3} information {information:.2} features {}",
             features.join(" ")
         );
     }
