@@ -120,6 +120,13 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def candidate_features(logged, by_id):
+    """`entry/passage/title/score/id` from the relevance log: coverages, BM25 score, entry."""
+    entry, passage, title, score, entry_id = logged.split("/", 4)
+    key, lang = by_id.get(entry_id, ("?", "?"))
+    return [float(entry), float(passage), float(title), float(score), key, lang]
+
+
 def run_ours(binary, entries, questions):
     by_id = {}
     results = []
@@ -139,7 +146,7 @@ def run_ours(binary, entries, questions):
             server.relevance.clear()
             results.append({"ranked": ranked, "ms": elapsed * 1000, "text": answer.get("message", ""),
                             "relevance": best, "information": information,
-                            "features": [[float(x) for x in f.split("/")] for f in features]})
+                            "features": [candidate_features(f, by_id) for f in features]})
     return results
 
 

@@ -12,8 +12,12 @@
 //! the corpus lacks entirely, "pizza", weighs as much as its most specific word; stopwords
 //! nothing; a typo-corrected word counts 0.6). The passage part is proximity: the words must
 //! meet in the few sentences quoted, not be scattered over a long entry; the title part
-//! rewards the entry written about the question. An entry answers when relevance reaches the tenant's threshold
-//! ([`Sensitivity`]); calibration is described in docs/quality.md.
+//! rewards the entry written about the question. The corpus answers when the best entry's
+//! relevance reaches the tenant's threshold ([`Sensitivity`]). *Which* entry answers is then
+//! an ordering among the candidates that reach at least [`ANSWER_FLOOR`] of the threshold,
+//! weighted towards the title: the entry written about the question often quotes fewer of
+//! its words than a long page that mentions them all. Calibration is described in
+//! docs/quality.md.
 
 use std::collections::HashSet;
 
@@ -38,8 +42,12 @@ const WEIGHT_TITLE: f32 = 0.2;
 /// Weights of relevance and of the title's share of the question (the rest: the BM25 score
 /// relative to the best) when ordering relevant entries: an entry whose title names the
 /// question is usually the one written to answer it.
-const RANK_RELEVANCE: f32 = 0.4;
-const RANK_TITLE: f32 = 0.25;
+const RANK_RELEVANCE: f32 = 0.45;
+const RANK_TITLE: f32 = 0.4;
+/// Once the question is known to be answerable, an entry may answer it with this share of
+/// the threshold (its title then usually names the question); "See also" entries still need
+/// the full threshold.
+pub const ANSWER_FLOOR: f32 = 0.65;
 /// How far the sensitivity setting moves the threshold at its extremes.
 const SENSITIVITY_SPAN: f32 = 0.4;
 /// A follow-up ("and on Sundays?") is a short message; longer ones stand alone.
@@ -227,9 +235,9 @@ fn judge(
 ) -> Judged {
     let title = weighted_share(weights, title_mask(query, &candidate.entry.title));
     // The passage holds at most the words the entry holds: when even that cannot reach the
-    // threshold, choosing the passage (the costly part on long entries) is skipped.
+    // floor, choosing the passage (the costly part on long entries) is skipped.
     let at_most = weighted_share(weights, u64::from(candidate.hit.matched));
-    let passage = if relevance(candidate.hit.coverage, at_most, title) < threshold {
+    let passage = if relevance(candidate.hit.coverage, at_most, title) < threshold * ANSWER_FLOOR {
         at_most
     } else {
         let window = search::passage(&candidate.entry.content, query, max_chars).matched;
@@ -280,8 +288,12 @@ pub fn select(
             .iter()
             .map(|j| {
                 format!(
-                    "{:.3}/{:.3}/{:.3}",
-                    j.candidate.hit.coverage, j.passage, j.title
+                    "{:.3}/{:.3}/{:.3}/{:.3}/{}",
+                    j.candidate.hit.coverage,
+                    j.passage,
+                    j.title,
+                    j.candidate.hit.score,
+                    j.candidate.entry.id
                 )
             })
             .collect();
@@ -293,7 +305,10 @@ pub fn select(
             features.join(" ")
         );
     }
-    judged.retain(|j| j.relevance >= threshold);
+    if !judged.iter().any(|j| j.relevance >= threshold) {
+        return Vec::new();
+    }
+    judged.retain(|j| j.relevance >= threshold * ANSWER_FLOOR);
     // Among relevant entries the one answering more of the question comes first; BM25
     // decides between entries covering it equally.
     let top_score = judged
@@ -320,6 +335,7 @@ pub fn select(
         .enumerate()
         .filter(|(_, j)| {
             j.candidate.entry.priority > best.entry.priority
+                && j.relevance >= threshold
                 && j.candidate.hit.matched & best.hit.matched == best.hit.matched
         })
         .max_by_key(|(_, j)| j.candidate.entry.priority)
@@ -589,6 +605,51 @@ mod tests {
         let found = ask(&corpus, "how many days for a refund", None);
         assert!(ids(&found).contains(&"refunds"), "{found:?}");
         assert!(!ids(&found).contains(&"misc"), "{found:?}");
+    }
+
+    #[test]
+    fn the_entry_written_about_the_question_answers_it() {
+        // The long page holds every word of the question, scattered; the short entry is
+        // about exactly this but quotes fewer of its words.
+        let entries = vec![
+            entry(
+                "aptitude",
+                "Tidying package status",
+                "Exit aptitude first. Check the status of every package with the command \
+                 apt-get -s autoremove, then check again. A command that fails returns an \
+                 exit code; check the log. Exit when done. The status command shows more.",
+                5,
+            ),
+            entry(
+                "exit",
+                "Exit status of a command",
+                "Each command returns a value when it ends: zero for success.",
+                5,
+            ),
+            entry(
+                "mount",
+                "Mounting disks",
+                "Use mount to attach a file system; check it.",
+                5,
+            ),
+            entry(
+                "fsck",
+                "Disk checks",
+                "Check a file system with fsck before mounting.",
+                5,
+            ),
+            entry("mail", "Reading mail", "Check your mail with mutt.", 5),
+            entry("print", "Printing", "Check the printer queue with lpq.", 5),
+        ];
+        let found = ask(
+            &entries,
+            "how do I check the exit status of a command?",
+            None,
+        );
+        assert_eq!(ids(&found).first(), Some(&"exit"), "{found:?}");
+        // Whether to answer is still decided by the best coverage: a question the corpus
+        // does not cover gets nothing, however well a title matches one of its words.
+        assert!(ask(&entries, "what is the status of my pizza delivery?", None).is_empty());
     }
 
     #[test]
