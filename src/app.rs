@@ -15,6 +15,7 @@ use actix_web::{App, HttpServer};
 
 use crate::api::{self, AppState};
 use crate::auth::{Credentials, DeniedLog, Guard, RateLimiter, client_ip_text};
+use crate::chat::mcp_client::McpTools;
 use crate::chat::turn::{Llm, llm_client};
 use crate::config::{Config, TrustedProxies};
 use crate::secrets::SecretBox;
@@ -57,6 +58,7 @@ impl Services {
             sign_in_limiter: RateLimiter::per_minute(config.dashboard.sign_in_per_ip_per_minute),
             llm: llm_client(&config.chat)
                 .map(|client| Arc::new(Llm::new(client, config.chat.llm_max_concurrent))),
+            mcp_tools: Arc::new(McpTools::new(store.clone(), secrets.clone(), &config.chat)),
             credentials,
             store,
             config,

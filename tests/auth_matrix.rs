@@ -189,6 +189,14 @@ fn concrete(server: &Server, method: &str, path: &str) -> Option<(String, Option
         }
         ("GET", "/tenants/{slug}/tokens/self") => ("/tenants/acme/tokens/self".into(), None, 200),
         ("GET", "/tenants/{slug}/audit") => ("/tenants/acme/audit".into(), None, 200),
+        ("GET" | "DELETE", "/tenants/{slug}/mcp-tools") => {
+            ("/tenants/acme/mcp-tools".into(), None, 200)
+        }
+        ("PUT", "/tenants/{slug}/mcp-tools") => (
+            "/tenants/acme/mcp-tools".into(),
+            Some(json!({"mcpToolsUrl": "https://tools.example.com/mcp", "mcpToolsMaxTools": 3})),
+            200,
+        ),
         _ => return None,
     };
     Some(out)

@@ -17,6 +17,7 @@ mod hostile;
 mod import_export;
 mod lifecycle;
 mod mcp;
+mod mcp_tools;
 mod openai_compat;
 mod segments;
 mod stats;

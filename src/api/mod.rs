@@ -9,6 +9,7 @@ mod csv_format;
 pub mod extract;
 pub mod fields;
 pub mod mcp;
+pub mod mcp_tools;
 pub mod openai;
 pub mod openapi;
 pub mod segments;
@@ -644,6 +645,45 @@ pub fn routes() -> Vec<RouteSpec> {
                      legacy key has no record: `id`, `prefix` and `createdAt` are null.",
                 )
                 .ok(200, "The credential", r("TokenSelf")),
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/tenants/{slug}/mcp-tools",
+            Some(S::SettingsRead),
+            mcp_tools::get,
+            Doc::new("Read the tenant's MCP tools server settings")
+                .describe(
+                    "The URL of the tenant's own MCP server (null when none), whether an API key \
+                     is set (the key itself is never shown) and how many of its tools the bot \
+                     may offer.",
+                )
+                .ok(200, "The settings", r("McpTools")),
+        ),
+        RouteSpec::new(
+            M::PUT,
+            "/tenants/{slug}/mcp-tools",
+            Some(S::SettingsWrite),
+            mcp_tools::put,
+            Doc::new("Configure the tenant's MCP tools server")
+                .describe(
+                    "Fields not sent keep their value. `mcpToolsUrl` must be https:// (http:// to \
+                     a loopback host only when `[chat] mcp_allow_http_loopback` is on); null \
+                     removes the configuration. `mcpToolsApiKey` is sent as a bearer token to \
+                     the server and stored encrypted; null or \"\" clears it. \
+                     `mcpToolsMaxTools`: 1 to 20, default 10. With an LLM configured, the \
+                     server's tools are offered to the model prefixed `mcp_`.",
+                )
+                .json_body(r("McpToolsWrite"))
+                .ok(200, "The settings as saved", r("McpTools")),
+        ),
+        RouteSpec::new(
+            M::DELETE,
+            "/tenants/{slug}/mcp-tools",
+            Some(S::SettingsWrite),
+            mcp_tools::delete,
+            Doc::new("Remove the tenant's MCP tools server")
+                .describe("The URL and the key are forgotten; the bot offers no MCP tools.")
+                .ok(200, "The settings, now empty", r("McpTools")),
         ),
         RouteSpec::new(
             M::GET,

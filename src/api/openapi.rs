@@ -704,6 +704,24 @@ fn schemas() -> Map<String, Value> {
                 "position": {"type": "integer", "minimum": 0, "maximum": 1000},
             },
         },
+        "McpTools": {
+            "type": "object",
+            "required": ["mcpToolsUrl", "hasApiKey", "mcpToolsMaxTools"],
+            "properties": {
+                "mcpToolsUrl": nullable(s.clone()),
+                "hasApiKey": {"type": "boolean"},
+                "mcpToolsMaxTools": {"type": "integer", "minimum": 1, "maximum": 20},
+            },
+        },
+        "McpToolsWrite": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "mcpToolsUrl": nullable(json!({"type": "string", "minLength": 1, "maxLength": 2000, "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"})),
+                "mcpToolsApiKey": nullable(json!({"type": "string", "maxLength": 4096})),
+                "mcpToolsMaxTools": {"type": "integer", "minimum": 1, "maximum": 20},
+            },
+        },
         "TenantCreate": {
             "type": "object",
             "required": ["slug"],

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::auth::{Credentials, RateLimiter};
+use crate::chat::mcp_client::McpTools;
 use crate::chat::turn::{Llm, LlmSlot, Turn};
 use crate::config::Config;
 use crate::secrets::SecretBox;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub llm: Option<Arc<Llm>>,
     /// Seals secrets the server must read back (MCP keys, webhook signing secrets).
     pub secrets: SecretBox,
+    /// The tenants' own MCP tools servers: discovery (cached) and calls.
+    pub mcp_tools: Arc<McpTools>,
 }
 
 impl AppState {

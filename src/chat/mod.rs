@@ -3,6 +3,7 @@
 
 pub mod answer;
 pub mod llm;
+pub mod mcp_client;
 pub mod origin;
 pub mod relevance;
 pub mod smalltalk;

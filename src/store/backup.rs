@@ -125,6 +125,7 @@ impl Store {
             VISITOR_KEYS,
             VISITOR_MEMORY,
             VISITOR_CONVERSATIONS,
+            MCP_SETTINGS,
             QUARANTINE,
             AUDIT,
             AUDIT_COUNT,

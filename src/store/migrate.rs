@@ -61,6 +61,7 @@ fn create_tables(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(tables::VISITOR_MEMORY)?;
     txn.open_table(tables::VISITOR_CONVERSATIONS)?;
     txn.open_table(tables::SESSIONS)?;
+    txn.open_table(tables::MCP_SETTINGS)?;
     Ok(())
 }
 

@@ -16,6 +16,7 @@ mod backup;
 pub mod check;
 mod conversations;
 mod corpus;
+mod mcp_settings;
 mod migrate;
 mod segments;
 mod sessions;
@@ -37,6 +38,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use conversations::{ConversationPage, ExportCursor, Recorded};
+pub use mcp_settings::{McpSettings, McpSettingsWrite};
 use tables::{META, SCHEMA_VERSION};
 use writer::Writer;
 

@@ -51,6 +51,9 @@ pub const VISITOR_MEMORY: TableDefinition<(&str, &str, &str), &[u8]> =
 pub const VISITOR_CONVERSATIONS: TableDefinition<(&str, &str, &str), ()> =
     TableDefinition::new("visitor_conversations");
 
+/// tenant -> McpSettings: the tenant's MCP tools server, its API key sealed (never in clear).
+pub const MCP_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("mcp_settings");
+
 /// BLAKE3 (hex) of a dashboard session's cookie value -> Session (never the value itself)
 pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 
