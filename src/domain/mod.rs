@@ -15,8 +15,8 @@ pub mod visitor;
 
 pub use audit::{Actor, ActorKind, AuditAction, AuditEntry, NewAudit};
 pub use conversation::{
-    Channel, Conversation, ConversationFilter, Exchange, Message, Metadata, NewConversation, Role,
-    VisitorType,
+    Channel, Conversation, ConversationFilter, ConversationStatus, Exchange, Message, Metadata,
+    NewConversation, Role, ToolActivity, VisitorType,
 };
 pub use corpus::{CorpusEntry, CorpusPage, CorpusPatch, NewCorpus};
 pub use scope::{Scope, ScopeSet};
