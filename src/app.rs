@@ -17,6 +17,7 @@ use crate::api::{self, AppState};
 use crate::auth::{Credentials, DeniedLog, Guard, RateLimiter, client_ip_text};
 use crate::chat::turn::{Llm, llm_client};
 use crate::config::{Config, TrustedProxies};
+use crate::secrets::SecretBox;
 use crate::store::{Store, StoreOptions};
 use crate::web as web_ui;
 
@@ -40,6 +41,7 @@ impl Services {
         let credentials = Credentials::attach(&store)
             .await
             .map_err(|e| format!("cannot load credentials: {e}"))?;
+        let secrets = SecretBox::load(&config.data_dir).map_err(|e| e.to_string())?;
         let guard = Guard {
             credentials: credentials.clone(),
             rate_limiter: RateLimiter::per_minute(config.rate_limit_per_minute),
@@ -58,6 +60,7 @@ impl Services {
             credentials,
             store,
             config,
+            secrets,
         };
         Ok(Services {
             state: web::Data::new(state),

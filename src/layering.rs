@@ -12,6 +12,7 @@ const RANKS: &[(&str, u8)] = &[
     ("clock", 0),
     ("ids", 1),
     ("search", 0),
+    ("secrets", 0),
     ("domain", 1),
     ("config", 1),
     ("store", 2),

@@ -17,6 +17,7 @@ pub mod domain;
 pub mod error;
 pub mod ids;
 pub mod search;
+pub mod secrets;
 pub mod store;
 pub mod web;
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::auth::{Credentials, RateLimiter};
 use crate::chat::turn::{Llm, LlmSlot, Turn};
 use crate::config::Config;
+use crate::secrets::SecretBox;
 use crate::store::Store;
 
 pub struct AppState {
@@ -18,6 +19,8 @@ pub struct AppState {
     pub sign_in_limiter: RateLimiter,
     /// Set when `[chat] llm_base_url` is configured: the client and its cap on calls.
     pub llm: Option<Arc<Llm>>,
+    /// Seals secrets the server must read back (MCP keys, webhook signing secrets).
+    pub secrets: SecretBox,
 }
 
 impl AppState {

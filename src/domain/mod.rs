@@ -8,6 +8,7 @@ pub mod scope;
 pub mod segment;
 pub mod session;
 pub mod stats;
+pub mod submission;
 pub mod tenant;
 pub mod token;
 pub mod tool;
@@ -22,6 +23,9 @@ pub use corpus::{CorpusEntry, CorpusPage, CorpusPatch, NewCorpus};
 pub use scope::{Scope, ScopeSet};
 pub use segment::{NewSegment, Segment, SegmentPatch, Starter};
 pub use session::Session;
+pub use submission::{
+    DeliveryStatus, FieldError, FormField, NewSubmission, Submission, WebhookDelivery,
+};
 pub use tenant::{
     ContentPolicy, ParentRef, Plan, Tenant, TenantExtra, TenantPatch, Tone, VisitorAuthMode,
     VoiceConfig,

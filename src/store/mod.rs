@@ -20,6 +20,7 @@ mod migrate;
 mod segments;
 mod sessions;
 mod snapshot;
+mod submissions;
 pub mod tables;
 mod tenants;
 mod tokens;
@@ -37,6 +38,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use conversations::{ConversationPage, ExportCursor, Recorded};
+pub use submissions::{DueWebhook, SubmissionPage};
 use tables::{META, SCHEMA_VERSION};
 use writer::Writer;
 
