@@ -5,6 +5,7 @@
 mod support;
 
 mod abuse;
+mod agent;
 mod auth_matrix;
 mod browser;
 mod chat;

@@ -129,6 +129,9 @@ impl Store {
             QUARANTINE,
             AUDIT,
             AUDIT_COUNT,
+            SUBMISSIONS,
+            WEBHOOK_OUTBOX,
+            WEBHOOK_SECRETS,
         );
         for table in snapshot.list_tables()? {
             if !copied.contains(&table.name()) {

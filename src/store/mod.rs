@@ -21,6 +21,7 @@ mod migrate;
 mod segments;
 mod sessions;
 mod snapshot;
+mod submissions;
 pub mod tables;
 mod tenants;
 mod tokens;
@@ -39,6 +40,7 @@ use serde::de::DeserializeOwned;
 
 pub use conversations::{ConversationPage, ExportCursor, Recorded};
 pub use mcp_settings::{McpSettings, McpSettingsWrite};
+pub use submissions::{DueWebhook, SubmissionPage};
 use tables::{META, SCHEMA_VERSION};
 use writer::Writer;
 

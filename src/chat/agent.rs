@@ -1,0 +1,1005 @@
+//! The bot as an agent: the tenant's tools offered to the LLM as OpenAI function tools, the
+//! calls it makes run by the server, their results sent back, for a bounded number of rounds;
+//! and, without an LLM, the deterministic offline rules (escalate, offer the contact form).
+//!
+//! What the model may call is an [`OfferedTool`]: a function spec plus how to run it. Builtin
+//! tools (the tenant's `/tools`) are one variant; external ones (a tenant's MCP server) are
+//! meant to be another, added with [`Offered::push`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::answer::{self, AnswerKind, Lang};
+use super::contact;
+use super::llm::{Completion, LlmClient, LlmError, ToolCall};
+use super::turn::{CancelOnDrop, LlmSlot, LlmSource, Turn};
+use crate::domain::{Tool, ToolActivity, ToolType};
+use crate::store::{Store, StoreError};
+
+/// Rounds in which the model may call tools; one more request then asks for the answer with
+/// `tool_choice: "none"`, so a model that keeps calling tools still ends with words.
+pub const MAX_TOOL_ROUNDS: usize = 3;
+/// Calls run per round; more are answered as failed without running, which bounds the work
+/// one visitor message can cause.
+const MAX_CALLS_PER_ROUND: usize = 8;
+/// Longest function name the OpenAI API accepts.
+const MAX_FUNCTION_NAME: usize = 64;
+/// Fact values, as `POST /visitors/{id}/memory` accepts them.
+const MAX_FACT_VALUE: usize = 2_000;
+/// A form value, whatever its type: a textarea is the longest.
+const MAX_FORM_VALUE: usize = 5_000;
+
+/// A tool the model can call.
+#[derive(Debug, Clone)]
+pub enum OfferedTool {
+    /// One of the tenant's `/tools`, run by this server.
+    Builtin(Tool),
+}
+
+impl OfferedTool {
+    /// The name shown in `toolExecutions` and `toolResults`.
+    pub fn display_name(&self) -> &str {
+        match self {
+            OfferedTool::Builtin(tool) => &tool.name,
+        }
+    }
+
+    /// The `type` shown in `toolExecutions`.
+    pub fn type_name(&self) -> &str {
+        match self {
+            OfferedTool::Builtin(tool) => tool.tool_type.as_str(),
+        }
+    }
+
+    fn description(&self) -> String {
+        match self {
+            OfferedTool::Builtin(tool) if !tool.description.trim().is_empty() => {
+                tool.description.clone()
+            }
+            OfferedTool::Builtin(tool) => match tool.tool_type {
+                ToolType::SubmitForm => format!(
+                    "Submit the visitor's details with the form '{}', once the visitor has given them.",
+                    tool.name
+                ),
+                ToolType::RememberFact => {
+                    "Remember a fact the visitor told about themselves, for later conversations."
+                        .to_string()
+                }
+                ToolType::EscalateToHuman => {
+                    "Hand the conversation over to a person of the team, when the visitor asks for one or you cannot help."
+                        .to_string()
+                }
+            },
+        }
+    }
+
+    fn parameters(&self) -> Value {
+        match self {
+            OfferedTool::Builtin(tool) => parameters(tool),
+        }
+    }
+}
+
+/// One offered function: its unique name and the tool behind it.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    pub function: String,
+    pub tool: OfferedTool,
+}
+
+/// The functions offered to the model in one turn, names unique.
+#[derive(Debug, Clone, Default)]
+pub struct Offered {
+    offers: Vec<Offer>,
+}
+
+impl Offered {
+    /// The tenant's active tools for the turn's segment, in their list order (position, then
+    /// age), so their function names are the same from one turn to the next.
+    pub fn builtin(tools: &[Tool]) -> Offered {
+        let mut offered = Offered::default();
+        for tool in tools {
+            let base = function_base(&tool.name, tool.tool_type);
+            offered.push(&base, OfferedTool::Builtin(tool.clone()));
+        }
+        offered
+    }
+
+    /// Adds a tool under `name`, made unique (`_2`, `_3`, ...) and valid for the API. Builtin
+    /// names never start with `mcp_`, which is left to external MCP tools.
+    pub fn push(&mut self, name: &str, tool: OfferedTool) {
+        let function = unique_name(name, &self.offers);
+        self.offers.push(Offer { function, tool });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.offers.is_empty()
+    }
+
+    pub fn offers(&self) -> &[Offer] {
+        &self.offers
+    }
+
+    /// The `tools` array of the completion request.
+    pub fn specs(&self) -> Vec<Value> {
+        self.offers
+            .iter()
+            .map(|offer| {
+                json!({
+                    "type": "function",
+                    "function": {
+                        "name": offer.function,
+                        "description": offer.tool.description(),
+                        "parameters": offer.tool.parameters(),
+                    }
+                })
+            })
+            .collect()
+    }
+
+    fn find(&self, function: &str) -> Option<&Offer> {
+        self.offers.iter().find(|o| o.function == function)
+    }
+}
+
+/// A function name from a tool name: lowercase ASCII letters, digits and `_`, runs of anything
+/// else as one `_`; the type's name when nothing is left; never `mcp_...`.
+pub fn function_base(tool_name: &str, tool_type: ToolType) -> String {
+    let mut name = String::new();
+    for c in tool_name.chars() {
+        if c.is_ascii_alphanumeric() {
+            name.push(c.to_ascii_lowercase());
+        } else if !name.ends_with('_') && !name.is_empty() {
+            name.push('_');
+        }
+    }
+    let name = name.trim_end_matches('_');
+    let name = if name.is_empty() {
+        tool_type.as_str().to_ascii_lowercase()
+    } else {
+        name.to_string()
+    };
+    if name.starts_with("mcp_") {
+        format!("tool_{name}")
+    } else {
+        name
+    }
+}
+
+fn unique_name(base: &str, taken: &[Offer]) -> String {
+    // Room for a `_NN` suffix within the API's 64 characters.
+    let base: String = base.chars().take(MAX_FUNCTION_NAME - 4).collect();
+    let mut name = base.clone();
+    let mut n = 2;
+    while taken.iter().any(|o| o.function == name) {
+        name = format!("{base}_{n}");
+        n += 1;
+    }
+    name
+}
+
+/// The JSON Schema of a builtin tool's arguments.
+pub fn parameters(tool: &Tool) -> Value {
+    match tool.tool_type {
+        ToolType::SubmitForm => {
+            let mut properties = Map::new();
+            let mut required = Vec::new();
+            for field in form_fields(tool) {
+                let mut schema = json!({"type": "string", "description": field.label});
+                match field.kind.as_str() {
+                    "email" => schema["format"] = json!("email"),
+                    "tel" => {
+                        schema["description"] = json!(format!("{} (phone number)", field.label));
+                        schema["pattern"] = json!(TEL_PATTERN);
+                    }
+                    "textarea" => {
+                        schema["description"] = json!(format!("{} (free text)", field.label));
+                    }
+                    "select" if !field.options.is_empty() => schema["enum"] = json!(field.options),
+                    _ => {}
+                }
+                if field.required {
+                    required.push(field.name.clone());
+                }
+                properties.insert(field.name, schema);
+            }
+            json!({
+                "type": "object",
+                "properties": properties,
+                "required": required,
+                "additionalProperties": false,
+            })
+        }
+        ToolType::RememberFact => {
+            let keys = remember_keys(tool);
+            let key = if keys.is_empty() {
+                json!({"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,100}$",
+                    "description": "A short name for the fact, e.g. preferred_name"})
+            } else {
+                json!({"type": "string", "enum": keys})
+            };
+            json!({
+                "type": "object",
+                "properties": {
+                    "key": key,
+                    "value": {"type": "string", "description": "What to remember"},
+                },
+                "required": ["key", "value"],
+                "additionalProperties": false,
+            })
+        }
+        ToolType::EscalateToHuman => json!({
+            "type": "object",
+            "properties": {
+                "reason": {"type": "string", "description": "Why a person should take over"},
+            },
+            "required": ["reason"],
+            "additionalProperties": false,
+        }),
+    }
+}
+
+const TEL_PATTERN: &str = "^[+0-9 ().-]{3,30}$";
+
+/// A SUBMIT_FORM field, as its config (already validated by `/tools`) describes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FormField {
+    pub name: String,
+    pub label: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub required: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+}
+
+pub fn form_fields(tool: &Tool) -> Vec<FormField> {
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or("").to_string();
+    tool.config
+        .get("fields")
+        .and_then(Value::as_array)
+        .map(|fields| {
+            fields
+                .iter()
+                .map(|f| FormField {
+                    name: text(f, "name"),
+                    label: text(f, "label"),
+                    kind: text(f, "type"),
+                    required: f.get("required").and_then(Value::as_bool).unwrap_or(false),
+                    options: f
+                        .get("options")
+                        .and_then(Value::as_array)
+                        .map(|o| {
+                            o.iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_string)
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })
+                .filter(|f| !f.name.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn remember_keys(tool: &Tool) -> Vec<String> {
+    tool.config
+        .get("keys")
+        .and_then(Value::as_array)
+        .map(|k| {
+            k.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Checks values against a form's fields: required ones present, emails and phone numbers
+/// plausible, selects among their options, nothing unknown. The values, trimmed, or the
+/// first problem in words the model (or the widget) can act on.
+pub fn validate_form(
+    fields: &[FormField],
+    values: &Map<String, Value>,
+) -> Result<BTreeMap<String, String>, String> {
+    if let Some(unknown) = values
+        .keys()
+        .find(|k| !fields.iter().any(|f| f.name == **k))
+    {
+        return Err(format!("{unknown}: not a field of this form"));
+    }
+    let mut out = BTreeMap::new();
+    for field in fields {
+        let value = match values.get(&field.name) {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.trim().to_string(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(_) => return Err(format!("{}: must be text", field.name)),
+        };
+        if value.is_empty() {
+            if field.required {
+                return Err(format!("{}: is required", field.name));
+            }
+            continue;
+        }
+        if value.chars().count() > MAX_FORM_VALUE
+            || (field.kind != "textarea" && value.chars().count() > 500)
+        {
+            return Err(format!("{}: is too long", field.name));
+        }
+        if value
+            .chars()
+            .any(|c| c.is_control() && !(field.kind == "textarea" && c == '\n'))
+        {
+            return Err(format!(
+                "{}: must not contain control characters",
+                field.name
+            ));
+        }
+        let valid = match field.kind.as_str() {
+            "email" => plausible_email(&value),
+            "tel" => {
+                value.chars().filter(char::is_ascii_digit).count() >= 3
+                    && value
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || " +().-".contains(c))
+            }
+            "select" => field.options.is_empty() || field.options.contains(&value),
+            _ => true,
+        };
+        if !valid {
+            let rule = match field.kind.as_str() {
+                "email" => "must be an email address".to_string(),
+                "tel" => "must be a phone number".to_string(),
+                _ => format!("must be one of {}", field.options.join(", ")),
+            };
+            return Err(format!("{}: {rule}", field.name));
+        }
+        out.insert(field.name.clone(), value);
+    }
+    Ok(out)
+}
+
+fn plausible_email(value: &str) -> bool {
+    match value.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !value.contains(char::is_whitespace)
+                && !domain.contains('@')
+        }
+        None => false,
+    }
+}
+
+/// One tool run, as the reply shows it: never the arguments nor the result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ToolExecution {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub tool_type: String,
+    pub success: bool,
+}
+
+/// A contact form the widget can render, to be posted to `POST /chat/{slug}/submissions`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FormOffer {
+    pub tool_id: String,
+    pub name: String,
+    pub description: String,
+    pub fields: Vec<FormField>,
+}
+
+impl FormOffer {
+    fn of(tool: &Tool) -> FormOffer {
+        FormOffer {
+            tool_id: tool.id.clone(),
+            name: tool.name.clone(),
+            description: tool.description.clone(),
+            fields: form_fields(tool),
+        }
+    }
+}
+
+/// What the tools did in a turn.
+#[derive(Debug, Clone, Default)]
+pub struct ToolsOutcome {
+    pub executions: Vec<ToolExecution>,
+    /// What the conversation keeps of them.
+    pub activity: ToolActivity,
+    pub contact_submitted: bool,
+    /// Offered to the visitor without an LLM.
+    pub form: Option<FormOffer>,
+}
+
+impl ToolsOutcome {
+    fn record(&mut self, offer: &Offer, done: &Executed) {
+        self.executions.push(ToolExecution {
+            name: offer.tool.display_name().to_string(),
+            tool_type: offer.tool.type_name().to_string(),
+            success: done.success,
+        });
+        self.activity.calls = self.activity.calls.saturating_add(1);
+        let OfferedTool::Builtin(tool) = &offer.tool;
+        if !self.activity.types.contains(&tool.tool_type) {
+            self.activity.types.push(tool.tool_type);
+        }
+        if done.success {
+            match tool.tool_type {
+                ToolType::EscalateToHuman => self.activity.escalated = true,
+                ToolType::SubmitForm => self.contact_submitted = true,
+                ToolType::RememberFact => {}
+            }
+        }
+    }
+
+    /// `toolResults`: name → success (the last call of a name wins).
+    pub fn results(&self) -> BTreeMap<String, bool> {
+        self.executions
+            .iter()
+            .map(|e| (e.name.clone(), e.success))
+            .collect()
+    }
+}
+
+/// What running one call gave: the success flag, and the JSON sent back to the model.
+struct Executed {
+    success: bool,
+    result: Value,
+}
+
+impl Executed {
+    fn ok(result: Value) -> Executed {
+        Executed {
+            success: true,
+            result,
+        }
+    }
+
+    fn failed(error: impl Into<String>) -> Executed {
+        Executed {
+            success: false,
+            result: json!({"success": false, "error": error.into()}),
+        }
+    }
+}
+
+/// What a call may act on.
+struct Context<'a> {
+    store: &'a Store,
+    tenant: &'a str,
+    visitor_id: Option<&'a str>,
+}
+
+/// The arguments as a JSON object (an empty text counts as `{}`).
+fn arguments(raw: &str) -> Result<Map<String, Value>, String> {
+    if raw.trim().is_empty() {
+        return Ok(Map::new());
+    }
+    match serde_json::from_str::<Value>(raw) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err("the arguments must be a JSON object".to_string()),
+        Err(_) => Err("the arguments are not valid JSON".to_string()),
+    }
+}
+
+async fn execute(ctx: &Context<'_>, tool: &OfferedTool, raw: &str) -> Executed {
+    let args = match arguments(raw) {
+        Ok(args) => args,
+        Err(e) => return Executed::failed(e),
+    };
+    match tool {
+        OfferedTool::Builtin(tool) => execute_builtin(ctx, tool, &args).await,
+    }
+}
+
+async fn execute_builtin(ctx: &Context<'_>, tool: &Tool, args: &Map<String, Value>) -> Executed {
+    let text = |key: &str| args.get(key).and_then(Value::as_str).map(str::trim);
+    match tool.tool_type {
+        ToolType::RememberFact => {
+            let Some(visitor) = ctx.visitor_id else {
+                return Executed::failed(
+                    "this conversation is not linked to a visitor: nothing can be remembered",
+                );
+            };
+            let key = text("key").unwrap_or_default();
+            let valid_key = (1..=100).contains(&key.len())
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            if !valid_key {
+                return Executed::failed("key: must be 1 to 100 letters, digits, _, - or .");
+            }
+            let keys = remember_keys(tool);
+            if !keys.is_empty() && !keys.iter().any(|k| k == key) {
+                return Executed::failed(format!("key: must be one of {}", keys.join(", ")));
+            }
+            let value = text("value").unwrap_or_default();
+            if value.is_empty() || value.chars().count() > MAX_FACT_VALUE {
+                return Executed::failed(format!(
+                    "value: must be 1 to {MAX_FACT_VALUE} characters"
+                ));
+            }
+            match ctx
+                .store
+                .remember(ctx.tenant, visitor, key, value, "chat")
+                .await
+            {
+                Ok(_) => Executed::ok(json!({"success": true, "remembered": key})),
+                Err(StoreError::NotFound(_)) => Executed::failed("the visitor no longer exists"),
+                Err(e) => {
+                    log::error!("chat: tenant {}: REMEMBER_FACT failed: {e}", ctx.tenant);
+                    Executed::failed("the fact could not be stored")
+                }
+            }
+        }
+        ToolType::EscalateToHuman => {
+            let mut result = json!({"success": true, "status": "escalated"});
+            if let Some(message) = tool.config.get("message").and_then(Value::as_str) {
+                result["messageForVisitor"] = json!(message);
+            }
+            Executed::ok(result)
+        }
+        ToolType::SubmitForm => match validate_form(&form_fields(tool), args) {
+            Err(problem) => Executed::failed(problem),
+            // Submissions are stored by the `forms` work (`Store::record_submission`); until
+            // it is merged a valid form cannot be kept, and saying so beats pretending.
+            Ok(_values) => Executed::failed("form submissions cannot be stored yet"),
+        },
+    }
+}
+
+/// Everything a finished agent turn produced.
+pub struct AgentReply {
+    pub text: String,
+    pub source: LlmSource,
+    pub tools: ToolsOutcome,
+}
+
+type OnDelta = Box<dyn FnMut(&str) -> bool + Send>;
+
+/// One completion on a thread of its own, as `turn::generate` does it; the slot's permit and
+/// the delta sink travel with it and come back for the next round.
+struct Round {
+    result: Result<Completion, LlmError>,
+    streamed: String,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    on_delta: OnDelta,
+}
+
+async fn round(
+    client: Arc<LlmClient>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    messages: Vec<Value>,
+    specs: Vec<Value>,
+    tool_choice: Option<&'static str>,
+    mut on_delta: OnDelta,
+    cancelled: Arc<AtomicBool>,
+) -> Option<Round> {
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("llm".to_string())
+        .spawn(move || {
+            let mut streamed = String::new();
+            let result = client.complete(&messages, &specs, tool_choice, &mut |delta| {
+                if cancelled.load(Ordering::Relaxed) {
+                    return false;
+                }
+                streamed.push_str(delta);
+                on_delta(delta)
+            });
+            // When nobody waits any more, dropping the round here gives the slot back.
+            let _ = done_tx.send(Round {
+                result,
+                streamed,
+                permit,
+                on_delta,
+            });
+        });
+    if let Err(e) = spawned {
+        log::error!("chat: cannot start an LLM thread ({e})");
+        return None;
+    }
+    done_rx.await.ok()
+}
+
+/// Runs the turn with the LLM and the offered tools: each round streams the model's text to
+/// `on_delta`, runs the calls it asked for and sends their results back, until it answers
+/// without calls or the rounds run out. Falls back to the retrieval answer when the model
+/// said nothing. Dropping the future stops the running call at its next delta.
+pub async fn run(
+    slot: LlmSlot,
+    turn: &Turn,
+    store: &Store,
+    offered: &Offered,
+    on_delta: impl FnMut(&str) -> bool + Send + 'static,
+) -> AgentReply {
+    let mut messages: Vec<Value> = turn
+        .llm_messages()
+        .into_iter()
+        .filter_map(|m| serde_json::to_value(m).ok())
+        .collect();
+    let specs = offered.specs();
+    let ctx = Context {
+        store,
+        tenant: &turn.tenant.slug,
+        visitor_id: turn.visitor_id(),
+    };
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let _cancel = CancelOnDrop(cancelled.clone());
+    let LlmSlot { client, permit } = slot;
+    let mut carried = Some((permit, Box::new(on_delta) as OnDelta));
+    let mut text = String::new();
+    let mut tools = ToolsOutcome::default();
+    for number in 0..=MAX_TOOL_ROUNDS {
+        let Some((permit, on_delta)) = carried.take() else {
+            break;
+        };
+        let last = number == MAX_TOOL_ROUNDS;
+        let choice = last.then_some("none");
+        let Some(done) = round(
+            client.clone(),
+            permit,
+            messages.clone(),
+            specs.clone(),
+            choice,
+            on_delta,
+            cancelled.clone(),
+        )
+        .await
+        else {
+            break;
+        };
+        carried = Some((done.permit, done.on_delta));
+        let completion = match done.result {
+            Ok(completion) => completion,
+            Err(e) => {
+                if done.streamed.is_empty() {
+                    log::warn!("chat: LLM failed in round {} ({e})", number + 1);
+                } else {
+                    log::warn!(
+                        "chat: LLM stopped mid-answer ({e}); keeping the {} characters received",
+                        done.streamed.chars().count()
+                    );
+                    text.push_str(&done.streamed);
+                }
+                break;
+            }
+        };
+        text.push_str(&completion.text);
+        if completion.tool_calls.is_empty() {
+            break;
+        }
+        if last {
+            log::info!(
+                "chat: tenant {}: the model still asked for {} tool calls after {MAX_TOOL_ROUNDS} rounds; answering with what there is",
+                turn.tenant.slug,
+                completion.tool_calls.len()
+            );
+            break;
+        }
+        run_calls(
+            &ctx,
+            offered,
+            &completion,
+            number,
+            &mut messages,
+            &mut tools,
+        )
+        .await;
+    }
+    if text.trim().is_empty() {
+        log::warn!("chat: the LLM gave no answer; answering from retrieval");
+        return AgentReply {
+            text: turn.retrieval.text.clone(),
+            source: LlmSource::Retrieval,
+            tools,
+        };
+    }
+    AgentReply {
+        text,
+        source: LlmSource::Llm,
+        tools,
+    }
+}
+
+/// Runs one round's calls and appends the assistant's `tool_calls` message and one `tool`
+/// message per call to `messages`.
+async fn run_calls(
+    ctx: &Context<'_>,
+    offered: &Offered,
+    completion: &Completion,
+    round: usize,
+    messages: &mut Vec<Value>,
+    tools: &mut ToolsOutcome,
+) {
+    // Every call needs an id its result can name; a server that sent none gets ours.
+    let calls: Vec<ToolCall> = completion
+        .tool_calls
+        .iter()
+        .enumerate()
+        .map(|(i, call)| ToolCall {
+            id: if call.id.is_empty() {
+                format!("call_{round}_{i}")
+            } else {
+                call.id.clone()
+            },
+            ..call.clone()
+        })
+        .collect();
+    messages.push(json!({
+        "role": "assistant",
+        "content": if completion.text.is_empty() { Value::Null } else { json!(completion.text) },
+        "tool_calls": calls.iter().map(|c| json!({
+            "id": c.id, "type": "function",
+            "function": {"name": c.name, "arguments": c.arguments},
+        })).collect::<Vec<_>>(),
+    }));
+    for (i, call) in calls.iter().enumerate() {
+        let done = match offered.find(&call.name) {
+            None => Executed::failed(format!("no tool is named '{}'", call.name)),
+            Some(_) if i >= MAX_CALLS_PER_ROUND => Executed::failed(format!(
+                "at most {MAX_CALLS_PER_ROUND} tool calls are run per round"
+            )),
+            Some(offer) => {
+                let done = execute(ctx, &offer.tool, &call.arguments).await;
+                tools.record(offer, &done);
+                done
+            }
+        };
+        if !done.success {
+            log::info!(
+                "chat: tenant {}: tool call '{}' failed: {}",
+                ctx.tenant,
+                call.name,
+                done.result["error"]
+            );
+        }
+        messages.push(json!({
+            "role": "tool",
+            "tool_call_id": call.id,
+            "content": done.result.to_string(),
+        }));
+    }
+}
+
+/// The reply without an LLM (documented in README, "Tools"): when the visitor asks to be
+/// contacted or to talk to a person, an active ESCALATE_TO_HUMAN escalates the conversation
+/// and an active SUBMIT_FORM is offered as a `form`; after a fallback the form is offered too.
+/// Returns the reply text (the retrieval answer unless a tool changes it) and what was done.
+pub fn offline(turn: &Turn) -> (String, ToolsOutcome) {
+    let mut outcome = ToolsOutcome::default();
+    let text = turn.retrieval.text.clone();
+    let escalate = turn
+        .tools
+        .iter()
+        .find(|t| t.tool_type == ToolType::EscalateToHuman);
+    let form = turn
+        .tools
+        .iter()
+        .find(|t| t.tool_type == ToolType::SubmitForm);
+    let lang = answer::detect_lang(&turn.message);
+    if contact::asks_for_contact(&turn.message) {
+        let mut said = Vec::new();
+        if let Some(tool) = escalate {
+            let offer = Offer {
+                function: function_base(&tool.name, tool.tool_type),
+                tool: OfferedTool::Builtin(tool.clone()),
+            };
+            outcome.record(&offer, &Executed::ok(Value::Null));
+            said.push(
+                tool.config
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| escalated_text(lang).to_string()),
+            );
+        }
+        if let Some(tool) = form {
+            outcome.form = Some(FormOffer::of(tool));
+            said.push(form_text(lang).to_string());
+        }
+        if !said.is_empty() {
+            return (said.join(" "), outcome);
+        }
+    }
+    if turn.retrieval.kind == AnswerKind::Fallback
+        && let Some(tool) = form
+    {
+        outcome.form = Some(FormOffer::of(tool));
+    }
+    (text, outcome)
+}
+
+fn escalated_text(lang: Lang) -> &'static str {
+    match lang {
+        Lang::French => {
+            "J'ai transmis votre demande à une personne de l'équipe, qui reviendra vers vous."
+        }
+        Lang::English => {
+            "I've passed your request on to a person from the team, who will get back to you."
+        }
+    }
+}
+
+fn form_text(lang: Lang) -> &'static str {
+    match lang {
+        Lang::French => {
+            "Laissez vos coordonnées dans le formulaire ci-dessous et nous vous recontacterons."
+        }
+        Lang::English => "Leave your details in the form below and we'll get back to you.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Timestamp;
+
+    fn tool(name: &str, tool_type: ToolType, config: Value) -> Tool {
+        Tool {
+            id: format!("tool_{name}"),
+            name: name.to_string(),
+            description: String::new(),
+            tool_type,
+            config: config.as_object().cloned().unwrap_or_default(),
+            segment: None,
+            is_active: true,
+            position: 0,
+            created_at: Timestamp::now(),
+            updated_at: Timestamp::now(),
+        }
+    }
+
+    fn contact_form() -> Tool {
+        tool(
+            "Contact form",
+            ToolType::SubmitForm,
+            json!({"fields": [
+                {"name": "email", "label": "Email", "type": "email", "required": true},
+                {"name": "phone", "label": "Phone", "type": "tel"},
+                {"name": "topic", "label": "Topic", "type": "select", "options": ["Sales", "Support"]},
+                {"name": "note", "label": "Note", "type": "textarea"},
+                {"name": "name", "label": "Name", "type": "text", "required": true},
+            ]}),
+        )
+    }
+
+    #[test]
+    fn function_names_are_valid_deterministic_and_unique() {
+        let tools = [
+            contact_form(),
+            tool("Contact form!", ToolType::SubmitForm, json!({"fields": []})),
+            tool("Été 2024 — rappel", ToolType::EscalateToHuman, json!({})),
+            tool("€€€", ToolType::RememberFact, json!({})),
+            tool("MCP bridge", ToolType::EscalateToHuman, json!({})),
+            tool(&"x".repeat(100), ToolType::EscalateToHuman, json!({})),
+            tool(&"x".repeat(100), ToolType::EscalateToHuman, json!({})),
+        ];
+        let names: Vec<String> = Offered::builtin(&tools)
+            .offers()
+            .iter()
+            .map(|o| o.function.clone())
+            .collect();
+        assert_eq!(
+            names[..5],
+            [
+                "contact_form",
+                "contact_form_2",
+                "t_2024_rappel",
+                "remember_fact",
+                "tool_mcp_bridge",
+            ]
+        );
+        assert_eq!(names[5], "x".repeat(60));
+        assert_eq!(names[6], format!("{}_2", "x".repeat(60)));
+        for name in &names {
+            assert!(
+                (1..=64).contains(&name.len())
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+                "{name}"
+            );
+        }
+        let again: Vec<String> = Offered::builtin(&tools)
+            .offers()
+            .iter()
+            .map(|o| o.function.clone())
+            .collect();
+        assert_eq!(names, again);
+    }
+
+    #[test]
+    fn schemas_follow_each_type() {
+        assert_eq!(
+            parameters(&contact_form()),
+            json!({
+                "type": "object",
+                "properties": {
+                    "email": {"type": "string", "description": "Email", "format": "email"},
+                    "phone": {"type": "string", "description": "Phone (phone number)", "pattern": TEL_PATTERN},
+                    "topic": {"type": "string", "description": "Topic", "enum": ["Sales", "Support"]},
+                    "note": {"type": "string", "description": "Note (free text)"},
+                    "name": {"type": "string", "description": "Name"},
+                },
+                "required": ["email", "name"],
+                "additionalProperties": false,
+            })
+        );
+        let remember = parameters(&tool(
+            "m",
+            ToolType::RememberFact,
+            json!({"keys": ["city"]}),
+        ));
+        assert_eq!(remember["required"], json!(["key", "value"]));
+        assert_eq!(remember["properties"]["key"]["enum"], json!(["city"]));
+        let free = parameters(&tool("m", ToolType::RememberFact, json!({})));
+        assert!(free["properties"]["key"]["pattern"].is_string());
+        let escalate = parameters(&tool("h", ToolType::EscalateToHuman, json!({})));
+        assert_eq!(escalate["required"], json!(["reason"]));
+        let spec = Offered::builtin(&[contact_form()]).specs();
+        assert_eq!(spec[0]["type"], "function");
+        assert_eq!(spec[0]["function"]["name"], "contact_form");
+        assert!(
+            spec[0]["function"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("Contact form")
+        );
+    }
+
+    #[test]
+    fn form_values_are_checked_against_the_fields() {
+        let fields = form_fields(&contact_form());
+        let check = |v: Value| validate_form(&fields, v.as_object().unwrap());
+        let ok = check(
+            json!({"email": " a@b.co ", "name": "Zoé", "phone": "+33 1 23 45 67 89",
+            "topic": "Sales"}),
+        )
+        .unwrap();
+        assert_eq!(ok["email"], "a@b.co");
+        assert!(!ok.contains_key("note"));
+        for (values, problem) in [
+            (json!({"name": "Z"}), "email: is required"),
+            (
+                json!({"email": "nope", "name": "Z"}),
+                "email: must be an email address",
+            ),
+            (
+                json!({"email": "a@b.co", "name": "Z", "phone": "call me"}),
+                "phone: must be a phone number",
+            ),
+            (
+                json!({"email": "a@b.co", "name": "Z", "topic": "Other"}),
+                "topic: must be one of Sales, Support",
+            ),
+            (
+                json!({"email": "a@b.co", "name": "Z", "age": "3"}),
+                "age: not a field of this form",
+            ),
+            (
+                json!({"email": "a@b.co", "name": ["Z"]}),
+                "name: must be text",
+            ),
+        ] {
+            assert_eq!(check(values), Err(problem.to_string()));
+        }
+    }
+
+    #[test]
+    fn arguments_must_be_a_json_object() {
+        assert_eq!(arguments(""), Ok(Map::new()));
+        assert!(arguments("{\"a\":1}").is_ok());
+        assert!(arguments("[1]").is_err());
+        assert!(arguments("{\"key\": ").is_err());
+    }
+}
