@@ -474,3 +474,108 @@ fn mcp_tools_slow_wrong_key_and_dead_servers_fail_soft() {
         Err(McpError::UnknownTool(_))
     ));
 }
+
+// ---- End to end: the chat offers the MCP tools to the (fake) model and runs its call --------
+
+#[test]
+fn mcp_tools_are_offered_in_the_chat_and_their_results_reach_the_model() {
+    use crate::support::fake_llm::{FakeBehaviour, ScriptStep, spawn_fake_llm};
+
+    let mcp = McpToolsServer::start(Some(KEY), Answers::Sse);
+    let fake = spawn_fake_llm(FakeBehaviour::Script(vec![
+        // Turn 1: the model looks the order up, then answers from the result.
+        ScriptStep::call("call_1", "mcp_lookup_order", r#"{"order_id":"A-42"}"#),
+        ScriptStep::text("Your order A-42 has shipped."),
+        // Turn 2: words only.
+        ScriptStep::text("Anything else?"),
+        // Turn 3, the MCP server gone: words only.
+        ScriptStep::text("I cannot check orders right now."),
+    ]));
+    let server = Server::start_with(&[
+        ("ANIMAM_CHAT_LLM_BASE_URL", &fake.base_url),
+        ("ANIMAM_CHAT_LLM_MODEL", "fake-model"),
+        ("ANIMAM_CHAT_MCP_ALLOW_HTTP_LOOPBACK", "true"),
+    ]);
+    let r = put(
+        &server,
+        json!({"mcpToolsUrl": mcp.url, "mcpToolsApiKey": KEY, "mcpToolsMaxTools": 20}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let chat = |message: &str| {
+        let body = json!({"message": message, "sessionId": "mcp-e2e", "stream": false});
+        let r = server.request("POST", "/chat/acme", &[], Some(&body.to_string()));
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json()
+    };
+    // Nothing in the corpus answers this: the MCP tools are what makes it worth the model.
+    let reply = chat("Where is my order A-42?");
+    assert_eq!(reply["message"], "Your order A-42 has shipped.", "{reply}");
+    assert_eq!(
+        reply["toolExecutions"],
+        json!([{"name": "lookup_order", "type": "MCP", "success": true}])
+    );
+    assert_eq!(reply["toolResults"], json!({"lookup_order": true}));
+
+    let requests = fake.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2);
+    let offered = requests[0].json()["tools"].clone();
+    let lookup = offered
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["function"]["name"] == "mcp_lookup_order")
+        .unwrap_or_else(|| panic!("not offered: {offered}"));
+    assert_eq!(
+        lookup["function"]["parameters"]["properties"]["order_id"]["type"],
+        "string"
+    );
+    assert_eq!(offered.as_array().unwrap().len(), ALL_TOOLS.len());
+    // Round 2 carries the tool's result back to the model.
+    let messages = requests[1].json()["messages"].clone();
+    let last = messages.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["role"], "tool");
+    assert_eq!(last["tool_call_id"], "call_1");
+    let content: Value = serde_json::from_str(last["content"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        content,
+        json!({"success": true, "result": "Order A-42: shipped on 2026-12-01, arriving Tuesday."})
+    );
+    assert_eq!(mcp.count("tools/call"), 1);
+
+    // The next turn reuses the discovered tools.
+    let reply = chat("Thanks! Where is order B-7?");
+    assert_eq!(reply["message"], "Anything else?");
+    assert_eq!(mcp.count("tools/list"), 1, "{:#?}", mcp.requests());
+    assert!(
+        fake.last_request().unwrap().json()["tools"]
+            .as_array()
+            .is_some_and(|t| t.len() == ALL_TOOLS.len())
+    );
+
+    // The server dies: the chat goes on without its tools, and the reason is logged.
+    drop(mcp);
+    let dead = format!("http://127.0.0.1:{}/mcp", free_port());
+    put(&server, json!({"mcpToolsUrl": dead}));
+    let started = Instant::now();
+    let reply = chat("And order C-9?");
+    assert_eq!(reply["message"], "I cannot check orders right now.");
+    assert_eq!(reply["toolExecutions"], json!([]));
+    assert!(started.elapsed() < Duration::from_secs(4));
+    assert!(
+        fake.last_request().unwrap().json()["tools"].is_null(),
+        "no tools offered"
+    );
+    assert!(server.log_shows("offers no MCP tools"));
+
+    let log = server.log();
+    assert!(!log.contains(KEY), "the key is in the log");
+    assert!(
+        !log.contains("Bearer"),
+        "an Authorization header is in the log"
+    );
+    let conversations = server
+        .get("/tenants/acme/conversations", &server.admin)
+        .json();
+    assert_eq!(conversations["conversations"][0]["toolCallsCount"], 1);
+}

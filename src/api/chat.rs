@@ -141,7 +141,7 @@ async fn respond(
     let turn = turn::prepare(&state.store, &state.config.chat, tenant, request)
         .await
         .map_err(turn_error)?;
-    let Some(llm) = state.llm_slot(&turn) else {
+    let Some(llm) = state.chat_llm_slot(&turn) else {
         let (text, tools) = agent::offline(&turn);
         let reply = turn::record_with_tools(&state.store, &turn, text, LlmSource::Retrieval, tools)
             .await
@@ -156,7 +156,8 @@ async fn respond(
     if turn.stream {
         return Ok(stream_from_llm(state.clone(), llm, turn));
     }
-    let offered = Offered::builtin(&turn.tools);
+    let mut offered = Offered::builtin(&turn.tools);
+    offered.add_mcp(state.mcp_tools.clone(), &turn.tenant).await;
     let generation = agent::run(llm, &turn, &state.store, &offered, |_| true);
     let Some(done) = unless_client_leaves(req, generation).await else {
         // Nobody is waiting for the answer: the LLM call is stopped and nothing is stored.
@@ -307,7 +308,8 @@ fn stream_from_llm(state: web::Data<AppState>, llm: turn::LlmSlot, turn: Turn) -
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     actix_web::rt::spawn(async move {
         let delta_tx = tx.clone();
-        let offered = Offered::builtin(&turn.tools);
+        let mut offered = Offered::builtin(&turn.tools);
+        offered.add_mcp(state.mcp_tools.clone(), &turn.tenant).await;
         let done = agent::run(llm, &turn, &state.store, &offered, move |delta| {
             let frame = sse_frame("delta", &serde_json::json!({ "text": delta }));
             // A closed channel means the visitor left: stop generating.

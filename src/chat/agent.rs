@@ -16,8 +16,9 @@ use serde_json::{Map, Value, json};
 use super::answer::{self, AnswerKind, Lang};
 use super::contact;
 use super::llm::{Completion, LlmClient, LlmError, ToolCall};
+use super::mcp_client::McpTools;
 use super::turn::{CancelOnDrop, LlmSlot, LlmSource, Turn};
-use crate::domain::{Tool, ToolActivity, ToolType};
+use crate::domain::{Tenant, Tool, ToolActivity, ToolType};
 use crate::store::{Store, StoreError};
 
 /// Rounds in which the model may call tools; one more request then asks for the answer with
@@ -38,6 +39,22 @@ const MAX_FORM_VALUE: usize = 5_000;
 pub enum OfferedTool {
     /// One of the tenant's `/tools`, run by this server.
     Builtin(Tool),
+    /// A tool of the tenant's own MCP server, run there.
+    Mcp(McpOffer),
+}
+
+/// A tool found on the tenant's MCP server, with what it takes to call it.
+#[derive(Debug, Clone)]
+pub struct McpOffer {
+    pub client: Arc<McpTools>,
+    pub tenant: Arc<Tenant>,
+    /// The name the server knows it by, shown in `toolExecutions`.
+    pub name: String,
+    /// The `mcp_...` name `McpTools::call` routes by (the offered function name may be
+    /// shortened by [`Offered::push`]).
+    pub exposed: String,
+    pub description: String,
+    pub parameters: Value,
 }
 
 impl OfferedTool {
@@ -45,6 +62,7 @@ impl OfferedTool {
     pub fn display_name(&self) -> &str {
         match self {
             OfferedTool::Builtin(tool) => &tool.name,
+            OfferedTool::Mcp(offer) => &offer.name,
         }
     }
 
@@ -52,11 +70,13 @@ impl OfferedTool {
     pub fn type_name(&self) -> &str {
         match self {
             OfferedTool::Builtin(tool) => tool.tool_type.as_str(),
+            OfferedTool::Mcp(_) => "MCP",
         }
     }
 
     fn description(&self) -> String {
         match self {
+            OfferedTool::Mcp(offer) => offer.description.clone(),
             OfferedTool::Builtin(tool) if !tool.description.trim().is_empty() => {
                 tool.description.clone()
             }
@@ -80,6 +100,7 @@ impl OfferedTool {
     fn parameters(&self) -> Value {
         match self {
             OfferedTool::Builtin(tool) => parameters(tool),
+            OfferedTool::Mcp(offer) => offer.parameters.clone(),
         }
     }
 }
@@ -118,6 +139,38 @@ impl Offered {
 
     pub fn is_empty(&self) -> bool {
         self.offers.is_empty()
+    }
+
+    /// Adds the tenant's MCP tools (none without a configured server, or when it fails).
+    /// Discovery may go over the network: it runs on the blocking pool.
+    pub async fn add_mcp(&mut self, client: Arc<McpTools>, tenant: &Tenant) {
+        let tenant = Arc::new(tenant.clone());
+        let (found_by, for_tenant) = (client.clone(), tenant.clone());
+        let discovered =
+            match tokio::task::spawn_blocking(move || found_by.discovered(&for_tenant)).await {
+                Ok(discovered) => discovered,
+                Err(e) => {
+                    log::error!("chat: MCP discovery did not run ({e})");
+                    return;
+                }
+            };
+        for tool in discovered.iter() {
+            let function = &tool.spec["function"];
+            self.push(
+                &tool.exposed,
+                OfferedTool::Mcp(McpOffer {
+                    client: client.clone(),
+                    tenant: tenant.clone(),
+                    name: tool.name.clone(),
+                    exposed: tool.exposed.clone(),
+                    description: function["description"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    parameters: function["parameters"].clone(),
+                }),
+            );
+        }
     }
 
     pub fn offers(&self) -> &[Offer] {
@@ -428,7 +481,9 @@ impl ToolsOutcome {
             success: done.success,
         });
         self.activity.calls = self.activity.calls.saturating_add(1);
-        let OfferedTool::Builtin(tool) = &offer.tool;
+        let OfferedTool::Builtin(tool) = &offer.tool else {
+            return;
+        };
         if !self.activity.types.contains(&tool.tool_type) {
             self.activity.types.push(tool.tool_type);
         }
@@ -498,6 +553,21 @@ async fn execute(ctx: &Context<'_>, tool: &OfferedTool, raw: &str) -> Executed {
     };
     match tool {
         OfferedTool::Builtin(tool) => execute_builtin(ctx, tool, &args).await,
+        OfferedTool::Mcp(offer) => execute_mcp(offer, raw).await,
+    }
+}
+
+/// Runs an MCP tool on the blocking pool; its text goes back to the model as `result`.
+async fn execute_mcp(offer: &McpOffer, raw: &str) -> Executed {
+    let (client, tenant) = (offer.client.clone(), offer.tenant.clone());
+    let (exposed, raw) = (offer.exposed.clone(), raw.to_string());
+    match tokio::task::spawn_blocking(move || client.call(&tenant, &exposed, &raw)).await {
+        Ok(Ok(text)) => Executed::ok(json!({"success": true, "result": text})),
+        Ok(Err(e)) => Executed::failed(e.to_string()),
+        Err(e) => {
+            log::error!("chat: MCP tool call did not run ({e})");
+            Executed::failed("the tool could not be run")
+        }
     }
 }
 

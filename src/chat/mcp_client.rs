@@ -704,7 +704,10 @@ impl McpTools {
     /// The function specs to offer the model for this tenant: none without a configured
     /// server, and none (with a logged reason) when the server fails. Blocking.
     pub fn offered(&self, tenant: &Tenant) -> Vec<Value> {
-        self.tools(tenant).iter().map(|t| t.spec.clone()).collect()
+        self.discovered(tenant)
+            .iter()
+            .map(|t| t.spec.clone())
+            .collect()
     }
 
     /// Runs the tool the model called by its exposed (`mcp_...`) name with the model's JSON
@@ -724,7 +727,7 @@ impl McpTools {
             },
         };
         let (settings, key) = self.connection(tenant)?;
-        let tools = self.tools(tenant);
+        let tools = self.discovered(tenant);
         let tool = tools
             .iter()
             .find(|t| t.exposed == exposed)
@@ -778,8 +781,14 @@ impl McpTools {
         Ok((settings, key))
     }
 
-    /// The tenant's tools, from the cache while fresh and built with the current settings.
-    fn tools(&self, tenant: &Tenant) -> Arc<Vec<DiscoveredTool>> {
+    /// Whether the tenant has an MCP server configured (a store read, no network).
+    pub fn configured(&self, tenant_slug: &str) -> bool {
+        matches!(self.store.mcp_settings(tenant_slug), Ok(Some(_)))
+    }
+
+    /// The tenant's tools, from the cache while fresh and built with the current settings;
+    /// none when there is no server or it fails (the reason is logged). Blocking.
+    pub fn discovered(&self, tenant: &Tenant) -> Arc<Vec<DiscoveredTool>> {
         let (settings, key) = match self.connection(tenant) {
             Ok(found) => found,
             Err(McpError::NotConfigured) => {
