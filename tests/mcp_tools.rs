@@ -387,7 +387,7 @@ fn mcp_tools_discovery_and_calls_over_json_answers() {
 #[test]
 fn mcp_tools_are_capped_cached_and_rediscovered() {
     let mcp = McpToolsServer::start(None, Answers::Sse);
-    let fixture = Fixture::new(5, 1);
+    let fixture = Fixture::new(5, 2);
     fixture.configure(&mcp.url, None, 2);
     assert_eq!(
         fixture.offered_names().len(),
@@ -401,7 +401,7 @@ fn mcp_tools_are_capped_cached_and_rediscovered() {
         "no key, no Authorization header"
     );
 
-    std::thread::sleep(Duration::from_millis(1200));
+    std::thread::sleep(Duration::from_millis(2300));
     assert_eq!(fixture.offered_names().len(), 2);
     assert_eq!(mcp.count("tools/list"), 2, "listed again once expired");
 
@@ -466,7 +466,7 @@ fn mcp_tools_slow_wrong_key_and_dead_servers_fail_soft() {
     // The failure is remembered for a while: the next turn does not try again.
     let started = Instant::now();
     assert!(fixture.offered_names().is_empty());
-    assert!(started.elapsed() < Duration::from_millis(100));
+    assert!(started.elapsed() < Duration::from_millis(500));
     assert!(matches!(
         fixture
             .tools
