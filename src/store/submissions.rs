@@ -446,6 +446,7 @@ mod tests {
                 reply: "hello".into(),
                 outcome: Default::default(),
                 max_messages: 1000,
+                tools: Default::default(),
             };
             let Recorded::Stored(conversation) =
                 store.record_exchange("acme", exchange).await.unwrap()
