@@ -163,6 +163,8 @@ fn the_model_calls_tools_and_the_server_runs_them_and_reports_back() {
         .map(|t| t["function"]["name"].as_str().unwrap())
         .collect();
     assert_eq!(offered, ["remember_facts", "human_handover"]);
+    let system = requests[0]["messages"][0]["content"].as_str().unwrap();
+    assert!(system.contains("use the tools provided"), "{system}");
     assert_eq!(
         requests[0]["tools"][0]["function"]["description"],
         "Keep what the visitor says about themselves"

@@ -27,6 +27,11 @@ pub const MAX_TOOL_ROUNDS: usize = 3;
 /// Calls run per round; more are answered as failed without running, which bounds the work
 /// one visitor message can cause.
 const MAX_CALLS_PER_ROUND: usize = 8;
+/// Added to the system prompt when tools are offered.
+const TOOLS_RULE: &str = "\n\nYou can use the tools provided when the visitor's request calls for \
+     them (taking their contact details, remembering what they tell about themselves, handing \
+     over to a person); call a tool only with what the visitor actually said, and never claim a \
+     tool succeeded unless its result says so.";
 /// Longest function name the OpenAI API accepts.
 const MAX_FUNCTION_NAME: usize = 64;
 /// Fact values, as `POST /visitors/{id}/memory` accepts them.
@@ -334,15 +339,19 @@ impl ToolsOutcome {
             success: done.success,
         });
         self.activity.calls = self.activity.calls.saturating_add(1);
-        let OfferedTool::Builtin(tool) = &offer.tool;
-        if !self.activity.types.contains(&tool.tool_type) {
-            self.activity.types.push(tool.tool_type);
-        }
-        if done.success {
-            match tool.tool_type {
-                ToolType::EscalateToHuman => self.activity.escalated = true,
-                ToolType::SubmitForm => self.contact_submitted = true,
-                ToolType::RememberFact => {}
+        // External tools (MCP) count as calls but have no builtin type nor effect here.
+        match &offer.tool {
+            OfferedTool::Builtin(tool) => {
+                if !self.activity.types.contains(&tool.tool_type) {
+                    self.activity.types.push(tool.tool_type);
+                }
+                if done.success {
+                    match tool.tool_type {
+                        ToolType::EscalateToHuman => self.activity.escalated = true,
+                        ToolType::SubmitForm => self.contact_submitted = true,
+                        ToolType::RememberFact => {}
+                    }
+                }
             }
         }
     }
@@ -557,6 +566,12 @@ pub async fn run(
         .into_iter()
         .filter_map(|m| serde_json::to_value(m).ok())
         .collect();
+    if !offered.is_empty()
+        && let Some(Value::String(system)) = messages.first_mut().and_then(|m| m.get_mut("content"))
+    {
+        // The knowledge-base rule alone would keep the model from acting on a request.
+        system.push_str(TOOLS_RULE);
+    }
     let specs = offered.specs();
     let ctx = Context {
         store,
