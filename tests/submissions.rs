@@ -459,3 +459,64 @@ fn a_pending_delivery_survives_a_restart_and_the_secret_is_sealed_at_rest() {
     verify(&secret, &seen[1]);
     assert!(!server.log().contains(&secret), "secret in the log");
 }
+
+#[test]
+fn the_form_endpoint_follows_the_chats_allowed_origins() {
+    let server = Server::start();
+    let (tool, _) = form_tool(&server, None);
+    server.patch(
+        "/tenants/acme",
+        &server.admin,
+        &json!({"allowedDomains": ["*.acme.com"]}),
+    );
+    let body = good(&tool, "cors").to_string();
+    let send = |origin: &str| {
+        server.request(
+            "POST",
+            "/chat/acme/submissions",
+            &[("origin", origin)],
+            Some(&body),
+        )
+    };
+    let r = send("https://shop.acme.com");
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://shop.acme.com")
+    );
+    let r = send("https://evil.example");
+    r.assert_error(
+        403,
+        "Origin not allowed for this tenant",
+        "origin_not_allowed",
+    );
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    let pre = server.request(
+        "OPTIONS",
+        "/chat/acme/submissions",
+        &[
+            ("origin", "https://shop.acme.com"),
+            ("access-control-request-method", "POST"),
+        ],
+        None,
+    );
+    assert_eq!(pre.status, 204);
+    assert!(
+        pre.header("access-control-allow-methods")
+            .unwrap()
+            .contains("POST")
+    );
+    let pre = server.request(
+        "OPTIONS",
+        "/chat/acme/submissions",
+        &[("origin", "https://evil.example")],
+        None,
+    );
+    assert_eq!(pre.status, 403);
+    assert_eq!(
+        server
+            .get("/tenants/acme/submissions", &server.admin)
+            .json()["total"],
+        1
+    );
+}
