@@ -21,6 +21,7 @@ mod mcp;
 mod openai_compat;
 mod segments;
 mod stats;
+mod submissions;
 mod tenants;
 mod tokens;
 mod tools;
