@@ -380,6 +380,18 @@ fn rounds_are_bounded_and_failed_calls_never_break_the_chat() {
     let with_form = conversations(&server, "?toolType=SUBMIT_FORM");
     assert_eq!(with_form.len(), 1);
     assert_eq!(with_form[0]["toolCallsCount"], 2);
+    // Stored once, with the values the store validated, and the session.
+    let r = server.get("/tenants/acme/submissions", &server.admin);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let submissions = r.json()["submissions"].as_array().unwrap().clone();
+    assert_eq!(submissions.len(), 1, "{submissions:?}");
+    assert_eq!(submissions[0]["id"], stored["submissionId"]);
+    assert_eq!(
+        submissions[0]["values"],
+        json!({"email": "ann@example.com", "topic": "Sales"})
+    );
+    assert_eq!(submissions[0]["sessionId"], "f");
+    assert_eq!(submissions[0]["toolName"], "Contact");
 }
 
 #[test]
@@ -461,9 +473,27 @@ fn without_an_llm_the_bot_escalates_and_offers_the_form() {
     assert_eq!(fallback["form"]["toolId"], form_id.as_str());
     assert_eq!(fallback["status"], "active");
 
+    // The widget posts the offered form to the public endpoint, with the session.
+    let r = server.request(
+        "POST",
+        "/chat/acme/submissions",
+        &[],
+        Some(
+            &json!({"sessionId": "a", "toolId": form_id, "values": {"email": "bo@example.com"}})
+                .to_string(),
+        ),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let submissions = server
+        .get("/tenants/acme/submissions", &server.admin)
+        .json()["submissions"]
+        .clone();
+    assert_eq!(submissions[0]["values"], json!({"email": "bo@example.com"}));
+
     let escalated = conversations(&server, "?toolType=ESCALATE_TO_HUMAN");
     assert_eq!(escalated.len(), 1);
     assert_eq!(escalated[0]["sessionId"], "a");
+    assert_eq!(submissions[0]["conversationId"], escalated[0]["id"]);
     assert_eq!(escalated[0]["status"], "escalated");
     assert_eq!(escalated[0]["toolCallsCount"], 1);
 }
