@@ -23,6 +23,7 @@ use crate::store::{Store, StoreOptions};
 use crate::web as web_ui;
 
 mod limits;
+mod webhooks;
 
 /// How often in-memory bookkeeping (token last-used times) is written to the store. The
 /// contract allows last-used to lag by up to a minute.
@@ -243,6 +244,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         log::info!("{name} received: finishing in-flight requests");
         handle.stop(true).await;
     });
+    let delivering = webhooks::start(services.state.clone());
     let flusher = services.clone();
     let flushing = actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(FLUSH_INTERVAL);
@@ -258,6 +260,9 @@ pub async fn serve(config: Config) -> Result<(), String> {
     served.map_err(|e| format!("server error: {e}"))?;
     flushing.abort();
     let _ = flushing.await;
+    // A delivery cut short here stays in the outbox and is made at the next start.
+    delivering.abort();
+    let _ = delivering.await;
     services.flush_bookkeeping().await;
     let store = services.state.store.clone();
     drop(services);

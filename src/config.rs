@@ -223,6 +223,16 @@ pub struct ChatConfig {
     pub mcp_timeout_secs: u32,
     /// How long a tenant's discovered MCP tools are reused before `tools/list` runs again.
     pub mcp_cache_secs: u32,
+    /// Form webhooks may be `http://` to a loopback address (development receivers); otherwise
+    /// only `https://`.
+    pub webhook_allow_http_loopback: bool,
+    /// Delay before the first retry of a failed webhook delivery, in milliseconds; later
+    /// retries wait 6, 30 and 180 times as long (10 s, 1 min, 5 min, 30 min by default).
+    pub webhook_retry_base_ms: u32,
+    /// Delivery attempts of one webhook before it is marked failed.
+    pub webhook_max_attempts: u32,
+    /// Whole-request limit of one webhook delivery.
+    pub webhook_timeout_secs: u32,
 }
 
 impl Default for ChatConfig {
@@ -240,6 +250,10 @@ impl Default for ChatConfig {
             mcp_allow_http_loopback: false,
             mcp_timeout_secs: 5,
             mcp_cache_secs: 300,
+            webhook_allow_http_loopback: false,
+            webhook_retry_base_ms: 10_000,
+            webhook_max_attempts: 5,
+            webhook_timeout_secs: 10,
         }
     }
 }
@@ -320,6 +334,13 @@ impl fmt::Debug for ChatConfig {
             .field("mcp_allow_http_loopback", &self.mcp_allow_http_loopback)
             .field("mcp_timeout_secs", &self.mcp_timeout_secs)
             .field("mcp_cache_secs", &self.mcp_cache_secs)
+            .field(
+                "webhook_allow_http_loopback",
+                &self.webhook_allow_http_loopback,
+            )
+            .field("webhook_retry_base_ms", &self.webhook_retry_base_ms)
+            .field("webhook_max_attempts", &self.webhook_max_attempts)
+            .field("webhook_timeout_secs", &self.webhook_timeout_secs)
             .finish()
     }
 }
@@ -412,6 +433,10 @@ struct FileChatConfig {
     mcp_allow_http_loopback: Option<bool>,
     mcp_timeout_secs: Option<i64>,
     mcp_cache_secs: Option<i64>,
+    webhook_allow_http_loopback: Option<bool>,
+    webhook_retry_base_ms: Option<i64>,
+    webhook_max_attempts: Option<i64>,
+    webhook_timeout_secs: Option<i64>,
 }
 
 /// Environment variables read, in the order they are documented.
@@ -440,6 +465,10 @@ pub const ENV_VARS: &[&str] = &[
     "ANIMAM_LIMITS_MAX_CONNECTIONS_PER_IP",
     "ANIMAM_CHAT_MAX_MESSAGES_PER_CONVERSATION",
     "ANIMAM_CHAT_LLM_MAX_CONCURRENT",
+    "ANIMAM_CHAT_WEBHOOK_ALLOW_HTTP_LOOPBACK",
+    "ANIMAM_CHAT_WEBHOOK_RETRY_BASE_MS",
+    "ANIMAM_CHAT_WEBHOOK_MAX_ATTEMPTS",
+    "ANIMAM_CHAT_WEBHOOK_TIMEOUT_SECS",
     "ANIMAM_FAILED_AUTH_PER_IP_PER_MINUTE",
     "ANIMAM_TRUSTED_PROXIES",
     "ANIMAM_AUDIT_MAX_AGE_DAYS",
@@ -663,6 +692,27 @@ pub fn resolve(
             &mut config.chat.mcp_cache_secs,
         ),
         Number::new(
+            "chat.webhook_retry_base_ms",
+            chat.webhook_retry_base_ms,
+            1,
+            3_600_000,
+            &mut config.chat.webhook_retry_base_ms,
+        ),
+        Number::new(
+            "chat.webhook_max_attempts",
+            chat.webhook_max_attempts,
+            1,
+            20,
+            &mut config.chat.webhook_max_attempts,
+        ),
+        Number::new(
+            "chat.webhook_timeout_secs",
+            chat.webhook_timeout_secs,
+            1,
+            300,
+            &mut config.chat.webhook_timeout_secs,
+        ),
+        Number::new(
             "failed_auth_per_ip_per_minute",
             parsed.failed_auth_per_ip_per_minute,
             0,
@@ -740,6 +790,14 @@ pub fn resolve(
     if let Some(v) = env("ANIMAM_CHAT_MCP_ALLOW_HTTP_LOOPBACK") {
         config.chat.mcp_allow_http_loopback =
             parse_bool("ANIMAM_CHAT_MCP_ALLOW_HTTP_LOOPBACK", &v)?;
+    }
+
+    if let Some(v) = chat.webhook_allow_http_loopback {
+        config.chat.webhook_allow_http_loopback = v;
+    }
+    if let Some(v) = env("ANIMAM_CHAT_WEBHOOK_ALLOW_HTTP_LOOPBACK") {
+        config.chat.webhook_allow_http_loopback =
+            parse_bool("ANIMAM_CHAT_WEBHOOK_ALLOW_HTTP_LOOPBACK", &v)?;
     }
 
     if let Some(list) = &parsed.trusted_proxies {

@@ -163,6 +163,8 @@ fn the_model_calls_tools_and_the_server_runs_them_and_reports_back() {
         .map(|t| t["function"]["name"].as_str().unwrap())
         .collect();
     assert_eq!(offered, ["remember_facts", "human_handover"]);
+    let system = requests[0]["messages"][0]["content"].as_str().unwrap();
+    assert!(system.contains("use the tools provided"), "{system}");
     assert_eq!(
         requests[0]["tools"][0]["function"]["description"],
         "Keep what the visitor says about themselves"
@@ -307,44 +309,89 @@ fn rounds_are_bounded_and_failed_calls_never_break_the_chat() {
     assert_sanitised(&reply, "cat");
     assert!(server.log_shows("after 3 rounds"));
 
-    // Bad form values are a failed execution reported to the model, not a 500.
+    // Bad form values are a failed execution reported to the model, not a 500; good ones are
+    // stored as a submission.
     let fake = spawn_fake_llm(FakeBehaviour::Script(vec![
         ScriptStep::call("f1", "contact", r#"{"email":"not-an-email"}"#),
-        ScriptStep::text("Could you check your email address?"),
+        ScriptStep::call(
+            "f2",
+            "contact",
+            r#"{"email":"ann@example.com","topic":"Sales"}"#,
+        ),
+        ScriptStep::text("Thanks, we will write to you."),
     ]));
     let server = with_llm(&fake);
     tool(
         &server,
         json!({"name": "Contact", "type": "SUBMIT_FORM", "config": {"fields": [
-            {"name": "email", "label": "Email", "type": "email", "required": true}]}}),
+            {"name": "email", "label": "Email", "type": "email", "required": true},
+            {"name": "topic", "label": "Topic", "type": "select", "options": ["Sales", "Support"]}]}}),
     );
     let reply = chat(
         &server,
-        json!({"message": "My email is not-an-email", "sessionId": "f", "stream": false}),
+        json!({"message": "Please write to me at ann@example.com", "sessionId": "f", "stream": false}),
     );
-    assert_eq!(reply["message"], "Could you check your email address?");
+    assert_eq!(reply["message"], "Thanks, we will write to you.");
     assert_eq!(
         reply["toolExecutions"],
-        json!([{"name": "Contact", "type": "SUBMIT_FORM", "success": false}])
+        json!([
+            {"name": "Contact", "type": "SUBMIT_FORM", "success": false},
+            {"name": "Contact", "type": "SUBMIT_FORM", "success": true},
+        ])
     );
-    assert_eq!(reply["contactSubmitted"], false);
-    let form = &fake.requests.lock().unwrap()[0].json()["tools"][0]["function"];
+    assert_eq!(reply["toolResults"], json!({"Contact": true}));
+    assert_eq!(reply["contactSubmitted"], true);
+    assert_sanitised(&reply, "ann@example.com");
+    let requests: Vec<Value> = fake
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.json())
+        .collect();
+    let form = &requests[0]["tools"][0]["function"];
     assert_eq!(form["name"], "contact");
     assert_eq!(form["parameters"]["properties"]["email"]["format"], "email");
-    let result = fake.last_request().unwrap().json();
-    let result = result["messages"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
+    assert_eq!(
+        form["parameters"]["properties"]["topic"]["enum"],
+        json!(["Sales", "Support"])
+    );
+    assert_eq!(form["parameters"]["required"], json!(["email"]));
+    let result_of = |request: &Value| {
+        let last = request["messages"].as_array().unwrap().last().unwrap();
+        let content = last["content"].as_str().unwrap();
+        serde_json::from_str::<Value>(content).unwrap()
+    };
+    let refused = result_of(&requests[1]);
+    assert_eq!(refused["success"], false);
     assert!(
-        result["content"]
+        refused["error"]
             .as_str()
             .unwrap()
-            .contains("email: must be an email address"),
-        "{result}"
+            .contains("values.email: must be an email address"),
+        "{refused}"
     );
+    let stored = result_of(&requests[2]);
+    assert_eq!(stored["success"], true);
+    assert!(
+        stored["submissionId"].as_str().unwrap().starts_with("sub_"),
+        "{stored}"
+    );
+    let with_form = conversations(&server, "?toolType=SUBMIT_FORM");
+    assert_eq!(with_form.len(), 1);
+    assert_eq!(with_form[0]["toolCallsCount"], 2);
+    // Stored once, with the values the store validated, and the session.
+    let r = server.get("/tenants/acme/submissions", &server.admin);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let submissions = r.json()["submissions"].as_array().unwrap().clone();
+    assert_eq!(submissions.len(), 1, "{submissions:?}");
+    assert_eq!(submissions[0]["id"], stored["submissionId"]);
+    assert_eq!(
+        submissions[0]["values"],
+        json!({"email": "ann@example.com", "topic": "Sales"})
+    );
+    assert_eq!(submissions[0]["sessionId"], "f");
+    assert_eq!(submissions[0]["toolName"], "Contact");
 }
 
 #[test]
@@ -426,9 +473,27 @@ fn without_an_llm_the_bot_escalates_and_offers_the_form() {
     assert_eq!(fallback["form"]["toolId"], form_id.as_str());
     assert_eq!(fallback["status"], "active");
 
+    // The widget posts the offered form to the public endpoint, with the session.
+    let r = server.request(
+        "POST",
+        "/chat/acme/submissions",
+        &[],
+        Some(
+            &json!({"sessionId": "a", "toolId": form_id, "values": {"email": "bo@example.com"}})
+                .to_string(),
+        ),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let submissions = server
+        .get("/tenants/acme/submissions", &server.admin)
+        .json()["submissions"]
+        .clone();
+    assert_eq!(submissions[0]["values"], json!({"email": "bo@example.com"}));
+
     let escalated = conversations(&server, "?toolType=ESCALATE_TO_HUMAN");
     assert_eq!(escalated.len(), 1);
     assert_eq!(escalated[0]["sessionId"], "a");
+    assert_eq!(submissions[0]["conversationId"], escalated[0]["id"]);
     assert_eq!(escalated[0]["status"], "escalated");
     assert_eq!(escalated[0]["toolCallsCount"], 1);
 }

@@ -22,6 +22,7 @@ mod mcp_tools;
 mod openai_compat;
 mod segments;
 mod stats;
+mod submissions;
 mod tenants;
 mod tokens;
 mod tools;

@@ -59,7 +59,7 @@ pub(super) fn origin_refused() -> ApiError {
 }
 
 /// The checks that come before the body, shared with the preflight.
-async fn admit(req: &HttpRequest, state: &AppState, slug: &str) -> ApiResult<Tenant> {
+pub(super) async fn admit(req: &HttpRequest, state: &AppState, slug: &str) -> ApiResult<Tenant> {
     if let Some(ip) = crate::auth::client_ip(req, &state.config.trusted_proxies) {
         state
             .chat_ip_limiter

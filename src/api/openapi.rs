@@ -770,6 +770,59 @@ fn schemas() -> Map<String, Value> {
                 "mcpToolsMaxTools": {"type": "integer", "minimum": 1, "maximum": 20},
             },
         },
+        "SubmissionCreate": {
+            "type": "object",
+            "required": ["sessionId", "toolId", "values"],
+            "additionalProperties": false,
+            "properties": {
+                "sessionId": text(1, 100),
+                "toolId": text(1, 100),
+                "values": {
+                    "type": "object",
+                    "description": "Field name -> value (strings); validated against the form: unknown fields, missing required ones, email, tel, select options and lengths are a 400 naming `values.<field>`",
+                    "additionalProperties": {"type": ["string", "null"]},
+                },
+            },
+        },
+        "SubmissionCreated": {
+            "type": "object",
+            "required": ["id", "toolId", "createdAt"],
+            "properties": {"id": s, "toolId": s, "createdAt": timestamp()},
+        },
+        "Submission": {
+            "type": "object",
+            "required": ["id", "toolId", "toolName", "conversationId", "sessionId", "visitorId", "values", "createdAt", "webhook"],
+            "properties": {
+                "id": s, "toolId": s, "toolName": s,
+                "conversationId": nullable(s.clone()), "sessionId": nullable(s.clone()),
+                "visitorId": nullable(s.clone()),
+                "values": {"type": "object", "additionalProperties": {"type": "string"}},
+                "createdAt": timestamp(),
+                "webhook": {
+                    "type": "object",
+                    "required": ["status", "attempts", "lastError", "lastAttemptAt", "deliveredAt"],
+                    "properties": {
+                        "status": {"type": "string", "enum": crate::domain::DeliveryStatus::names()},
+                        "attempts": int, "lastError": nullable(s.clone()),
+                        "lastAttemptAt": nullable(timestamp()),
+                        "deliveredAt": nullable(timestamp()),
+                    },
+                },
+            },
+        },
+        "SubmissionPage": {
+            "type": "object",
+            "required": ["submissions", "total", "limit", "offset"],
+            "properties": {
+                "submissions": {"type": "array", "items": r("Submission")},
+                "total": int, "limit": int, "offset": int,
+            },
+        },
+        "WebhookSecret": {
+            "type": "object",
+            "required": ["secret"],
+            "properties": {"secret": {"type": "string", "pattern": "^whsec_[0-9A-Za-z]{43}$"}},
+        },
         "TenantCreate": {
             "type": "object",
             "required": ["slug"],

@@ -18,7 +18,8 @@ use super::contact;
 use super::llm::{Completion, LlmClient, LlmError, ToolCall};
 use super::mcp_client::McpTools;
 use super::turn::{CancelOnDrop, LlmSlot, LlmSource, Turn};
-use crate::domain::{Tenant, Tool, ToolActivity, ToolType};
+use crate::domain::submission::{FormField, form_fields, values_from_json};
+use crate::domain::{NewSubmission, Tenant, Tool, ToolActivity, ToolType};
 use crate::store::{Store, StoreError};
 
 /// Rounds in which the model may call tools; one more request then asks for the answer with
@@ -27,12 +28,15 @@ pub const MAX_TOOL_ROUNDS: usize = 3;
 /// Calls run per round; more are answered as failed without running, which bounds the work
 /// one visitor message can cause.
 const MAX_CALLS_PER_ROUND: usize = 8;
+/// Added to the system prompt when tools are offered.
+const TOOLS_RULE: &str = "\n\nYou can use the tools provided when the visitor's request calls for \
+     them (taking their contact details, remembering what they tell about themselves, handing \
+     over to a person); call a tool only with what the visitor actually said, and never claim a \
+     tool succeeded unless its result says so.";
 /// Longest function name the OpenAI API accepts.
 const MAX_FUNCTION_NAME: usize = 64;
 /// Fact values, as `POST /visitors/{id}/memory` accepts them.
 const MAX_FACT_VALUE: usize = 2_000;
-/// A form value, whatever its type: a textarea is the longest.
-const MAX_FORM_VALUE: usize = 5_000;
 
 /// A tool the model can call.
 #[derive(Debug, Clone)]
@@ -241,7 +245,7 @@ pub fn parameters(tool: &Tool) -> Value {
         ToolType::SubmitForm => {
             let mut properties = Map::new();
             let mut required = Vec::new();
-            for field in form_fields(tool) {
+            for field in form_fields(&tool.config) {
                 let mut schema = json!({"type": "string", "description": field.label});
                 match field.kind.as_str() {
                     "email" => schema["format"] = json!("email"),
@@ -296,11 +300,12 @@ pub fn parameters(tool: &Tool) -> Value {
     }
 }
 
-const TEL_PATTERN: &str = "^[+0-9 ().-]{3,30}$";
+/// What `domain::submission` accepts: 5 to 20 digits with separators, at most 40 characters.
+const TEL_PATTERN: &str = "^[+0-9 ().-]{5,40}$";
 
-/// A SUBMIT_FORM field, as its config (already validated by `/tools`) describes it.
+/// A SUBMIT_FORM field as the reply's `form` shows it to the widget.
 #[derive(Debug, Clone, Serialize)]
-pub struct FormField {
+pub struct FormFieldView {
     pub name: String,
     pub label: String,
     #[serde(rename = "type")]
@@ -310,34 +315,16 @@ pub struct FormField {
     pub options: Vec<String>,
 }
 
-pub fn form_fields(tool: &Tool) -> Vec<FormField> {
-    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or("").to_string();
-    tool.config
-        .get("fields")
-        .and_then(Value::as_array)
-        .map(|fields| {
-            fields
-                .iter()
-                .map(|f| FormField {
-                    name: text(f, "name"),
-                    label: text(f, "label"),
-                    kind: text(f, "type"),
-                    required: f.get("required").and_then(Value::as_bool).unwrap_or(false),
-                    options: f
-                        .get("options")
-                        .and_then(Value::as_array)
-                        .map(|o| {
-                            o.iter()
-                                .filter_map(Value::as_str)
-                                .map(str::to_string)
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                })
-                .filter(|f| !f.name.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
+impl From<FormField> for FormFieldView {
+    fn from(f: FormField) -> Self {
+        FormFieldView {
+            name: f.name,
+            label: f.label,
+            kind: f.kind,
+            required: f.required,
+            options: f.options,
+        }
+    }
 }
 
 fn remember_keys(tool: &Tool) -> Vec<String> {
@@ -351,85 +338,6 @@ fn remember_keys(tool: &Tool) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Checks values against a form's fields: required ones present, emails and phone numbers
-/// plausible, selects among their options, nothing unknown. The values, trimmed, or the
-/// first problem in words the model (or the widget) can act on.
-pub fn validate_form(
-    fields: &[FormField],
-    values: &Map<String, Value>,
-) -> Result<BTreeMap<String, String>, String> {
-    if let Some(unknown) = values
-        .keys()
-        .find(|k| !fields.iter().any(|f| f.name == **k))
-    {
-        return Err(format!("{unknown}: not a field of this form"));
-    }
-    let mut out = BTreeMap::new();
-    for field in fields {
-        let value = match values.get(&field.name) {
-            None | Some(Value::Null) => String::new(),
-            Some(Value::String(s)) => s.trim().to_string(),
-            Some(Value::Number(n)) => n.to_string(),
-            Some(_) => return Err(format!("{}: must be text", field.name)),
-        };
-        if value.is_empty() {
-            if field.required {
-                return Err(format!("{}: is required", field.name));
-            }
-            continue;
-        }
-        if value.chars().count() > MAX_FORM_VALUE
-            || (field.kind != "textarea" && value.chars().count() > 500)
-        {
-            return Err(format!("{}: is too long", field.name));
-        }
-        if value
-            .chars()
-            .any(|c| c.is_control() && !(field.kind == "textarea" && c == '\n'))
-        {
-            return Err(format!(
-                "{}: must not contain control characters",
-                field.name
-            ));
-        }
-        let valid = match field.kind.as_str() {
-            "email" => plausible_email(&value),
-            "tel" => {
-                value.chars().filter(char::is_ascii_digit).count() >= 3
-                    && value
-                        .chars()
-                        .all(|c| c.is_ascii_digit() || " +().-".contains(c))
-            }
-            "select" => field.options.is_empty() || field.options.contains(&value),
-            _ => true,
-        };
-        if !valid {
-            let rule = match field.kind.as_str() {
-                "email" => "must be an email address".to_string(),
-                "tel" => "must be a phone number".to_string(),
-                _ => format!("must be one of {}", field.options.join(", ")),
-            };
-            return Err(format!("{}: {rule}", field.name));
-        }
-        out.insert(field.name.clone(), value);
-    }
-    Ok(out)
-}
-
-fn plausible_email(value: &str) -> bool {
-    match value.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !value.contains(char::is_whitespace)
-                && !domain.contains('@')
-        }
-        None => false,
-    }
 }
 
 /// One tool run, as the reply shows it: never the arguments nor the result.
@@ -448,7 +356,7 @@ pub struct FormOffer {
     pub tool_id: String,
     pub name: String,
     pub description: String,
-    pub fields: Vec<FormField>,
+    pub fields: Vec<FormFieldView>,
 }
 
 impl FormOffer {
@@ -457,7 +365,10 @@ impl FormOffer {
             tool_id: tool.id.clone(),
             name: tool.name.clone(),
             description: tool.description.clone(),
-            fields: form_fields(tool),
+            fields: form_fields(&tool.config)
+                .into_iter()
+                .map(FormFieldView::from)
+                .collect(),
         }
     }
 }
@@ -481,18 +392,21 @@ impl ToolsOutcome {
             success: done.success,
         });
         self.activity.calls = self.activity.calls.saturating_add(1);
-        let OfferedTool::Builtin(tool) = &offer.tool else {
-            return;
-        };
-        if !self.activity.types.contains(&tool.tool_type) {
-            self.activity.types.push(tool.tool_type);
-        }
-        if done.success {
-            match tool.tool_type {
-                ToolType::EscalateToHuman => self.activity.escalated = true,
-                ToolType::SubmitForm => self.contact_submitted = true,
-                ToolType::RememberFact => {}
+        // External tools (MCP) count as calls but have no builtin type nor effect here.
+        match &offer.tool {
+            OfferedTool::Builtin(tool) => {
+                if !self.activity.types.contains(&tool.tool_type) {
+                    self.activity.types.push(tool.tool_type);
+                }
+                if done.success {
+                    match tool.tool_type {
+                        ToolType::EscalateToHuman => self.activity.escalated = true,
+                        ToolType::SubmitForm => self.contact_submitted = true,
+                        ToolType::RememberFact => {}
+                    }
+                }
             }
+            OfferedTool::Mcp(_) => {}
         }
     }
 
@@ -531,6 +445,7 @@ impl Executed {
 struct Context<'a> {
     store: &'a Store,
     tenant: &'a str,
+    session_id: &'a str,
     visitor_id: Option<&'a str>,
 }
 
@@ -618,12 +533,35 @@ async fn execute_builtin(ctx: &Context<'_>, tool: &Tool, args: &Map<String, Valu
             }
             Executed::ok(result)
         }
-        ToolType::SubmitForm => match validate_form(&form_fields(tool), args) {
-            Err(problem) => Executed::failed(problem),
-            // Submissions are stored by the `forms` work (`Store::record_submission`); until
-            // it is merged a valid form cannot be kept, and saying so beats pretending.
-            Ok(_values) => Executed::failed("form submissions cannot be stored yet"),
-        },
+        ToolType::SubmitForm => {
+            let values = match values_from_json(args) {
+                Ok(values) => values,
+                Err(e) => return Executed::failed(e.to_string()),
+            };
+            // The store validates the values against the form in the transaction that keeps
+            // them, as for a submission from the widget. The conversation of a first turn is
+            // only created once the turn is recorded: the session links them.
+            let new = NewSubmission {
+                tool_id: tool.id.clone(),
+                conversation_id: None,
+                session_id: Some(ctx.session_id.to_string()),
+                visitor_id: ctx.visitor_id.map(str::to_string),
+                values,
+            };
+            match ctx.store.record_submission(ctx.tenant, new).await {
+                Ok(submission) => {
+                    Executed::ok(json!({"success": true, "submissionId": submission.id}))
+                }
+                Err(StoreError::Invalid { field, rule }) => {
+                    Executed::failed(format!("{field}: {rule}"))
+                }
+                Err(StoreError::NotFound(_)) => Executed::failed("this form no longer exists"),
+                Err(e) => {
+                    log::error!("chat: tenant {}: SUBMIT_FORM failed: {e}", ctx.tenant);
+                    Executed::failed("the form could not be stored")
+                }
+            }
+        }
     }
 }
 
@@ -697,10 +635,17 @@ pub async fn run(
         .into_iter()
         .filter_map(|m| serde_json::to_value(m).ok())
         .collect();
+    if !offered.is_empty()
+        && let Some(Value::String(system)) = messages.first_mut().and_then(|m| m.get_mut("content"))
+    {
+        // The knowledge-base rule alone would keep the model from acting on a request.
+        system.push_str(TOOLS_RULE);
+    }
     let specs = offered.specs();
     let ctx = Context {
         store,
         tenant: &turn.tenant.slug,
+        session_id: &turn.session_id,
         visitor_id: turn.visitor_id(),
     };
     let cancelled = Arc::new(AtomicBool::new(false));
@@ -1025,44 +970,6 @@ mod tests {
                 .unwrap()
                 .contains("Contact form")
         );
-    }
-
-    #[test]
-    fn form_values_are_checked_against_the_fields() {
-        let fields = form_fields(&contact_form());
-        let check = |v: Value| validate_form(&fields, v.as_object().unwrap());
-        let ok = check(
-            json!({"email": " a@b.co ", "name": "Zoé", "phone": "+33 1 23 45 67 89",
-            "topic": "Sales"}),
-        )
-        .unwrap();
-        assert_eq!(ok["email"], "a@b.co");
-        assert!(!ok.contains_key("note"));
-        for (values, problem) in [
-            (json!({"name": "Z"}), "email: is required"),
-            (
-                json!({"email": "nope", "name": "Z"}),
-                "email: must be an email address",
-            ),
-            (
-                json!({"email": "a@b.co", "name": "Z", "phone": "call me"}),
-                "phone: must be a phone number",
-            ),
-            (
-                json!({"email": "a@b.co", "name": "Z", "topic": "Other"}),
-                "topic: must be one of Sales, Support",
-            ),
-            (
-                json!({"email": "a@b.co", "name": "Z", "age": "3"}),
-                "age: not a field of this form",
-            ),
-            (
-                json!({"email": "a@b.co", "name": ["Z"]}),
-                "name: must be text",
-            ),
-        ] {
-            assert_eq!(check(values), Err(problem.to_string()));
-        }
     }
 
     #[test]

@@ -445,8 +445,8 @@ mod tests {
                 user_at: Timestamp::now(),
                 reply: "hello".into(),
                 outcome: Default::default(),
-                tools: Default::default(),
                 max_messages: 1000,
+                tools: Default::default(),
             };
             let Recorded::Stored(conversation) =
                 store.record_exchange("acme", exchange).await.unwrap()
