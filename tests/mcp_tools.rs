@@ -488,7 +488,10 @@ fn mcp_tools_are_offered_in_the_chat_and_their_results_reach_the_model() {
         ScriptStep::text("Your order A-42 has shipped."),
         // Turn 2: words only.
         ScriptStep::text("Anything else?"),
-        // Turn 3, the MCP server gone: words only.
+        // Turn 3, streamed to the visitor: the weather tool (a sanitised name), then words.
+        ScriptStep::call("call_2", "mcp_get_weather", r#"{"city":"Lyon"}"#),
+        ScriptStep::text("Sunny in Lyon today."),
+        // Turn 4, the MCP server gone: words only.
         ScriptStep::text("I cannot check orders right now."),
     ]));
     let server = Server::start_with(&[
@@ -553,6 +556,25 @@ fn mcp_tools_are_offered_in_the_chat_and_their_results_reach_the_model() {
             .is_some_and(|t| t.len() == ALL_TOOLS.len())
     );
 
+    // Streamed (SSE), the same loop runs and `done` carries the executions.
+    let body = json!({"message": "Weather in Lyon?", "sessionId": "mcp-e2e", "stream": true});
+    let r = server.request("POST", "/chat/acme", &[], Some(&body.to_string()));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let events = crate::chat::sse_events(&r.text);
+    let (event, done) = events.last().unwrap().clone();
+    assert_eq!(event, "done", "{}", r.text);
+    assert_eq!(
+        done["toolExecutions"],
+        json!([{"name": "get.weather", "type": "MCP", "success": true}])
+    );
+    assert!(r.text.contains("Sunny in Lyon today."), "{}", r.text);
+    let messages = fake.last_request().unwrap().json()["messages"].clone();
+    let last = messages.as_array().unwrap().last().unwrap().clone();
+    assert!(
+        last["content"].as_str().unwrap().contains("Sunny in Lyon."),
+        "{last}"
+    );
+
     // The server dies: the chat goes on without its tools, and the reason is logged.
     drop(mcp);
     let dead = format!("http://127.0.0.1:{}/mcp", free_port());
@@ -577,5 +599,5 @@ fn mcp_tools_are_offered_in_the_chat_and_their_results_reach_the_model() {
     let conversations = server
         .get("/tenants/acme/conversations", &server.admin)
         .json();
-    assert_eq!(conversations["conversations"][0]["toolCallsCount"], 1);
+    assert_eq!(conversations["conversations"][0]["toolCallsCount"], 2);
 }
