@@ -84,6 +84,11 @@ fn mcp_tools_settings_crud_validation_and_the_key_kept_secret() {
     );
     assert_refused(
         &server,
+        json!({"mcpToolsUrl": "https://x.example.com/mcp", "mcpToolsApiKey": "clé-secrète"}),
+        "mcpToolsApiKey",
+    );
+    assert_refused(
+        &server,
         json!({"mcpToolsUrl": "https://x.example.com/mcp", "mcpToolsKey": KEY}),
         "mcpToolsKey",
     );

@@ -57,15 +57,16 @@ fn max_tools(value: &Value) -> ApiResult<u32> {
 }
 
 /// The key as sent: `null` or `""` clears it. Kept exactly (a key is not trimmed into a
-/// different key), but no spaces or control characters, which no header could carry.
+/// different key), and refused with spaces or non-ASCII, which no header could carry.
 fn api_key(value: &Value) -> ApiResult<Option<String>> {
     let key = nullable(value, |v| text("mcpToolsApiKey", v, 0, 4096))?;
     let sent = value.as_str().unwrap_or_default();
     match key {
         Some(k) if k.is_empty() => Ok(None),
-        Some(_) if sent.chars().any(char::is_whitespace) => Err(ApiError::validation(
+        // It travels in an HTTP header: visible ASCII only.
+        Some(_) if !sent.bytes().all(|b| b.is_ascii_graphic()) => Err(ApiError::validation(
             "mcpToolsApiKey",
-            "must not contain spaces",
+            "must be printable ASCII without spaces",
         )),
         other => Ok(other),
     }

@@ -766,7 +766,7 @@ fn schemas() -> Map<String, Value> {
             "additionalProperties": false,
             "properties": {
                 "mcpToolsUrl": nullable(json!({"type": "string", "minLength": 1, "maxLength": 2000, "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"})),
-                "mcpToolsApiKey": nullable(json!({"type": "string", "maxLength": 4096})),
+                "mcpToolsApiKey": nullable(json!({"type": "string", "maxLength": 4096, "pattern": "^[!-~]*$"})),
                 "mcpToolsMaxTools": {"type": "integer", "minimum": 1, "maximum": 20},
             },
         },
