@@ -175,8 +175,20 @@ pub fn function_base(tool_name: &str, tool_type: ToolType) -> String {
 }
 
 fn unique_name(base: &str, taken: &[Offer]) -> String {
-    // Room for a `_NN` suffix within the API's 64 characters.
-    let base: String = base.chars().take(MAX_FUNCTION_NAME - 4).collect();
+    // The API accepts ^[a-zA-Z0-9_-]{1,64}$; room is kept for a `_NN` suffix.
+    let base: String = base
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '-' => c,
+            _ => '_',
+        })
+        .take(MAX_FUNCTION_NAME - 4)
+        .collect();
+    let base = if base.is_empty() {
+        "tool".to_string()
+    } else {
+        base
+    };
     let mut name = base.clone();
     let mut n = 2;
     while taken.iter().any(|o| o.function == name) {
@@ -856,6 +868,18 @@ mod tests {
                 "{name}"
             );
         }
+        let mut external = Offered::builtin(&tools[..1]);
+        external.push(
+            "mcp_weather.get forecast",
+            OfferedTool::Builtin(contact_form()),
+        );
+        external.push("", OfferedTool::Builtin(contact_form()));
+        let pushed: Vec<&str> = external
+            .offers()
+            .iter()
+            .map(|o| o.function.as_str())
+            .collect();
+        assert_eq!(pushed, ["contact_form", "mcp_weather_get_forecast", "tool"]);
         let again: Vec<String> = Offered::builtin(&tools)
             .offers()
             .iter()
