@@ -59,12 +59,22 @@ impl OfferedTool {
         }
     }
 
+    /// When to call it (ours), then what the tenant wrote about it: a tenant's description
+    /// ("We answer within a day") rarely tells the model when the tool is for.
     fn description(&self) -> String {
         match self {
-            OfferedTool::Builtin(tool) if !tool.description.trim().is_empty() => {
-                tool.description.clone()
+            OfferedTool::Builtin(tool) => {
+                let when = Self::when(tool);
+                match tool.description.trim() {
+                    "" => when,
+                    theirs => format!("{when} {theirs}"),
+                }
             }
-            OfferedTool::Builtin(tool) => match tool.tool_type {
+        }
+    }
+
+    fn when(tool: &Tool) -> String {
+        match tool.tool_type {
                 ToolType::SubmitForm => format!(
                     "Submit the visitor's details with the form '{}', once the visitor has given them.",
                     tool.name
@@ -77,7 +87,6 @@ impl OfferedTool {
                     "Hand the conversation over to a person of the team, when the visitor asks for one or you cannot help."
                         .to_string()
                 }
-            },
         }
     }
 
@@ -517,8 +526,13 @@ pub struct AgentReply {
 
 type OnDelta = Box<dyn FnMut(&str) -> bool + Send>;
 
+/// Between the texts of two rounds (a model may say something before calling a tool, then
+/// answer after): streamed before the later round's first delta.
+const PARAGRAPH: &str = "\n\n";
+
 /// One completion on a thread of its own, as `turn::generate` does it; the slot's permit and
-/// the delta sink travel with it and come back for the next round.
+/// the delta sink travel with it and come back for the next round. `separate`: text came in
+/// an earlier round, so this one's starts with a [`PARAGRAPH`].
 struct Round {
     result: Result<Completion, LlmError>,
     streamed: String,
@@ -534,6 +548,7 @@ async fn round(
     tool_choice: Option<&'static str>,
     mut on_delta: OnDelta,
     cancelled: Arc<AtomicBool>,
+    mut separate: bool,
 ) -> Option<Round> {
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new()
@@ -543,6 +558,13 @@ async fn round(
             let result = client.complete(&messages, &specs, tool_choice, &mut |delta| {
                 if cancelled.load(Ordering::Relaxed) {
                     return false;
+                }
+                if separate {
+                    separate = false;
+                    streamed.push_str(PARAGRAPH);
+                    if !on_delta(PARAGRAPH) {
+                        return false;
+                    }
                 }
                 streamed.push_str(delta);
                 on_delta(delta)
@@ -611,6 +633,7 @@ pub async fn run(
             choice,
             on_delta,
             cancelled.clone(),
+            !text.is_empty(),
         )
         .await
         else {
@@ -632,6 +655,10 @@ pub async fn run(
                 break;
             }
         };
+        if !completion.text.is_empty() && !text.is_empty() {
+            // As streamed: see `round`.
+            text.push_str(PARAGRAPH);
+        }
         text.push_str(&completion.text);
         if completion.tool_calls.is_empty() {
             break;
