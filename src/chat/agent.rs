@@ -536,17 +536,22 @@ const PARAGRAPH: &str = "\n\n";
 struct Round {
     result: Result<Completion, LlmError>,
     streamed: String,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    carried: Carried,
+}
+
+/// What one round hands to the next: the LLM slot's permit and the visitor's delta sink.
+struct Carried {
+    /// Never read: holding it is holding the slot.
+    _permit: tokio::sync::OwnedSemaphorePermit,
     on_delta: OnDelta,
 }
 
 async fn round(
     client: Arc<LlmClient>,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    mut carried: Carried,
     messages: Vec<Value>,
     specs: Vec<Value>,
     tool_choice: Option<&'static str>,
-    mut on_delta: OnDelta,
     cancelled: Arc<AtomicBool>,
     mut separate: bool,
 ) -> Option<Round> {
@@ -562,19 +567,18 @@ async fn round(
                 if separate {
                     separate = false;
                     streamed.push_str(PARAGRAPH);
-                    if !on_delta(PARAGRAPH) {
+                    if !(carried.on_delta)(PARAGRAPH) {
                         return false;
                     }
                 }
                 streamed.push_str(delta);
-                on_delta(delta)
+                (carried.on_delta)(delta)
             });
             // When nobody waits any more, dropping the round here gives the slot back.
             let _ = done_tx.send(Round {
                 result,
                 streamed,
-                permit,
-                on_delta,
+                carried,
             });
         });
     if let Err(e) = spawned {
@@ -616,22 +620,24 @@ pub async fn run(
     let cancelled = Arc::new(AtomicBool::new(false));
     let _cancel = CancelOnDrop(cancelled.clone());
     let LlmSlot { client, permit } = slot;
-    let mut carried = Some((permit, Box::new(on_delta) as OnDelta));
+    let mut carried = Some(Carried {
+        _permit: permit,
+        on_delta: Box::new(on_delta),
+    });
     let mut text = String::new();
     let mut tools = ToolsOutcome::default();
     for number in 0..=MAX_TOOL_ROUNDS {
-        let Some((permit, on_delta)) = carried.take() else {
+        let Some(carrying) = carried.take() else {
             break;
         };
         let last = number == MAX_TOOL_ROUNDS;
         let choice = last.then_some("none");
         let Some(done) = round(
             client.clone(),
-            permit,
+            carrying,
             messages.clone(),
             specs.clone(),
             choice,
-            on_delta,
             cancelled.clone(),
             !text.is_empty(),
         )
@@ -639,7 +645,7 @@ pub async fn run(
         else {
             break;
         };
-        carried = Some((done.permit, done.on_delta));
+        carried = Some(done.carried);
         let completion = match done.result {
             Ok(completion) => completion,
             Err(e) => {
