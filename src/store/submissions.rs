@@ -7,7 +7,8 @@ use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
 use super::tables::{
-    CONVERSATION_SESSIONS, CONVERSATIONS, SUBMISSIONS, TOOLS, WEBHOOK_OUTBOX, WEBHOOK_SECRETS,
+    CONVERSATION_SESSIONS, CONVERSATIONS, SUBMISSIONS, TOOLS, VISITORS, WEBHOOK_OUTBOX,
+    WEBHOOK_SECRETS,
 };
 use super::writer::Tx;
 use super::{Store, StoreError, StoreResult, decode, encode, tenant_rows, tenants};
@@ -103,6 +104,34 @@ pub(super) fn remove_tenant_rows(tx: &Tx<'_>, tenant: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// Removes the submissions of a visitor being deleted (what they typed into a form is theirs
+/// as much as their conversations), with their pending deliveries.
+pub(super) fn remove_visitor_rows(tx: &Tx<'_>, tenant: &str, visitor: &str) -> StoreResult<()> {
+    let ids: Vec<String> = {
+        let table = tx.txn.open_table(SUBMISSIONS)?;
+        let mut ids = Vec::new();
+        for row in tenant_rows(&table, tenant)? {
+            let (id, bytes) = row?;
+            let s: Submission = decode("submissions", (tenant, &id), &bytes)?;
+            if s.visitor_id.as_deref() == Some(visitor) {
+                ids.push(id);
+            }
+        }
+        ids
+    };
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut submissions = tx.txn.open_table(SUBMISSIONS)?;
+    for id in &ids {
+        submissions.remove((tenant, id.as_str()))?;
+    }
+    tx.txn
+        .open_table(WEBHOOK_OUTBOX)?
+        .retain(|(_, t, id), _| t != tenant || !ids.iter().any(|i| i == id))?;
+    Ok(())
+}
+
 impl Store {
     /// Stores a submission of an active SUBMIT_FORM tool of the tenant, its values validated
     /// against the tool's form, and queues its webhook delivery (due now) when the tool has a
@@ -155,10 +184,16 @@ impl Store {
                     .session_id
                     .clone()
                     .or_else(|| linked.as_ref().map(|c| c.session_id.clone())),
-                visitor_id: new
-                    .visitor_id
-                    .clone()
-                    .or_else(|| linked.as_ref().and_then(|c| c.visitor_id.clone())),
+                visitor_id: match new.visitor_id.clone() {
+                    // Only a visitor of this tenant: the link is what deletes the submission
+                    // with the visitor.
+                    Some(id) => tx
+                        .txn
+                        .open_table(VISITORS)?
+                        .get((tenant.as_str(), id.as_str()))?
+                        .map(|_| id),
+                    None => linked.as_ref().and_then(|c| c.visitor_id.clone()),
+                },
                 values,
                 created_at,
                 webhook: match url {
@@ -566,6 +601,42 @@ mod tests {
                     .unwrap()
                     .is_empty()
             );
+        });
+    }
+
+    #[test]
+    fn a_visitors_submissions_and_their_deliveries_go_with_the_visitor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        run(async {
+            store.create_tenant("acme", "Acme").await.unwrap();
+            let hooked = tool(&store, ToolType::SubmitForm, true, true).await;
+            let visitor = store
+                .create_visitor(
+                    "acme",
+                    crate::domain::NewVisitor {
+                        external_id: Some("v1".into()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            let mut theirs = new(&hooked.id, None);
+            theirs.visitor_id = Some(visitor.id.clone());
+            let theirs = store.record_submission("acme", theirs).await.unwrap();
+            assert_eq!(theirs.visitor_id.as_deref(), Some(visitor.id.as_str()));
+            let mut ghost = new(&hooked.id, None);
+            ghost.visitor_id = Some("vis_nobody".into());
+            let ghost = store.record_submission("acme", ghost).await.unwrap();
+            assert_eq!(ghost.visitor_id, None, "an unknown visitor is not linked");
+
+            store.delete_visitor("acme", &visitor.id).await.unwrap();
+            let left = store.list_submissions("acme", None, 10, 0).await.unwrap();
+            assert_eq!(left.total, 1);
+            assert_eq!(left.submissions[0].id, ghost.id);
+            let due = store.due_webhooks(Timestamp::now(), 10).unwrap();
+            assert_eq!(due.len(), 1);
+            assert_eq!(due[0].submission.id, ghost.id);
         });
     }
 
