@@ -3,7 +3,7 @@
 //! promise to deliver it can be lost, whatever happens to the process afterwards. The delivery
 //! worker (`api::webhooks`) takes due jobs from the outbox and reports each attempt back here.
 
-use redb::ReadableTable;
+use redb::{ReadTransaction, ReadableTable};
 use serde::{Deserialize, Serialize};
 
 use super::tables::{
@@ -132,6 +132,50 @@ pub(super) fn remove_visitor_rows(tx: &Tx<'_>, tenant: &str, visitor: &str) -> S
     Ok(())
 }
 
+/// A tenant's submissions, oldest first, optionally of one tool, with conversations linked.
+fn scan(
+    txn: &ReadTransaction,
+    tenant: &str,
+    tool_id: Option<&str>,
+) -> StoreResult<Vec<Submission>> {
+    let table = txn.open_table(SUBMISSIONS)?;
+    let mut found = Vec::new();
+    for row in tenant_rows(&table, tenant)? {
+        let (id, bytes) = row?;
+        let mut s: Submission = decode("submissions", (tenant, &id), &bytes)?;
+        if tool_id.is_none_or(|t| t == s.tool_id) {
+            link_later_conversation(txn, tenant, &mut s)?;
+            found.push(s);
+        }
+    }
+    Ok(found)
+}
+
+/// A form submitted during a session's first turn (the model calling SUBMIT_FORM before the
+/// exchange is stored) comes before its conversation: the link is made when it is read.
+fn link_later_conversation(
+    txn: &ReadTransaction,
+    tenant: &str,
+    s: &mut Submission,
+) -> StoreResult<()> {
+    let (None, Some(session)) = (&s.conversation_id, &s.session_id) else {
+        return Ok(());
+    };
+    let id = txn
+        .open_table(CONVERSATION_SESSIONS)?
+        .get((tenant, session.as_str()))?
+        .map(|v| v.value().to_string());
+    let Some(id) = id else { return Ok(()) };
+    if s.visitor_id.is_none()
+        && let Some(v) = txn.open_table(CONVERSATIONS)?.get((tenant, id.as_str()))?
+    {
+        let c: Conversation = decode("conversations", (tenant, &id), v.value())?;
+        s.visitor_id = c.visitor_id;
+    }
+    s.conversation_id = Some(id);
+    Ok(())
+}
+
 impl Store {
     /// Stores a submission of an active SUBMIT_FORM tool of the tenant, its values validated
     /// against the tool's form, and queues its webhook delivery (due now) when the tool has a
@@ -176,10 +220,7 @@ impl Store {
                 id: new_id("sub_"),
                 tool_id: tool.id.clone(),
                 tool_name: tool.name.clone(),
-                conversation_id: linked
-                    .as_ref()
-                    .map(|c| c.id.clone())
-                    .or(new.conversation_id.clone()),
+                conversation_id: linked.as_ref().map(|c| c.id.clone()),
                 session_id: new
                     .session_id
                     .clone()
@@ -225,18 +266,7 @@ impl Store {
         limit: usize,
         offset: usize,
     ) -> StoreResult<SubmissionPage> {
-        let all = self.read(|txn| {
-            let table = txn.open_table(SUBMISSIONS)?;
-            let mut found = Vec::new();
-            for row in tenant_rows(&table, tenant)? {
-                let (id, bytes) = row?;
-                let s: Submission = decode("submissions", (tenant, &id), &bytes)?;
-                if tool_id.is_none_or(|t| t == s.tool_id) {
-                    found.push(s);
-                }
-            }
-            Ok(found)
-        })?;
+        let all = self.read(|txn| scan(txn, tenant, tool_id))?;
         let total = all.len();
         let submissions = all.into_iter().rev().skip(offset).take(limit).collect();
         Ok(SubmissionPage { submissions, total })
@@ -250,28 +280,19 @@ impl Store {
         tool_id: Option<String>,
     ) -> StoreResult<Vec<Submission>> {
         let tenant = tenant.to_string();
-        self.read_blocking(move |store| {
-            store.read(|txn| {
-                let table = txn.open_table(SUBMISSIONS)?;
-                let mut found = Vec::new();
-                for row in tenant_rows(&table, &tenant)? {
-                    let (id, bytes) = row?;
-                    let s: Submission = decode("submissions", (&tenant, &id), &bytes)?;
-                    if tool_id.as_deref().is_none_or(|t| t == s.tool_id) {
-                        found.push(s);
-                    }
-                }
-                Ok(found)
-            })
-        })
-        .await
+        self.read_blocking(move |store| store.read(|txn| scan(txn, &tenant, tool_id.as_deref())))
+            .await
     }
 
     pub async fn get_submission(&self, tenant: &str, id: &str) -> StoreResult<Option<Submission>> {
         self.read(|txn| {
             let table = txn.open_table(SUBMISSIONS)?;
             let found = match table.get((tenant, id))? {
-                Some(v) => Some(decode("submissions", (tenant, id), v.value())?),
+                Some(v) => {
+                    let mut s = decode("submissions", (tenant, id), v.value())?;
+                    link_later_conversation(txn, tenant, &mut s)?;
+                    Some(s)
+                }
                 None => None,
             };
             Ok(found)
@@ -298,11 +319,13 @@ impl Store {
                     // The submission went with its tenant: nothing left to deliver.
                     continue;
                 };
+                let mut submission = decode("submissions", (tenant, id), bytes.value())?;
+                link_later_conversation(txn, tenant, &mut submission)?;
                 due.push(DueWebhook {
                     tenant: tenant.to_string(),
                     due: Timestamp::from_micros(at),
                     url: job.url,
-                    submission: decode("submissions", (tenant, id), bytes.value())?,
+                    submission,
                 });
             }
             Ok(due)
@@ -482,8 +505,10 @@ mod tests {
                 outcome: Default::default(),
                 max_messages: 1000,
             };
-            let Recorded::Stored(conversation) =
-                store.record_exchange("acme", exchange).await.unwrap()
+            let Recorded::Stored(conversation) = store
+                .record_exchange("acme", exchange.clone())
+                .await
+                .unwrap()
             else {
                 panic!("not stored")
             };
@@ -517,6 +542,17 @@ mod tests {
             let due = store.due_webhooks(Timestamp::now(), 10).unwrap();
             assert_eq!(due.len(), 1);
             assert_eq!(due[0].submission.id, second.id);
+
+            // The conversation of "no-chat" starts after the form: linked when read.
+            let mut later = exchange.clone();
+            later.start.session_id = "no-chat".into();
+            let Recorded::Stored(c) = store.record_exchange("acme", later).await.unwrap() else {
+                panic!("not stored")
+            };
+            let read = store.get_submission("acme", &second.id).await.unwrap();
+            assert_eq!(read.unwrap().conversation_id, Some(c.id.clone()));
+            let page = store.list_submissions("acme", None, 10, 0).await.unwrap();
+            assert_eq!(page.submissions[0].conversation_id, Some(c.id));
             assert_eq!(due[0].url, "https://hooks.example.com/animam");
         });
     }
