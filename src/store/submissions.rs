@@ -11,11 +11,12 @@ use super::tables::{
     WEBHOOK_SECRETS,
 };
 use super::writer::Tx;
-use super::{Store, StoreError, StoreResult, decode, encode, tenant_rows, tenants};
+use super::{Store, StoreError, StoreResult, audit, decode, encode, tenant_rows, tenants};
 use crate::clock::Timestamp;
 use crate::domain::submission::{form_fields, validate_values, webhook_url};
 use crate::domain::{
-    Conversation, DeliveryStatus, NewSubmission, Submission, Tool, ToolType, WebhookDelivery,
+    Actor, AuditAction, Conversation, DeliveryStatus, NewAudit, NewSubmission, Submission, Tool,
+    ToolType, WebhookDelivery,
 };
 use crate::ids::new_id;
 
@@ -400,15 +401,34 @@ impl Store {
         tenant: &str,
         sealed: Vec<u8>,
         replace: bool,
+        by: Actor,
     ) -> StoreResult<bool> {
         let tenant = tenant.to_string();
         self.write(move |tx| {
             tenants::require(tx, &tenant)?;
             let mut table = tx.txn.open_table(WEBHOOK_SECRETS)?;
-            if !replace && table.get(tenant.as_str())?.is_some() {
+            let existed = table.get(tenant.as_str())?.is_some();
+            if !replace && existed {
                 return Ok(false);
             }
             table.insert(tenant.as_str(), sealed.as_slice())?;
+            drop(table);
+            audit::append(
+                tx,
+                &tenant,
+                NewAudit {
+                    action: AuditAction::WebhookSecretChanged,
+                    actor: by.clone(),
+                    target: None,
+                    detail: Some(
+                        match existed {
+                            true => "rotated; the previous secret no longer signs",
+                            false => "created with the first webhook tool",
+                        }
+                        .to_string(),
+                    ),
+                },
+            )?;
             Ok(true)
         })
         .await
@@ -684,20 +704,20 @@ mod tests {
             store.create_tenant("acme", "Acme").await.unwrap();
             assert!(
                 store
-                    .put_webhook_secret("acme", vec![1], false)
+                    .put_webhook_secret("acme", vec![1], false, Actor::cli())
                     .await
                     .unwrap()
             );
             assert!(
                 !store
-                    .put_webhook_secret("acme", vec![2], false)
+                    .put_webhook_secret("acme", vec![2], false, Actor::cli())
                     .await
                     .unwrap()
             );
             assert_eq!(store.webhook_secret("acme").unwrap(), Some(vec![1]));
             assert!(
                 store
-                    .put_webhook_secret("acme", vec![3], true)
+                    .put_webhook_secret("acme", vec![3], true, Actor::cli())
                     .await
                     .unwrap()
             );
