@@ -412,6 +412,8 @@ fn rounds_are_bounded_and_failed_calls_never_break_the_chat() {
         json!({"email": "ann@example.com", "topic": "Sales"})
     );
     assert_eq!(submissions[0]["sessionId"], "f");
+    // Submitted before the first turn's conversation existed, linked to it all the same.
+    assert_eq!(submissions[0]["conversationId"], with_form[0]["id"]);
     assert_eq!(submissions[0]["toolName"], "Contact");
 }
 
@@ -432,7 +434,7 @@ fn without_an_llm_the_bot_escalates_and_offers_the_form() {
     let form_id = tool(
         &server,
         json!({"name": "Contact form", "type": "SUBMIT_FORM", "description": "We reply within a day",
-               "config": {"fields": [
+               "config": {"submitLabel": "Call me", "fields": [
                    {"name": "email", "label": "Email", "type": "email", "required": true},
                    {"name": "topic", "label": "Topic", "type": "select", "options": ["Sales", "Support"]}]}}),
     );
@@ -459,6 +461,7 @@ fn without_an_llm_the_bot_escalates_and_offers_the_form() {
     assert_eq!(reply["form"]["toolId"], form_id.as_str());
     assert_eq!(reply["form"]["name"], "Contact form");
     assert_eq!(reply["form"]["description"], "We reply within a day");
+    assert_eq!(reply["form"]["submitLabel"], "Call me");
     assert_eq!(
         reply["form"]["fields"],
         json!([

@@ -325,6 +325,9 @@ pub struct FormOffer {
     pub name: String,
     pub description: String,
     pub fields: Vec<FormFieldView>,
+    /// The button's text (`config.submitLabel`), when the tenant set one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submit_label: Option<String>,
 }
 
 impl FormOffer {
@@ -337,6 +340,11 @@ impl FormOffer {
                 .into_iter()
                 .map(FormFieldView::from)
                 .collect(),
+            submit_label: tool
+                .config
+                .get("submitLabel")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         }
     }
 }
