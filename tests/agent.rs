@@ -72,10 +72,13 @@ fn the_model_calls_tools_and_the_server_runs_them_and_reports_back() {
         ScriptStep::call("call_3", "remember_facts", r#"{"key": "#),
         ScriptStep::Text(vec!["Noted, ".into(), "Lyon.".into()]),
         // Turn 2, streamed to the visitor: escalation, then words.
-        ScriptStep::call(
-            "call_4",
-            "human_handover",
-            r#"{"reason":"asked for a person"}"#,
+        ScriptStep::TextThenCalls(
+            vec!["One ".into(), "moment.".into()],
+            vec![(
+                "call_4".into(),
+                "human_handover".into(),
+                r#"{"reason":"asked for a person"}"#.into(),
+            )],
         ),
         ScriptStep::text("A person will reply soon."),
     ]));
@@ -165,9 +168,13 @@ fn the_model_calls_tools_and_the_server_runs_them_and_reports_back() {
     assert_eq!(offered, ["remember_facts", "human_handover"]);
     let system = requests[0]["messages"][0]["content"].as_str().unwrap();
     assert!(system.contains("use the tools provided"), "{system}");
-    assert_eq!(
-        requests[0]["tools"][0]["function"]["description"],
-        "Keep what the visitor says about themselves"
+    let description = requests[0]["tools"][0]["function"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(
+        description.starts_with("Remember a fact")
+            && description.ends_with("Keep what the visitor says about themselves"),
+        "{description}"
     );
     assert_eq!(
         requests[0]["tools"][0]["function"]["parameters"]["required"],
@@ -201,12 +208,26 @@ fn the_model_calls_tools_and_the_server_runs_them_and_reports_back() {
         "{last}"
     );
 
-    // Streamed: the `done` event carries the same fields.
-    let done = chat_sse(
-        &server,
-        json!({"message": "I would like a person to take over please", "sessionId": "s2", "stream": true}),
+    // Streamed: text of both rounds as it comes, and the `done` event carries the same fields.
+    let r = server.request(
+        "POST",
+        "/chat/acme",
+        &[],
+        Some(
+            &json!({"message": "I would like a person to take over please", "sessionId": "s2", "stream": true})
+                .to_string(),
+        ),
     );
-    assert_eq!(done["message"], "A person will reply soon.");
+    let events = crate::chat::sse_events(&r.text);
+    let streamed: String = events
+        .iter()
+        .filter(|(e, _)| e == "delta")
+        .map(|(_, d)| d["text"].as_str().unwrap())
+        .collect();
+    let (last_event, done) = events.last().unwrap().clone();
+    assert_eq!(last_event, "done", "{}", r.text);
+    assert_eq!(done["message"], "One moment.\n\nA person will reply soon.");
+    assert_eq!(streamed, done["message"].as_str().unwrap());
     assert_eq!(
         done["toolExecutions"],
         json!([{"name": "Human handover", "type": "ESCALATE_TO_HUMAN", "success": true}])
@@ -391,6 +412,8 @@ fn rounds_are_bounded_and_failed_calls_never_break_the_chat() {
         json!({"email": "ann@example.com", "topic": "Sales"})
     );
     assert_eq!(submissions[0]["sessionId"], "f");
+    // Submitted before the first turn's conversation existed, linked to it all the same.
+    assert_eq!(submissions[0]["conversationId"], with_form[0]["id"]);
     assert_eq!(submissions[0]["toolName"], "Contact");
 }
 
@@ -411,7 +434,7 @@ fn without_an_llm_the_bot_escalates_and_offers_the_form() {
     let form_id = tool(
         &server,
         json!({"name": "Contact form", "type": "SUBMIT_FORM", "description": "We reply within a day",
-               "config": {"fields": [
+               "config": {"submitLabel": "Call me", "fields": [
                    {"name": "email", "label": "Email", "type": "email", "required": true},
                    {"name": "topic", "label": "Topic", "type": "select", "options": ["Sales", "Support"]}]}}),
     );
@@ -438,6 +461,7 @@ fn without_an_llm_the_bot_escalates_and_offers_the_form() {
     assert_eq!(reply["form"]["toolId"], form_id.as_str());
     assert_eq!(reply["form"]["name"], "Contact form");
     assert_eq!(reply["form"]["description"], "We reply within a day");
+    assert_eq!(reply["form"]["submitLabel"], "Call me");
     assert_eq!(
         reply["form"]["fields"],
         json!([

@@ -398,6 +398,25 @@ fn a_webhook_is_signed_retried_after_a_500_and_delivered() {
         !log.contains(&secret) && !log.contains(&new_secret),
         "secret in the log"
     );
+    let audit = server.get("/tenants/acme/audit", &server.admin).json();
+    let details: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "webhook_secret.changed")
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        details,
+        [
+            "rotated; the previous secret no longer signs",
+            "created with the first webhook tool"
+        ]
+    );
+    assert!(
+        !audit.to_string().contains("whsec_"),
+        "no secret in the audit log"
+    );
 }
 
 #[test]

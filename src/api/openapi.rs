@@ -624,6 +624,7 @@ fn schemas() -> Map<String, Value> {
                                 "options": {"type": "array", "items": s},
                             },
                         }},
+                        "submitLabel": s,
                     },
                 },
             },

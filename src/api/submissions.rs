@@ -18,7 +18,7 @@ use super::fields::{known_keys, text};
 use crate::auth::{Authed, need};
 use crate::chat::origin::is_localhost;
 use crate::domain::submission::{form_fields, values_from_json};
-use crate::domain::{NewSubmission, Submission, Tenant, ToolType, WebhookDelivery};
+use crate::domain::{Actor, NewSubmission, Submission, Tenant, ToolType, WebhookDelivery};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
 const MAX_SESSION_ID: usize = 100;
@@ -149,7 +149,7 @@ fn new_secret() -> String {
 
 /// Gives the tenant a signing secret if it has none (its first webhook tool). Returns the
 /// secret when this call created it, for the response that shows it once.
-pub async fn ensure_secret(state: &AppState, slug: &str) -> ApiResult<Option<String>> {
+pub async fn ensure_secret(state: &AppState, slug: &str, by: Actor) -> ApiResult<Option<String>> {
     if state.store.webhook_secret(slug)?.is_some() {
         return Ok(None);
     }
@@ -162,7 +162,10 @@ pub async fn ensure_secret(state: &AppState, slug: &str) -> ApiResult<Option<Str
     let sealed = state
         .secrets
         .seal(&secret_context(&tenant), secret.as_bytes());
-    let stored = state.store.put_webhook_secret(slug, sealed, false).await?;
+    let stored = state
+        .store
+        .put_webhook_secret(slug, sealed, false, by)
+        .await?;
     Ok(stored.then_some(secret))
 }
 
@@ -183,7 +186,7 @@ pub async fn rotate_secret(
         .seal(&secret_context(&tenant), secret.as_bytes());
     state
         .store
-        .put_webhook_secret(auth.tenant(), sealed, true)
+        .put_webhook_secret(auth.tenant(), sealed, true, auth.principal.actor())
         .await?;
     log::info!("webhook signing secret of tenant {} rotated", auth.tenant());
     Ok(HttpResponse::Created().json(json!({ "secret": secret })))

@@ -10,7 +10,7 @@ use super::extract::ApiJson;
 use super::fields::{boolean, known_keys, text};
 use crate::auth::{Authed, need};
 use crate::domain::tool::HOSTED_ONLY_TYPES;
-use crate::domain::{NewTool, Tool, ToolPatch, ToolType};
+use crate::domain::{Actor, NewTool, Tool, ToolPatch, ToolType};
 use crate::error::{ApiError, ApiResult};
 use crate::store::StoreError;
 
@@ -238,9 +238,14 @@ fn position(value: &Value) -> ApiResult<u32> {
 
 /// The tenant's first webhook tool creates its signing secret, shown once in that response
 /// (`webhookSecret`); `POST /webhook-secret/rotate` makes a new one later.
-async fn webhook_secret(state: &AppState, tenant: &str, tool: &Tool) -> ApiResult<Option<String>> {
+async fn webhook_secret(
+    state: &AppState,
+    tenant: &str,
+    tool: &Tool,
+    by: Actor,
+) -> ApiResult<Option<String>> {
     match crate::domain::submission::webhook_url(&tool.config) {
-        Some(_) => super::submissions::ensure_secret(state, tenant).await,
+        Some(_) => super::submissions::ensure_secret(state, tenant, by).await,
         None => Ok(None),
     }
 }
@@ -291,7 +296,7 @@ pub async fn create(
         position: body.get("position").map(position).transpose()?.unwrap_or(0),
     };
     let created = state.store.create_tool(auth.tenant(), new).await?;
-    let secret = webhook_secret(&state, auth.tenant(), &created).await?;
+    let secret = webhook_secret(&state, auth.tenant(), &created, auth.principal.actor()).await?;
     Ok(HttpResponse::Created().json(with_secret(ToolView::from(created), secret)))
 }
 
@@ -356,7 +361,7 @@ pub async fn update(
             Ok(patch)
         })
         .await?;
-    let secret = webhook_secret(&state, auth.tenant(), &updated).await?;
+    let secret = webhook_secret(&state, auth.tenant(), &updated, auth.principal.actor()).await?;
     Ok(HttpResponse::Ok().json(with_secret(ToolView::from(updated), secret)))
 }
 

@@ -25,6 +25,8 @@ use crate::store::DueWebhook;
 const BATCH: usize = 16;
 /// Multiples of the base delay before each retry (10 s, 1 min, 5 min, 30 min by default).
 const BACKOFF: [u64; 4] = [1, 6, 30, 180];
+/// How long the worker waits after the store refused to record an attempt.
+const RECORD_FAILURE_PAUSE: Duration = Duration::from_secs(30);
 /// Longest error text kept on a submission.
 const MAX_ERROR_CHARS: usize = 300;
 
@@ -125,8 +127,11 @@ async fn attempt(state: &AppState, agent: ureq::Agent, job: DueWebhook) {
         .record_webhook_attempt(&job, outcome, retry_at)
         .await
     {
-        // The job stays in the outbox and is attempted again: at least once.
+        // The job stays in the outbox and is attempted again: at least once. Waiting first
+        // keeps a store that refuses writes (a full disk) from turning into a delivery to the
+        // receiver at every poll.
         log::error!("webhook: cannot record the attempt of {sub}: {e}");
+        actix_web::rt::time::sleep(RECORD_FAILURE_PAUSE).await;
     }
 }
 

@@ -78,13 +78,23 @@ impl OfferedTool {
         }
     }
 
+    /// When to call it (ours), then what the tenant wrote about it: a tenant's description
+    /// ("We answer within a day") rarely tells the model when the tool is for.
     fn description(&self) -> String {
         match self {
             OfferedTool::Mcp(offer) => offer.description.clone(),
-            OfferedTool::Builtin(tool) if !tool.description.trim().is_empty() => {
-                tool.description.clone()
+            OfferedTool::Builtin(tool) => {
+                let when = Self::when(tool);
+                match tool.description.trim() {
+                    "" => when,
+                    theirs => format!("{when} {theirs}"),
+                }
             }
-            OfferedTool::Builtin(tool) => match tool.tool_type {
+        }
+    }
+
+    fn when(tool: &Tool) -> String {
+        match tool.tool_type {
                 ToolType::SubmitForm => format!(
                     "Submit the visitor's details with the form '{}', once the visitor has given them.",
                     tool.name
@@ -97,7 +107,6 @@ impl OfferedTool {
                     "Hand the conversation over to a person of the team, when the visitor asks for one or you cannot help."
                         .to_string()
                 }
-            },
         }
     }
 
@@ -228,8 +237,20 @@ pub fn function_base(tool_name: &str, tool_type: ToolType) -> String {
 }
 
 fn unique_name(base: &str, taken: &[Offer]) -> String {
-    // Room for a `_NN` suffix within the API's 64 characters.
-    let base: String = base.chars().take(MAX_FUNCTION_NAME - 4).collect();
+    // The API accepts ^[a-zA-Z0-9_-]{1,64}$; room is kept for a `_NN` suffix.
+    let base: String = base
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '-' => c,
+            _ => '_',
+        })
+        .take(MAX_FUNCTION_NAME - 4)
+        .collect();
+    let base = if base.is_empty() {
+        "tool".to_string()
+    } else {
+        base
+    };
     let mut name = base.clone();
     let mut n = 2;
     while taken.iter().any(|o| o.function == name) {
@@ -357,6 +378,9 @@ pub struct FormOffer {
     pub name: String,
     pub description: String,
     pub fields: Vec<FormFieldView>,
+    /// The button's text (`config.submitLabel`), when the tenant set one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submit_label: Option<String>,
 }
 
 impl FormOffer {
@@ -369,6 +393,11 @@ impl FormOffer {
                 .into_iter()
                 .map(FormFieldView::from)
                 .collect(),
+            submit_label: tool
+                .config
+                .get("submitLabel")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         }
     }
 }
@@ -574,23 +603,34 @@ pub struct AgentReply {
 
 type OnDelta = Box<dyn FnMut(&str) -> bool + Send>;
 
+/// Between the texts of two rounds (a model may say something before calling a tool, then
+/// answer after): streamed before the later round's first delta.
+const PARAGRAPH: &str = "\n\n";
+
 /// One completion on a thread of its own, as `turn::generate` does it; the slot's permit and
-/// the delta sink travel with it and come back for the next round.
+/// the delta sink travel with it and come back for the next round. `separate`: text came in
+/// an earlier round, so this one's starts with a [`PARAGRAPH`].
 struct Round {
     result: Result<Completion, LlmError>,
     streamed: String,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    carried: Carried,
+}
+
+/// What one round hands to the next: the LLM slot's permit and the visitor's delta sink.
+struct Carried {
+    /// Never read: holding it is holding the slot.
+    _permit: tokio::sync::OwnedSemaphorePermit,
     on_delta: OnDelta,
 }
 
 async fn round(
     client: Arc<LlmClient>,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    mut carried: Carried,
     messages: Vec<Value>,
     specs: Vec<Value>,
     tool_choice: Option<&'static str>,
-    mut on_delta: OnDelta,
     cancelled: Arc<AtomicBool>,
+    mut separate: bool,
 ) -> Option<Round> {
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new()
@@ -601,15 +641,21 @@ async fn round(
                 if cancelled.load(Ordering::Relaxed) {
                     return false;
                 }
+                if separate {
+                    separate = false;
+                    streamed.push_str(PARAGRAPH);
+                    if !(carried.on_delta)(PARAGRAPH) {
+                        return false;
+                    }
+                }
                 streamed.push_str(delta);
-                on_delta(delta)
+                (carried.on_delta)(delta)
             });
             // When nobody waits any more, dropping the round here gives the slot back.
             let _ = done_tx.send(Round {
                 result,
                 streamed,
-                permit,
-                on_delta,
+                carried,
             });
         });
     if let Err(e) = spawned {
@@ -651,29 +697,32 @@ pub async fn run(
     let cancelled = Arc::new(AtomicBool::new(false));
     let _cancel = CancelOnDrop(cancelled.clone());
     let LlmSlot { client, permit } = slot;
-    let mut carried = Some((permit, Box::new(on_delta) as OnDelta));
+    let mut carried = Some(Carried {
+        _permit: permit,
+        on_delta: Box::new(on_delta),
+    });
     let mut text = String::new();
     let mut tools = ToolsOutcome::default();
     for number in 0..=MAX_TOOL_ROUNDS {
-        let Some((permit, on_delta)) = carried.take() else {
+        let Some(carrying) = carried.take() else {
             break;
         };
         let last = number == MAX_TOOL_ROUNDS;
         let choice = last.then_some("none");
         let Some(done) = round(
             client.clone(),
-            permit,
+            carrying,
             messages.clone(),
             specs.clone(),
             choice,
-            on_delta,
             cancelled.clone(),
+            !text.is_empty(),
         )
         .await
         else {
             break;
         };
-        carried = Some((done.permit, done.on_delta));
+        carried = Some(done.carried);
         let completion = match done.result {
             Ok(completion) => completion,
             Err(e) => {
@@ -689,6 +738,10 @@ pub async fn run(
                 break;
             }
         };
+        if !completion.text.is_empty() && !text.is_empty() {
+            // As streamed: see `round`.
+            text.push_str(PARAGRAPH);
+        }
         text.push_str(&completion.text);
         if completion.tool_calls.is_empty() {
             break;
@@ -925,6 +978,18 @@ mod tests {
                 "{name}"
             );
         }
+        let mut external = Offered::builtin(&tools[..1]);
+        external.push(
+            "mcp_weather.get forecast",
+            OfferedTool::Builtin(contact_form()),
+        );
+        external.push("", OfferedTool::Builtin(contact_form()));
+        let pushed: Vec<&str> = external
+            .offers()
+            .iter()
+            .map(|o| o.function.as_str())
+            .collect();
+        assert_eq!(pushed, ["contact_form", "mcp_weather_get_forecast", "tool"]);
         let again: Vec<String> = Offered::builtin(&tools)
             .offers()
             .iter()

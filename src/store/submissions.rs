@@ -3,18 +3,20 @@
 //! promise to deliver it can be lost, whatever happens to the process afterwards. The delivery
 //! worker (`api::webhooks`) takes due jobs from the outbox and reports each attempt back here.
 
-use redb::ReadableTable;
+use redb::{ReadTransaction, ReadableTable};
 use serde::{Deserialize, Serialize};
 
 use super::tables::{
-    CONVERSATION_SESSIONS, CONVERSATIONS, SUBMISSIONS, TOOLS, WEBHOOK_OUTBOX, WEBHOOK_SECRETS,
+    CONVERSATION_SESSIONS, CONVERSATIONS, SUBMISSIONS, TOOLS, VISITORS, WEBHOOK_OUTBOX,
+    WEBHOOK_SECRETS,
 };
 use super::writer::Tx;
-use super::{Store, StoreError, StoreResult, decode, encode, tenant_rows, tenants};
+use super::{Store, StoreError, StoreResult, audit, decode, encode, tenant_rows, tenants};
 use crate::clock::Timestamp;
 use crate::domain::submission::{form_fields, validate_values, webhook_url};
 use crate::domain::{
-    Conversation, DeliveryStatus, NewSubmission, Submission, Tool, ToolType, WebhookDelivery,
+    Actor, AuditAction, Conversation, DeliveryStatus, NewAudit, NewSubmission, Submission, Tool,
+    ToolType, WebhookDelivery,
 };
 use crate::ids::new_id;
 
@@ -103,6 +105,78 @@ pub(super) fn remove_tenant_rows(tx: &Tx<'_>, tenant: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// Removes the submissions of a visitor being deleted (what they typed into a form is theirs
+/// as much as their conversations), with their pending deliveries.
+pub(super) fn remove_visitor_rows(tx: &Tx<'_>, tenant: &str, visitor: &str) -> StoreResult<()> {
+    let ids: Vec<String> = {
+        let table = tx.txn.open_table(SUBMISSIONS)?;
+        let mut ids = Vec::new();
+        for row in tenant_rows(&table, tenant)? {
+            let (id, bytes) = row?;
+            let s: Submission = decode("submissions", (tenant, &id), &bytes)?;
+            if s.visitor_id.as_deref() == Some(visitor) {
+                ids.push(id);
+            }
+        }
+        ids
+    };
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut submissions = tx.txn.open_table(SUBMISSIONS)?;
+    for id in &ids {
+        submissions.remove((tenant, id.as_str()))?;
+    }
+    tx.txn
+        .open_table(WEBHOOK_OUTBOX)?
+        .retain(|(_, t, id), _| t != tenant || !ids.iter().any(|i| i == id))?;
+    Ok(())
+}
+
+/// A tenant's submissions, oldest first, optionally of one tool, with conversations linked.
+fn scan(
+    txn: &ReadTransaction,
+    tenant: &str,
+    tool_id: Option<&str>,
+) -> StoreResult<Vec<Submission>> {
+    let table = txn.open_table(SUBMISSIONS)?;
+    let mut found = Vec::new();
+    for row in tenant_rows(&table, tenant)? {
+        let (id, bytes) = row?;
+        let mut s: Submission = decode("submissions", (tenant, &id), &bytes)?;
+        if tool_id.is_none_or(|t| t == s.tool_id) {
+            link_later_conversation(txn, tenant, &mut s)?;
+            found.push(s);
+        }
+    }
+    Ok(found)
+}
+
+/// A form submitted during a session's first turn (the model calling SUBMIT_FORM before the
+/// exchange is stored) comes before its conversation: the link is made when it is read.
+fn link_later_conversation(
+    txn: &ReadTransaction,
+    tenant: &str,
+    s: &mut Submission,
+) -> StoreResult<()> {
+    let (None, Some(session)) = (&s.conversation_id, &s.session_id) else {
+        return Ok(());
+    };
+    let id = txn
+        .open_table(CONVERSATION_SESSIONS)?
+        .get((tenant, session.as_str()))?
+        .map(|v| v.value().to_string());
+    let Some(id) = id else { return Ok(()) };
+    if s.visitor_id.is_none()
+        && let Some(v) = txn.open_table(CONVERSATIONS)?.get((tenant, id.as_str()))?
+    {
+        let c: Conversation = decode("conversations", (tenant, &id), v.value())?;
+        s.visitor_id = c.visitor_id;
+    }
+    s.conversation_id = Some(id);
+    Ok(())
+}
+
 impl Store {
     /// Stores a submission of an active SUBMIT_FORM tool of the tenant, its values validated
     /// against the tool's form, and queues its webhook delivery (due now) when the tool has a
@@ -147,18 +221,21 @@ impl Store {
                 id: new_id("sub_"),
                 tool_id: tool.id.clone(),
                 tool_name: tool.name.clone(),
-                conversation_id: linked
-                    .as_ref()
-                    .map(|c| c.id.clone())
-                    .or(new.conversation_id.clone()),
+                conversation_id: linked.as_ref().map(|c| c.id.clone()),
                 session_id: new
                     .session_id
                     .clone()
                     .or_else(|| linked.as_ref().map(|c| c.session_id.clone())),
-                visitor_id: new
-                    .visitor_id
-                    .clone()
-                    .or_else(|| linked.as_ref().and_then(|c| c.visitor_id.clone())),
+                visitor_id: match new.visitor_id.clone() {
+                    // Only a visitor of this tenant: the link is what deletes the submission
+                    // with the visitor.
+                    Some(id) => tx
+                        .txn
+                        .open_table(VISITORS)?
+                        .get((tenant.as_str(), id.as_str()))?
+                        .map(|_| id),
+                    None => linked.as_ref().and_then(|c| c.visitor_id.clone()),
+                },
                 values,
                 created_at,
                 webhook: match url {
@@ -190,18 +267,7 @@ impl Store {
         limit: usize,
         offset: usize,
     ) -> StoreResult<SubmissionPage> {
-        let all = self.read(|txn| {
-            let table = txn.open_table(SUBMISSIONS)?;
-            let mut found = Vec::new();
-            for row in tenant_rows(&table, tenant)? {
-                let (id, bytes) = row?;
-                let s: Submission = decode("submissions", (tenant, &id), &bytes)?;
-                if tool_id.is_none_or(|t| t == s.tool_id) {
-                    found.push(s);
-                }
-            }
-            Ok(found)
-        })?;
+        let all = self.read(|txn| scan(txn, tenant, tool_id))?;
         let total = all.len();
         let submissions = all.into_iter().rev().skip(offset).take(limit).collect();
         Ok(SubmissionPage { submissions, total })
@@ -215,28 +281,19 @@ impl Store {
         tool_id: Option<String>,
     ) -> StoreResult<Vec<Submission>> {
         let tenant = tenant.to_string();
-        self.read_blocking(move |store| {
-            store.read(|txn| {
-                let table = txn.open_table(SUBMISSIONS)?;
-                let mut found = Vec::new();
-                for row in tenant_rows(&table, &tenant)? {
-                    let (id, bytes) = row?;
-                    let s: Submission = decode("submissions", (&tenant, &id), &bytes)?;
-                    if tool_id.as_deref().is_none_or(|t| t == s.tool_id) {
-                        found.push(s);
-                    }
-                }
-                Ok(found)
-            })
-        })
-        .await
+        self.read_blocking(move |store| store.read(|txn| scan(txn, &tenant, tool_id.as_deref())))
+            .await
     }
 
     pub async fn get_submission(&self, tenant: &str, id: &str) -> StoreResult<Option<Submission>> {
         self.read(|txn| {
             let table = txn.open_table(SUBMISSIONS)?;
             let found = match table.get((tenant, id))? {
-                Some(v) => Some(decode("submissions", (tenant, id), v.value())?),
+                Some(v) => {
+                    let mut s = decode("submissions", (tenant, id), v.value())?;
+                    link_later_conversation(txn, tenant, &mut s)?;
+                    Some(s)
+                }
                 None => None,
             };
             Ok(found)
@@ -263,11 +320,13 @@ impl Store {
                     // The submission went with its tenant: nothing left to deliver.
                     continue;
                 };
+                let mut submission = decode("submissions", (tenant, id), bytes.value())?;
+                link_later_conversation(txn, tenant, &mut submission)?;
                 due.push(DueWebhook {
                     tenant: tenant.to_string(),
                     due: Timestamp::from_micros(at),
                     url: job.url,
-                    submission: decode("submissions", (tenant, id), bytes.value())?,
+                    submission,
                 });
             }
             Ok(due)
@@ -342,15 +401,34 @@ impl Store {
         tenant: &str,
         sealed: Vec<u8>,
         replace: bool,
+        by: Actor,
     ) -> StoreResult<bool> {
         let tenant = tenant.to_string();
         self.write(move |tx| {
             tenants::require(tx, &tenant)?;
             let mut table = tx.txn.open_table(WEBHOOK_SECRETS)?;
-            if !replace && table.get(tenant.as_str())?.is_some() {
+            let existed = table.get(tenant.as_str())?.is_some();
+            if !replace && existed {
                 return Ok(false);
             }
             table.insert(tenant.as_str(), sealed.as_slice())?;
+            drop(table);
+            audit::append(
+                tx,
+                &tenant,
+                NewAudit {
+                    action: AuditAction::WebhookSecretChanged,
+                    actor: by.clone(),
+                    target: None,
+                    detail: Some(
+                        match existed {
+                            true => "rotated; the previous secret no longer signs",
+                            false => "created with the first webhook tool",
+                        }
+                        .to_string(),
+                    ),
+                },
+            )?;
             Ok(true)
         })
         .await
@@ -448,8 +526,10 @@ mod tests {
                 max_messages: 1000,
                 tools: Default::default(),
             };
-            let Recorded::Stored(conversation) =
-                store.record_exchange("acme", exchange).await.unwrap()
+            let Recorded::Stored(conversation) = store
+                .record_exchange("acme", exchange.clone())
+                .await
+                .unwrap()
             else {
                 panic!("not stored")
             };
@@ -483,6 +563,17 @@ mod tests {
             let due = store.due_webhooks(Timestamp::now(), 10).unwrap();
             assert_eq!(due.len(), 1);
             assert_eq!(due[0].submission.id, second.id);
+
+            // The conversation of "no-chat" starts after the form: linked when read.
+            let mut later = exchange.clone();
+            later.start.session_id = "no-chat".into();
+            let Recorded::Stored(c) = store.record_exchange("acme", later).await.unwrap() else {
+                panic!("not stored")
+            };
+            let read = store.get_submission("acme", &second.id).await.unwrap();
+            assert_eq!(read.unwrap().conversation_id, Some(c.id.clone()));
+            let page = store.list_submissions("acme", None, 10, 0).await.unwrap();
+            assert_eq!(page.submissions[0].conversation_id, Some(c.id));
             assert_eq!(due[0].url, "https://hooks.example.com/animam");
         });
     }
@@ -571,6 +662,42 @@ mod tests {
     }
 
     #[test]
+    fn a_visitors_submissions_and_their_deliveries_go_with_the_visitor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        run(async {
+            store.create_tenant("acme", "Acme").await.unwrap();
+            let hooked = tool(&store, ToolType::SubmitForm, true, true).await;
+            let visitor = store
+                .create_visitor(
+                    "acme",
+                    crate::domain::NewVisitor {
+                        external_id: Some("v1".into()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            let mut theirs = new(&hooked.id, None);
+            theirs.visitor_id = Some(visitor.id.clone());
+            let theirs = store.record_submission("acme", theirs).await.unwrap();
+            assert_eq!(theirs.visitor_id.as_deref(), Some(visitor.id.as_str()));
+            let mut ghost = new(&hooked.id, None);
+            ghost.visitor_id = Some("vis_nobody".into());
+            let ghost = store.record_submission("acme", ghost).await.unwrap();
+            assert_eq!(ghost.visitor_id, None, "an unknown visitor is not linked");
+
+            store.delete_visitor("acme", &visitor.id).await.unwrap();
+            let left = store.list_submissions("acme", None, 10, 0).await.unwrap();
+            assert_eq!(left.total, 1);
+            assert_eq!(left.submissions[0].id, ghost.id);
+            let due = store.due_webhooks(Timestamp::now(), 10).unwrap();
+            assert_eq!(due.len(), 1);
+            assert_eq!(due[0].submission.id, ghost.id);
+        });
+    }
+
+    #[test]
     fn the_first_secret_wins_unless_rotated_and_tenant_rows_go_with_the_tenant() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
@@ -578,20 +705,20 @@ mod tests {
             store.create_tenant("acme", "Acme").await.unwrap();
             assert!(
                 store
-                    .put_webhook_secret("acme", vec![1], false)
+                    .put_webhook_secret("acme", vec![1], false, Actor::cli())
                     .await
                     .unwrap()
             );
             assert!(
                 !store
-                    .put_webhook_secret("acme", vec![2], false)
+                    .put_webhook_secret("acme", vec![2], false, Actor::cli())
                     .await
                     .unwrap()
             );
             assert_eq!(store.webhook_secret("acme").unwrap(), Some(vec![1]));
             assert!(
                 store
-                    .put_webhook_secret("acme", vec![3], true)
+                    .put_webhook_secret("acme", vec![3], true, Actor::cli())
                     .await
                     .unwrap()
             );

@@ -44,6 +44,8 @@ pub enum ScriptStep {
     /// Streamed tool calls `(id, function name, arguments)`, as the OpenAI API streams them:
     /// a first fragment with index, id and name, then the arguments in small pieces.
     ToolCalls(Vec<(String, String, String)>),
+    /// Streamed text, then streamed tool calls, in one answer.
+    TextThenCalls(Vec<String>, Vec<(String, String, String)>),
     /// The same tool calls in one non-streamed `chat.completion` JSON.
     JsonToolCalls(Vec<(String, String, String)>),
 }
@@ -236,35 +238,8 @@ fn serve(
                 out.write_all(b"data: [DONE]\n\n")?;
                 out.flush()
             }
-            Some(ScriptStep::ToolCalls(calls)) => {
-                write_sse_head(&mut out)?;
-                send_event(
-                    &mut out,
-                    &serde_json::json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": null}}]}),
-                )?;
-                for (index, (id, name, arguments)) in calls.iter().enumerate() {
-                    send_event(
-                        &mut out,
-                        &tool_delta(serde_json::json!({
-                            "index": index, "id": id, "type": "function",
-                            "function": {"name": name, "arguments": ""}
-                        })),
-                    )?;
-                    let chars: Vec<char> = arguments.chars().collect();
-                    for piece in chars.chunks(5) {
-                        let piece: String = piece.iter().collect();
-                        send_event(
-                            &mut out,
-                            &tool_delta(serde_json::json!({
-                                "index": index, "function": {"arguments": piece}
-                            })),
-                        )?;
-                    }
-                }
-                send_event(&mut out, &finish_event("tool_calls"))?;
-                out.write_all(b"data: [DONE]\n\n")?;
-                out.flush()
-            }
+            Some(ScriptStep::ToolCalls(calls)) => stream_calls(&mut out, &[], calls),
+            Some(ScriptStep::TextThenCalls(chunks, calls)) => stream_calls(&mut out, chunks, calls),
             Some(ScriptStep::JsonToolCalls(calls)) => {
                 let calls: Vec<serde_json::Value> = calls
                     .iter()
@@ -349,6 +324,45 @@ fn delta_event(content: &str) -> serde_json::Value {
         "object": "chat.completion.chunk",
         "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}]
     })
+}
+
+/// Text deltas, then each call as OpenAI streams it: index, id and name first, then the
+/// arguments five characters at a time.
+fn stream_calls(
+    out: &mut TcpStream,
+    chunks: &[String],
+    calls: &[(String, String, String)],
+) -> std::io::Result<()> {
+    write_sse_head(out)?;
+    send_event(
+        out,
+        &serde_json::json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": null}}]}),
+    )?;
+    for chunk in chunks {
+        send_event(out, &delta_event(chunk))?;
+    }
+    for (index, (id, name, arguments)) in calls.iter().enumerate() {
+        send_event(
+            out,
+            &tool_delta(serde_json::json!({
+                "index": index, "id": id, "type": "function",
+                "function": {"name": name, "arguments": ""}
+            })),
+        )?;
+        let chars: Vec<char> = arguments.chars().collect();
+        for piece in chars.chunks(5) {
+            let piece: String = piece.iter().collect();
+            send_event(
+                out,
+                &tool_delta(serde_json::json!({
+                    "index": index, "function": {"arguments": piece}
+                })),
+            )?;
+        }
+    }
+    send_event(out, &finish_event("tool_calls"))?;
+    out.write_all(b"data: [DONE]\n\n")?;
+    out.flush()
 }
 
 fn tool_delta(fragment: serde_json::Value) -> serde_json::Value {
