@@ -1032,6 +1032,105 @@ mod tests {
         assert!(text.ends_with(TRUNCATED_MARKER));
     }
 
+    /// A minimal MCP server that pages its tools: `a`, `b` then (cursor `p2`) `c`. Answers
+    /// JSON, closes each connection, records each request's first line, session header and
+    /// JSON-RPC method.
+    fn paging_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let (mut first, mut length, mut session) = (String::new(), 0, String::new());
+                reader.read_line(&mut first).unwrap();
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                    if let Some(v) = lower.strip_prefix("mcp-session-id:") {
+                        session = v.trim().to_owned();
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let message: Value = serde_json::from_slice(&body).unwrap_or_default();
+                let method = message["method"].as_str().unwrap_or_default().to_owned();
+                log.lock().unwrap().push(format!(
+                    "{} {method} session={session}",
+                    first.split(' ').next().unwrap_or_default()
+                ));
+                let result = match method.as_str() {
+                    "initialize" => json!({"protocolVersion": "2025-03-26", "capabilities": {}}),
+                    "tools/list" if message["params"]["cursor"] == "p2" => {
+                        json!({"tools": [{"name": "c"}]})
+                    }
+                    "tools/list" => {
+                        json!({"tools": [{"name": "a"}, {"name": "b"}], "nextCursor": "p2"})
+                    }
+                    _ => Value::Null,
+                };
+                let (status, body) = match result {
+                    Value::Null => ("202 Accepted", String::new()),
+                    result => (
+                        "200 OK",
+                        json!({"jsonrpc": "2.0", "id": message["id"], "result": result})
+                            .to_string(),
+                    ),
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nMcp-Session-Id: s-1\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (url, seen)
+    }
+
+    #[test]
+    fn discovery_follows_next_cursor_up_to_the_cap_with_the_session_header() {
+        let (url, seen) = paging_server();
+        let agent = agent(Duration::from_secs(2));
+        let names = |max| {
+            discover(&agent, &url, None, max, Duration::from_secs(2))
+                .unwrap()
+                .into_iter()
+                .map(|t| t.exposed)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(10), ["mcp_a", "mcp_b", "mcp_c"]);
+        assert_eq!(
+            seen.lock().unwrap().clone(),
+            [
+                "POST initialize session=",
+                "POST notifications/initialized session=s-1",
+                "POST tools/list session=s-1",
+                "POST tools/list session=s-1",
+                "DELETE  session=s-1",
+            ]
+        );
+        seen.lock().unwrap().clear();
+        assert_eq!(names(2), ["mcp_a", "mcp_b"]);
+        let lists = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("tools/list"))
+            .count();
+        assert_eq!(lists, 1, "no second page once the cap is reached");
+    }
+
     #[test]
     fn errors_never_quote_the_key() {
         let e = scrub(
