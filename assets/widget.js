@@ -37,7 +37,14 @@
     "form button:disabled{opacity:.5;cursor:default}" +
     ".gate{align-self:stretch;max-width:none;display:flex;flex-direction:column;gap:8px}" +
     ".gate button{align-self:flex-start;border:0;border-radius:8px;background:var(--p);color:var(--s);padding:6px 12px;font:inherit;cursor:pointer}" +
-    ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}";
+    ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}" +
+    ".card{align-self:stretch;max-width:none}.card b{display:block}.card p{margin:2px 0 6px}" +
+    ".f{display:flex;flex-direction:column;gap:8px;padding:0;border:0;background:none}" +
+    ".f label{display:flex;flex-direction:column;gap:2px;font-size:13px}" +
+    ".f input,.f select,.f textarea{flex:none;width:100%;height:auto;border:1px solid #c9ced4;border-radius:8px;padding:6px 8px;font:inherit;background:#fff}" +
+    ".f textarea{height:80px}.f [aria-invalid=true]{border-color:#c62828}" +
+    ".f .req{color:#c62828}.f .fe{color:#8a1c14;font-size:12px}" +
+    ".f button{align-self:flex-start;padding:6px 14px}";
 
   function el(tag, cls, text) {
     var n = document.createElement(tag);
@@ -263,6 +270,103 @@
     }).then(done);
   }
 
+  /* A reply's `form` (a SUBMIT_FORM tool: {toolId, name, description, fields, submitLabel}),
+     drawn in the log and posted to the public submissions endpoint with the session id. */
+  function showForm(spec) {
+    if (!spec || !spec.toolId || !Array.isArray(spec.fields)) return;
+    var card = el("div", "m bot card");
+    if (spec.name) card.appendChild(el("b", null, spec.name));
+    if (spec.description) card.appendChild(el("p", null, spec.description));
+    var f = el("form", "f");
+    f.noValidate = true;
+    var controls = {};
+    spec.fields.forEach(function (field) {
+      var wrap = el("label");
+      var caption = el("span", null, field.label || field.name);
+      if (field.required) {
+        var mark = el("span", "req", " *");
+        mark.setAttribute("aria-hidden", "true");
+        caption.appendChild(mark);
+      }
+      wrap.appendChild(caption);
+      var c;
+      if (field.type === "textarea") {
+        c = el("textarea");
+        c.maxLength = 5000;
+      } else if (field.type === "select") {
+        c = el("select");
+        c.appendChild(el("option", null, ""));
+        (field.options || []).forEach(function (o) {
+          var opt = el("option", null, o);
+          opt.value = o;
+          c.appendChild(opt);
+        });
+      } else {
+        c = el("input");
+        c.type = field.type === "email" || field.type === "tel" ? field.type : "text";
+        c.maxLength = field.type === "email" ? 254 : field.type === "tel" ? 40 : 500;
+        if (field.type === "email") c.autocomplete = "email";
+        if (field.type === "tel") c.autocomplete = "tel";
+      }
+      c.name = field.name;
+      if (field.required) c.setAttribute("aria-required", "true");
+      var fe = el("span", "fe");
+      fe.setAttribute("role", "alert");
+      wrap.appendChild(c);
+      wrap.appendChild(fe);
+      f.appendChild(wrap);
+      controls[field.name] = { input: c, error: fe };
+    });
+    var general = el("span", "fe");
+    general.setAttribute("role", "alert");
+    var go = el("button", null, spec.submitLabel || "Send");
+    go.type = "submit";
+    f.appendChild(general);
+    f.appendChild(go);
+    card.appendChild(f);
+    log.appendChild(card);
+    log.scrollTop = log.scrollHeight;
+    f.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var values = {};
+      Object.keys(controls).forEach(function (name) {
+        var c = controls[name];
+        c.input.removeAttribute("aria-invalid");
+        c.error.textContent = "";
+        var v = c.input.value.trim();
+        if (v) values[name] = v;
+      });
+      general.textContent = "";
+      go.disabled = true;
+      fetch(base + "/chat/" + encodeURIComponent(tenant) + "/submissions", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ sessionId: sessionId(), toolId: spec.toolId, values: values }),
+        credentials: "omit"
+      }).then(function (r) {
+        if (r.status === 201) {
+          card.textContent = "";
+          card.appendChild(el("span", null, "Thank you! Your message has been sent."));
+          return;
+        }
+        return r.json().then(function (body) {
+          var text = body && body.error ? body.error : "error " + r.status;
+          /* "values.email: must be ..." names the field to mark. */
+          var m = /^values\.([A-Za-z0-9_]+): (.*)$/.exec(text);
+          if (m && controls[m[1]]) {
+            controls[m[1]].input.setAttribute("aria-invalid", "true");
+            controls[m[1]].error.textContent = m[2];
+            controls[m[1]].input.focus();
+          } else {
+            general.textContent = "Not sent: " + text + ".";
+          }
+        }, function () { general.textContent = "Not sent (error " + r.status + ")."; });
+      }).catch(function () {
+        general.textContent = "Not sent: the server cannot be reached. Try again.";
+      }).then(function () { go.disabled = false; });
+    });
+  }
+
   /* SSE frames: "event: delta|done|error" then "data: {json}". */
   function frames(text, delta) {
     text.split("\n\n").forEach(function (frame) {
@@ -275,6 +379,7 @@
       var value;
       try { value = JSON.parse(data); } catch (e) { return; }
       if (event === "delta" && value.text) delta(value.text);
+      else if (event === "done" && value.form) showForm(value.form);
       else if (event === "error") problem("The assistant stopped: " + (value.error || "unknown error") + ".");
     });
   }
@@ -300,6 +405,8 @@
   window.AnimamWidget = {
     open: function () { toggle(true); },
     close: function () { toggle(false); },
-    ask: function (text) { toggle(true); ask(text); }
+    ask: function (text) { toggle(true); ask(text); },
+    /* Shows a form as a reply's `form` would, e.g. from a "Contact us" link on the page. */
+    showForm: function (spec) { toggle(true); showForm(spec); }
   };
 })();

@@ -15,6 +15,7 @@ use actix_web::{App, HttpServer};
 
 use crate::api::{self, AppState};
 use crate::auth::{Credentials, DeniedLog, Guard, RateLimiter, client_ip_text};
+use crate::chat::mcp_client::McpTools;
 use crate::chat::turn::{Llm, llm_client};
 use crate::config::{Config, TrustedProxies};
 use crate::secrets::SecretBox;
@@ -22,6 +23,7 @@ use crate::store::{Store, StoreOptions};
 use crate::web as web_ui;
 
 mod limits;
+mod webhooks;
 
 /// How often in-memory bookkeeping (token last-used times) is written to the store. The
 /// contract allows last-used to lag by up to a minute.
@@ -57,6 +59,7 @@ impl Services {
             sign_in_limiter: RateLimiter::per_minute(config.dashboard.sign_in_per_ip_per_minute),
             llm: llm_client(&config.chat)
                 .map(|client| Arc::new(Llm::new(client, config.chat.llm_max_concurrent))),
+            mcp_tools: Arc::new(McpTools::new(store.clone(), secrets.clone(), &config.chat)),
             credentials,
             store,
             config,
@@ -241,6 +244,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         log::info!("{name} received: finishing in-flight requests");
         handle.stop(true).await;
     });
+    let delivering = webhooks::start(services.state.clone());
     let flusher = services.clone();
     let flushing = actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(FLUSH_INTERVAL);
@@ -256,6 +260,9 @@ pub async fn serve(config: Config) -> Result<(), String> {
     served.map_err(|e| format!("server error: {e}"))?;
     flushing.abort();
     let _ = flushing.await;
+    // A delivery cut short here stays in the outbox and is made at the next start.
+    delivering.abort();
+    let _ = delivering.await;
     services.flush_bookkeeping().await;
     let store = services.state.store.clone();
     drop(services);

@@ -216,6 +216,23 @@ pub struct ChatConfig {
     pub max_messages_per_conversation: u32,
     /// LLM calls running at once; beyond it chats are answered from retrieval.
     pub llm_max_concurrent: u32,
+    /// Whether a tenant's MCP tools URL may be plain `http://` to a loopback host (a local
+    /// development server); otherwise only `https://` is accepted.
+    pub mcp_allow_http_loopback: bool,
+    /// Whole-call limit for one request to a tenant's MCP server (connect included).
+    pub mcp_timeout_secs: u32,
+    /// How long a tenant's discovered MCP tools are reused before `tools/list` runs again.
+    pub mcp_cache_secs: u32,
+    /// Form webhooks may be `http://` to a loopback address (development receivers); otherwise
+    /// only `https://`.
+    pub webhook_allow_http_loopback: bool,
+    /// Delay before the first retry of a failed webhook delivery, in milliseconds; later
+    /// retries wait 6, 30 and 180 times as long (10 s, 1 min, 5 min, 30 min by default).
+    pub webhook_retry_base_ms: u32,
+    /// Delivery attempts of one webhook before it is marked failed.
+    pub webhook_max_attempts: u32,
+    /// Whole-request limit of one webhook delivery.
+    pub webhook_timeout_secs: u32,
 }
 
 impl Default for ChatConfig {
@@ -230,6 +247,13 @@ impl Default for ChatConfig {
             rate_limit_per_tenant_per_minute: 6000,
             max_messages_per_conversation: 1000,
             llm_max_concurrent: 16,
+            mcp_allow_http_loopback: false,
+            mcp_timeout_secs: 5,
+            mcp_cache_secs: 300,
+            webhook_allow_http_loopback: false,
+            webhook_retry_base_ms: 10_000,
+            webhook_max_attempts: 5,
+            webhook_timeout_secs: 10,
         }
     }
 }
@@ -307,6 +331,16 @@ impl fmt::Debug for ChatConfig {
                 &self.max_messages_per_conversation,
             )
             .field("llm_max_concurrent", &self.llm_max_concurrent)
+            .field("mcp_allow_http_loopback", &self.mcp_allow_http_loopback)
+            .field("mcp_timeout_secs", &self.mcp_timeout_secs)
+            .field("mcp_cache_secs", &self.mcp_cache_secs)
+            .field(
+                "webhook_allow_http_loopback",
+                &self.webhook_allow_http_loopback,
+            )
+            .field("webhook_retry_base_ms", &self.webhook_retry_base_ms)
+            .field("webhook_max_attempts", &self.webhook_max_attempts)
+            .field("webhook_timeout_secs", &self.webhook_timeout_secs)
             .finish()
     }
 }
@@ -396,6 +430,13 @@ struct FileChatConfig {
     rate_limit_per_tenant_per_minute: Option<i64>,
     max_messages_per_conversation: Option<i64>,
     llm_max_concurrent: Option<i64>,
+    mcp_allow_http_loopback: Option<bool>,
+    mcp_timeout_secs: Option<i64>,
+    mcp_cache_secs: Option<i64>,
+    webhook_allow_http_loopback: Option<bool>,
+    webhook_retry_base_ms: Option<i64>,
+    webhook_max_attempts: Option<i64>,
+    webhook_timeout_secs: Option<i64>,
 }
 
 /// Environment variables read, in the order they are documented.
@@ -424,11 +465,18 @@ pub const ENV_VARS: &[&str] = &[
     "ANIMAM_LIMITS_MAX_CONNECTIONS_PER_IP",
     "ANIMAM_CHAT_MAX_MESSAGES_PER_CONVERSATION",
     "ANIMAM_CHAT_LLM_MAX_CONCURRENT",
+    "ANIMAM_CHAT_WEBHOOK_ALLOW_HTTP_LOOPBACK",
+    "ANIMAM_CHAT_WEBHOOK_RETRY_BASE_MS",
+    "ANIMAM_CHAT_WEBHOOK_MAX_ATTEMPTS",
+    "ANIMAM_CHAT_WEBHOOK_TIMEOUT_SECS",
     "ANIMAM_FAILED_AUTH_PER_IP_PER_MINUTE",
     "ANIMAM_TRUSTED_PROXIES",
     "ANIMAM_AUDIT_MAX_AGE_DAYS",
     "ANIMAM_AUDIT_MAX_ENTRIES_PER_TENANT",
     "ANIMAM_AUDIT_DENIED_PER_IP_PER_MINUTE",
+    "ANIMAM_CHAT_MCP_ALLOW_HTTP_LOOPBACK",
+    "ANIMAM_CHAT_MCP_TIMEOUT_SECS",
+    "ANIMAM_CHAT_MCP_CACHE_SECS",
 ];
 
 /// Which file to read: the `--config` flag, else `ANIMAM_CONFIG`, else `./animam.toml` if it
@@ -630,6 +678,41 @@ pub fn resolve(
             &mut config.chat.llm_max_concurrent,
         ),
         Number::new(
+            "chat.mcp_timeout_secs",
+            chat.mcp_timeout_secs,
+            1,
+            120,
+            &mut config.chat.mcp_timeout_secs,
+        ),
+        Number::new(
+            "chat.mcp_cache_secs",
+            chat.mcp_cache_secs,
+            1,
+            86_400,
+            &mut config.chat.mcp_cache_secs,
+        ),
+        Number::new(
+            "chat.webhook_retry_base_ms",
+            chat.webhook_retry_base_ms,
+            1,
+            3_600_000,
+            &mut config.chat.webhook_retry_base_ms,
+        ),
+        Number::new(
+            "chat.webhook_max_attempts",
+            chat.webhook_max_attempts,
+            1,
+            20,
+            &mut config.chat.webhook_max_attempts,
+        ),
+        Number::new(
+            "chat.webhook_timeout_secs",
+            chat.webhook_timeout_secs,
+            1,
+            300,
+            &mut config.chat.webhook_timeout_secs,
+        ),
+        Number::new(
             "failed_auth_per_ip_per_minute",
             parsed.failed_auth_per_ip_per_minute,
             0,
@@ -699,6 +782,22 @@ pub fn resolve(
     }
     if let Some(v) = env("ANIMAM_DASHBOARD_SECURE_COOKIES") {
         config.dashboard.secure_cookies = parse_bool("ANIMAM_DASHBOARD_SECURE_COOKIES", &v)?;
+    }
+
+    if let Some(v) = chat.mcp_allow_http_loopback {
+        config.chat.mcp_allow_http_loopback = v;
+    }
+    if let Some(v) = env("ANIMAM_CHAT_MCP_ALLOW_HTTP_LOOPBACK") {
+        config.chat.mcp_allow_http_loopback =
+            parse_bool("ANIMAM_CHAT_MCP_ALLOW_HTTP_LOOPBACK", &v)?;
+    }
+
+    if let Some(v) = chat.webhook_allow_http_loopback {
+        config.chat.webhook_allow_http_loopback = v;
+    }
+    if let Some(v) = env("ANIMAM_CHAT_WEBHOOK_ALLOW_HTTP_LOOPBACK") {
+        config.chat.webhook_allow_http_loopback =
+            parse_bool("ANIMAM_CHAT_WEBHOOK_ALLOW_HTTP_LOOPBACK", &v)?;
     }
 
     if let Some(list) = &parsed.trusted_proxies {
@@ -890,6 +989,8 @@ mod tests {
         assert!(err("[limits]\nmax_conections_per_ip = 5").contains("max_conections_per_ip"));
         assert!(err("[chat]\nllm_max_concurrent = 0").contains("chat.llm_max_concurrent"));
         assert!(err("[dashboard]\nsession_idle_secs = 0").contains("dashboard.session_idle_secs"));
+        assert!(err("[chat]\nmcp_timeout_secs = 0").contains("chat.mcp_timeout_secs"));
+        assert!(err("[chat]\nmcp_allow_http_loopback = 1").contains("mcp_allow_http_loopback"));
 
         let bad_env = env_of(&[("ANIMAM_DASHBOARD_SECURE_COOKIES", "maybe")]);
         let e = resolve(None, &bad_env, &none).unwrap_err().0;

@@ -23,6 +23,14 @@ fn concrete(server: &Server, method: &str, path: &str) -> Option<(String, Option
             json!({"externalId": unique("fixture-visitor")}),
         )
     };
+    let form = || {
+        created(
+            "/tenants/acme/tools",
+            json!({"name": "Contact", "type": "SUBMIT_FORM", "config": {"fields": [
+                {"name": "email", "label": "Email", "type": "email", "required": true}
+            ]}}),
+        )
+    };
     let out = match (method, path) {
         ("GET", "/health") => ("/health".to_string(), None, 200),
         ("POST", "/chat/{slug}") => (
@@ -189,6 +197,42 @@ fn concrete(server: &Server, method: &str, path: &str) -> Option<(String, Option
         }
         ("GET", "/tenants/{slug}/tokens/self") => ("/tenants/acme/tokens/self".into(), None, 200),
         ("GET", "/tenants/{slug}/audit") => ("/tenants/acme/audit".into(), None, 200),
+        ("GET" | "DELETE", "/tenants/{slug}/mcp-tools") => {
+            ("/tenants/acme/mcp-tools".into(), None, 200)
+        }
+        ("PUT", "/tenants/{slug}/mcp-tools") => (
+            "/tenants/acme/mcp-tools".into(),
+            Some(json!({"mcpToolsUrl": "https://tools.example.com/mcp", "mcpToolsMaxTools": 3})),
+            200,
+        ),
+        ("POST", "/chat/{slug}/submissions") => (
+            "/chat/acme/submissions".into(),
+            Some(json!({"sessionId": "matrix", "toolId": form(), "values": {"email": "a@b.io"}})),
+            201,
+        ),
+        ("OPTIONS", "/chat/{slug}/submissions") => ("/chat/acme/submissions".into(), None, 204),
+        ("GET", "/tenants/{slug}/submissions") => ("/tenants/acme/submissions".into(), None, 200),
+        ("GET", "/tenants/{slug}/submissions/export") => {
+            ("/tenants/acme/submissions/export".into(), None, 200)
+        }
+        ("GET", "/tenants/{slug}/submissions/{id}") => {
+            let tool = form();
+            let r = server.request(
+                "POST",
+                "/chat/acme/submissions",
+                &[],
+                Some(
+                    &json!({"sessionId": "m", "toolId": tool, "values": {"email": "a@b.io"}})
+                        .to_string(),
+                ),
+            );
+            assert_eq!(r.status, 201, "{}", r.text);
+            let id = r.json()["id"].as_str().unwrap().to_string();
+            (format!("/tenants/acme/submissions/{id}"), None, 200)
+        }
+        ("POST", "/tenants/{slug}/webhook-secret/rotate") => {
+            ("/tenants/acme/webhook-secret/rotate".into(), None, 201)
+        }
         _ => return None,
     };
     Some(out)

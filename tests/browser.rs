@@ -463,3 +463,131 @@ fn the_age_gate_holds_the_conversation_until_the_visitor_confirms() {
         "asked once per browser"
     );
 }
+
+#[test]
+fn the_widget_draws_a_form_shows_field_errors_and_submits_it() {
+    let server = Server::start();
+    let r = server.post(
+        "/tenants/acme/tools",
+        &server.admin,
+        &serde_json::json!({"name": "Contact", "type": "SUBMIT_FORM", "config": {
+        "submitLabel": "Send it",
+        "fields": [
+            {"name": "name", "label": "Your name", "type": "text", "required": true},
+            {"name": "email", "label": "Email", "type": "email", "required": true},
+            {"name": "topic", "label": "Topic", "type": "select", "options": ["Sales", "Support"]},
+            {"name": "message", "label": "Message", "type": "textarea"}
+        ]}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let tool = r.json()["id"].as_str().unwrap().to_string();
+    let page = format!(
+        "<!doctype html><html><head><title>Shop</title></head><body><h1>Shop</h1>\
+         <script src=\"{}/widget.js\" data-tenant=\"acme\" defer></script></body></html>",
+        server.base
+    );
+    let csp = format!(
+        "default-src 'none'; script-src {0}; connect-src {0}; style-src 'none'",
+        server.base
+    );
+    let browser = Browser::start();
+    browser.goto(&host_page(page, csp));
+    browser.find_by_script(
+        "the widget launcher",
+        &format!("var w = {WIDGET}; return w && w.shadowRoot.querySelector('.launch');"),
+    );
+    // The shape of a chat reply's `form`.
+    let spec = serde_json::json!({
+        "toolId": tool, "name": "Contact us", "description": "We answer within a day.",
+        "submitLabel": "Send it",
+        "fields": [
+            {"name": "name", "label": "Your name", "type": "text", "required": true},
+            {"name": "email", "label": "Email", "type": "email", "required": true},
+            {"name": "topic", "label": "Topic", "type": "select", "options": ["Sales", "Support"]},
+            {"name": "message", "label": "Message", "type": "textarea"}
+        ]
+    });
+    browser.execute("window.AnimamWidget.showForm(arguments[0]);", vec![spec]);
+    let card = format!("{WIDGET}.shadowRoot.querySelector('.card')");
+    let name = browser.find_by_script(
+        "the form's name field",
+        &format!("var c = {card}; return c && c.querySelector('[name=name]');"),
+    );
+    let drawn = browser.execute(
+        &format!(
+            "var c = {card}; return [c.querySelector('b').textContent, \
+             c.querySelector('[name=email]').type, c.querySelector('[name=message]').tagName, \
+             Array.from(c.querySelectorAll('[name=topic] option')).map(o => o.value).join('|'), \
+             c.querySelectorAll('.req').length, c.querySelector('button').textContent, \
+             Array.from(c.querySelectorAll('input, select, textarea')).filter(e => e.labels.length === 0).length];"
+        ),
+        vec![],
+    );
+    assert_eq!(
+        drawn,
+        serde_json::json!([
+            "Contact us",
+            "email",
+            "TEXTAREA",
+            "|Sales|Support",
+            2,
+            "Send it",
+            0
+        ])
+    );
+    browser.type_text(&name, "Ada");
+    let email = browser.find_by_script(
+        "the email field",
+        &format!("return {card}.querySelector('[name=email]');"),
+    );
+    browser.type_text(&email, "not-an-address");
+    let submit = browser.find_by_script(
+        "the form's button",
+        &format!("return {card}.querySelector('button');"),
+    );
+    browser.click(&submit);
+    // The server's 400 names values.email: the widget marks that field.
+    browser.wait_for("the email error", || {
+        let state = browser.execute(
+            &format!(
+                "var e = {card}.querySelector('[name=email]'); \
+                 return [e.getAttribute('aria-invalid'), e.parentElement.querySelector('.fe').textContent];"
+            ),
+            vec![],
+        );
+        (state[0] == "true").then_some(state)
+    });
+    browser.screenshot(&shots().join("widget-form-error.png"));
+    browser.execute(
+        &format!("{card}.querySelector('[name=email]').value = '';"),
+        vec![],
+    );
+    browser.type_text(&email, "ada@example.com");
+    browser.execute(
+        &format!("{card}.querySelector('[name=topic]').value = 'Support';"),
+        vec![],
+    );
+    browser.click(&submit);
+    browser.wait_for("the thank-you", || {
+        let text = browser.execute(
+            &format!("var c = {WIDGET}.shadowRoot.querySelector('.card'); return c.textContent;"),
+            vec![],
+        );
+        text.as_str()
+            .unwrap_or_default()
+            .contains("Thank you")
+            .then_some(())
+    });
+    browser.screenshot(&shots().join("widget-form.png"));
+    let list = server
+        .get("/tenants/acme/submissions", &server.admin)
+        .json();
+    assert_eq!(list["total"], 1, "{list}");
+    let stored = &list["submissions"][0];
+    assert_eq!(stored["values"]["email"], "ada@example.com");
+    assert_eq!(stored["values"]["topic"], "Support");
+    assert!(
+        stored["sessionId"].as_str().unwrap().starts_with("w_"),
+        "{stored}"
+    );
+}

@@ -301,6 +301,20 @@ fn schemathesis_finds_no_contract_violation() {
         .flat_map(|item| item.as_object().unwrap().keys())
         .filter(|method| *method != "options")
         .count();
-    // schemathesis leaves OPTIONS operations out (the preflight is tested in tests/chat.rs).
-    assert_eq!(tested, Value::from(documented), "every operation is tested");
+    // schemathesis counts CORS preflights (OPTIONS) inconsistently (one of the two preflights
+    // of the document, not both; they are tested in tests/chat.rs and tests/submissions.rs),
+    // so: every operation it selected is tested, and it selected every non-OPTIONS one.
+    let selected = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Selected: "))
+        .and_then(|n| n.split('/').next()?.trim().parse::<u64>().ok());
+    assert_eq!(
+        tested,
+        Value::from(selected),
+        "every selected operation is tested"
+    );
+    assert!(
+        selected.is_some_and(|n| n >= documented as u64),
+        "schemathesis selected {selected:?} of {documented} documented operations"
+    );
 }

@@ -5,6 +5,7 @@
 mod support;
 
 mod abuse;
+mod agent;
 mod auth_matrix;
 mod browser;
 mod chat;
@@ -17,9 +18,11 @@ mod hostile;
 mod import_export;
 mod lifecycle;
 mod mcp;
+mod mcp_tools;
 mod openai_compat;
 mod segments;
 mod stats;
+mod submissions;
 mod tenants;
 mod tokens;
 mod tools;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::extract::ApiJson;
 use super::fields::non_blank;
 use super::{AppState, PeerSocket};
+use crate::chat::agent::{self, Offered};
 use crate::chat::answer;
 use crate::chat::origin::{is_localhost, origin_allowed};
 use crate::chat::turn::{self, LlmSource, Turn, TurnError, TurnRequest};
@@ -58,7 +59,7 @@ pub(super) fn origin_refused() -> ApiError {
 }
 
 /// The checks that come before the body, shared with the preflight.
-async fn admit(req: &HttpRequest, state: &AppState, slug: &str) -> ApiResult<Tenant> {
+pub(super) async fn admit(req: &HttpRequest, state: &AppState, slug: &str) -> ApiResult<Tenant> {
     if let Some(ip) = crate::auth::client_ip(req, &state.config.trusted_proxies) {
         state
             .chat_ip_limiter
@@ -140,9 +141,9 @@ async fn respond(
     let turn = turn::prepare(&state.store, &state.config.chat, tenant, request)
         .await
         .map_err(turn_error)?;
-    let Some(llm) = state.llm_slot(&turn) else {
-        let text = turn.retrieval.text.clone();
-        let reply = turn::record(&state.store, &turn, text, LlmSource::Retrieval)
+    let Some(llm) = state.chat_llm_slot(&turn) else {
+        let (text, tools) = agent::offline(&turn);
+        let reply = turn::record_with_tools(&state.store, &turn, text, LlmSource::Retrieval, tools)
             .await
             .map_err(turn_error)?;
         if !turn.stream {
@@ -155,8 +156,10 @@ async fn respond(
     if turn.stream {
         return Ok(stream_from_llm(state.clone(), llm, turn));
     }
-    let generation = turn::generate(llm, &turn, |_| true);
-    let Some((text, source)) = unless_client_leaves(req, generation).await else {
+    let mut offered = Offered::builtin(&turn.tools);
+    offered.add_mcp(state.mcp_tools.clone(), &turn.tenant).await;
+    let generation = agent::run(llm, &turn, &state.store, &offered, |_| true);
+    let Some(done) = unless_client_leaves(req, generation).await else {
         // Nobody is waiting for the answer: the LLM call is stopped and nothing is stored.
         log::info!("chat: the visitor left before the answer; generation stopped");
         return Err(ApiError::new(
@@ -164,7 +167,7 @@ async fn respond(
             "The client closed the connection",
         ));
     };
-    let reply = turn::record(&state.store, &turn, text, source)
+    let reply = turn::record_with_tools(&state.store, &turn, done.text, done.source, done.tools)
         .await
         .map_err(turn_error)?;
     Ok(HttpResponse::Ok().json(reply))
@@ -305,18 +308,22 @@ fn stream_from_llm(state: web::Data<AppState>, llm: turn::LlmSlot, turn: Turn) -
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     actix_web::rt::spawn(async move {
         let delta_tx = tx.clone();
-        let (text, source) = turn::generate(llm, &turn, move |delta| {
+        let mut offered = Offered::builtin(&turn.tools);
+        offered.add_mcp(state.mcp_tools.clone(), &turn.tenant).await;
+        let done = agent::run(llm, &turn, &state.store, &offered, move |delta| {
             let frame = sse_frame("delta", &serde_json::json!({ "text": delta }));
             // A closed channel means the visitor left: stop generating.
             delta_tx.blocking_send(Bytes::from(frame)).is_ok()
         })
         .await;
-        if source == LlmSource::Retrieval {
-            for frame in delta_frames(&text) {
+        if done.source == LlmSource::Retrieval {
+            for frame in delta_frames(&done.text) {
                 let _ = tx.send(frame.into()).await;
             }
         }
-        let last = match turn::record(&state.store, &turn, text, source).await {
+        let recorded =
+            turn::record_with_tools(&state.store, &turn, done.text, done.source, done.tools).await;
+        let last = match recorded {
             Ok(reply) => sse_frame("done", &reply),
             Err(e) => {
                 let e = turn_error(e);

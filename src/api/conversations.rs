@@ -11,7 +11,10 @@ use super::csv_format;
 use super::extract::{PageRequest, Params};
 use super::fields::{instant, one_of};
 use crate::auth::{Authed, need};
-use crate::domain::{Channel, Conversation, ConversationFilter, Message, Role, VisitorType};
+use crate::domain::{
+    Channel, Conversation, ConversationFilter, ConversationStatus, Message, Role, ToolType,
+    VisitorType,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::store::ExportCursor;
 
@@ -32,6 +35,8 @@ pub struct ConversationSummary {
     created_at: String,
     first_user_message: String,
     page_url: Option<String>,
+    status: ConversationStatus,
+    tool_calls_count: u32,
 }
 
 impl From<&Conversation> for ConversationSummary {
@@ -49,6 +54,8 @@ impl From<&Conversation> for ConversationSummary {
             created_at: c.started_at.to_rfc3339(),
             first_user_message: c.preview.clone(),
             page_url: c.metadata.page_url.clone(),
+            status: c.status,
+            tool_calls_count: c.tool_calls_count,
         }
     }
 }
@@ -96,13 +103,14 @@ struct ConversationDetail {
 }
 
 /// The filters of the list and the export, validated.
-pub const FILTERS: [&str; 6] = [
+pub const FILTERS: [&str; 7] = [
     "from",
     "to",
     "segment",
     "channel",
     "visitorType",
     "visitorId",
+    "toolType",
 ];
 
 pub fn filter_from(params: &Params) -> Result<ConversationFilter, ApiError> {
@@ -122,6 +130,10 @@ pub fn filter_from(params: &Params) -> Result<ConversationFilter, ApiError> {
             )
         })
         .transpose()?;
+    let tool_type = params
+        .str("toolType")
+        .map(|v| one_of("toolType", &v.into(), ToolType::parse, &ToolType::names()))
+        .transpose()?;
     Ok(ConversationFilter {
         from: time("from")?,
         to: time("to")?,
@@ -129,6 +141,7 @@ pub fn filter_from(params: &Params) -> Result<ConversationFilter, ApiError> {
         visitor_id: params.str("visitorId").map(str::to_string),
         channel,
         visitor_type,
+        tool_type,
     })
 }
 

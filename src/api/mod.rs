@@ -9,11 +9,13 @@ mod csv_format;
 pub mod extract;
 pub mod fields;
 pub mod mcp;
+pub mod mcp_tools;
 pub mod openai;
 pub mod openapi;
 pub mod segments;
 mod state;
 pub mod stats;
+pub mod submissions;
 pub mod tenant;
 pub mod tokens;
 pub mod tools;
@@ -647,6 +649,45 @@ pub fn routes() -> Vec<RouteSpec> {
         ),
         RouteSpec::new(
             M::GET,
+            "/tenants/{slug}/mcp-tools",
+            Some(S::SettingsRead),
+            mcp_tools::get,
+            Doc::new("Read the tenant's MCP tools server settings")
+                .describe(
+                    "The URL of the tenant's own MCP server (null when none), whether an API key \
+                     is set (the key itself is never shown) and how many of its tools the bot \
+                     may offer.",
+                )
+                .ok(200, "The settings", r("McpTools")),
+        ),
+        RouteSpec::new(
+            M::PUT,
+            "/tenants/{slug}/mcp-tools",
+            Some(S::SettingsWrite),
+            mcp_tools::put,
+            Doc::new("Configure the tenant's MCP tools server")
+                .describe(
+                    "Fields not sent keep their value. `mcpToolsUrl` must be https:// (http:// to \
+                     a loopback host only when `[chat] mcp_allow_http_loopback` is on); null \
+                     removes the configuration. `mcpToolsApiKey` is sent as a bearer token to \
+                     the server and stored encrypted; null or \"\" clears it. \
+                     `mcpToolsMaxTools`: 1 to 20, default 10. With an LLM configured, the \
+                     server's tools are offered to the model prefixed `mcp_`.",
+                )
+                .json_body(r("McpToolsWrite"))
+                .ok(200, "The settings as saved", r("McpTools")),
+        ),
+        RouteSpec::new(
+            M::DELETE,
+            "/tenants/{slug}/mcp-tools",
+            Some(S::SettingsWrite),
+            mcp_tools::delete,
+            Doc::new("Remove the tenant's MCP tools server")
+                .describe("The URL and the key are forgotten; the bot offers no MCP tools.")
+                .ok(200, "The settings, now empty", r("McpTools")),
+        ),
+        RouteSpec::new(
+            M::GET,
             "/tenants/{slug}/audit",
             Some(S::TokensRead),
             audit::list,
@@ -658,6 +699,98 @@ pub fn routes() -> Vec<RouteSpec> {
                 )
                 .query(page_params())
                 .ok(200, "One page", r("AuditPage")),
+        ),
+        RouteSpec::new(
+            M::POST,
+            "/chat/{slug}/submissions",
+            None,
+            submissions::submit,
+            Doc::new("Submit a contact form")
+                .describe(
+                    "Public: no credential, guarded like the chat (budgets, `allowedDomains`, \
+                     activation). The tool must be an active SUBMIT_FORM of the tenant (404 / \
+                     400 `toolId`); values are checked against its form (400 naming \
+                     `values.<field>`). Linked to the conversation of `sessionId` and its \
+                     visitor when there is one. A tool with `config.webhookUrl` gets the \
+                     submission POSTed, signed, by a background worker.",
+                )
+                .json_body(r("SubmissionCreate"))
+                .ok(201, "Stored (and its webhook queued)", r("SubmissionCreated"))
+                .errors(&[400, 403, 404, 413, 429]),
+        ),
+        RouteSpec::new(
+            M::OPTIONS,
+            "/chat/{slug}/submissions",
+            None,
+            submissions::preflight,
+            Doc::new("CORS preflight of the form submission")
+                .ok_as(204, "The origin may submit", vec![])
+                .errors(&[403, 404, 429]),
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/tenants/{slug}/submissions",
+            Some(S::ToolsRead),
+            submissions::list,
+            Doc::new("List form submissions")
+                .describe("Newest first, each with its webhook delivery status.")
+                .query(vec![
+                    param(
+                        "limit",
+                        "Page size (default 50)",
+                        json!({"type": "integer", "minimum": 1, "maximum": 200}),
+                    ),
+                    param(
+                        "offset",
+                        "Submissions to skip",
+                        json!({"type": "integer", "minimum": 0, "maximum": 1_000_000_000}),
+                    ),
+                    param(
+                        "toolId",
+                        "Only submissions of this tool",
+                        json!({"type": "string", "minLength": 1, "maxLength": 100}),
+                    ),
+                ])
+                .ok(200, "One page", r("SubmissionPage")),
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/tenants/{slug}/submissions/export",
+            Some(S::ToolsRead),
+            submissions::export,
+            Doc::new("Export form submissions as CSV")
+                .describe(
+                    "Oldest first: id, toolId, tool, createdAt, conversationId, visitorId, \
+                     webhookStatus, then a column per form field. Cells starting like a \
+                     spreadsheet formula are prefixed with `'`.",
+                )
+                .query(vec![param(
+                    "toolId",
+                    "Only submissions of this tool",
+                    json!({"type": "string", "minLength": 1, "maxLength": 100}),
+                )])
+                .ok_as(200, "The submissions", vec![("text/csv", csv())]),
+        ),
+        RouteSpec::new(
+            M::GET,
+            "/tenants/{slug}/submissions/{id}",
+            Some(S::ToolsRead),
+            submissions::get,
+            Doc::new("Read a form submission").ok(200, "The submission", r("Submission")),
+        ),
+        RouteSpec::new(
+            M::POST,
+            "/tenants/{slug}/webhook-secret/rotate",
+            Some(S::SettingsWrite),
+            submissions::rotate_secret,
+            Doc::new("Rotate the webhook signing secret")
+                .describe(
+                    "A new secret for the `Animam-Signature` header of form webhooks, shown \
+                     once; the previous one stops signing at once. The first SUBMIT_FORM tool \
+                     with a `webhookUrl` creates the tenant's secret and shows it once \
+                     (`webhookSecret` in that response). Stored encrypted, never readable.",
+                )
+                .ok(201, "The new secret", r("WebhookSecret")),
         ),
     ]
 }

@@ -189,9 +189,12 @@ pub async fn completions(
         visitor_id: None,
         metadata: Metadata::default(),
     };
-    let turn = turn::prepare(&state.store, &state.config.chat, tenant, request)
+    let mut turn = turn::prepare(&state.store, &state.config.chat, tenant, request)
         .await
         .map_err(super::chat::turn_error)?;
+    // An OpenAI completion has no place for the tools' envelope: this endpoint answers only,
+    // and a message the knowledge base cannot answer is not worth an LLM call here.
+    turn.tools.clear();
     let (text, source) = match state.llm_slot(&turn) {
         Some(slot) => turn::generate(slot, &turn, |_| true).await,
         None => (turn.retrieval.text.clone(), LlmSource::Retrieval),

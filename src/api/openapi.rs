@@ -14,7 +14,9 @@ use actix_web::http::Method;
 use serde_json::{Map, Value, json};
 
 use super::RouteSpec;
-use crate::domain::{Channel, ContentPolicy, Scope, Tone, VisitorAuthMode, VisitorType};
+use crate::domain::{
+    Channel, ContentPolicy, ConversationStatus, Scope, Tone, ToolType, VisitorAuthMode, VisitorType,
+};
 
 /// A query-string parameter a route takes.
 pub struct Param {
@@ -211,6 +213,11 @@ pub fn conversation_filters() -> Vec<Param> {
             "Only this visitor's conversations",
             json!({"type": "string"}),
         ),
+        param(
+            "toolType",
+            "Only conversations in which a tool of this type was executed",
+            json!({"type": "string", "enum": ToolType::names()}),
+        ),
     ]
 }
 
@@ -297,6 +304,10 @@ fn schemas() -> Map<String, Value> {
         "visitorType": {"type": "string", "enum": VisitorType::names()},
         "messageCount": int, "startedAt": timestamp(), "lastMessageAt": timestamp(),
         "preview": s, "createdAt": timestamp(), "firstUserMessage": s, "pageUrl": nullable(s.clone()),
+        "status": {"type": "string", "enum": ConversationStatus::names(),
+            "description": "`escalated` once a tool handed the conversation over to a person"},
+        "toolCallsCount": {"type": "integer", "minimum": 0,
+            "description": "Tool calls the bot made in this conversation, successful or not"},
     });
     let summary_required = [
         "id",
@@ -311,6 +322,8 @@ fn schemas() -> Map<String, Value> {
         "createdAt",
         "firstUserMessage",
         "pageUrl",
+        "status",
+        "toolCallsCount",
     ];
     let mut detail_props = conversation_summary_props.clone();
     if let Some(props) = detail_props.as_object_mut() {
@@ -568,7 +581,8 @@ fn schemas() -> Map<String, Value> {
         },
         "ChatReply": {
             "type": "object",
-            "required": ["message", "sessionId", "conversationId", "messageCount", "visitorType", "sources", "llmSource"],
+            "required": ["message", "sessionId", "conversationId", "messageCount", "visitorType", "sources", "llmSource",
+                "toolExecutions", "toolResults", "contactSubmitted", "status"],
             "properties": {
                 "message": s, "sessionId": s, "conversationId": s, "messageCount": int,
                 "visitorType": {"type": "string", "enum": VisitorType::names()},
@@ -578,6 +592,41 @@ fn schemas() -> Map<String, Value> {
                     "properties": {"id": s, "title": s},
                 }},
                 "llmSource": {"type": "string", "enum": ["retrieval", "llm"]},
+                "toolExecutions": {
+                    "type": "array",
+                    "description": "Tools the bot ran in this turn; never their inputs",
+                    "items": {
+                        "type": "object", "required": ["name", "type", "success"],
+                        "properties": {"name": s, "type": s, "success": {"type": "boolean"}},
+                    },
+                },
+                "toolResults": {
+                    "type": "object",
+                    "description": "Tool name → whether its (last) run in this turn succeeded",
+                    "additionalProperties": {"type": "boolean"},
+                },
+                "contactSubmitted": {"type": "boolean",
+                    "description": "A contact form was submitted in this turn"},
+                "status": {"type": "string", "enum": ConversationStatus::names(),
+                    "description": "The conversation's status after this turn"},
+                "form": {
+                    "type": "object",
+                    "description": "Without an LLM: a contact form (a SUBMIT_FORM tool) for the widget to render, offered when the visitor asks to be contacted or after a fallback; absent otherwise",
+                    "required": ["toolId", "name", "description", "fields"],
+                    "properties": {
+                        "toolId": s, "name": s, "description": s,
+                        "fields": {"type": "array", "items": {
+                            "type": "object", "required": ["name", "label", "type", "required"],
+                            "properties": {
+                                "name": s, "label": s,
+                                "type": {"type": "string", "enum": ["text", "email", "textarea", "tel", "select"]},
+                                "required": {"type": "boolean"},
+                                "options": {"type": "array", "items": s},
+                            },
+                        }},
+                        "submitLabel": s,
+                    },
+                },
             },
         },
         "WidgetConfig": {
@@ -703,6 +752,77 @@ fn schemas() -> Map<String, Value> {
                 "isActive": {"type": "boolean"},
                 "position": {"type": "integer", "minimum": 0, "maximum": 1000},
             },
+        },
+        "McpTools": {
+            "type": "object",
+            "required": ["mcpToolsUrl", "hasApiKey", "mcpToolsMaxTools"],
+            "properties": {
+                "mcpToolsUrl": nullable(s.clone()),
+                "hasApiKey": {"type": "boolean"},
+                "mcpToolsMaxTools": {"type": "integer", "minimum": 1, "maximum": 20},
+            },
+        },
+        "McpToolsWrite": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "mcpToolsUrl": nullable(json!({"type": "string", "minLength": 1, "maxLength": 2000, "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"})),
+                "mcpToolsApiKey": nullable(json!({"type": "string", "maxLength": 4096, "pattern": "^[!-~]*$"})),
+                "mcpToolsMaxTools": {"type": "integer", "minimum": 1, "maximum": 20},
+            },
+        },
+        "SubmissionCreate": {
+            "type": "object",
+            "required": ["sessionId", "toolId", "values"],
+            "additionalProperties": false,
+            "properties": {
+                "sessionId": text(1, 100),
+                "toolId": text(1, 100),
+                "values": {
+                    "type": "object",
+                    "description": "Field name -> value (strings); validated against the form: unknown fields, missing required ones, email, tel, select options and lengths are a 400 naming `values.<field>`",
+                    "additionalProperties": {"type": ["string", "null"]},
+                },
+            },
+        },
+        "SubmissionCreated": {
+            "type": "object",
+            "required": ["id", "toolId", "createdAt"],
+            "properties": {"id": s, "toolId": s, "createdAt": timestamp()},
+        },
+        "Submission": {
+            "type": "object",
+            "required": ["id", "toolId", "toolName", "conversationId", "sessionId", "visitorId", "values", "createdAt", "webhook"],
+            "properties": {
+                "id": s, "toolId": s, "toolName": s,
+                "conversationId": nullable(s.clone()), "sessionId": nullable(s.clone()),
+                "visitorId": nullable(s.clone()),
+                "values": {"type": "object", "additionalProperties": {"type": "string"}},
+                "createdAt": timestamp(),
+                "webhook": {
+                    "type": "object",
+                    "required": ["status", "attempts", "lastError", "lastAttemptAt", "deliveredAt"],
+                    "properties": {
+                        "status": {"type": "string", "enum": crate::domain::DeliveryStatus::names()},
+                        "attempts": int, "lastError": nullable(s.clone()),
+                        "lastAttemptAt": nullable(timestamp()),
+                        "deliveredAt": nullable(timestamp()),
+                    },
+                },
+            },
+        },
+        "SubmissionPage": {
+            "type": "object",
+            "required": ["submissions", "total", "limit", "offset"],
+            "properties": {
+                "submissions": {"type": "array", "items": r("Submission")},
+                "total": int, "limit": int, "offset": int,
+            },
+        },
+        "WebhookSecret": {
+            "type": "object",
+            "required": ["secret"],
+            "properties": {"secret": {"type": "string", "pattern": "^whsec_[0-9A-Za-z]{43}$"}},
         },
         "TenantCreate": {
             "type": "object",

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use crate::auth::{Credentials, RateLimiter};
+use crate::chat::AnswerKind;
+use crate::chat::mcp_client::McpTools;
 use crate::chat::turn::{Llm, LlmSlot, Turn};
 use crate::config::Config;
 use crate::secrets::SecretBox;
@@ -21,6 +23,8 @@ pub struct AppState {
     pub llm: Option<Arc<Llm>>,
     /// Seals secrets the server must read back (MCP keys, webhook signing secrets).
     pub secrets: SecretBox,
+    /// The tenants' own MCP tools servers: discovery (cached) and calls.
+    pub mcp_tools: Arc<McpTools>,
 }
 
 impl AppState {
@@ -31,6 +35,16 @@ impl AppState {
             .as_ref()
             .filter(|_| turn.wants_llm())
             .and_then(|llm| llm.try_slot())
+    }
+
+    /// [`llm_slot`](Self::llm_slot) for the chat, where the tenant's MCP tools may act on a
+    /// message the corpus does not answer ("where is my order A-42?").
+    pub fn chat_llm_slot(&self, turn: &Turn) -> Option<LlmSlot> {
+        let llm = self.llm.as_ref()?;
+        let wanted = turn.wants_llm()
+            || (turn.retrieval.kind == AnswerKind::Fallback
+                && self.mcp_tools.configured(&turn.tenant.slug));
+        wanted.then(|| llm.try_slot()).flatten()
     }
 }
 

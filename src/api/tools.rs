@@ -10,7 +10,7 @@ use super::extract::ApiJson;
 use super::fields::{boolean, known_keys, text};
 use crate::auth::{Authed, need};
 use crate::domain::tool::HOSTED_ONLY_TYPES;
-use crate::domain::{NewTool, Tool, ToolPatch, ToolType};
+use crate::domain::{Actor, NewTool, Tool, ToolPatch, ToolType};
 use crate::error::{ApiError, ApiResult};
 use crate::store::StoreError;
 
@@ -66,16 +66,27 @@ fn tool_type(value: &Value) -> ApiResult<ToolType> {
 }
 
 /// Checks a configuration against its type: SUBMIT_FORM needs `fields`, the others take
-/// optional settings only.
-fn config(tool_type: ToolType, value: &Value) -> ApiResult<Map<String, Value>> {
+/// optional settings only. `allow_http_loopback`: `[chat] webhook_allow_http_loopback`.
+fn config(
+    tool_type: ToolType,
+    value: &Value,
+    allow_http_loopback: bool,
+) -> ApiResult<Map<String, Value>> {
     let object = value
         .as_object()
         .ok_or_else(|| ApiError::validation("config", "must be an object"))?;
     match tool_type {
         ToolType::SubmitForm => {
-            known_keys(object, &["fields", "submitLabel"], Some("config"))?;
+            known_keys(
+                object,
+                &["fields", "submitLabel", "webhookUrl"],
+                Some("config"),
+            )?;
             if let Some(label) = object.get("submitLabel") {
                 text("config.submitLabel", label, 1, 50)?;
+            }
+            if let Some(url) = object.get("webhookUrl") {
+                super::submissions::check_webhook_url(url, allow_http_loopback)?;
             }
             let fields = object
                 .get("fields")
@@ -225,6 +236,28 @@ fn position(value: &Value) -> ApiResult<u32> {
         .ok_or_else(|| ApiError::validation("position", "must be a whole number from 0 to 1000"))
 }
 
+/// The tenant's first webhook tool creates its signing secret, shown once in that response
+/// (`webhookSecret`); `POST /webhook-secret/rotate` makes a new one later.
+async fn webhook_secret(
+    state: &AppState,
+    tenant: &str,
+    tool: &Tool,
+    by: Actor,
+) -> ApiResult<Option<String>> {
+    match crate::domain::submission::webhook_url(&tool.config) {
+        Some(_) => super::submissions::ensure_secret(state, tenant, by).await,
+        None => Ok(None),
+    }
+}
+
+fn with_secret(view: ToolView, secret: Option<String>) -> Value {
+    let mut value = serde_json::to_value(view).unwrap_or_else(|_| json!({}));
+    if let (Some(secret), Some(object)) = (secret, value.as_object_mut()) {
+        object.insert("webhookSecret".into(), Value::from(secret));
+    }
+    value
+}
+
 pub async fn list(
     auth: Authed<need::ToolsRead>,
     state: web::Data<AppState>,
@@ -249,7 +282,11 @@ pub async fn create(
             Some(v) => text("description", v, 0, 1000)?,
         },
         tool_type,
-        config: config(tool_type, body.get("config").unwrap_or(&json!({})))?,
+        config: config(
+            tool_type,
+            body.get("config").unwrap_or(&json!({})),
+            state.config.chat.webhook_allow_http_loopback,
+        )?,
         segment: segment(&state, auth.tenant(), &body).await?.flatten(),
         is_active: body
             .get("isActive")
@@ -259,7 +296,8 @@ pub async fn create(
         position: body.get("position").map(position).transpose()?.unwrap_or(0),
     };
     let created = state.store.create_tool(auth.tenant(), new).await?;
-    Ok(HttpResponse::Created().json(ToolView::from(created)))
+    let secret = webhook_secret(&state, auth.tenant(), &created, auth.principal.actor()).await?;
+    Ok(HttpResponse::Created().json(with_secret(ToolView::from(created), secret)))
 }
 
 pub async fn get(
@@ -308,12 +346,14 @@ pub async fn update(
     };
     // The configuration is checked against the tool's own type, inside the write.
     let new_config = body.get("config").cloned();
+    let allow_http_loopback = state.config.chat.webhook_allow_http_loopback;
     let updated = state
         .store
         .update_tool(auth.tenant(), &path.1, move |current| {
             let mut patch = patch.clone();
             if let Some(value) = &new_config {
-                patch.config = Some(config(current.tool_type, value).map_err(|e| {
+                let checked = config(current.tool_type, value, allow_http_loopback);
+                patch.config = Some(checked.map_err(|e| {
                     let (field, rule) = e.message.split_once(": ").unwrap_or(("config", ""));
                     StoreError::invalid(field, rule)
                 })?);
@@ -321,7 +361,8 @@ pub async fn update(
             Ok(patch)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(ToolView::from(updated)))
+    let secret = webhook_secret(&state, auth.tenant(), &updated, auth.principal.actor()).await?;
+    Ok(HttpResponse::Ok().json(with_secret(ToolView::from(updated), secret)))
 }
 
 pub async fn delete(

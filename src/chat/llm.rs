@@ -113,12 +113,112 @@ impl fmt::Debug for LlmClient {
 }
 
 #[derive(Serialize)]
-struct CompletionRequest<'a> {
+struct CompletionRequest<'a, M: Serialize> {
     model: &'a str,
-    messages: &'a [ChatMessage],
+    messages: &'a [M],
     // `temperature` is deliberately not sent: some hosted models reject any value but their
     // default, and a failed chat is worse than a slightly less deterministic one.
     stream: bool,
+    /// OpenAI-style function tools; absent rather than empty, which some servers refuse.
+    #[serde(skip_serializing_if = "<[Value]>::is_empty")]
+    tools: &'a [Value],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<&'a str>,
+}
+
+/// A function call the model asked for. `arguments` is the model's JSON text, unchecked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+/// What one completion produced: text (streamed to `on_delta` as it came), tool calls, or both.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Completion {
+    pub text: String,
+    pub tool_calls: Vec<ToolCall>,
+}
+
+/// Rebuilds tool calls from streamed `delta.tool_calls` fragments: the first fragment of a
+/// call carries its `index`, `id` and `function.name`, later ones only `index` and a piece of
+/// `function.arguments`.
+#[derive(Debug, Default)]
+pub struct ToolCallAssembler {
+    calls: Vec<(u64, ToolCall)>,
+}
+
+impl ToolCallAssembler {
+    /// Adds one event's `delta.tool_calls` array.
+    pub fn feed(&mut self, fragments: &Value) {
+        let Some(fragments) = fragments.as_array() else {
+            return;
+        };
+        for (position, fragment) in fragments.iter().enumerate() {
+            // Some servers leave out `index` when they send one call per event.
+            let index = fragment
+                .get("index")
+                .and_then(Value::as_u64)
+                .unwrap_or(position as u64);
+            let at = match self.calls.iter().position(|(i, _)| *i == index) {
+                Some(at) => at,
+                None => {
+                    self.calls.push((
+                        index,
+                        ToolCall {
+                            id: String::new(),
+                            name: String::new(),
+                            arguments: String::new(),
+                        },
+                    ));
+                    self.calls.len() - 1
+                }
+            };
+            let call = &mut self.calls[at].1;
+            if let Some(id) = fragment.get("id").and_then(Value::as_str)
+                && call.id.is_empty()
+            {
+                call.id = id.to_owned();
+            }
+            if let Some(name) = fragment.pointer("/function/name").and_then(Value::as_str)
+                && call.name != name
+            {
+                // OpenAI sends the name once; a server that repeats it whole must not double it.
+                call.name.push_str(name);
+            }
+            match fragment.pointer("/function/arguments") {
+                Some(Value::String(part)) => call.arguments.push_str(part),
+                // A few servers send the arguments as an object rather than JSON text.
+                Some(object @ Value::Object(_)) => call.arguments.push_str(&object.to_string()),
+                _ => {}
+            }
+        }
+    }
+
+    /// The calls in index order.
+    pub fn finish(mut self) -> Vec<ToolCall> {
+        self.calls.sort_by_key(|(i, _)| *i);
+        self.calls.into_iter().map(|(_, call)| call).collect()
+    }
+}
+
+/// The tool calls of a non-streamed `message`.
+fn message_tool_calls(message: Option<&Value>) -> Vec<ToolCall> {
+    let mut assembler = ToolCallAssembler::default();
+    if let Some(calls) = message.and_then(|m| m.get("tool_calls")) {
+        assembler.feed(calls);
+    }
+    assembler.finish()
+}
+
+/// Text only: the answer of a call that offered no tools.
+fn text_only(completion: Result<Completion, LlmError>) -> Result<String, LlmError> {
+    let completion = completion?;
+    if completion.text.trim().is_empty() {
+        return Err(LlmError::Empty);
+    }
+    Ok(completion.text)
 }
 
 impl LlmClient {
@@ -162,14 +262,38 @@ impl LlmClient {
         messages: &[ChatMessage],
         on_delta: &mut dyn FnMut(&str) -> bool,
     ) -> Result<String, LlmError> {
+        text_only(self.complete(messages, &[], None, on_delta))
+    }
+
+    /// Streams a completion that may offer `tools` (OpenAI function tools) to the model, with
+    /// an optional `tool_choice` (`"none"` forbids calls). `messages` may be [`ChatMessage`]s
+    /// or raw JSON messages (assistant `tool_calls`, `role: tool` results). Text reaches
+    /// `on_delta` as it arrives; tool calls are assembled and returned with the text. `Empty`
+    /// only when there is neither.
+    pub fn complete<M: Serialize>(
+        &self,
+        messages: &[M],
+        tools: &[Value],
+        tool_choice: Option<&str>,
+        on_delta: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Completion, LlmError> {
         let started = Instant::now();
-        let result = self.call(messages, on_delta, started);
+        let body = serde_json::to_string(&CompletionRequest {
+            model: &self.model,
+            messages,
+            stream: true,
+            tools,
+            tool_choice: tool_choice.filter(|_| !tools.is_empty()),
+        })
+        .map_err(|e| LlmError::Protocol(format!("cannot encode request: {e}")));
+        let result = body.and_then(|body| self.call(body, on_delta, started));
         match &result {
-            Ok(text) => log::debug!(
-                "llm: completion from {} done in {} ms ({} chars)",
+            Ok(done) => log::debug!(
+                "llm: completion from {} done in {} ms ({} chars, {} tool calls)",
                 self.url,
                 started.elapsed().as_millis(),
-                text.chars().count()
+                done.text.chars().count(),
+                done.tool_calls.len()
             ),
             Err(e) => log::debug!(
                 "llm: completion from {} failed after {} ms: {e}",
@@ -182,17 +306,10 @@ impl LlmClient {
 
     fn call(
         &self,
-        messages: &[ChatMessage],
+        body: String,
         on_delta: &mut dyn FnMut(&str) -> bool,
         started: Instant,
-    ) -> Result<String, LlmError> {
-        let body = serde_json::to_string(&CompletionRequest {
-            model: &self.model,
-            messages,
-            stream: true,
-        })
-        .map_err(|e| LlmError::Protocol(format!("cannot encode request: {e}")))?;
-
+    ) -> Result<Completion, LlmError> {
         let mut request = self
             .agent
             .post(&self.url)
@@ -232,7 +349,7 @@ impl LlmClient {
         if is_json {
             self.read_json_completion(reader, on_delta)
         } else {
-            self.read_sse(BufReader::new(reader), on_delta)
+            self.read_sse_completion(BufReader::new(reader), on_delta)
         }
     }
 
@@ -241,7 +358,7 @@ impl LlmClient {
         &self,
         mut reader: impl Read,
         on_delta: &mut dyn FnMut(&str) -> bool,
-    ) -> Result<String, LlmError> {
+    ) -> Result<Completion, LlmError> {
         let mut raw = Vec::new();
         reader.read_to_end(&mut raw).map_err(|e| self.map_io(e))?;
         let value: Value = serde_json::from_slice(&raw).map_err(|_| {
@@ -257,27 +374,41 @@ impl LlmClient {
                 self.excerpt(&value.to_string())
             )));
         };
-        let text = choices
-            .first()
-            .and_then(|c| c.pointer("/message/content"))
+        let message = choices.first().and_then(|c| c.get("message"));
+        let text = message
+            .and_then(|m| m.get("content"))
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if text.trim().is_empty() {
+        let tool_calls = message_tool_calls(message);
+        if text.trim().is_empty() && tool_calls.is_empty() {
             return Err(LlmError::Empty);
         }
-        if !on_delta(text) {
+        if !text.is_empty() && !on_delta(text) {
             return Err(LlmError::Cancelled);
         }
-        Ok(text.to_owned())
+        Ok(Completion {
+            text: text.to_owned(),
+            tool_calls,
+        })
+    }
+
+    #[cfg(test)]
+    fn read_sse(
+        &self,
+        reader: impl BufRead,
+        on_delta: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<String, LlmError> {
+        text_only(self.read_sse_completion(reader, on_delta))
     }
 
     /// Reads `data:` lines one at a time so each delta reaches the visitor as soon as it lands.
-    fn read_sse(
+    fn read_sse_completion(
         &self,
         mut reader: impl BufRead,
         on_delta: &mut dyn FnMut(&str) -> bool,
-    ) -> Result<String, LlmError> {
+    ) -> Result<Completion, LlmError> {
         let mut full = String::new();
+        let mut tool_calls = ToolCallAssembler::default();
         let mut line = Vec::new();
         loop {
             line.clear();
@@ -307,12 +438,16 @@ impl LlmClient {
                 LlmError::Protocol(format!("stream event is not JSON: {}", self.excerpt(data)))
             })?;
             self.check_error_object(&value)?;
+            if let Some(fragments) = value.pointer("/choices/0/delta/tool_calls") {
+                tool_calls.feed(fragments);
+            }
             let delta = value
                 .pointer("/choices/0/delta/content")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             if delta.is_empty() {
-                // Role-only openers and the closing `finish_reason` event have no content.
+                // Role-only openers, tool call fragments and the closing `finish_reason`
+                // event have no content.
                 continue;
             }
             full.push_str(delta);
@@ -320,10 +455,14 @@ impl LlmClient {
                 return Err(LlmError::Cancelled);
             }
         }
-        if full.trim().is_empty() {
+        let tool_calls = tool_calls.finish();
+        if full.trim().is_empty() && tool_calls.is_empty() {
             return Err(LlmError::Empty);
         }
-        Ok(full)
+        Ok(Completion {
+            text: full,
+            tool_calls,
+        })
     }
 
     /// OpenAI and most compatible servers report failures inside a 2xx stream as
@@ -695,5 +834,78 @@ mod tests {
         assert_eq!(excerpt.chars().count(), EXCERPT_CHARS);
         assert!(excerpt.ends_with('…'));
         assert!(!excerpt.contains(KEY));
+    }
+
+    #[test]
+    fn tool_call_fragments_assemble_by_index_in_any_interleaving() {
+        let mut assembler = ToolCallAssembler::default();
+        for fragment in [
+            serde_json::json!([{"index": 1, "id": "call_b", "type": "function",
+                "function": {"name": "escalate", "arguments": ""}}]),
+            serde_json::json!([{"index": 0, "id": "call_a", "function": {"name": "remember_fact"}}]),
+            serde_json::json!([{"index": 0, "function": {"arguments": "{\"key\":"}}]),
+            serde_json::json!([{"index": 1, "function": {"arguments": "{\"reason\":\"x\"}"}}]),
+            serde_json::json!([{"index": 0, "function": {"arguments": "\"name\",\"value\":\"Zoé\"}"}}]),
+            // A server repeating the whole name must not double it.
+            serde_json::json!([{"index": 0, "function": {"name": "remember_fact"}}]),
+        ] {
+            assembler.feed(&fragment);
+        }
+        assert_eq!(
+            assembler.finish(),
+            [
+                ToolCall {
+                    id: "call_a".into(),
+                    name: "remember_fact".into(),
+                    arguments: r#"{"key":"name","value":"Zoé"}"#.into()
+                },
+                ToolCall {
+                    id: "call_b".into(),
+                    name: "escalate".into(),
+                    arguments: r#"{"reason":"x"}"#.into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn streamed_and_json_tool_calls_reach_the_caller_with_the_tools_offered() {
+        use fake_llm::ScriptStep;
+        let args = r#"{"key":"favourite_colour","value":"teal"}"#;
+        for step in [
+            ScriptStep::call("call_1", "remember", args),
+            ScriptStep::JsonToolCalls(vec![("call_1".into(), "remember".into(), args.into())]),
+        ] {
+            let fake = spawn_fake_llm(FakeBehaviour::Script(vec![step]));
+            let tools = [serde_json::json!({"type": "function", "function": {"name": "remember"}})];
+            let mut seen = Vec::new();
+            let done = client(&fake.base_url, None)
+                .complete(&conversation(), &tools, None, &mut |d| {
+                    seen.push(d.to_owned());
+                    true
+                })
+                .unwrap();
+            assert!(seen.is_empty(), "{seen:?}");
+            assert_eq!(done.text, "");
+            assert_eq!(
+                done.tool_calls,
+                [ToolCall {
+                    id: "call_1".into(),
+                    name: "remember".into(),
+                    arguments: args.into()
+                }]
+            );
+            let body = fake.last_request().unwrap().json();
+            assert_eq!(body["tools"][0]["function"]["name"], "remember");
+            assert!(body.get("tool_choice").is_none());
+        }
+        // Without tools, neither key is sent, and a tool-call-only answer is no text.
+        let fake = spawn_fake_llm(FakeBehaviour::Script(vec![ScriptStep::call(
+            "c", "remember", args,
+        )]));
+        let (_, result) = collect(&client(&fake.base_url, None));
+        assert_eq!(result, Err(LlmError::Empty));
+        let body = fake.last_request().unwrap().json();
+        assert!(body.get("tools").is_none() && body.get("tool_choice").is_none());
     }
 }

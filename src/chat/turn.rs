@@ -3,11 +3,13 @@
 //! write of both messages). No HTTP here: `api::chat` validates the request, frames SSE and
 //! maps [`TurnError`] to responses.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::agent::{FormOffer, ToolExecution, ToolsOutcome};
 use super::answer::{self, Answer, AnswerKind, Persona, Retrieved, SegmentInfo};
 use super::llm::{ChatMessage, LlmClient};
 use super::relevance;
@@ -15,7 +17,10 @@ use crate::clock::Timestamp;
 use crate::config::ChatConfig;
 use crate::domain::Role;
 use crate::domain::stats::ExchangeOutcome;
-use crate::domain::{Channel, Exchange, Metadata, NewConversation, Segment, Tenant, VisitorType};
+use crate::domain::{
+    Channel, ConversationStatus, Exchange, Metadata, NewConversation, Segment, Tenant, Tool,
+    VisitorType,
+};
 use crate::store::{Recorded, Store, StoreError};
 
 /// How many earlier messages of the conversation a turn loads (the LLM sees them).
@@ -53,7 +58,27 @@ impl Turn {
     /// Only an answer built from relevant entries is worth an LLM call: with nothing relevant
     /// the model could only invent, and small talk needs no model.
     pub fn wants_llm(&self) -> bool {
+        // With tools, a message the corpus does not answer may still be something to act on
+        // ("remember that I live in Lyon").
         self.retrieval.kind == AnswerKind::FromCorpus
+            || (self.retrieval.kind == AnswerKind::Fallback && !self.tools.is_empty())
+    }
+
+    /// The visitor the conversation is linked to, if any.
+    pub fn visitor_id(&self) -> Option<&str> {
+        self.start.visitor_id.as_deref()
+    }
+
+    /// The prompt: persona, segment, sources, visitor facts, history and the message.
+    pub fn llm_messages(&self) -> Vec<ChatMessage> {
+        answer::llm_messages(
+            &persona(&self.tenant),
+            &segment_info(&self.segment),
+            &self.retrieval.sources,
+            &self.visitor_facts,
+            &self.history,
+            &self.message,
+        )
     }
 }
 
@@ -86,6 +111,8 @@ pub struct Turn {
     /// What the tenant remembers about the visitor (key, value), for the LLM.
     visitor_facts: Vec<(String, String)>,
     pub retrieval: Answer,
+    /// The tenant's active tools for this segment, in list order.
+    pub tools: Vec<Tool>,
 }
 
 #[derive(Serialize, Clone, Debug)]
@@ -107,6 +134,17 @@ pub struct Reply {
     pub agent_model: Option<String>,
     pub sources: Vec<SourceRef>,
     pub llm_source: LlmSource,
+    /// Tools run in this turn: name, type and success only, never their inputs.
+    pub tool_executions: Vec<ToolExecution>,
+    /// Tool name → success.
+    pub tool_results: BTreeMap<String, bool>,
+    /// A SUBMIT_FORM call stored the visitor's details in this turn.
+    pub contact_submitted: bool,
+    /// The conversation's status after this turn.
+    pub status: ConversationStatus,
+    /// A contact form for the widget to render (offline rules), absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub form: Option<FormOffer>,
 }
 
 /// Picks the segment, loads the conversation so far, checks the quota and retrieves.
@@ -183,6 +221,12 @@ pub async fn prepare(
         },
         None => (None, Vec::new()),
     };
+    let tools = store
+        .list_tools(&tenant.slug)
+        .await?
+        .into_iter()
+        .filter(|t| t.is_active && t.segment.as_ref().is_none_or(|s| *s == segment.slug))
+        .collect();
     let start = NewConversation {
         session_id: request.session_id.clone(),
         segment: segment.slug.clone(),
@@ -209,6 +253,7 @@ pub async fn prepare(
         history,
         visitor_facts,
         retrieval,
+        tools,
     })
 }
 
@@ -294,8 +339,8 @@ pub struct Llm {
 
 /// The right to make one LLM call; the slot is given back when the call has really ended.
 pub struct LlmSlot {
-    client: Arc<LlmClient>,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    pub(super) client: Arc<LlmClient>,
+    pub(super) permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Llm {
@@ -328,7 +373,7 @@ impl Llm {
 
 /// Sets the flag when dropped: the future waiting for the LLM went away (the visitor
 /// disconnected), so the call stops at its next delta.
-struct CancelOnDrop(Arc<std::sync::atomic::AtomicBool>);
+pub(super) struct CancelOnDrop(pub(super) Arc<std::sync::atomic::AtomicBool>);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
@@ -344,14 +389,7 @@ pub async fn generate(
     turn: &Turn,
     mut on_delta: impl FnMut(&str) -> bool + Send + 'static,
 ) -> (String, LlmSource) {
-    let messages: Vec<ChatMessage> = answer::llm_messages(
-        &persona(&turn.tenant),
-        &segment_info(&turn.segment),
-        &turn.retrieval.sources,
-        &turn.visitor_facts,
-        &turn.history,
-        &turn.message,
-    );
+    let messages: Vec<ChatMessage> = turn.llm_messages();
     let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let _cancel = CancelOnDrop(cancelled.clone());
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
@@ -401,6 +439,18 @@ pub async fn record(
     text: String,
     llm_source: LlmSource,
 ) -> Result<Reply, TurnError> {
+    record_with_tools(store, turn, text, llm_source, ToolsOutcome::default()).await
+}
+
+/// [`record`], with what the tools did in the turn (counted on the conversation, shown in
+/// the reply).
+pub async fn record_with_tools(
+    store: &Store,
+    turn: &Turn,
+    text: String,
+    llm_source: LlmSource,
+    tools: ToolsOutcome,
+) -> Result<Reply, TurnError> {
     let exchange = Exchange {
         start: turn.start.clone(),
         user_message: turn.message.clone(),
@@ -416,6 +466,7 @@ pub async fn record(
                 .collect(),
         },
         max_messages: turn.max_messages,
+        tools: tools.activity.clone(),
     };
     let conversation = match store.record_exchange(&turn.tenant.slug, exchange).await? {
         Recorded::Stored(conversation) => conversation,
@@ -443,6 +494,11 @@ pub async fn record(
             })
             .collect(),
         llm_source,
+        tool_results: tools.results(),
+        tool_executions: tools.executions,
+        contact_submitted: tools.contact_submitted,
+        status: conversation.status,
+        form: tools.form,
     })
 }
 

@@ -19,6 +19,9 @@ pub enum AuditAction {
     SettingsChanged,
     #[serde(rename = "corpus.imported")]
     CorpusImported,
+    /// The form-webhook signing secret was created (first webhook tool) or rotated.
+    #[serde(rename = "webhook_secret.changed")]
+    WebhookSecretChanged,
     #[serde(rename = "request.denied")]
     RequestDenied,
 }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::tenant::named_enum;
+use super::tool::ToolType;
 use crate::clock::Timestamp;
 
 /// How many characters of the first user message the listing shows.
@@ -25,6 +26,21 @@ named_enum!(
         Agent => "agent",
     }
 );
+
+named_enum!(
+    /// `escalated` once a tool handed the conversation over to a person; it stays so.
+    ConversationStatus {
+        Active => "active",
+        Escalated => "escalated",
+    }
+);
+
+/// Rows written before conversations had a status read as active.
+impl Default for ConversationStatus {
+    fn default() -> Self {
+        ConversationStatus::Active
+    }
+}
 
 named_enum!(
     Role {
@@ -55,6 +71,16 @@ pub struct Conversation {
     pub last_message_at: Timestamp,
     pub preview: String,
     pub metadata: Metadata,
+    // The three fields below came with tools (issue 10): older rows lack them and read as an
+    // active conversation in which no tool ran.
+    #[serde(default)]
+    pub status: ConversationStatus,
+    /// Tool calls the bot made in this conversation, successful or not.
+    #[serde(default)]
+    pub tool_calls_count: u32,
+    /// Each type of tool executed at least once, for the `toolType` filter.
+    #[serde(default)]
+    pub tool_types: Vec<ToolType>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -89,6 +115,19 @@ pub struct Exchange {
     pub outcome: crate::domain::stats::ExchangeOutcome,
     /// The most messages the conversation may hold after this exchange.
     pub max_messages: u32,
+    /// What the bot's tools did during this exchange.
+    pub tools: ToolActivity,
+}
+
+/// The tools run during one exchange, as the conversation keeps count of them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ToolActivity {
+    /// Every call, builtin or external, successful or not.
+    pub calls: u32,
+    /// Types of the builtin tools called.
+    pub types: Vec<ToolType>,
+    /// A successful ESCALATE_TO_HUMAN: the conversation becomes `escalated`.
+    pub escalated: bool,
 }
 
 /// Filters shared by the list and the CSV export; `None` = no constraint.
@@ -101,6 +140,8 @@ pub struct ConversationFilter {
     pub channel: Option<Channel>,
     pub visitor_type: Option<VisitorType>,
     pub visitor_id: Option<String>,
+    /// Conversations in which a tool of this type was executed.
+    pub tool_type: Option<ToolType>,
 }
 
 impl ConversationFilter {
@@ -112,5 +153,6 @@ impl ConversationFilter {
                 .is_none_or(|v| c.visitor_id.as_ref() == Some(v))
             && self.channel.is_none_or(|ch| ch == c.channel)
             && self.visitor_type.is_none_or(|v| v == c.visitor_type)
+            && self.tool_type.is_none_or(|t| c.tool_types.contains(&t))
     }
 }

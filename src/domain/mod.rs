@@ -8,6 +8,7 @@ pub mod scope;
 pub mod segment;
 pub mod session;
 pub mod stats;
+pub mod submission;
 pub mod tenant;
 pub mod token;
 pub mod tool;
@@ -15,13 +16,16 @@ pub mod visitor;
 
 pub use audit::{Actor, ActorKind, AuditAction, AuditEntry, NewAudit};
 pub use conversation::{
-    Channel, Conversation, ConversationFilter, Exchange, Message, Metadata, NewConversation, Role,
-    VisitorType,
+    Channel, Conversation, ConversationFilter, ConversationStatus, Exchange, Message, Metadata,
+    NewConversation, Role, ToolActivity, VisitorType,
 };
 pub use corpus::{CorpusEntry, CorpusPage, CorpusPatch, NewCorpus};
 pub use scope::{Scope, ScopeSet};
 pub use segment::{NewSegment, Segment, SegmentPatch, Starter};
 pub use session::Session;
+pub use submission::{
+    DeliveryStatus, FieldError, FormField, NewSubmission, Submission, WebhookDelivery,
+};
 pub use tenant::{
     ContentPolicy, ParentRef, Plan, Tenant, TenantExtra, TenantPatch, Tone, VisitorAuthMode,
     VoiceConfig,

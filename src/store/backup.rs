@@ -125,9 +125,13 @@ impl Store {
             VISITOR_KEYS,
             VISITOR_MEMORY,
             VISITOR_CONVERSATIONS,
+            MCP_SETTINGS,
             QUARANTINE,
             AUDIT,
             AUDIT_COUNT,
+            SUBMISSIONS,
+            WEBHOOK_OUTBOX,
+            WEBHOOK_SECRETS,
         );
         for table in snapshot.list_tables()? {
             if !copied.contains(&table.name()) {

@@ -12,7 +12,9 @@ use super::{Store, StoreError, StoreResult, decode, encode, tenants};
 use crate::clock::Timestamp;
 use crate::domain::conversation::PREVIEW_CHARS;
 use crate::domain::stats::{DayStats, day_of};
-use crate::domain::{Conversation, ConversationFilter, Exchange, Message, Role, VisitorType};
+use crate::domain::{
+    Conversation, ConversationFilter, ConversationStatus, Exchange, Message, Role, VisitorType,
+};
 use crate::ids::new_id;
 
 /// The outcome of recording an exchange.
@@ -172,6 +174,9 @@ fn apply_exchange(tx: &mut Tx<'_>, tenant: &str, exchange: &Exchange) -> StoreRe
                 last_message_at: started_at,
                 preview: exchange.user_message.chars().take(PREVIEW_CHARS).collect(),
                 metadata: start.metadata.clone(),
+                status: ConversationStatus::Active,
+                tool_calls_count: 0,
+                tool_types: Vec::new(),
             };
             tx.txn
                 .open_table(CONVERSATION_SESSIONS)?
@@ -182,6 +187,16 @@ fn apply_exchange(tx: &mut Tx<'_>, tenant: &str, exchange: &Exchange) -> StoreRe
             conversation
         }
     };
+    let tools = &exchange.tools;
+    conversation.tool_calls_count = conversation.tool_calls_count.saturating_add(tools.calls);
+    for tool_type in &tools.types {
+        if !conversation.tool_types.contains(tool_type) {
+            conversation.tool_types.push(*tool_type);
+        }
+    }
+    if tools.escalated {
+        conversation.status = ConversationStatus::Escalated;
+    }
     let replied_at = tx.unique_now();
     let messages = [
         (Role::User, &exchange.user_message, exchange.user_at),

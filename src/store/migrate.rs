@@ -61,6 +61,10 @@ fn create_tables(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(tables::VISITOR_MEMORY)?;
     txn.open_table(tables::VISITOR_CONVERSATIONS)?;
     txn.open_table(tables::SESSIONS)?;
+    txn.open_table(tables::MCP_SETTINGS)?;
+    txn.open_table(tables::SUBMISSIONS)?;
+    txn.open_table(tables::WEBHOOK_OUTBOX)?;
+    txn.open_table(tables::WEBHOOK_SECRETS)?;
     Ok(())
 }
 

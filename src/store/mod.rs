@@ -16,10 +16,12 @@ mod backup;
 pub mod check;
 mod conversations;
 mod corpus;
+mod mcp_settings;
 mod migrate;
 mod segments;
 mod sessions;
 mod snapshot;
+mod submissions;
 pub mod tables;
 mod tenants;
 mod tokens;
@@ -37,6 +39,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use conversations::{ConversationPage, ExportCursor, Recorded};
+pub use mcp_settings::{McpSettings, McpSettingsWrite};
+pub use submissions::{DueWebhook, SubmissionPage};
 use tables::{META, SCHEMA_VERSION};
 use writer::Writer;
 

@@ -51,6 +51,19 @@ pub const VISITOR_MEMORY: TableDefinition<(&str, &str, &str), &[u8]> =
 pub const VISITOR_CONVERSATIONS: TableDefinition<(&str, &str, &str), ()> =
     TableDefinition::new("visitor_conversations");
 
+/// tenant -> McpSettings: the tenant's MCP tools server, its API key sealed (never in clear).
+pub const MCP_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("mcp_settings");
+/// (tenant, submission id) -> Submission. Ids start with their instant, so a tenant's range is
+/// in the order the forms were submitted.
+pub const SUBMISSIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("submissions");
+/// (due µs, tenant, submission id) -> OutboxJob: webhook deliveries still to attempt, written
+/// in the submission's own transaction so an acknowledged submission's webhook survives a
+/// crash; the delivery worker takes the due ones in order.
+pub const WEBHOOK_OUTBOX: TableDefinition<(i64, &str, &str), &[u8]> =
+    TableDefinition::new("webhook_outbox");
+/// tenant -> its webhook signing secret, sealed by `secrets::SecretBox` (never in clear).
+pub const WEBHOOK_SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("webhook_secrets");
+
 /// BLAKE3 (hex) of a dashboard session's cookie value -> Session (never the value itself)
 pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 

@@ -50,6 +50,7 @@ fn exchange(session: &str) -> Exchange {
         reply: "hello".into(),
         outcome: Default::default(),
         max_messages: 1000,
+        tools: Default::default(),
     }
 }
 
@@ -818,4 +819,95 @@ fn audit_is_newest_first_and_pruned_by_count_and_age() {
         assert_eq!(store.prune_audit(later, Some(3600), 10).await.unwrap(), 2);
         assert_eq!(details(&store), (vec![], 0));
     });
+}
+
+#[test]
+fn tool_activity_counts_and_escalation_sticks_and_old_rows_read_as_active() {
+    use crate::domain::{ConversationFilter, ConversationStatus, ToolActivity, ToolType};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    run(async {
+        store.create_tenant("acme", "Acme").await.unwrap();
+        let stored = |r: Recorded| match r {
+            Recorded::Stored(c) => c,
+            other => panic!("not stored: {other:?}"),
+        };
+        let with_tools = |tools: ToolActivity| Exchange {
+            tools,
+            ..exchange("s1")
+        };
+        let first = stored(
+            store
+                .record_exchange(
+                    "acme",
+                    with_tools(ToolActivity {
+                        calls: 2,
+                        types: vec![ToolType::EscalateToHuman],
+                        escalated: true,
+                    }),
+                )
+                .await
+                .unwrap(),
+        );
+        assert_eq!(first.status, ConversationStatus::Escalated);
+        let second = stored(
+            store
+                .record_exchange(
+                    "acme",
+                    with_tools(ToolActivity {
+                        calls: 1,
+                        types: vec![ToolType::RememberFact, ToolType::EscalateToHuman],
+                        escalated: false,
+                    }),
+                )
+                .await
+                .unwrap(),
+        );
+        assert_eq!(second.status, ConversationStatus::Escalated, "it stays");
+        assert_eq!(second.tool_calls_count, 3);
+        assert_eq!(
+            second.tool_types,
+            [ToolType::EscalateToHuman, ToolType::RememberFact]
+        );
+        stored(store.record_exchange("acme", exchange("s2")).await.unwrap());
+        let filter = ConversationFilter {
+            tool_type: Some(ToolType::RememberFact),
+            ..Default::default()
+        };
+        let page = store
+            .list_conversations("acme", filter, 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(page.total, 1);
+        assert_eq!(page.conversations[0].id, second.id);
+    });
+    // A row written before tools existed has none of their fields.
+    let mut old = serde_json::to_value(exchange_conversation()).unwrap();
+    for key in ["status", "tool_calls_count", "tool_types"] {
+        old.as_object_mut().unwrap().remove(key);
+    }
+    let read: crate::domain::Conversation = serde_json::from_value(old).unwrap();
+    assert_eq!(read.status, ConversationStatus::Active);
+    assert_eq!(read.tool_calls_count, 0);
+    assert!(read.tool_types.is_empty());
+}
+
+fn exchange_conversation() -> crate::domain::Conversation {
+    crate::domain::Conversation {
+        id: "conv_1".into(),
+        session_id: "s".into(),
+        segment: "general".into(),
+        channel: Channel::Api,
+        visitor_type: VisitorType::Human,
+        agent_model: None,
+        visitor_id: None,
+        message_count: 2,
+        started_at: Timestamp::now(),
+        last_message_at: Timestamp::now(),
+        preview: "hi".into(),
+        metadata: Metadata::default(),
+        status: crate::domain::ConversationStatus::Escalated,
+        tool_calls_count: 1,
+        tool_types: vec![],
+    }
 }

@@ -249,6 +249,7 @@ impl Store {
                     conversation.as_str(),
                 ))?;
             }
+            super::submissions::remove_visitor_rows(tx, &tenant, &id)?;
             Ok(())
         })
         .await

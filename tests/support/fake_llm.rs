@@ -32,6 +32,33 @@ pub enum FakeBehaviour {
     /// SSE: one `word ` delta every this long, for a minute, unless the client hangs up
     /// first (counted in `FakeLlm::hangups`).
     Drip(Duration),
+    /// Plays a script: the n-th request gets the n-th step (the last step once past the end).
+    Script(Vec<ScriptStep>),
+}
+
+/// One answer of a `Script`.
+#[derive(Clone, Debug)]
+pub enum ScriptStep {
+    /// Streamed text, one delta per string.
+    Text(Vec<String>),
+    /// Streamed tool calls `(id, function name, arguments)`, as the OpenAI API streams them:
+    /// a first fragment with index, id and name, then the arguments in small pieces.
+    ToolCalls(Vec<(String, String, String)>),
+    /// Streamed text, then streamed tool calls, in one answer.
+    TextThenCalls(Vec<String>, Vec<(String, String, String)>),
+    /// The same tool calls in one non-streamed `chat.completion` JSON.
+    JsonToolCalls(Vec<(String, String, String)>),
+}
+
+impl ScriptStep {
+    pub fn text(text: &str) -> ScriptStep {
+        ScriptStep::Text(vec![text.to_owned()])
+    }
+
+    /// One streamed tool call.
+    pub fn call(id: &str, name: &str, arguments: &str) -> ScriptStep {
+        ScriptStep::ToolCalls(vec![(id.to_owned(), name.to_owned(), arguments.to_owned())])
+    }
 }
 
 /// What the fake received.
@@ -140,7 +167,11 @@ fn serve(
         return Ok(());
     };
     // Recorded before answering so a test that returns on the answer already sees it.
-    lock(requests).push(request);
+    let position = {
+        let mut recorded = lock(requests);
+        recorded.push(request);
+        recorded.len() - 1
+    };
 
     let mut out = conn;
     match behaviour {
@@ -192,6 +223,43 @@ fn serve(
             write_json(&mut out, *status, &body)
         }
         FakeBehaviour::Hang => wait_for_hangup(&mut reader),
+        FakeBehaviour::Script(steps) => match steps.get(position).or(steps.last()) {
+            None => write_json(
+                &mut out,
+                500,
+                &serde_json::json!({"error": {"message": "empty script"}}),
+            ),
+            Some(ScriptStep::Text(chunks)) => {
+                write_sse_head(&mut out)?;
+                for chunk in chunks {
+                    send_event(&mut out, &delta_event(chunk))?;
+                }
+                send_event(&mut out, &finish_event("stop"))?;
+                out.write_all(b"data: [DONE]\n\n")?;
+                out.flush()
+            }
+            Some(ScriptStep::ToolCalls(calls)) => stream_calls(&mut out, &[], calls),
+            Some(ScriptStep::TextThenCalls(chunks, calls)) => stream_calls(&mut out, chunks, calls),
+            Some(ScriptStep::JsonToolCalls(calls)) => {
+                let calls: Vec<serde_json::Value> = calls
+                    .iter()
+                    .map(|(id, name, arguments)| {
+                        serde_json::json!({"id": id, "type": "function",
+                            "function": {"name": name, "arguments": arguments}})
+                    })
+                    .collect();
+                let body = serde_json::json!({
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion",
+                    "choices": [{
+                        "index": 0,
+                        "message": {"role": "assistant", "content": null, "tool_calls": calls},
+                        "finish_reason": "tool_calls"
+                    }]
+                });
+                write_json(&mut out, 200, &body)
+            }
+        },
         FakeBehaviour::Drip(every) => {
             write_sse_head(&mut out)?;
             let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -256,6 +324,57 @@ fn delta_event(content: &str) -> serde_json::Value {
         "object": "chat.completion.chunk",
         "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}]
     })
+}
+
+/// Text deltas, then each call as OpenAI streams it: index, id and name first, then the
+/// arguments five characters at a time.
+fn stream_calls(
+    out: &mut TcpStream,
+    chunks: &[String],
+    calls: &[(String, String, String)],
+) -> std::io::Result<()> {
+    write_sse_head(out)?;
+    send_event(
+        out,
+        &serde_json::json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": null}}]}),
+    )?;
+    for chunk in chunks {
+        send_event(out, &delta_event(chunk))?;
+    }
+    for (index, (id, name, arguments)) in calls.iter().enumerate() {
+        send_event(
+            out,
+            &tool_delta(serde_json::json!({
+                "index": index, "id": id, "type": "function",
+                "function": {"name": name, "arguments": ""}
+            })),
+        )?;
+        let chars: Vec<char> = arguments.chars().collect();
+        for piece in chars.chunks(5) {
+            let piece: String = piece.iter().collect();
+            send_event(
+                out,
+                &tool_delta(serde_json::json!({
+                    "index": index, "function": {"arguments": piece}
+                })),
+            )?;
+        }
+    }
+    send_event(out, &finish_event("tool_calls"))?;
+    out.write_all(b"data: [DONE]\n\n")?;
+    out.flush()
+}
+
+fn tool_delta(fragment: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": {"tool_calls": [fragment]}, "finish_reason": null}]
+    })
+}
+
+fn finish_event(reason: &str) -> serde_json::Value {
+    serde_json::json!({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]})
 }
 
 fn write_sse_head(out: &mut TcpStream) -> std::io::Result<()> {

@@ -3,6 +3,7 @@
 
 pub mod dashboard;
 pub mod fake_llm;
+pub mod mcp_tools_server;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader};
