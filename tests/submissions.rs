@@ -238,6 +238,33 @@ fn bad_values_name_their_field_and_wrong_tools_are_refused() {
             .unwrap()
             .starts_with("config.webhookUrl")
     );
+    // Adding a webhook to an existing form creates the secret, shown in that answer only.
+    let hook = |url: &str| {
+        server.patch(
+            &format!("/tenants/acme/tools/{tool}"),
+            &server.admin,
+            &json!({"config": {
+                "fields": [{"name": "email", "label": "Email", "type": "email"}],
+                "webhookUrl": url}}),
+        )
+    };
+    let r = hook("https://hooks.example.com/a");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.json()["webhookSecret"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_")
+    );
+    assert_eq!(
+        r.json()["config"]["webhookUrl"],
+        "https://hooks.example.com/a"
+    );
+    let r = hook("https://hooks.example.com/b");
+    assert_eq!(r.json()["webhookSecret"], Value::Null, "shown once");
+    let r = server.get(&format!("/tenants/acme/tools/{tool}"), &server.admin);
+    assert_eq!(r.json()["webhookSecret"], Value::Null);
+    assert_eq!(hook("http://hooks.example.com/c").status, 400);
 }
 
 /// What the test's webhook receiver saw of one request.
