@@ -802,6 +802,38 @@ mod tests {
     }
 
     #[test]
+    fn check_finds_a_damaged_submission_and_quarantines_it_with_its_delivery() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+            let id = run(async {
+                store.create_tenant("acme", "Acme").await.unwrap();
+                let hooked = tool(&store, ToolType::SubmitForm, true, true).await;
+                let s = store.record_submission("acme", new(&hooked.id, None)).await;
+                s.unwrap().id
+            });
+            let txn = store.shared.db().unwrap().begin_write().unwrap();
+            txn.open_table(SUBMISSIONS)
+                .unwrap()
+                .insert(("acme", id.as_str()), b"{not json".as_slice())
+                .unwrap();
+            txn.commit().unwrap();
+            store.close(std::time::Duration::from_secs(1));
+        }
+        let found = crate::store::check::check(dir.path(), false, &mut |_| {}).unwrap();
+        assert_eq!(found.problems.len(), 1, "{:?}", found.problems);
+        assert!(found.problems[0].starts_with("table submissions"));
+        let fixed = crate::store::check::check(dir.path(), true, &mut |_| {}).unwrap();
+        assert_eq!(fixed.quarantined, 2, "the submission and its delivery");
+        let again = crate::store::check::check(dir.path(), false, &mut |_| {}).unwrap();
+        assert!(again.problems.is_empty(), "{:?}", again.problems);
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        assert!(store.due_webhooks(Timestamp::now(), 10).unwrap().is_empty());
+        let page = run(store.list_submissions("acme", None, 10, 0)).unwrap();
+        assert_eq!(page.total, 0);
+    }
+
+    #[test]
     fn the_first_secret_wins_unless_rotated_and_tenant_rows_go_with_the_tenant() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
