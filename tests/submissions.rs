@@ -566,3 +566,26 @@ fn the_form_endpoint_follows_the_chats_allowed_origins() {
         1
     );
 }
+
+#[test]
+fn the_form_endpoint_shares_the_chats_budget_per_ip() {
+    let server = Server::start_with(&[("ANIMAM_CHAT_RATE_LIMIT_PER_IP_PER_MINUTE", "2")]);
+    let (tool, _) = form_tool(&server, None);
+    assert_eq!(submit(&server, "acme", &good(&tool, "a")).status, 201);
+    let chat = server.request(
+        "POST",
+        "/chat/acme",
+        &[],
+        Some(r#"{"message":"hello","sessionId":"a","stream":false}"#),
+    );
+    assert_eq!(chat.status, 200, "{}", chat.text);
+    let r = submit(&server, "acme", &good(&tool, "a"));
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(
+        server
+            .get("/tenants/acme/submissions", &server.admin)
+            .json()["total"],
+        1
+    );
+}
