@@ -238,6 +238,33 @@ fn bad_values_name_their_field_and_wrong_tools_are_refused() {
             .unwrap()
             .starts_with("config.webhookUrl")
     );
+    // Adding a webhook to an existing form creates the secret, shown in that answer only.
+    let hook = |url: &str| {
+        server.patch(
+            &format!("/tenants/acme/tools/{tool}"),
+            &server.admin,
+            &json!({"config": {
+                "fields": [{"name": "email", "label": "Email", "type": "email"}],
+                "webhookUrl": url}}),
+        )
+    };
+    let r = hook("https://hooks.example.com/a");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.json()["webhookSecret"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_")
+    );
+    assert_eq!(
+        r.json()["config"]["webhookUrl"],
+        "https://hooks.example.com/a"
+    );
+    let r = hook("https://hooks.example.com/b");
+    assert_eq!(r.json()["webhookSecret"], Value::Null, "shown once");
+    let r = server.get(&format!("/tenants/acme/tools/{tool}"), &server.admin);
+    assert_eq!(r.json()["webhookSecret"], Value::Null);
+    assert_eq!(hook("http://hooks.example.com/c").status, 400);
 }
 
 /// What the test's webhook receiver saw of one request.
@@ -532,6 +559,29 @@ fn the_form_endpoint_follows_the_chats_allowed_origins() {
         None,
     );
     assert_eq!(pre.status, 403);
+    assert_eq!(
+        server
+            .get("/tenants/acme/submissions", &server.admin)
+            .json()["total"],
+        1
+    );
+}
+
+#[test]
+fn the_form_endpoint_shares_the_chats_budget_per_ip() {
+    let server = Server::start_with(&[("ANIMAM_CHAT_RATE_LIMIT_PER_IP_PER_MINUTE", "2")]);
+    let (tool, _) = form_tool(&server, None);
+    assert_eq!(submit(&server, "acme", &good(&tool, "a")).status, 201);
+    let chat = server.request(
+        "POST",
+        "/chat/acme",
+        &[],
+        Some(r#"{"message":"hello","sessionId":"a","stream":false}"#),
+    );
+    assert_eq!(chat.status, 200, "{}", chat.text);
+    let r = submit(&server, "acme", &good(&tool, "a"));
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert!(r.header("retry-after").is_some());
     assert_eq!(
         server
             .get("/tenants/acme/submissions", &server.admin)

@@ -739,6 +739,10 @@ fn schemas() -> Map<String, Value> {
                 "config": {"type": "object"}, "segment": nullable(s.clone()),
                 "isActive": {"type": "boolean"}, "position": int,
                 "createdAt": timestamp(), "updatedAt": timestamp(),
+                "webhookSecret": {
+                    "type": "string", "pattern": "^whsec_[0-9A-Za-z]{43}$",
+                    "description": "Only in the create or update answer that gave the tenant its first webhook (SUBMIT_FORM `config.webhookUrl`): the signing secret, shown once",
+                },
             },
         },
         "ToolWrite": {

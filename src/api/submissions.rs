@@ -320,9 +320,13 @@ pub const CSV_COLUMNS: [&str; 7] = [
     "webhookStatus",
 ];
 
+/// Submissions read from the store per chunk of the streamed export.
+const EXPORT_CHUNK: usize = 500;
+
 /// CSV, oldest first: the fixed columns, then one per form field (the current forms' fields
 /// in tool order, then fields only older submissions have, by name). Cells are guarded
-/// against spreadsheet formulas.
+/// against spreadsheet formulas. Streamed like the conversations export: one short read per
+/// chunk, the next only when the client has taken the previous one.
 pub async fn export(
     auth: Authed<need::ToolsRead>,
     state: web::Data<AppState>,
@@ -331,10 +335,6 @@ pub async fn export(
     params.only(&["toolId"])?;
     let tool = tool_filter(&params)?;
     let tools = state.store.list_tools(auth.tenant()).await?;
-    let submissions = state
-        .store
-        .export_submissions(auth.tenant(), tool.clone())
-        .await?;
     let mut fields: Vec<String> = Vec::new();
     for t in tools
         .iter()
@@ -347,24 +347,101 @@ pub async fn export(
             }
         }
     }
-    let mut older: Vec<&String> = submissions
-        .iter()
-        .flat_map(|s| s.values.keys())
-        .filter(|k| !fields.contains(k))
-        .collect();
-    older.sort();
-    older.dedup();
-    let older: Vec<String> = older.into_iter().cloned().collect();
-    fields.extend(older);
-
-    let csv_error = |e: csv::Error| ApiError::internal(format!("csv: {e}"));
+    let stored = state
+        .store
+        .submission_value_names(auth.tenant(), tool.clone())
+        .await?;
+    for name in stored {
+        if !fields.contains(&name) {
+            fields.push(name);
+        }
+    }
     let mut writer = csv_format::writer();
     let header = CSV_COLUMNS
         .iter()
         .copied()
         .chain(fields.iter().map(String::as_str));
     csv_format::write_guarded(&mut writer, header).map_err(csv_error)?;
-    for s in &submissions {
+    let head = writer
+        .into_inner()
+        .map_err(|e| ApiError::internal(format!("csv: {}", e.error())))?;
+    let body = export_stream(
+        state.into_inner(),
+        auth.tenant().to_string(),
+        tool,
+        fields,
+        head,
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"submissions-{}.csv\"", auth.tenant()),
+        ))
+        .streaming(body))
+}
+
+fn csv_error(e: csv::Error) -> ApiError {
+    ApiError::internal(format!("csv: {e}"))
+}
+
+fn export_stream(
+    state: std::sync::Arc<AppState>,
+    tenant: String,
+    tool: Option<String>,
+    fields: Vec<String>,
+    head: Vec<u8>,
+) -> impl futures_util::Stream<Item = Result<web::Bytes, std::io::Error>> + 'static {
+    struct Progress {
+        state: std::sync::Arc<AppState>,
+        tenant: String,
+        tool: Option<String>,
+        fields: Vec<String>,
+        head: Option<Vec<u8>>,
+        after: Option<String>,
+        done: bool,
+    }
+    let start = Progress {
+        state,
+        tenant,
+        tool,
+        fields,
+        head: Some(head),
+        after: None,
+        done: false,
+    };
+    futures_util::stream::unfold(start, |mut p| async move {
+        if let Some(head) = p.head.take() {
+            return Some((Ok(web::Bytes::from(head)), p));
+        }
+        if p.done {
+            return None;
+        }
+        let chunk = p
+            .state
+            .store
+            .export_submissions_chunk(&p.tenant, p.tool.clone(), p.after.take(), EXPORT_CHUNK)
+            .await;
+        let result = match chunk {
+            Ok((rows, next)) => {
+                p.done = next.is_none();
+                p.after = next;
+                rows_csv(&rows, &p.fields).map(web::Bytes::from)
+            }
+            Err(e) => Err(ApiError::from(e)),
+        };
+        if result.is_err() {
+            // Nothing more can be sent: the client sees the body cut short (the cause is
+            // logged by the error).
+            p.done = true;
+        }
+        Some((result.map_err(|e| std::io::Error::other(e.message)), p))
+    })
+}
+
+fn rows_csv(rows: &[Submission], fields: &[String]) -> ApiResult<Vec<u8>> {
+    let mut writer = csv_format::writer();
+    for s in rows {
         let created = s.created_at.to_rfc3339();
         let fixed = [
             s.id.as_str(),
@@ -381,16 +458,9 @@ pub async fn export(
         csv_format::write_guarded(&mut writer, fixed.into_iter().chain(values))
             .map_err(csv_error)?;
     }
-    let body = writer
+    writer
         .into_inner()
-        .map_err(|e| ApiError::internal(format!("csv: {e}")))?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"submissions-{}.csv\"", auth.tenant()),
-        ))
-        .body(body))
+        .map_err(|e| ApiError::internal(format!("csv: {}", e.error())))
 }
 
 #[cfg(test)]

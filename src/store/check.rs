@@ -5,7 +5,8 @@
 //!   counts exactly the entries naming each segment;
 //! - every conversation has its CONVERSATION_SESSIONS and CONVERSATIONS_BY_START rows and
 //!   every such row points at a conversation of that session and start; every message
-//!   belongs to a conversation.
+//!   belongs to a conversation;
+//! - every form submission decodes and every pending webhook delivery has its submission.
 //!
 //! With `quarantine`, records that do not decode are moved (key and bytes) to the QUARANTINE
 //! table in one transaction, with the rows derived from them, so the server starts and serves
@@ -19,10 +20,12 @@ use serde::de::DeserializeOwned;
 
 use super::tables::{
     CONVERSATION_SESSIONS, CONVERSATIONS, CONVERSATIONS_BY_START, CORPUS, CORPUS_TERMS, MESSAGES,
-    META, SEGMENT_USAGE, SEGMENTS, SESSIONS, TENANTS, TOKENS,
+    META, SEGMENT_USAGE, SEGMENTS, SESSIONS, SUBMISSIONS, TENANTS, TOKENS, WEBHOOK_OUTBOX,
 };
 use super::{DB_FILE, OpenError, StoreError, StoreResult};
-use crate::domain::{Conversation, CorpusEntry, Message, Segment, Session, Tenant, TokenRecord};
+use crate::domain::{
+    Conversation, CorpusEntry, Message, Segment, Session, Submission, Tenant, TokenRecord,
+};
 
 /// "table key" -> the damaged record's bytes.
 pub const QUARANTINE: TableDefinition<&str, &[u8]> = TableDefinition::new("quarantine");
@@ -172,6 +175,34 @@ fn scan(
     let corpus = paired!(CORPUS, "corpus", CorpusEntry, true);
     let _segments = paired!(SEGMENTS, "segments", Segment, false);
     let conversations = paired!(CONVERSATIONS, "conversations", Conversation, true);
+    let submissions = paired!(SUBMISSIONS, "submissions", Submission, true);
+
+    // Pending webhook deliveries: each has its submission (a damaged one is quarantined with
+    // its delivery).
+    if let Some(outbox) = open(&txn, WEBHOOK_OUTBOX)? {
+        let damaged_submissions: BTreeSet<(String, String)> = damaged
+            .iter()
+            .filter_map(|d| match d {
+                Damaged::Pair("submissions", t, i) => Some((t.clone(), i.clone())),
+                _ => None,
+            })
+            .collect();
+        for row in outbox.iter()? {
+            let (key, _) = row?;
+            report.records += 1;
+            let (due, tenant, id) = key.value();
+            let submission = (tenant.to_string(), id.to_string());
+            if !submissions.contains_key(&submission) && !damaged_submissions.contains(&submission)
+            {
+                problem(
+                    report,
+                    format!(
+                        "table webhook_outbox, key ({due}, {tenant:?}, {id:?}): no such submission"
+                    ),
+                );
+            }
+        }
+    }
 
     // The corpus's derived tables.
     let before = report.problems.len();
@@ -457,8 +488,29 @@ fn move_to_quarantine(db: &Database, damaged: &[Damaged], usage: &Usage) -> Stor
                             &[("corpus", CORPUS), ("corpus_terms", CORPUS_TERMS)]
                         }
                         "segments" => &[("segments", SEGMENTS)],
+                        "submissions" => &[("submissions", SUBMISSIONS)],
                         _ => &[("conversations", CONVERSATIONS)],
                     };
+                    if *name == "submissions" {
+                        // Its delivery would only find the submission missing.
+                        let mut outbox = txn.open_table(WEBHOOK_OUTBOX)?;
+                        let jobs: Vec<i64> = outbox
+                            .iter()?
+                            .filter_map(|row| match row {
+                                Ok((k, _)) => {
+                                    let (due, t, i) = k.value();
+                                    (t == tenant && i == id).then_some(Ok(due))
+                                }
+                                Err(e) => Some(Err(e)),
+                            })
+                            .collect::<Result<_, _>>()?;
+                        for due in jobs {
+                            let bytes = outbox
+                                .remove((due, tenant.as_str(), id.as_str()))?
+                                .map(|v| v.value().to_vec());
+                            keep(format!("webhook_outbox ({due}, {tenant:?}, {id:?})"), bytes)?;
+                        }
+                    }
                     if *name == "conversations" {
                         unlink_conversation(&txn, tenant, id)?;
                         let mut messages = txn.open_table(MESSAGES)?;

@@ -3,6 +3,8 @@
 //! promise to deliver it can be lost, whatever happens to the process afterwards. The delivery
 //! worker (`api::webhooks`) takes due jobs from the outbox and reports each attempt back here.
 
+use std::collections::BTreeSet;
+
 use redb::{ReadTransaction, ReadableTable};
 use serde::{Deserialize, Serialize};
 
@@ -273,16 +275,71 @@ impl Store {
         Ok(SubmissionPage { submissions, total })
     }
 
-    /// Every submission of the tenant (optionally of one tool), oldest first, for the CSV
-    /// export; run on the blocking pool as it scans.
-    pub async fn export_submissions(
+    /// The names of every value the tenant's submissions (optionally of one tool) hold: the
+    /// CSV export's columns for fields no current form has. Scans, on the blocking pool.
+    pub async fn submission_value_names(
         &self,
         tenant: &str,
         tool_id: Option<String>,
-    ) -> StoreResult<Vec<Submission>> {
+    ) -> StoreResult<BTreeSet<String>> {
         let tenant = tenant.to_string();
-        self.read_blocking(move |store| store.read(|txn| scan(txn, &tenant, tool_id.as_deref())))
-            .await
+        self.read_blocking(move |store| {
+            store.read(|txn| {
+                let table = txn.open_table(SUBMISSIONS)?;
+                let mut names = BTreeSet::new();
+                for row in tenant_rows(&table, &tenant)? {
+                    let (id, bytes) = row?;
+                    let s: Submission = decode("submissions", (&tenant, &id), &bytes)?;
+                    if tool_id.as_deref().is_none_or(|t| t == s.tool_id) {
+                        names.extend(s.values.into_keys());
+                    }
+                }
+                Ok(names)
+            })
+        })
+        .await
+    }
+
+    /// Up to `max` submissions (optionally of one tool) after the id `after`, oldest first,
+    /// each chunk its own short read: the CSV export streams them. The second value is the
+    /// cursor for the next chunk, `None` at the end.
+    pub async fn export_submissions_chunk(
+        &self,
+        tenant: &str,
+        tool_id: Option<String>,
+        after: Option<String>,
+        max: usize,
+    ) -> StoreResult<(Vec<Submission>, Option<String>)> {
+        let tenant = tenant.to_string();
+        self.read_blocking(move |store| {
+            store.read(|txn| {
+                let table = txn.open_table(SUBMISSIONS)?;
+                let start = after.as_deref().unwrap_or("");
+                let mut found = Vec::new();
+                let mut last = None;
+                for row in table.range((tenant.as_str(), start)..)? {
+                    let (key, value) = row?;
+                    let (t, id) = key.value();
+                    if t != tenant {
+                        break;
+                    }
+                    if after.as_deref() == Some(id) {
+                        continue;
+                    }
+                    if found.len() >= max {
+                        return Ok((found, last));
+                    }
+                    let mut s: Submission = decode("submissions", (t, id), value.value())?;
+                    last = Some(id.to_string());
+                    if tool_id.as_deref().is_none_or(|tool| tool == s.tool_id) {
+                        link_later_conversation(txn, &tenant, &mut s)?;
+                        found.push(s);
+                    }
+                }
+                Ok((found, None))
+            })
+        })
+        .await
     }
 
     pub async fn get_submission(&self, tenant: &str, id: &str) -> StoreResult<Option<Submission>> {
@@ -695,6 +752,86 @@ mod tests {
             assert_eq!(due.len(), 1);
             assert_eq!(due[0].submission.id, ghost.id);
         });
+    }
+
+    #[test]
+    fn the_export_reads_in_chunks_with_a_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        run(async {
+            store.create_tenant("acme", "Acme").await.unwrap();
+            store.create_tenant("zeta", "Zeta").await.unwrap();
+            let a = tool(&store, ToolType::SubmitForm, true, false).await;
+            let b = tool(&store, ToolType::SubmitForm, true, false).await;
+            let mut ids = Vec::new();
+            for n in 0..5 {
+                let t = if n % 2 == 0 { &a } else { &b };
+                let s = store.record_submission("acme", new(&t.id, None)).await;
+                ids.push((t.id.clone(), s.unwrap().id));
+            }
+            let all = |tool: Option<&str>| {
+                let store = store.clone();
+                let tool = tool.map(str::to_string);
+                async move {
+                    let mut got = Vec::new();
+                    let mut after = None;
+                    loop {
+                        let (rows, next) = store
+                            .export_submissions_chunk("acme", tool.clone(), after, 2)
+                            .await
+                            .unwrap();
+                        assert!(rows.len() <= 2);
+                        got.extend(rows.into_iter().map(|s| s.id));
+                        match next {
+                            Some(n) => after = Some(n),
+                            None => return got,
+                        }
+                    }
+                }
+            };
+            let every: Vec<String> = ids.iter().map(|(_, id)| id.clone()).collect();
+            assert_eq!(all(None).await, every);
+            let of_a: Vec<String> = ids
+                .iter()
+                .filter(|(t, _)| *t == a.id)
+                .map(|(_, id)| id.clone())
+                .collect();
+            assert_eq!(all(Some(&a.id)).await, of_a);
+            let names = store.submission_value_names("acme", None).await.unwrap();
+            assert_eq!(names.into_iter().collect::<Vec<_>>(), ["email", "name"]);
+        });
+    }
+
+    #[test]
+    fn check_finds_a_damaged_submission_and_quarantines_it_with_its_delivery() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+            let id = run(async {
+                store.create_tenant("acme", "Acme").await.unwrap();
+                let hooked = tool(&store, ToolType::SubmitForm, true, true).await;
+                let s = store.record_submission("acme", new(&hooked.id, None)).await;
+                s.unwrap().id
+            });
+            let txn = store.shared.db().unwrap().begin_write().unwrap();
+            txn.open_table(SUBMISSIONS)
+                .unwrap()
+                .insert(("acme", id.as_str()), b"{not json".as_slice())
+                .unwrap();
+            txn.commit().unwrap();
+            store.close(std::time::Duration::from_secs(1));
+        }
+        let found = crate::store::check::check(dir.path(), false, &mut |_| {}).unwrap();
+        assert_eq!(found.problems.len(), 1, "{:?}", found.problems);
+        assert!(found.problems[0].starts_with("table submissions"));
+        let fixed = crate::store::check::check(dir.path(), true, &mut |_| {}).unwrap();
+        assert_eq!(fixed.quarantined, 2, "the submission and its delivery");
+        let again = crate::store::check::check(dir.path(), false, &mut |_| {}).unwrap();
+        assert!(again.problems.is_empty(), "{:?}", again.problems);
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        assert!(store.due_webhooks(Timestamp::now(), 10).unwrap().is_empty());
+        let page = run(store.list_submissions("acme", None, 10, 0)).unwrap();
+        assert_eq!(page.total, 0);
     }
 
     #[test]
