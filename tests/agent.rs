@@ -521,3 +521,44 @@ fn without_an_llm_the_bot_escalates_and_offers_the_form() {
     assert_eq!(escalated[0]["status"], "escalated");
     assert_eq!(escalated[0]["toolCallsCount"], 1);
 }
+
+#[test]
+fn with_nothing_relevant_the_model_may_act_but_never_answers_from_its_own_knowledge() {
+    let fake = spawn_fake_llm(FakeBehaviour::Script(vec![
+        // A general question: the model answers it with words only.
+        ScriptStep::text("Our business hours are 9 to 5."),
+        // A request to act: the model calls the form, then confirms.
+        ScriptStep::call("f1", "contact", r#"{"email":"ann@example.com"}"#),
+        ScriptStep::text("Thanks, we will write to you."),
+    ]));
+    let server = with_llm(&fake);
+    let form_id = tool(
+        &server,
+        json!({"name": "contact", "type": "SUBMIT_FORM",
+               "config": {"fields": [{"name": "email", "label": "Email", "type": "email", "required": true}]}}),
+    );
+
+    // The model was asked (it might have acted), but its invented answer is not sent: the
+    // visitor gets the fallback and the form, as without an LLM.
+    let reply = chat(
+        &server,
+        json!({"message": "What are your business hours?", "sessionId": "g", "stream": false}),
+    );
+    assert_eq!(fake.request_count(), 1);
+    assert_eq!(reply["llmSource"], "retrieval", "{reply}");
+    assert!(
+        !reply["message"].as_str().unwrap().contains("9 to 5"),
+        "{reply}"
+    );
+    assert_eq!(reply["sources"], json!([]));
+    assert_eq!(reply["form"]["toolId"], form_id.as_str());
+
+    // Streamed, an acting turn: the model's words are sent once its tool call succeeded.
+    let done = chat_sse(
+        &server,
+        json!({"message": "Please write to me at ann@example.com", "sessionId": "h", "stream": true}),
+    );
+    assert_eq!(done["llmSource"], "llm", "{done}");
+    assert_eq!(done["message"], "Thanks, we will write to you.");
+    assert_eq!(done["contactSubmitted"], true);
+}

@@ -316,7 +316,7 @@ fn stream_from_llm(state: web::Data<AppState>, llm: turn::LlmSlot, turn: Turn) -
             delta_tx.blocking_send(Bytes::from(frame)).is_ok()
         })
         .await;
-        if done.source == LlmSource::Retrieval {
+        if !done.streamed {
             for frame in delta_frames(&done.text) {
                 let _ = tx.send(frame.into()).await;
             }

@@ -597,6 +597,8 @@ async fn execute_builtin(ctx: &Context<'_>, tool: &Tool, args: &Map<String, Valu
 /// Everything a finished agent turn produced.
 pub struct AgentReply {
     pub text: String,
+    /// Whether `text` already went out through `on_delta`; otherwise the caller sends it.
+    pub streamed: bool,
     pub source: LlmSource,
     pub tools: ToolsOutcome,
 }
@@ -669,6 +671,11 @@ async fn round(
 /// `on_delta`, runs the calls it asked for and sends their results back, until it answers
 /// without calls or the rounds run out. Falls back to the retrieval answer when the model
 /// said nothing. Dropping the future stops the running call at its next delta.
+///
+/// When the corpus had nothing relevant (the model is called only because it may act), the
+/// model's words are kept only if one of its tool calls succeeded; otherwise the visitor gets
+/// the fallback, so a general question is never answered from the model's own knowledge.
+/// Its text is then held back until that is known.
 pub async fn run(
     slot: LlmSlot,
     turn: &Turn,
@@ -676,6 +683,16 @@ pub async fn run(
     offered: &Offered,
     on_delta: impl FnMut(&str) -> bool + Send + 'static,
 ) -> AgentReply {
+    let acting_only = turn.retrieval.kind == AnswerKind::Fallback;
+    if acting_only && offered.is_empty() {
+        // Nothing to act with (the MCP server is down, say): nothing for the model to do.
+        return without_the_model(turn);
+    }
+    let on_delta: OnDelta = if acting_only {
+        Box::new(|_: &str| true)
+    } else {
+        Box::new(on_delta)
+    };
     let mut messages: Vec<Value> = turn
         .llm_messages()
         .into_iter()
@@ -699,7 +716,7 @@ pub async fn run(
     let LlmSlot { client, permit } = slot;
     let mut carried = Some(Carried {
         _permit: permit,
-        on_delta: Box::new(on_delta),
+        on_delta,
     });
     let mut text = String::new();
     let mut tools = ToolsOutcome::default();
@@ -766,15 +783,34 @@ pub async fn run(
     }
     if text.trim().is_empty() {
         log::warn!("chat: the LLM gave no answer; answering from retrieval");
+    } else if acting_only && !tools.executions.iter().any(|e| e.success) {
+        log::info!("chat: nothing relevant and no tool acted; the model's answer is not used");
+        if tools.executions.is_empty() {
+            return without_the_model(turn);
+        }
+    } else {
         return AgentReply {
-            text: turn.retrieval.text.clone(),
-            source: LlmSource::Retrieval,
+            text,
+            streamed: !acting_only,
+            source: LlmSource::Llm,
             tools,
         };
     }
     AgentReply {
+        text: turn.retrieval.text.clone(),
+        streamed: false,
+        source: LlmSource::Retrieval,
+        tools,
+    }
+}
+
+/// The turn as answered with no LLM configured (see [`offline`]).
+fn without_the_model(turn: &Turn) -> AgentReply {
+    let (text, tools) = offline(turn);
+    AgentReply {
         text,
-        source: LlmSource::Llm,
+        streamed: false,
+        source: LlmSource::Retrieval,
         tools,
     }
 }
