@@ -87,6 +87,25 @@ pub enum Command {
         #[arg(long)]
         quarantine: bool,
     },
+    /// Prepare a PostgreSQL database for `[store] backend = "postgres"`: apply the schema
+    /// migrations embedded in this binary (versioned; safe to run again and while replicas
+    /// start: migrators take turns under an advisory lock) and report the schema version. A
+    /// database migrated by a newer animam is refused, unchanged.
+    #[command(after_help = "Examples:\n  animam migrate                      \
+        # the database of store.url / ANIMAM_STORE_URL\n  \
+        animam migrate --to postgres://animam:PASSWORD@127.0.0.1:5432/animam\n\n\
+        Coming (needs the PostgreSQL storage engine, not in this build yet):\n  \
+        animam migrate --from data/ --to postgres://...   copy a redb store into an empty \
+        database, table by table, with a progress bar and a verification count")]
+    Migrate {
+        /// The PostgreSQL database, postgres://user:password@host:port/db
+        /// [default: store.url, env: ANIMAM_STORE_URL]
+        #[arg(long, value_name = "URL")]
+        to: Option<String>,
+        /// A redb data directory to copy into the database (coming: not in this build yet)
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+    },
     /// Print the OpenAPI 3.1 document the server serves at /openapi.json (needs no data).
     Openapi {
         /// Print the Markdown API reference instead (docs/api.md is this output)
@@ -135,6 +154,15 @@ pub fn run(cli: Cli) -> Result<(), String> {
     };
     let config = config::load(cli.global.config.as_deref(), &flags).map_err(|e| e.to_string())?;
     log::debug!("configuration: {config:?}");
+    if let Command::Migrate { to, from } = &cli.command {
+        return migrate(&config, to.as_deref(), from.as_deref());
+    }
+    if config.store.backend == config::StoreBackend::Postgres
+        && !crate::store::pg::BACKEND_AVAILABLE
+        && !matches!(cli.command, Command::Openapi { .. })
+    {
+        return Err(crate::store::pg::NOT_AVAILABLE.to_string());
+    }
     if let Command::Serve { .. } = cli.command {
         return actix_web::rt::System::new().block_on(crate::app::serve(config));
     }
@@ -169,7 +197,10 @@ pub fn run(cli: Cli) -> Result<(), String> {
         return check(&config.data_dir, quarantine);
     }
     let request = match cli.command {
-        Command::Serve { .. } | Command::Openapi { .. } | Command::Check { .. } => {
+        Command::Serve { .. }
+        | Command::Openapi { .. }
+        | Command::Check { .. }
+        | Command::Migrate { .. } => {
             return Err("not an admin command".into());
         }
         Command::Bootstrap { tenant, name } => Request::Bootstrap { tenant, name },
@@ -202,6 +233,52 @@ pub fn run(cli: Cli) -> Result<(), String> {
     };
     eprint!("{}", output.stderr);
     print!("{}", output.stdout);
+    Ok(())
+}
+
+/// `animam migrate`: the schema of the PostgreSQL database at `to` (else `store.url`) brought
+/// to this binary's version. Progress on stderr; the URL only ever shown without its password.
+fn migrate(
+    config: &config::Config,
+    to: Option<&str>,
+    from: Option<&std::path::Path>,
+) -> Result<(), String> {
+    use crate::store::pg::{PgPool, PgSettings, migrate};
+    if let Some(from) = from {
+        return Err(format!(
+            "copying a redb store (--from {}) into PostgreSQL is not available in this build \
+             yet: it needs the PostgreSQL storage engine",
+            from.display()
+        ));
+    }
+    let url = match to {
+        Some(url) => config::parse_store_url("--to", url).map_err(|e| e.to_string())?,
+        None => config.store.url.clone().ok_or(
+            "no database to migrate: give --to postgres://... or set store.url \
+             (ANIMAM_STORE_URL)",
+        )?,
+    };
+    let mut settings = PgSettings::new(&url, &config.store);
+    settings.pool_size = 1;
+    let pool = PgPool::new(settings).map_err(|e| e.to_string())?;
+    let target = pool.settings().redacted_url();
+    let version = pool
+        .check()
+        .map_err(|e| format!("cannot reach {target}: {e}"))?;
+    eprintln!("migrate: {target} (PostgreSQL {version})");
+    let report = migrate::migrate_pool(&pool).map_err(|e| format!("{target}: {e}"))?;
+    if report.applied() {
+        eprintln!(
+            "migrate: schema version {} -> {} applied",
+            report.from, report.to
+        );
+    } else {
+        eprintln!(
+            "migrate: schema already at version {}, nothing to do",
+            report.to
+        );
+    }
+    println!("{}", report.to);
     Ok(())
 }
 

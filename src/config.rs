@@ -185,16 +185,115 @@ impl Default for DashboardConfig {
     }
 }
 
-#[derive(Clone, PartialEq, Debug)]
+/// Which engine holds the data: the embedded redb file (the default), or a PostgreSQL-
+/// compatible database shared by several replicas.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum StoreBackend {
+    Redb,
+    Postgres,
+}
+
+impl StoreBackend {
+    fn parse(key: &str, value: &str) -> Result<Self, ConfigError> {
+        match value.trim() {
+            "redb" => Ok(StoreBackend::Redb),
+            "postgres" => Ok(StoreBackend::Postgres),
+            other => Err(ConfigError(format!(
+                "{key}: '{other}' is not a store backend (redb or postgres)"
+            ))),
+        }
+    }
+}
+
+#[derive(Clone, PartialEq)]
 pub struct StoreConfig {
-    /// The database's page cache, in MiB: most of the server's resident memory.
+    /// The database's page cache, in MiB: most of the server's resident memory (redb).
     pub cache_mib: u32,
+    pub backend: StoreBackend,
+    /// `postgres://user:password@host:port/db?...`: holds a password, so it is only ever
+    /// printed through `redact_url`.
+    pub url: Option<String>,
+    /// Connections each replica keeps open to PostgreSQL at most.
+    pub pool_size: u32,
+    /// Limit for opening one connection (and for waiting for a free one in the pool).
+    pub connect_timeout_secs: u32,
+    /// Server-side limit for one statement (`statement_timeout`), so a stuck query cannot
+    /// hold a connection (and a writer) forever.
+    pub statement_timeout_secs: u32,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { cache_mib: 64 }
+        StoreConfig {
+            cache_mib: 64,
+            backend: StoreBackend::Redb,
+            url: None,
+            pool_size: 16,
+            connect_timeout_secs: 5,
+            statement_timeout_secs: 30,
+        }
     }
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("cache_mib", &self.cache_mib)
+            .field("backend", &self.backend)
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("statement_timeout_secs", &self.statement_timeout_secs)
+            .finish()
+    }
+}
+
+/// A PostgreSQL URL fit for logs: the password (in `user:password@` or a `password=`
+/// parameter) replaced by `***`. Everything else is kept so an operator can tell which
+/// database is meant.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let authority_start = scheme_end + 3;
+        let authority_end = out[authority_start..]
+            .find(['/', '?'])
+            .map_or(out.len(), |i| authority_start + i);
+        // The last '@' of the authority ends the user info (a password may contain '@' only
+        // percent-encoded, but be safe with the last one).
+        if let Some(at) = out[authority_start..authority_end].rfind('@') {
+            let user_info = &out[authority_start..authority_start + at];
+            if let Some(colon) = user_info.find(':') {
+                out.replace_range(authority_start + colon + 1..authority_start + at, "***");
+            }
+        }
+    }
+    if let Some(query_start) = out.find('?') {
+        let (head, query) = out.split_at(query_start + 1);
+        let redacted: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        out = format!("{head}{}", redacted.join("&"));
+    }
+    out
+}
+
+/// `store.url`: a `postgres://` or `postgresql://` URL that tokio-postgres accepts. The
+/// message never repeats the URL (it may hold a password).
+pub fn parse_store_url(key: &str, value: &str) -> Result<String, ConfigError> {
+    let value = value.trim();
+    if !(value.starts_with("postgres://") || value.starts_with("postgresql://")) {
+        return Err(ConfigError(format!(
+            "{key}: must be a URL starting with postgres:// or postgresql://"
+        )));
+    }
+    value
+        .parse::<tokio_postgres::Config>()
+        .map_err(|e| ConfigError(format!("{key}: not a valid PostgreSQL URL ({e})")))?;
+    Ok(value.to_string())
 }
 
 #[derive(Clone, PartialEq)]
@@ -416,6 +515,11 @@ struct FileDashboardConfig {
 #[serde(deny_unknown_fields)]
 struct FileStoreConfig {
     cache_mib: Option<i64>,
+    backend: Option<String>,
+    url: Option<String>,
+    pool_size: Option<i64>,
+    connect_timeout_secs: Option<i64>,
+    statement_timeout_secs: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -454,6 +558,11 @@ pub const ENV_VARS: &[&str] = &[
     "ANIMAM_CHAT_RATE_LIMIT_PER_IP_PER_MINUTE",
     "ANIMAM_CHAT_RATE_LIMIT_PER_TENANT_PER_MINUTE",
     "ANIMAM_STORE_CACHE_MIB",
+    "ANIMAM_STORE_BACKEND",
+    "ANIMAM_STORE_URL",
+    "ANIMAM_STORE_POOL_SIZE",
+    "ANIMAM_STORE_CONNECT_TIMEOUT_SECS",
+    "ANIMAM_STORE_STATEMENT_TIMEOUT_SECS",
     "ANIMAM_DASHBOARD_SECURE_COOKIES",
     "ANIMAM_DASHBOARD_SESSION_IDLE_SECS",
     "ANIMAM_DASHBOARD_SESSION_MAX_SECS",
@@ -545,6 +654,20 @@ pub fn resolve(
         config.data_dir = PathBuf::from(v);
     }
 
+    // The store's backend and URL: file, then environment.
+    if let Some(v) = &parsed.store.backend {
+        config.store.backend = StoreBackend::parse("store.backend", v)?;
+    }
+    if let Some(v) = env("ANIMAM_STORE_BACKEND") {
+        config.store.backend = StoreBackend::parse("ANIMAM_STORE_BACKEND", &v)?;
+    }
+    if let Some(v) = &parsed.store.url {
+        config.store.url = Some(parse_store_url("store.url", v)?);
+    }
+    if let Some(v) = env("ANIMAM_STORE_URL") {
+        config.store.url = Some(parse_store_url("ANIMAM_STORE_URL", &v)?);
+    }
+
     // Whole numbers: the file's value, then the environment's, each range-checked.
     let chat = parsed.chat;
     let dashboard = parsed.dashboard;
@@ -578,6 +701,27 @@ pub fn resolve(
             8,
             1024 * 1024,
             &mut config.store.cache_mib,
+        ),
+        Number::new(
+            "store.pool_size",
+            parsed.store.pool_size,
+            1,
+            1000,
+            &mut config.store.pool_size,
+        ),
+        Number::new(
+            "store.connect_timeout_secs",
+            parsed.store.connect_timeout_secs,
+            1,
+            600,
+            &mut config.store.connect_timeout_secs,
+        ),
+        Number::new(
+            "store.statement_timeout_secs",
+            parsed.store.statement_timeout_secs,
+            1,
+            3600,
+            &mut config.store.statement_timeout_secs,
         ),
         Number::new(
             "chat.llm_timeout_secs",
@@ -820,6 +964,13 @@ pub fn resolve(
     {
         return Err(ConfigError(
             "chat.llm_base_url: must start with http:// or https://".to_string(),
+        ));
+    }
+    if config.store.backend == StoreBackend::Postgres && config.store.url.is_none() {
+        return Err(ConfigError(
+            "store.url: must be set (postgres://user:password@host:5432/db) when \
+             store.backend is postgres"
+                .to_string(),
         ));
     }
     if config.chat.llm_base_url.is_some() && config.chat.llm_model.is_none() {
@@ -1080,5 +1231,73 @@ mod tests {
         let mut config = Config::default();
         config.chat.llm_base_url = Some("https://user:secret@llm.local".into());
         assert!(!format!("{config:?}").contains("secret"));
+    }
+
+    #[test]
+    fn store_backend_and_postgres_settings() {
+        let none = FlagOverrides::default();
+        let file = r#"
+            [store]
+            backend = "postgres"
+            url = "postgres://animam:s3cret@127.0.0.1:5432/animam"
+            pool_size = 4
+            connect_timeout_secs = 2
+            statement_timeout_secs = 9
+        "#;
+        let config = resolve(Some(("t.toml", file)), &env_of(&[]), &none).unwrap();
+        assert_eq!(config.store.backend, StoreBackend::Postgres);
+        assert_eq!(config.store.pool_size, 4);
+        assert_eq!(config.store.connect_timeout_secs, 2);
+        assert_eq!(config.store.statement_timeout_secs, 9);
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(
+            debug.contains("postgres://animam:***@127.0.0.1:5432/animam"),
+            "{debug}"
+        );
+
+        let env = env_of(&[
+            ("ANIMAM_STORE_BACKEND", "redb"),
+            ("ANIMAM_STORE_URL", "postgresql://u@h/db"),
+            ("ANIMAM_STORE_POOL_SIZE", "32"),
+        ]);
+        let config = resolve(Some(("t.toml", file)), &env, &none).unwrap();
+        assert_eq!(config.store.backend, StoreBackend::Redb);
+        assert_eq!(config.store.url.as_deref(), Some("postgresql://u@h/db"));
+        assert_eq!(config.store.pool_size, 32);
+
+        let err = |file: &str, env: &[(&str, &str)]| {
+            resolve(Some(("t.toml", file)), &env_of(env), &none)
+                .unwrap_err()
+                .0
+        };
+        let e = err("[store]\nbackend = \"mysql\"", &[]);
+        assert!(e.contains("store.backend") && e.contains("mysql"), "{e}");
+        let e = err("[store]\nbackend = \"postgres\"", &[]);
+        assert!(e.contains("store.url: must be set"), "{e}");
+        let e = err("[store]\nurl = \"mysql://root:pw@x/db\"", &[]);
+        assert!(e.contains("store.url") && !e.contains("pw"), "{e}");
+        let e = err("", &[("ANIMAM_STORE_URL", "postgres://u:pw@h:notaport/db")]);
+        assert!(e.contains("ANIMAM_STORE_URL") && !e.contains("pw"), "{e}");
+        let e = err("[store]\npool_size = 0", &[]);
+        assert!(e.contains("store.pool_size"), "{e}");
+        let e = err("", &[("ANIMAM_STORE_STATEMENT_TIMEOUT_SECS", "0")]);
+        assert!(e.contains("ANIMAM_STORE_STATEMENT_TIMEOUT_SECS"), "{e}");
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        for (url, want) in [
+            ("postgres://u:pw@h/db", "postgres://u:***@h/db"),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            (
+                "postgres://h/db?password=pw&sslmode=disable",
+                "postgres://h/db?password=***&sslmode=disable",
+            ),
+            ("postgres://u:p@w@h:5432", "postgres://u:***@h:5432"),
+            ("postgresql://h", "postgresql://h"),
+        ] {
+            assert_eq!(redact_url(url), want);
+        }
     }
 }

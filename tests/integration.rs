@@ -20,6 +20,7 @@ mod lifecycle;
 mod mcp;
 mod mcp_tools;
 mod openai_compat;
+mod postgres;
 mod segments;
 mod stats;
 mod submissions;

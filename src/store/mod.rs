@@ -18,6 +18,7 @@ mod conversations;
 mod corpus;
 mod mcp_settings;
 mod migrate;
+pub mod pg;
 mod segments;
 mod sessions;
 mod snapshot;

@@ -4,6 +4,7 @@
 pub mod dashboard;
 pub mod fake_llm;
 pub mod mcp_tools_server;
+pub mod postgres;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader};
@@ -32,6 +33,11 @@ fn command(dir: &Path, env: &[(&str, &str)]) -> Command {
         cmd.env(k, v);
     }
     cmd
+}
+
+/// Runs the CLI in `dir` with a clean environment plus `env`.
+pub fn animam_with(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    command(dir, env).args(args).output().expect("run animam")
 }
 
 /// `animam bootstrap --tenant SLUG` in `dir`: returns the token printed on stdout.
