@@ -78,12 +78,17 @@ impl PgSettings {
         if config.get_application_name().is_none() {
             config.application_name("animam");
         }
-        if config.get_options().is_none() {
-            config.options(format!(
-                "-c statement_timeout={}",
-                self.statement_timeout.as_millis()
-            ));
-        }
+        // Added to the URL's own `options` unless those set a statement timeout themselves.
+        let timeout = format!(
+            "-c statement_timeout={}",
+            self.statement_timeout.as_millis()
+        );
+        let options = match config.get_options() {
+            Some(given) if given.contains("statement_timeout") => given.to_string(),
+            Some(given) => format!("{given} {timeout}"),
+            None => timeout,
+        };
+        config.options(options);
         Ok(config)
     }
 }
@@ -148,8 +153,19 @@ pub struct PgPool {
 struct Inner {
     pool: Pool,
     settings: PgSettings,
-    // Dropped last (fields drop in order): the pool's connections are tasks on it.
-    runtime: tokio::runtime::Runtime,
+    handle: tokio::runtime::Handle,
+    /// Always `Some` until dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Without waiting for its tasks: dropping a runtime the usual way blocks, which tokio
+        // forbids (panics) when the last clone of the pool goes away on an async thread.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl fmt::Debug for PgPool {
@@ -204,7 +220,8 @@ impl PgPool {
             inner: Arc::new(Inner {
                 pool,
                 settings,
-                runtime,
+                handle: runtime.handle().clone(),
+                runtime: Some(runtime),
             }),
         })
     }
@@ -220,13 +237,13 @@ impl PgPool {
 
     /// The runtime's handle: spawn long-lived tasks (the feed listener) on it.
     pub fn handle(&self) -> &tokio::runtime::Handle {
-        self.inner.runtime.handle()
+        &self.inner.handle
     }
 
     /// Runs `future` to completion on this thread, the pool's runtime driving its I/O. For
     /// the writer thread and the blocking pool only: from an async worker it panics.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.inner.runtime.handle().block_on(future)
+        self.handle().block_on(future)
     }
 
     /// A connection from the pool (async).
@@ -262,6 +279,11 @@ mod tests {
             "the statement timeout rides on every connection"
         );
         assert_eq!(pg.get_connect_timeout(), Some(&Duration::from_secs(5)));
+        let custom = PgSettings::new("postgres://h/db?options=-c%20search_path%3Dx", &config);
+        assert_eq!(
+            custom.pg_config().unwrap().get_options(),
+            Some("-c search_path=x -c statement_timeout=30000")
+        );
         let tls = PgSettings::new("postgres://u:hunter2@h/db?sslmode=require", &config);
         let err = tls.pg_config().unwrap_err().to_string();
         assert!(err.contains("sslmode") && !err.contains("hunter2"), "{err}");
@@ -304,6 +326,19 @@ mod tests {
             Err(PgError::Query(m)) => assert!(m.contains("57014"), "{m}"),
             other => panic!("expected a statement timeout, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_last_clone_may_go_away_on_an_async_thread() {
+        let pool = PgPool::new(PgSettings::new(
+            "postgres://u@127.0.0.1:1/db",
+            &StoreConfig::default(),
+        ))
+        .unwrap();
+        let other = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        other.block_on(async move { drop(pool) });
     }
 
     #[test]
