@@ -1,9 +1,15 @@
 //! A damaged file: `animam check` names every damaged record by table and key and exits
 //! non-zero; `--quarantine` sets them aside so the server serves everything else.
 
+use animam::store::engine::keys::encode_key;
 use serde_json::json;
 
 use crate::support::{Server, animam};
+
+/// A table as the file keeps it: encoded key bytes -> value bytes.
+fn raw_table(name: &str) -> redb::TableDefinition<'_, &'static [u8], &'static [u8]> {
+    redb::TableDefinition::new(name)
+}
 
 #[test]
 fn check_reports_damage_and_quarantine_lets_the_server_serve_the_rest() {
@@ -24,12 +30,10 @@ fn check_reports_damage_and_quarantine_lets_the_server_serve_the_rest() {
     {
         let db = redb::Database::create(server.data_dir().join("animam.redb")).unwrap();
         let txn = db.begin_write().unwrap();
-        txn.open_table(animam::store::tables::CORPUS)
+        let key = encode_key::<(&str, &str)>(("acme", damaged.as_str()));
+        txn.open_table(raw_table(animam::store::tables::CORPUS.name()))
             .unwrap()
-            .insert(
-                ("acme", damaged.as_str()),
-                b"{\"title\":\"Ref\xc3".as_slice(),
-            )
+            .insert(key.as_slice(), b"{\"title\":\"Ref\xc3".as_slice())
             .unwrap();
         txn.commit().unwrap();
     }
@@ -82,9 +86,10 @@ fn a_damaged_record_that_stops_start_up_is_named_and_can_be_set_aside() {
     {
         let db = redb::Database::create(server.data_dir().join("animam.redb")).unwrap();
         let txn = db.begin_write().unwrap();
-        txn.open_table(animam::store::tables::TOKENS)
+        let key = encode_key::<&str>(token_id.as_str());
+        txn.open_table(raw_table(animam::store::tables::TOKENS.name()))
             .unwrap()
-            .insert(token_id.as_str(), b"{\"id\": 7".as_slice())
+            .insert(key.as_slice(), b"{\"id\": 7".as_slice())
             .unwrap();
         txn.commit().unwrap();
     }

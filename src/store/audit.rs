@@ -3,8 +3,6 @@
 //! in batches ([`Store::record_denied`]). The writer prunes by age and count; AUDIT_COUNT
 //! keeps each tenant's number of rows (for the listing's total and for pruning).
 
-use redb::ReadableTable;
-
 use super::tables::{AUDIT, AUDIT_COUNT, TENANTS};
 use super::writer::Tx;
 use super::{Store, StoreResult, decode, encode};
@@ -75,16 +73,11 @@ impl Store {
         limit: usize,
     ) -> StoreResult<(Vec<AuditEntry>, usize)> {
         self.read(|txn| {
-            let table = match txn.open_table(AUDIT) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok((Vec::new(), 0)),
-                Err(e) => return Err(e.into()),
-            };
-            let total = match txn.open_table(AUDIT_COUNT) {
-                Ok(counts) => counts.get(tenant)?.map_or(0, |v| v.value()) as usize,
-                Err(redb::TableError::TableDoesNotExist(_)) => 0,
-                Err(e) => return Err(e.into()),
-            };
+            let table = txn.open_table(AUDIT)?;
+            let total = txn
+                .open_table(AUDIT_COUNT)?
+                .get(tenant)?
+                .map_or(0, |v| v.value()) as usize;
             let mut page = Vec::new();
             let rows = table.range((tenant, "")..(tenant, ID_END))?;
             for row in rows.rev().skip(offset).take(limit) {
@@ -108,12 +101,7 @@ impl Store {
         // the writer nothing. Rows are oldest first, so what goes is always a prefix of the
         // tenant's range: the cost is the number of rows removed, not the log's size.
         let doomed = self.read(|txn| {
-            let (table, counts) = match (txn.open_table(AUDIT), txn.open_table(AUDIT_COUNT)) {
-                (Ok(table), Ok(counts)) => (table, counts),
-                (Err(redb::TableError::TableDoesNotExist(_)), _)
-                | (_, Err(redb::TableError::TableDoesNotExist(_))) => return Ok(Vec::new()),
-                (Err(e), _) | (_, Err(e)) => return Err(e.into()),
-            };
+            let (table, counts) = (txn.open_table(AUDIT)?, txn.open_table(AUDIT_COUNT)?);
             let mut doomed = Vec::new();
             for row in counts.iter()? {
                 let (tenant, total) = row?;

@@ -15,20 +15,21 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableDatabase};
 use serde::de::DeserializeOwned;
 
+use super::engine::{ReadTxn, Table, TableDef, WriteTxn};
 use super::tables::{
     CONVERSATION_SESSIONS, CONVERSATIONS, CONVERSATIONS_BY_START, CORPUS, CORPUS_TERMS, MESSAGES,
     META, SEGMENT_USAGE, SEGMENTS, SESSIONS, SUBMISSIONS, TENANTS, TOKENS, WEBHOOK_OUTBOX,
 };
-use super::{DB_FILE, OpenError, StoreError, StoreResult};
+use super::{DB_FILE, OpenError, StoreResult};
 use crate::domain::{
     Conversation, CorpusEntry, Message, Segment, Session, Submission, Tenant, TokenRecord,
 };
 
 /// "table key" -> the damaged record's bytes.
-pub const QUARANTINE: TableDefinition<&str, &[u8]> = TableDefinition::new("quarantine");
+pub use super::tables::QUARANTINE;
 
 /// What `check` found.
 #[derive(Debug, Default)]
@@ -45,7 +46,7 @@ pub struct CheckReport {
 enum Damaged {
     Str(&'static str, String),
     Pair(&'static str, String, String),
-    Message(String, u32),
+    Message(String, String, u32),
 }
 
 /// Checks `<data_dir>/animam.redb`; `progress` receives a line per table.
@@ -95,7 +96,7 @@ fn scan(
     report: &mut CheckReport,
     progress: &mut dyn FnMut(&str),
 ) -> StoreResult<(Vec<Damaged>, Usage)> {
-    let txn = db.begin_read()?;
+    let txn = ReadTxn::redb(db.begin_read()?);
     let mut damaged = Vec::new();
     let problem = |report: &mut CheckReport, text: String| report.problems.push(text);
 
@@ -371,35 +372,32 @@ fn scan(
             );
         }
     }
-    let ids: BTreeMap<&str, &Conversation> = conversations
-        .iter()
-        .map(|((_, id), c)| (id.as_str(), c))
-        .collect();
-    let damaged_ids: BTreeSet<&str> = damaged_conversations
-        .iter()
-        .map(|(_, id)| id.as_str())
-        .collect();
-    let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+    let mut counts: BTreeMap<(String, String), u32> = BTreeMap::new();
     let mut n = 0u64;
     if let Some(table) = open(&txn, MESSAGES)? {
         for row in table.iter()? {
             let (key, value) = row?;
             n += 1;
-            let (conversation, seq) = key.value();
+            let (tenant, conversation, seq) = key.value();
+            let id = (tenant.to_string(), conversation.to_string());
             if let Err(e) = json_ok::<Message>(value.value()) {
                 problem(
                     report,
-                    format!("table messages, key ({conversation:?}, {seq}): does not decode: {e}"),
+                    format!(
+                        "table messages, key ({tenant:?}, {conversation:?}, {seq}): does not decode: {e}"
+                    ),
                 );
-                damaged.push(Damaged::Message(conversation.to_string(), seq));
+                damaged.push(Damaged::Message(id.0.clone(), id.1.clone(), seq));
             }
-            if !ids.contains_key(conversation) && !damaged_ids.contains(conversation) {
+            if !known(&id) {
                 problem(
                     report,
-                    format!("table messages, key ({conversation:?}, {seq}): no such conversation"),
+                    format!(
+                        "table messages, key ({tenant:?}, {conversation:?}, {seq}): no such conversation"
+                    ),
                 );
             }
-            *counts.entry(conversation.to_string()).or_default() += 1;
+            *counts.entry(id).or_default() += 1;
         }
     }
     report.records += n;
@@ -408,17 +406,20 @@ fn scan(
     if let Some(table) = open(&txn, QUARANTINE)? {
         for row in table.iter()? {
             let (key, _) = row?;
-            if let Some(rest) = key.value().strip_prefix("messages (\"")
-                && let Some(end) = rest.find('"')
+            // `messages ("tenant", "conversation", seq)`, or before schema 3
+            // `messages ("conversation", seq)`: the conversation is the last quoted part.
+            if let Some(rest) = key.value().strip_prefix("messages (")
+                && let Some(id) = rest.split('"').skip(1).step_by(2).last()
             {
-                quarantined_from.insert(rest[..end].to_string());
+                quarantined_from.insert(id.to_string());
             }
         }
         progress(&format!("quarantine: {} records kept aside", table.len()?));
     }
-    for (id, c) in &ids {
-        let have = counts.get(*id).copied().unwrap_or(0);
-        let knowingly_fewer = have < c.message_count && quarantined_from.contains(*id);
+    for (key, c) in &conversations {
+        let id = &key.1;
+        let have = counts.get(key).copied().unwrap_or(0);
+        let knowingly_fewer = have < c.message_count && quarantined_from.contains(id);
         if have != c.message_count && !knowingly_fewer {
             problem(
                 report,
@@ -437,27 +438,24 @@ fn scan(
 }
 
 /// A `(tenant, id)`-keyed table of JSON records.
-type PairTable = TableDefinition<'static, (&'static str, &'static str), &'static [u8]>;
+type PairTable = TableDef<(&'static str, &'static str), &'static [u8]>;
 
 /// (tenant, segment) -> entries naming it, counted from the entries that decode.
 type Usage = BTreeMap<(String, String), u64>;
 
-fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
-    txn: &redb::ReadTransaction,
-    table: TableDefinition<K, V>,
-) -> StoreResult<Option<redb::ReadOnlyTable<K, V>>> {
-    match txn.open_table(table) {
-        Ok(t) => Ok(Some(t)),
-        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+/// A table of the check's snapshot (one never created reads as empty).
+fn open<K: super::engine::Key, V: super::engine::Value>(
+    txn: &ReadTxn,
+    table: TableDef<K, V>,
+) -> StoreResult<Option<Table<'_, K, V>>> {
+    txn.open_table(table).map(Some)
 }
 
 /// Moves every damaged record to QUARANTINE with what derives from it (a corpus entry's term
 /// row; a conversation's session and listing rows and its messages), recounts segment usage
 /// when corpus entries moved, and leaves no trusted index snapshot (the next start rebuilds).
 fn move_to_quarantine(db: &Database, damaged: &[Damaged], usage: &Usage) -> StoreResult<usize> {
-    let txn = db.begin_write()?;
+    let txn = WriteTxn::redb(db.begin_write()?);
     let mut moved = 0;
     {
         let mut quarantine = txn.open_table(QUARANTINE)?;
@@ -514,15 +512,14 @@ fn move_to_quarantine(db: &Database, damaged: &[Damaged], usage: &Usage) -> Stor
                     if *name == "conversations" {
                         unlink_conversation(&txn, tenant, id)?;
                         let mut messages = txn.open_table(MESSAGES)?;
+                        let (t, c) = (tenant.as_str(), id.as_str());
                         let seqs: Vec<u32> = messages
-                            .range((id.as_str(), 0u32)..=(id.as_str(), u32::MAX))?
-                            .map(|row| row.map(|(k, _)| k.value().1))
+                            .range((t, c, 0u32)..=(t, c, u32::MAX))?
+                            .map(|row| row.map(|(k, _)| k.value().2))
                             .collect::<Result<_, _>>()?;
                         for seq in seqs {
-                            let bytes = messages
-                                .remove((id.as_str(), seq))?
-                                .map(|v| v.value().to_vec());
-                            keep(format!("messages ({id:?}, {seq})"), bytes)?;
+                            let bytes = messages.remove((t, c, seq))?.map(|v| v.value().to_vec());
+                            keep(format!("messages ({tenant:?}, {id:?}, {seq})"), bytes)?;
                         }
                     }
                     for (table_name, table) in tables {
@@ -533,12 +530,15 @@ fn move_to_quarantine(db: &Database, damaged: &[Damaged], usage: &Usage) -> Stor
                         keep(format!("{table_name} ({tenant:?}, {id:?})"), bytes)?;
                     }
                 }
-                Damaged::Message(conversation, seq) => {
+                Damaged::Message(tenant, conversation, seq) => {
                     let bytes = txn
                         .open_table(MESSAGES)?
-                        .remove((conversation.as_str(), *seq))?
+                        .remove((tenant.as_str(), conversation.as_str(), *seq))?
                         .map(|v| v.value().to_vec());
-                    keep(format!("messages ({conversation:?}, {seq})"), bytes)?;
+                    keep(
+                        format!("messages ({tenant:?}, {conversation:?}, {seq})"),
+                        bytes,
+                    )?;
                 }
             }
         }
@@ -554,12 +554,12 @@ fn move_to_quarantine(db: &Database, damaged: &[Damaged], usage: &Usage) -> Stor
         }
     }
     super::snapshot::take_marker(&txn)?;
-    txn.commit().map_err(StoreError::from)?;
+    txn.commit()?;
     Ok(moved)
 }
 
 /// Removes the session and listing rows of conversation `id`.
-fn unlink_conversation(txn: &redb::WriteTransaction, tenant: &str, id: &str) -> StoreResult<()> {
+fn unlink_conversation(txn: &WriteTxn, tenant: &str, id: &str) -> StoreResult<()> {
     let mut sessions = txn.open_table(CONVERSATION_SESSIONS)?;
     let stale: Vec<String> = sessions
         .range((tenant, "")..)?

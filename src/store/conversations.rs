@@ -2,7 +2,7 @@
 //! message and the bot's reply) is written in one transaction, which also creates the
 //! conversation and counts it against the tenant's quota when it is new.
 
-use redb::{ReadTransaction, ReadableTable};
+use super::engine::ReadTxn;
 
 use super::tables::{
     CONVERSATION_SESSIONS, CONVERSATIONS, CONVERSATIONS_BY_START, MESSAGES, STATS_DAILY,
@@ -46,7 +46,7 @@ pub struct ExportCursor {
 }
 
 fn export_from(
-    txn: &ReadTransaction,
+    txn: &ReadTxn,
     tenant: &str,
     filter: &ConversationFilter,
     cursor: &mut ExportCursor,
@@ -86,7 +86,7 @@ fn export_from(
         };
         let mut messages = Vec::new();
         for row in messages_table
-            .range((id, first)..=(id, u32::MAX))?
+            .range((tenant, id, first)..=(tenant, id, u32::MAX))?
             .take(budget - taken)
         {
             let (key, value) = row?;
@@ -104,11 +104,7 @@ fn export_from(
     Ok((out, true))
 }
 
-fn load_conversation(
-    txn: &ReadTransaction,
-    tenant: &str,
-    id: &str,
-) -> StoreResult<Option<Conversation>> {
+fn load_conversation(txn: &ReadTxn, tenant: &str, id: &str) -> StoreResult<Option<Conversation>> {
     let table = txn.open_table(CONVERSATIONS)?;
     let conversation = match table.get((tenant, id))? {
         Some(v) => Some(decode("conversations", (tenant, id), v.value())?),
@@ -118,10 +114,14 @@ fn load_conversation(
 }
 
 /// The last `count` messages of a conversation, oldest first (all of them for `usize::MAX`).
-fn last_messages(txn: &ReadTransaction, id: &str, count: usize) -> StoreResult<Vec<Message>> {
+fn last_messages(txn: &ReadTxn, tenant: &str, id: &str, count: usize) -> StoreResult<Vec<Message>> {
     let table = txn.open_table(MESSAGES)?;
     let mut messages = Vec::new();
-    for row in table.range((id, 0u32)..=(id, u32::MAX))?.rev().take(count) {
+    for row in table
+        .range((tenant, id, 0u32)..=(tenant, id, u32::MAX))?
+        .rev()
+        .take(count)
+    {
         let (key, value) = row?;
         messages.push(decode("messages", key.value(), value.value())?);
     }
@@ -212,7 +212,7 @@ fn apply_exchange(tx: &mut Tx<'_>, tenant: &str, exchange: &Exchange) -> StoreRe
         };
         let seq = conversation.message_count;
         table.insert(
-            (conversation.id.as_str(), seq),
+            (tenant, conversation.id.as_str(), seq),
             encode(&message)?.as_slice(),
         )?;
         conversation.message_count += 1;
@@ -300,7 +300,7 @@ impl Store {
             let Some(conversation) = load_conversation(txn, tenant, &id)? else {
                 return Ok(None);
             };
-            let messages = last_messages(txn, &id, history)?;
+            let messages = last_messages(txn, tenant, &id, history)?;
             Ok(Some((conversation, messages)))
         })
     }
@@ -322,7 +322,7 @@ impl Store {
             let mut messages = Vec::new();
             if limit > 0 && offset < u32::MAX {
                 let last = offset.saturating_add(limit - 1);
-                for row in table.range((id, offset)..=(id, last))? {
+                for row in table.range((tenant, id, offset)..=(tenant, id, last))? {
                     let (key, value) = row?;
                     messages.push(decode("messages", key.value(), value.value())?);
                 }
@@ -394,7 +394,7 @@ impl Store {
         &self,
         tenant: &str,
         filter: &ConversationFilter,
-        mut visit: impl FnMut(Conversation, &ReadTransaction) -> StoreResult<()>,
+        mut visit: impl FnMut(Conversation, &ReadTxn) -> StoreResult<()>,
     ) -> StoreResult<()> {
         self.read(|txn| {
             let by_start = txn.open_table(CONVERSATIONS_BY_START)?;

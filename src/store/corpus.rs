@@ -9,7 +9,9 @@
 
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{Database, ReadableDatabase};
+
+use super::engine::{ReadTxn, WriteTxn};
 
 use super::tables::{CORPUS, CORPUS_TERMS, META};
 use super::writer::Tx;
@@ -436,7 +438,7 @@ impl Store {
 /// when the rows were made by another analyzer version.
 pub(super) fn load_index(db: &Database, index: &search::Index) -> StoreResult<()> {
     let stored_version = {
-        let txn = db.begin_read()?;
+        let txn = ReadTxn::redb(db.begin_read()?);
         let meta = txn.open_table(META)?;
         meta.get("analyzer_version")?
             .map(|v| read_u32(v.value()))
@@ -446,7 +448,7 @@ pub(super) fn load_index(db: &Database, index: &search::Index) -> StoreResult<()
         reanalyze_corpus(db)?;
     }
     let started = std::time::Instant::now();
-    let txn = db.begin_read()?;
+    let txn = ReadTxn::redb(db.begin_read()?);
     let table = txn.open_table(CORPUS_TERMS)?;
     let mut count = 0usize;
     let mut unreadable = Vec::new();
@@ -496,7 +498,7 @@ fn repair_index_rows(
     index: &search::Index,
     rows: &[(String, String)],
 ) -> StoreResult<usize> {
-    let txn = db.begin_write()?;
+    let txn = WriteTxn::redb(db.begin_write()?);
     let mut repaired = 0;
     {
         let corpus = txn.open_table(CORPUS)?;
@@ -519,7 +521,7 @@ fn repair_index_rows(
 }
 
 fn reanalyze_corpus(db: &Database) -> StoreResult<()> {
-    let txn = db.begin_write()?;
+    let txn = WriteTxn::redb(db.begin_write()?);
     {
         let corpus = txn.open_table(CORPUS)?;
         let mut terms = txn.open_table(CORPUS_TERMS)?;

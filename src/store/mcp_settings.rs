@@ -1,7 +1,6 @@
 //! A tenant's bring-your-own MCP tools server: its URL, its API key sealed by the caller
 //! (`secrets::SecretBox`, never in clear here) and how many of its tools the bot may offer.
 
-use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
 use super::tables::MCP_SETTINGS;

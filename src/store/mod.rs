@@ -16,6 +16,7 @@ mod backup;
 pub mod check;
 mod conversations;
 mod corpus;
+pub mod engine;
 mod mcp_settings;
 mod migrate;
 pub mod pg;
@@ -35,14 +36,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
+use engine::ReadTxn;
+use redb::{Database, ReadableDatabase};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use conversations::{ConversationPage, ExportCursor, Recorded};
 pub use mcp_settings::{McpSettings, McpSettingsWrite};
 pub use submissions::{DueWebhook, SubmissionPage};
-use tables::{META, SCHEMA_VERSION};
+use tables::SCHEMA_VERSION;
 use writer::Writer;
 
 use crate::domain::TokenRecord;
@@ -494,8 +496,8 @@ impl Store {
         check::check_open(&db, progress)
     }
 
-    fn read<T>(&self, work: impl FnOnce(&ReadTransaction) -> StoreResult<T>) -> StoreResult<T> {
-        let txn = self.shared.db()?.begin_read()?;
+    fn read<T>(&self, work: impl FnOnce(&ReadTxn) -> StoreResult<T>) -> StoreResult<T> {
+        let txn = ReadTxn::redb(self.shared.db()?.begin_read()?);
         work(&txn)
     }
 
@@ -569,26 +571,11 @@ fn read_u32(bytes: &[u8]) -> StoreResult<u32> {
         .map_err(|_| StoreError::internal_msg("bad u32 in table meta"))
 }
 
-/// `None` for a new, empty file.
-fn schema_version(txn: &ReadTransaction) -> StoreResult<Option<u32>> {
-    let meta = match txn.open_table(META) {
-        Ok(meta) => meta,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    meta.get("schema_version")?
-        .map(|v| read_u32(v.value()))
-        .transpose()
-}
-
 /// The rows of one tenant in a `(tenant, id)`-keyed table.
-fn tenant_rows<'a, T>(
-    table: &'a T,
+fn tenant_rows<'a>(
+    table: &'a engine::Table<'_, (&'static str, &'static str), &'static [u8]>,
     tenant: &'a str,
-) -> StoreResult<impl Iterator<Item = StoreResult<(String, Vec<u8>)>> + 'a>
-where
-    T: ReadableTable<(&'static str, &'static str), &'static [u8]>,
-{
+) -> StoreResult<impl Iterator<Item = StoreResult<(String, Vec<u8>)>> + 'a> {
     let range = table.range((tenant, "")..)?;
     Ok(range
         .map(move |row| -> StoreResult<Option<(String, Vec<u8>)>> {

@@ -1,7 +1,7 @@
 //! Segments. Every tenant has exactly one default segment, and a segment that corpus entries
 //! name cannot be deleted: both rules are checked inside the write that could break them.
 
-use redb::{ReadableTable, WriteTransaction};
+use super::engine::WriteTxn;
 
 use super::tables::{SEGMENT_USAGE, SEGMENTS};
 use super::writer::Tx;
@@ -11,7 +11,7 @@ use crate::domain::segment::DEFAULT_SEGMENT_SLUG;
 use crate::domain::{NewSegment, Segment, SegmentPatch};
 use crate::ids::new_id;
 
-fn load_all(txn: &WriteTransaction, tenant: &str) -> StoreResult<Vec<Segment>> {
+fn load_all(txn: &WriteTxn, tenant: &str) -> StoreResult<Vec<Segment>> {
     let table = txn.open_table(SEGMENTS)?;
     tenant_rows(&table, tenant)?
         .map(|row| {
@@ -21,7 +21,7 @@ fn load_all(txn: &WriteTransaction, tenant: &str) -> StoreResult<Vec<Segment>> {
         .collect()
 }
 
-fn save(txn: &WriteTransaction, tenant: &str, segment: &Segment) -> StoreResult<()> {
+fn save(txn: &WriteTxn, tenant: &str, segment: &Segment) -> StoreResult<()> {
     txn.open_table(SEGMENTS)?
         .insert((tenant, segment.id.as_str()), encode(segment)?.as_slice())?;
     Ok(())
@@ -29,7 +29,7 @@ fn save(txn: &WriteTransaction, tenant: &str, segment: &Segment) -> StoreResult<
 
 /// Makes `chosen` the only default among `all`, saving those that change.
 fn move_default(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     tenant: &str,
     all: &[Segment],
     chosen: &str,
@@ -51,7 +51,7 @@ fn default_required() -> StoreError {
 }
 
 /// Inserts the default `general` segment if the tenant has no default yet.
-pub(super) fn ensure_default(txn: &WriteTransaction, tenant: &str) -> StoreResult<bool> {
+pub(super) fn ensure_default(txn: &WriteTxn, tenant: &str) -> StoreResult<bool> {
     let all = load_all(txn, tenant)?;
     if all.iter().any(|s| s.is_default) {
         return Ok(false);
@@ -100,7 +100,7 @@ pub(super) fn count_usage(tx: &Tx<'_>, tenant: &str, slug: &str, delta: i64) -> 
     Ok(())
 }
 
-fn usage(txn: &WriteTransaction, tenant: &str, slug: &str) -> StoreResult<u64> {
+fn usage(txn: &WriteTxn, tenant: &str, slug: &str) -> StoreResult<u64> {
     Ok(txn
         .open_table(SEGMENT_USAGE)?
         .get((tenant, slug))?

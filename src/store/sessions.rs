@@ -1,8 +1,6 @@
 //! Dashboard sessions, keyed by the BLAKE3 (hex) of the cookie value: the store never sees
 //! the value itself. Reads run inline; every change goes through the one writer.
 
-use redb::ReadableTable;
-
 use super::tables::SESSIONS;
 use super::writer::Tx;
 use super::{Store, StoreResult, decode, encode};

@@ -12,7 +12,9 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use redb::{Database, WriteTransaction};
+use redb::Database;
+
+use super::engine::WriteTxn;
 
 use super::StoreResult;
 use super::tables::META;
@@ -23,7 +25,7 @@ const MARKER: &str = "index_snapshot";
 const ID_BYTES: usize = 16;
 
 /// Removes and returns the marker (see the module comment); call in the open's first write.
-pub(super) fn take_marker(txn: &WriteTransaction) -> StoreResult<Option<Vec<u8>>> {
+pub(super) fn take_marker(txn: &WriteTxn) -> StoreResult<Option<Vec<u8>>> {
     let mut meta = txn.open_table(META)?;
     Ok(meta.remove(MARKER)?.map(|v| v.value().to_vec()))
 }
@@ -87,7 +89,7 @@ pub(super) fn leave(db: &Database, index: &search::Index, data_dir: &Path) -> St
         let _ = fs::remove_file(&partial);
         return Err(super::StoreError::Internal(std::sync::Arc::new(e)));
     }
-    let txn = db.begin_write()?;
+    let txn = WriteTxn::redb(db.begin_write()?);
     txn.open_table(META)?.insert(MARKER, id.as_slice())?;
     txn.commit()?;
     log::info!(

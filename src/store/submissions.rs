@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use redb::{ReadTransaction, ReadableTable};
+use super::engine::ReadTxn;
 use serde::{Deserialize, Serialize};
 
 use super::tables::{
@@ -136,11 +136,7 @@ pub(super) fn remove_visitor_rows(tx: &Tx<'_>, tenant: &str, visitor: &str) -> S
 }
 
 /// A tenant's submissions, oldest first, optionally of one tool, with conversations linked.
-fn scan(
-    txn: &ReadTransaction,
-    tenant: &str,
-    tool_id: Option<&str>,
-) -> StoreResult<Vec<Submission>> {
+fn scan(txn: &ReadTxn, tenant: &str, tool_id: Option<&str>) -> StoreResult<Vec<Submission>> {
     let table = txn.open_table(SUBMISSIONS)?;
     let mut found = Vec::new();
     for row in tenant_rows(&table, tenant)? {
@@ -156,11 +152,7 @@ fn scan(
 
 /// A form submitted during a session's first turn (the model calling SUBMIT_FORM before the
 /// exchange is stored) comes before its conversation: the link is made when it is read.
-fn link_later_conversation(
-    txn: &ReadTransaction,
-    tenant: &str,
-    s: &mut Submission,
-) -> StoreResult<()> {
+fn link_later_conversation(txn: &ReadTxn, tenant: &str, s: &mut Submission) -> StoreResult<()> {
     let (None, Some(session)) = (&s.conversation_id, &s.session_id) else {
         return Ok(());
     };
@@ -813,7 +805,9 @@ mod tests {
                 let s = store.record_submission("acme", new(&hooked.id, None)).await;
                 s.unwrap().id
             });
-            let txn = store.shared.db().unwrap().begin_write().unwrap();
+            let txn = crate::store::engine::WriteTxn::redb(
+                store.shared.db().unwrap().begin_write().unwrap(),
+            );
             txn.open_table(SUBMISSIONS)
                 .unwrap()
                 .insert(("acme", id.as_str()), b"{not json".as_slice())

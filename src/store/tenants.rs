@@ -1,7 +1,5 @@
 //! Tenants: create, read, update settings, legacy keys.
 
-use redb::ReadableTable;
-
 use super::tables::TENANTS;
 use super::writer::Tx;
 use super::{Change, Effect, Store, StoreError, StoreResult, audit, decode, encode, segments};

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use futures_util::future::join_all;
 
+use super::tables::META;
 use super::*;
 use crate::domain::{
     Channel, CorpusPatch, Exchange, Metadata, NewConversation, NewCorpus, NewSegment, SegmentPatch,
@@ -61,7 +62,7 @@ fn schema_version_is_recorded_and_a_newer_one_refused() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = open(dir.path());
-        let txn = store.shared.db().unwrap().begin_write().unwrap();
+        let txn = engine::WriteTxn::redb(store.shared.db().unwrap().begin_write().unwrap());
         {
             let mut meta = txn.open_table(META).unwrap();
             let stored = read_u32(meta.get("schema_version").unwrap().unwrap().value());
@@ -104,7 +105,8 @@ fn tenants_without_a_default_segment_get_one_at_open() {
         run(store.create_tenant("acme", "Acme")).unwrap();
         // As a tenant created before segments existed would be.
         let txn = store.shared.db().unwrap().begin_write().unwrap();
-        txn.delete_table(tables::SEGMENTS).unwrap();
+        txn.delete_table(engine::raw_definition(tables::SEGMENTS.name()))
+            .unwrap();
         txn.commit().unwrap();
         store.close(Duration::from_secs(1));
     }
@@ -413,7 +415,7 @@ fn schema_one_is_upgraded() {
         let db = Database::create(dir.path().join(DB_FILE)).unwrap();
         let txn = db.begin_write().unwrap();
         {
-            txn.open_table(META)
+            txn.open_table(migrate::legacy::META)
                 .unwrap()
                 .insert("schema_version", 1u32.to_le_bytes().as_slice())
                 .unwrap();
@@ -427,7 +429,7 @@ fn schema_one_is_upgraded() {
                 "conversations_limit": null, "created_at": 1_700_000_000_000i64,
                 "updated_at": 1_700_000_000_000i64
             });
-            txn.open_table(tables::TENANTS)
+            txn.open_table(migrate::legacy::TENANTS)
                 .unwrap()
                 .insert("acme", serde_json::to_vec(&tenant).unwrap().as_slice())
                 .unwrap();
@@ -437,7 +439,7 @@ fn schema_one_is_upgraded() {
                 "is_active": true, "created_at": 1_700_000_000_000i64,
                 "updated_at": 1_700_000_000_000i64
             });
-            txn.open_table(tables::SEGMENTS)
+            txn.open_table(migrate::legacy::SEGMENTS)
                 .unwrap()
                 .insert(
                     ("acme", "seg_1"),
@@ -449,7 +451,7 @@ fn schema_one_is_upgraded() {
                 "segment": "pricing", "priority": 5, "tags": [],
                 "created_us": 1_700_000_000_000_123i64, "updated_at": 1_700_000_001_000i64
             });
-            txn.open_table(tables::CORPUS)
+            txn.open_table(migrate::legacy::CORPUS)
                 .unwrap()
                 .insert(
                     ("acme", "corp_1"),
@@ -580,7 +582,7 @@ fn a_clean_close_leaves_an_index_snapshot_trusted_only_by_the_next_open() {
     // behind the store's back, the entry is still found.
     {
         let db = Database::open(dir.path().join(DB_FILE)).unwrap();
-        let txn = db.begin_write().unwrap();
+        let txn = engine::WriteTxn::redb(db.begin_write().unwrap());
         txn.open_table(tables::CORPUS_TERMS)
             .unwrap()
             .retain(|_, _| false)
@@ -667,7 +669,7 @@ fn check_finds_damage_names_it_and_quarantines_it() {
     // Damage a corpus entry, a message and the other conversation's record.
     {
         let db = redb::Database::create(dir.path().join(DB_FILE)).unwrap();
-        let txn = db.begin_write().unwrap();
+        let txn = engine::WriteTxn::redb(db.begin_write().unwrap());
         txn.open_table(CORPUS)
             .unwrap()
             .insert(
@@ -677,7 +679,10 @@ fn check_finds_damage_names_it_and_quarantines_it() {
             .unwrap();
         txn.open_table(MESSAGES)
             .unwrap()
-            .insert((conversation.as_str(), 1u32), b"not json".as_slice())
+            .insert(
+                ("acme", conversation.as_str(), 1u32),
+                b"not json".as_slice(),
+            )
             .unwrap();
         let other = {
             let table = txn.open_table(CONVERSATIONS).unwrap();
@@ -725,7 +730,7 @@ fn check_finds_damage_names_it_and_quarantines_it() {
     );
     assert!(
         text.contains(&format!(
-            "table messages, key (\"{conversation}\", 1): does not decode"
+            "table messages, key (\"acme\", \"{conversation}\", 1): does not decode"
         )),
         "{text}"
     );
@@ -910,4 +915,155 @@ fn exchange_conversation() -> crate::domain::Conversation {
         tool_calls_count: 1,
         tool_types: vec![],
     }
+}
+
+/// A schema-2 file, as the code before the engine seam wrote it (typed redb tables, messages
+/// keyed without their tenant), opens as schema 3 with every record where it was. The file
+/// is built by reading a current store's rows and writing them through the old typed
+/// definitions, so every table holds real records.
+#[test]
+fn schema_two_typed_tables_are_converted_in_place() {
+    use super::migrate::legacy;
+    use redb::ReadableTable as _;
+    let current = tempfile::tempdir().unwrap();
+    let (corpus_id, conversation) = {
+        let store = open(current.path());
+        let ids = run(async {
+            store.create_tenant("acme", "Acme").await.unwrap();
+            store.create_tenant("bolt", "Bolt").await.unwrap();
+            let e = store
+                .create_corpus("acme", entry("Refunds", Some("general")))
+                .await
+                .unwrap();
+            let Recorded::Stored(c) = store.record_exchange("acme", exchange("s1")).await.unwrap()
+            else {
+                panic!("not stored")
+            };
+            store.record_exchange("bolt", exchange("s9")).await.unwrap();
+            (e.id, c.id)
+        });
+        store.close(Duration::from_secs(5));
+        ids
+    };
+
+    let old_dir = tempfile::tempdir().unwrap();
+    {
+        let from = Database::open(current.path().join(DB_FILE)).unwrap();
+        let from = ReadTxn::redb(from.begin_read().unwrap());
+        let db = Database::create(old_dir.path().join(DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        macro_rules! copy {
+            ($new:expr, $old:expr) => {
+                copy!($new, $old, |k| k)
+            };
+            ($new:expr, $old:expr, |$k:pat_param| $key:expr) => {{
+                let mut to = txn.open_table($old).unwrap();
+                for row in from.open_table($new).unwrap().iter().unwrap() {
+                    let (k, v) = row.unwrap();
+                    let $k = k.value();
+                    to.insert($key, v.value()).unwrap();
+                }
+            }};
+        }
+        copy!(tables::META, legacy::META);
+        copy!(tables::TENANTS, legacy::TENANTS);
+        copy!(tables::TOKENS, legacy::TOKENS);
+        copy!(tables::CORPUS, legacy::CORPUS);
+        copy!(tables::CORPUS_TERMS, legacy::CORPUS_TERMS);
+        copy!(tables::SEGMENT_USAGE, legacy::SEGMENT_USAGE);
+        copy!(tables::SEGMENTS, legacy::SEGMENTS);
+        copy!(tables::CONVERSATIONS, legacy::CONVERSATIONS);
+        copy!(tables::CONVERSATION_SESSIONS, legacy::CONVERSATION_SESSIONS);
+        copy!(
+            tables::CONVERSATIONS_BY_START,
+            legacy::CONVERSATIONS_BY_START
+        );
+        copy!(tables::MESSAGES, legacy::MESSAGES, |(_, c, seq)| (c, seq));
+        copy!(tables::STATS_DAILY, legacy::STATS_DAILY);
+        copy!(tables::AUDIT, legacy::AUDIT);
+        copy!(tables::AUDIT_COUNT, legacy::AUDIT_COUNT);
+        let mut meta = txn.open_table(legacy::META).unwrap();
+        meta.insert("schema_version", 2u32.to_le_bytes().as_slice())
+            .unwrap();
+        drop(meta);
+        // A message whose conversation is gone: kept, and still reported by check.
+        let mut messages = txn.open_table(legacy::MESSAGES).unwrap();
+        let first = (messages.get((conversation.as_str(), 0u32)).unwrap())
+            .map(|v| v.value().to_vec())
+            .unwrap();
+        messages
+            .insert(("conv_gone", 0u32), first.as_slice())
+            .unwrap();
+        drop(messages);
+        txn.commit().unwrap();
+    }
+
+    let store = open(old_dir.path());
+    run(async {
+        assert_eq!(store.list_tenants().await.unwrap().len(), 2);
+        let entry = store.get_corpus("acme", &corpus_id).await.unwrap().unwrap();
+        assert_eq!(entry.title, "Refunds");
+        let query = search::analyze_query("refunds");
+        let (page, _) = store
+            .search_corpus("acme", &query, search::SegmentFilter::Any, 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(page.entries.len(), 1);
+        // The usage count came along: the segment is in use.
+        assert!(matches!(
+            store.delete_segment("acme", "general").await,
+            Err(StoreError::Conflict(_))
+        ));
+        let (_, messages) = store
+            .get_conversation_page("acme", &conversation, 0, 10)
+            .await
+            .unwrap()
+            .unwrap();
+        let texts: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
+        assert_eq!(texts, ["hi", "hello"]);
+        // Another tenant does not see acme's messages.
+        assert!(
+            store
+                .get_conversation_page("bolt", &conversation, 0, 10)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Writes go on from where the old file was.
+        let Recorded::Stored(c) = store.record_exchange("acme", exchange("s1")).await.unwrap()
+        else {
+            panic!("not stored")
+        };
+        assert_eq!((c.id.as_str(), c.message_count), (conversation.as_str(), 4));
+    });
+    store.close(Duration::from_secs(5));
+
+    let found = check::check(old_dir.path(), false, &mut |_| {}).unwrap();
+    assert_eq!(
+        found.problems,
+        ["table messages, key (\"\", \"conv_gone\", 0): no such conversation"]
+    );
+    // No typed table is left: every table opens as bytes -> bytes.
+    let db = Database::open(old_dir.path().join(DB_FILE)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let names: Vec<String> = txn
+        .list_tables()
+        .unwrap()
+        .map(|t| redb::TableHandle::name(&t).to_string())
+        .collect();
+    for name in &names {
+        let raw = txn.open_table(engine::raw_definition(name)).unwrap();
+        let populated = [
+            "meta",
+            "corpus",
+            "segment_usage",
+            "conversations",
+            "messages",
+        ];
+        if populated.contains(&name.as_str()) {
+            assert!(raw.iter().unwrap().next().is_some(), "{name} is empty");
+        }
+        assert!(tables::ALL.iter().any(|(t, _)| t == name), "{name}");
+    }
+    assert!(names.iter().any(|n| n == "messages"));
 }

@@ -1,7 +1,5 @@
 //! API token records. The store keeps hashes only; minting and hashing are `auth`'s.
 
-use redb::ReadableTable;
-
 use super::tables::TOKENS;
 use super::{
     Change, Effect, Store, StoreError, StoreResult, audit, decode, encode, sessions, tenants,

@@ -1,7 +1,5 @@
 //! The tenant's tools. A tool's segment must exist when it is written (checked in the write).
 
-use redb::ReadableTable;
-
 use super::tables::TOOLS;
 use super::writer::Tx;
 use super::{Store, StoreError, StoreResult, decode, encode, segments, tenant_rows, tenants};

@@ -2,8 +2,6 @@
 //! write, through VISITOR_KEYS); deleting a visitor removes its memory and its conversations
 //! in the same transaction.
 
-use redb::ReadableTable;
-
 use super::tables::{
     CONVERSATION_SESSIONS, CONVERSATIONS, CONVERSATIONS_BY_START, MESSAGES, VISITOR_CONVERSATIONS,
     VISITOR_KEYS, VISITOR_MEMORY, VISITORS,
@@ -53,8 +51,8 @@ fn release_keys(tx: &Tx<'_>, tenant: &str, visitor: &Visitor) -> StoreResult<()>
 }
 
 /// Keys of a (tenant, visitor) prefix in a three-part table.
-fn third_keys<V: redb::Value + 'static>(
-    table: &impl ReadableTable<(&'static str, &'static str, &'static str), V>,
+fn third_keys<V: super::engine::Value>(
+    table: &super::engine::Table<'_, (&'static str, &'static str, &'static str), V>,
     tenant: &str,
     visitor: &str,
 ) -> StoreResult<Vec<String>> {
@@ -89,7 +87,7 @@ fn delete_conversation(tx: &Tx<'_>, tenant: &str, id: &str) -> StoreResult<()> {
     ))?;
     let mut messages = tx.txn.open_table(MESSAGES)?;
     for seq in 0..conversation.message_count {
-        messages.remove((id, seq))?;
+        messages.remove((tenant, id, seq))?;
     }
     Ok(())
 }

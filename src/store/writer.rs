@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread;
 
-use redb::WriteTransaction;
+use super::engine::WriteTxn;
 
 use super::{Effect, Shared, StoreError, StoreResult};
 use crate::clock::Timestamp;
@@ -24,7 +24,7 @@ const MAX_BATCH: usize = 256;
 
 /// What an operation sees: the open transaction, a clock and a place for its effects.
 pub(super) struct Tx<'a> {
-    pub txn: &'a WriteTransaction,
+    pub txn: &'a WriteTxn,
     effects: Vec<Effect>,
     last_instant: &'a mut Timestamp,
 }
@@ -199,7 +199,7 @@ fn commit_batch(
     {
         shared.reopen();
     }
-    let txn = shared.db()?.begin_write()?;
+    let txn = WriteTxn::redb(shared.db()?.begin_write()?);
     let mut tx = Tx {
         txn: &txn,
         effects: Vec::new(),
