@@ -162,15 +162,11 @@ mod tests {
         PgPool::new(PgSettings::new(url, &StoreConfig::default())).unwrap()
     }
 
-    /// The table names the store declares (`TableDefinition::new("...")` in tables.rs): the
-    /// one list both engines follow. Read from the source so no second list can drift.
+    /// The table names the store declares (`tables::ALL`): the one list both engines follow.
     fn store_tables() -> Vec<String> {
-        let source = include_str!("../tables.rs");
-        source
-            .split("TableDefinition::new(\"")
-            .skip(1)
-            .filter_map(|rest| rest.split('"').next())
-            .map(str::to_string)
+        crate::store::tables::ALL
+            .iter()
+            .map(|(name, _)| name.to_string())
             .collect()
     }
 

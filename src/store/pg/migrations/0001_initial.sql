@@ -32,6 +32,7 @@ CREATE TABLE webhook_secrets (tenant text NOT NULL, k bytea NOT NULL, v bytea NO
 CREATE TABLE sessions (tenant text NOT NULL, k bytea NOT NULL, v bytea NOT NULL, PRIMARY KEY (tenant, k));
 CREATE TABLE audit (tenant text NOT NULL, k bytea NOT NULL, v bytea NOT NULL, PRIMARY KEY (tenant, k));
 CREATE TABLE audit_count (tenant text NOT NULL, k bytea NOT NULL, v bytea NOT NULL, PRIMARY KEY (tenant, k));
+CREATE TABLE quarantine (tenant text NOT NULL, k bytea NOT NULL, v bytea NOT NULL, PRIMARY KEY (tenant, k));
 
 -- The change feed: every write transaction appends one row per changed key, numbered from the
 -- single-row counter below. A writer takes its numbers with UPDATE change_seq ... RETURNING,
