@@ -42,7 +42,8 @@ pub async fn list(
     let page = PageRequest::from_params(&params)?;
     let (entries, total) = state
         .store
-        .list_audit(auth.tenant(), page.offset(), page.limit)?;
+        .list_audit(auth.tenant(), page.offset(), page.limit)
+        .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "entries": entries.into_iter().map(AuditView::from).collect::<Vec<_>>(),
         "pagination": page.pagination(total),

@@ -150,7 +150,7 @@ fn new_secret() -> String {
 /// Gives the tenant a signing secret if it has none (its first webhook tool). Returns the
 /// secret when this call created it, for the response that shows it once.
 pub async fn ensure_secret(state: &AppState, slug: &str, by: Actor) -> ApiResult<Option<String>> {
-    if state.store.webhook_secret(slug)?.is_some() {
+    if state.store.webhook_secret(slug).await?.is_some() {
         return Ok(None);
     }
     let tenant = state

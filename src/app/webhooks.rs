@@ -61,7 +61,7 @@ fn agent(chat: &ChatConfig) -> ureq::Agent {
 
 /// One round: the due deliveries, attempted concurrently. Returns how many were taken.
 async fn round(state: &web::Data<AppState>, agent: &ureq::Agent) -> usize {
-    let due = match state.store.due_webhooks(Timestamp::now(), BATCH) {
+    let due = match state.store.due_webhooks(Timestamp::now(), BATCH).await {
         Ok(due) => due,
         Err(e) => {
             log::error!("webhooks: cannot read the outbox: {e}");
@@ -141,6 +141,7 @@ async fn signing_secret(state: &AppState, tenant: &str) -> Result<String, String
     let sealed = state
         .store
         .webhook_secret(tenant)
+        .await
         .map_err(|e| format!("store: {e}"))?
         .ok_or_else(no_secret)?;
     let record = state

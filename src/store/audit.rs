@@ -66,13 +66,15 @@ impl Store {
     }
 
     /// One page of a tenant's audit log, newest first, and the number of entries.
-    pub fn list_audit(
+    pub async fn list_audit(
         &self,
         tenant: &str,
         offset: usize,
         limit: usize,
     ) -> StoreResult<(Vec<AuditEntry>, usize)> {
-        self.read(|txn| {
+        let tenant = tenant.to_string();
+        self.read_owned(move |txn| {
+            let tenant = tenant.as_str();
             let table = txn.open_table(AUDIT)?;
             let total = txn
                 .open_table(AUDIT_COUNT)?
@@ -86,6 +88,7 @@ impl Store {
             }
             Ok((page, total))
         })
+        .await
     }
 
     /// Removes entries older than `max_age_secs` (if given) and all but the newest

@@ -359,8 +359,8 @@ impl Store {
     }
 
     /// Up to `max` deliveries due at `now`, earliest first.
-    pub fn due_webhooks(&self, now: Timestamp, max: usize) -> StoreResult<Vec<DueWebhook>> {
-        self.read(|txn| {
+    pub async fn due_webhooks(&self, now: Timestamp, max: usize) -> StoreResult<Vec<DueWebhook>> {
+        self.read_owned(move |txn| {
             let outbox = txn.open_table(WEBHOOK_OUTBOX)?;
             let submissions = txn.open_table(SUBMISSIONS)?;
             let mut due = Vec::new();
@@ -389,6 +389,7 @@ impl Store {
             }
             Ok(due)
         })
+        .await
     }
 
     /// Records one delivery attempt of `job`: delivered (`Ok`), or failed with the reason and,
@@ -443,12 +444,15 @@ impl Store {
     }
 
     /// The tenant's sealed webhook signing secret, if it has one.
-    pub fn webhook_secret(&self, tenant: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.read(|txn| {
+    pub async fn webhook_secret(&self, tenant: &str) -> StoreResult<Option<Vec<u8>>> {
+        let tenant = tenant.to_string();
+        self.read_owned(move |txn| {
+            let tenant = tenant.as_str();
             let table = txn.open_table(WEBHOOK_SECRETS)?;
             let sealed = table.get(tenant)?.map(|v| v.value().to_vec());
             Ok(sealed)
         })
+        .await
     }
 
     /// Stores a sealed signing secret: always when `replace` (a rotation), otherwise only if
@@ -618,7 +622,7 @@ mod tests {
                 .unwrap();
             assert_eq!(page.total, 1);
 
-            let due = store.due_webhooks(Timestamp::now(), 10).unwrap();
+            let due = store.due_webhooks(Timestamp::now(), 10).await.unwrap();
             assert_eq!(due.len(), 1);
             assert_eq!(due[0].submission.id, second.id);
 
@@ -691,7 +695,7 @@ mod tests {
         };
         let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
         run(async {
-            let due = store.due_webhooks(Timestamp::now(), 10).unwrap();
+            let due = store.due_webhooks(Timestamp::now(), 10).await.unwrap();
             assert_eq!(due.len(), 1, "the job outlives the process");
             let later = Timestamp::now().plus_secs(60);
             let s = store
@@ -701,8 +705,14 @@ mod tests {
             assert_eq!(s.webhook.status, DeliveryStatus::Pending);
             assert_eq!(s.webhook.attempts, 1);
             assert_eq!(s.webhook.last_error.as_deref(), Some("HTTP 500"));
-            assert!(store.due_webhooks(Timestamp::now(), 10).unwrap().is_empty());
-            let due = store.due_webhooks(later, 10).unwrap();
+            assert!(
+                store
+                    .due_webhooks(Timestamp::now(), 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            let due = store.due_webhooks(later, 10).await.unwrap();
             assert_eq!(due.len(), 1);
             let s = store.record_webhook_attempt(&due[0], Ok(()), None).await;
             let s = s.unwrap();
@@ -713,6 +723,7 @@ mod tests {
             assert!(
                 store
                     .due_webhooks(later.plus_secs(3600), 10)
+                    .await
                     .unwrap()
                     .is_empty()
             );
@@ -749,7 +760,7 @@ mod tests {
             let left = store.list_submissions("acme", None, 10, 0).await.unwrap();
             assert_eq!(left.total, 1);
             assert_eq!(left.submissions[0].id, ghost.id);
-            let due = store.due_webhooks(Timestamp::now(), 10).unwrap();
+            let due = store.due_webhooks(Timestamp::now(), 10).await.unwrap();
             assert_eq!(due.len(), 1);
             assert_eq!(due[0].submission.id, ghost.id);
         });
@@ -832,7 +843,11 @@ mod tests {
         let again = crate::store::check::check(dir.path(), false, &mut |_| {}).unwrap();
         assert!(again.problems.is_empty(), "{:?}", again.problems);
         let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
-        assert!(store.due_webhooks(Timestamp::now(), 10).unwrap().is_empty());
+        assert!(
+            run(store.due_webhooks(Timestamp::now(), 10))
+                .unwrap()
+                .is_empty()
+        );
         let page = run(store.list_submissions("acme", None, 10, 0)).unwrap();
         assert_eq!(page.total, 0);
     }
@@ -855,14 +870,14 @@ mod tests {
                     .await
                     .unwrap()
             );
-            assert_eq!(store.webhook_secret("acme").unwrap(), Some(vec![1]));
+            assert_eq!(store.webhook_secret("acme").await.unwrap(), Some(vec![1]));
             assert!(
                 store
                     .put_webhook_secret("acme", vec![3], true, Actor::cli())
                     .await
                     .unwrap()
             );
-            assert_eq!(store.webhook_secret("acme").unwrap(), Some(vec![3]));
+            assert_eq!(store.webhook_secret("acme").await.unwrap(), Some(vec![3]));
 
             let hooked = tool(&store, ToolType::SubmitForm, true, true).await;
             store
@@ -881,8 +896,14 @@ mod tests {
                     .total,
                 0
             );
-            assert!(store.due_webhooks(Timestamp::now(), 10).unwrap().is_empty());
-            assert_eq!(store.webhook_secret("acme").unwrap(), None);
+            assert!(
+                store
+                    .due_webhooks(Timestamp::now(), 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            assert_eq!(store.webhook_secret("acme").await.unwrap(), None);
         });
     }
 }

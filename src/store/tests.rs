@@ -834,25 +834,25 @@ fn audit_is_newest_first_and_pruned_by_count_and_age() {
             0,
             "no such tenant"
         );
-        let details = |store: &Store| {
-            let (page, total) = store.list_audit("acme", 0, 100).unwrap();
+        async fn details(store: &Store) -> (Vec<String>, usize) {
+            let (page, total) = store.list_audit("acme", 0, 100).await.unwrap();
             let details: Vec<String> = page.into_iter().filter_map(|e| e.detail).collect();
             (details, total)
-        };
-        assert_eq!(details(&store).1, 5);
-        assert_eq!(details(&store).0[0], "#4", "newest first");
+        }
+        assert_eq!(details(&store).await.1, 5);
+        assert_eq!(details(&store).await.0[0], "#4", "newest first");
 
         let now = Timestamp::now();
         assert_eq!(store.prune_audit(now, None, 10).await.unwrap(), 0);
         assert_eq!(store.prune_audit(now, None, 2).await.unwrap(), 3);
         assert_eq!(
-            details(&store),
+            details(&store).await,
             (vec!["#4".to_string(), "#3".to_string()], 2)
         );
         // A day later, a one-hour age limit removes the rest.
         let later = now.plus_secs(86_400);
         assert_eq!(store.prune_audit(later, Some(3600), 10).await.unwrap(), 2);
-        assert_eq!(details(&store), (vec![], 0));
+        assert_eq!(details(&store).await, (vec![], 0));
     });
 }
 
