@@ -90,19 +90,19 @@ pub enum Command {
     /// Prepare a PostgreSQL database for `[store] backend = "postgres"`: apply the schema
     /// migrations embedded in this binary (versioned; safe to run again and while replicas
     /// start: migrators take turns under an advisory lock) and report the schema version. A
-    /// database migrated by a newer animam is refused, unchanged.
+    /// database migrated by a newer animam is refused, unchanged. With --from, also copy a
+    /// redb store into it (it must be empty), with progress and a verification count.
     #[command(after_help = "Examples:\n  animam migrate                      \
         # the database of store.url / ANIMAM_STORE_URL\n  \
-        animam migrate --to postgres://animam:PASSWORD@127.0.0.1:5432/animam\n\n\
-        Coming (needs the PostgreSQL storage engine, not in this build yet):\n  \
-        animam migrate --from data/ --to postgres://...   copy a redb store into an empty \
-        database, table by table, with a progress bar and a verification count")]
+        animam migrate --to postgres://animam:PASSWORD@127.0.0.1:5432/animam\n  \
+        animam migrate --from data/ --to postgres://...   # copy a redb store (server stopped)")]
     Migrate {
         /// The PostgreSQL database, postgres://user:password@host:port/db
         /// [default: store.url, env: ANIMAM_STORE_URL]
         #[arg(long, value_name = "URL")]
         to: Option<String>,
-        /// A redb data directory to copy into the database (coming: not in this build yet)
+        /// A redb data directory to copy into the (empty) database, everything in it: tenants,
+        /// tokens (as hashes), corpus, conversations... Stop the server using it first
         #[arg(long, value_name = "DIR")]
         from: Option<PathBuf>,
     },
@@ -244,13 +244,6 @@ fn migrate(
     from: Option<&std::path::Path>,
 ) -> Result<(), String> {
     use crate::store::pg::{PgPool, PgSettings, migrate};
-    if let Some(from) = from {
-        return Err(format!(
-            "copying a redb store (--from {}) into PostgreSQL is not available in this build \
-             yet: it needs the PostgreSQL storage engine",
-            from.display()
-        ));
-    }
     let url = match to {
         Some(url) => config::parse_store_url("--to", url).map_err(|e| e.to_string())?,
         None => config.store.url.clone().ok_or(
@@ -266,6 +259,9 @@ fn migrate(
         .check()
         .map_err(|e| format!("cannot reach {target}: {e}"))?;
     eprintln!("migrate: {target} (PostgreSQL {version})");
+    if let Some(from) = from {
+        return copy(config, from, &pool, &target);
+    }
     let report = migrate::migrate_pool(&pool).map_err(|e| format!("{target}: {e}"))?;
     if report.applied() {
         eprintln!(
@@ -279,6 +275,61 @@ fn migrate(
         );
     }
     println!("{}", report.to);
+    Ok(())
+}
+
+/// `animam migrate --from DIR`: the copy, with a progress bar on stderr (a line per table
+/// when stderr is not a terminal) and the verification count last.
+fn copy(
+    config: &config::Config,
+    from: &std::path::Path,
+    pool: &crate::store::pg::PgPool,
+    target: &str,
+) -> Result<(), String> {
+    use std::io::{IsTerminal, Write};
+    if !from.join("animam.redb").is_file() {
+        return Err(format!(
+            "no redb store at {}",
+            from.join("animam.redb").display()
+        ));
+    }
+    let store = Store::open(from, &StoreOptions::from(&config.store)).map_err(|e| e.to_string())?;
+    let terminal = std::io::stderr().is_terminal();
+    let mut last_drawn = std::time::Instant::now();
+    let mut progress = |table: &str, done: u64, total: u64| {
+        let finished = done == total;
+        if terminal {
+            if !finished && last_drawn.elapsed() < std::time::Duration::from_millis(100) {
+                return;
+            }
+            last_drawn = std::time::Instant::now();
+            let filled = (done * 30).checked_div(total).unwrap_or(30) as usize;
+            eprint!(
+                "\rcopy: {table:<24} [{}{}] {done}/{total}",
+                "#".repeat(filled),
+                "-".repeat(30 - filled)
+            );
+            if finished {
+                eprintln!();
+            }
+            let _ = std::io::stderr().flush();
+        } else if finished {
+            eprintln!("copy: {table}: {total} rows");
+        }
+    };
+    let started = std::time::Instant::now();
+    let result = crate::store::pg::copy::redb_to_postgres(&store, pool, &mut progress);
+    store.close(std::time::Duration::from_secs(5));
+    let report = result.map_err(|e| format!("copy to {target} failed (nothing was kept): {e}"))?;
+    eprintln!(
+        "copy: {} rows in {} tables copied from {} to {target} in {} ms; verified: every \
+         table's row count matches",
+        report.rows,
+        report.tables,
+        from.display(),
+        started.elapsed().as_millis()
+    );
+    println!("{}", report.schema_version);
     Ok(())
 }
 

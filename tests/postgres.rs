@@ -63,14 +63,11 @@ fn migrate_explains_what_is_missing() {
     let out = animam_with(
         dir.path(),
         &[],
-        &["migrate", "--from", "data", "--to", &url],
+        &["migrate", "--from", "nothing-here", "--to", &url],
     );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("not available in this build yet"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("cannot reach"), "{stderr}");
 }
 
 #[test]
@@ -103,4 +100,80 @@ fn postgres_backend_is_refused_at_start_until_the_engine_exists() {
         !out.status.success() && stderr.contains("ANIMAM_STORE_BACKEND"),
         "{stderr}"
     );
+}
+
+/// Rows of `table` in the database at `url`: (tenant, key bytes) in key order.
+fn rows(url: &str, table: &str) -> Vec<(String, Vec<u8>)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .query(&format!("SELECT tenant, k FROM {table} ORDER BY k"), &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    })
+}
+
+#[test]
+fn migrate_from_copies_a_redb_store_and_verifies_the_counts() {
+    let db = postgres::database();
+    let dir = tempfile::tempdir().unwrap();
+    let token = crate::support::bootstrap(dir.path(), "acme");
+    assert!(!token.is_empty());
+    let out = animam_with(
+        dir.path(),
+        &[],
+        &["tenant", "create", "beta", "--data-dir", "data"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let url = url_with_password(&db);
+    let out = animam_with(
+        dir.path(),
+        &[],
+        &["migrate", "--from", "data", "--to", &url],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("verified"), "{stderr}");
+    assert!(stderr.contains("copy: tenants: 2 rows"), "{stderr}");
+    assert!(!stderr.contains("Sup3rSecret"), "{stderr}");
+
+    // Tenant rows carry their tenant; tokens are global (tenant '') and hold no secret.
+    let tenants: Vec<String> = rows(db.url(), "tenants").into_iter().map(|r| r.0).collect();
+    assert_eq!(tenants, vec!["acme", "beta"]);
+    let tokens = rows(db.url(), "tokens");
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].0, "");
+    assert_eq!(
+        rows(db.url(), "meta").len(),
+        2,
+        "schema and analyzer versions"
+    );
+
+    // A second copy into the now non-empty database is refused, and changes nothing.
+    let out = animam_with(
+        dir.path(),
+        &[],
+        &["migrate", "--from", "data", "--to", &url],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("not empty"),
+        "{stderr}"
+    );
+    assert_eq!(rows(db.url(), "tenants").len(), 2);
 }

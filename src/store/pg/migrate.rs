@@ -133,6 +133,10 @@ async fn migrate_with(client: &mut Client, migrations: &[Migration]) -> Result<R
     // Held until commit or rollback; a second migrator waits here.
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
         .await?;
+    // Quiet: the "already exists, skipping" notice of every run after the first would be
+    // logged by tokio-postgres as if it were news.
+    tx.batch_execute("SET LOCAL client_min_messages = warning")
+        .await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version integer PRIMARY KEY,
