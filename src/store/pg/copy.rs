@@ -1,12 +1,16 @@
 //! `animam migrate --from DIR --to URL`: a redb store copied into an empty PostgreSQL
 //! database, table by table, as the encoded rows both engines share (`tables::ALL`; the key
-//! bytes as they are, the tenant column decoded from the key of tenant tables).
+//! bytes as they are, the tenant column decoded from the key of tenant tables). And back:
+//! `--from URL --to DIR` writes a new redb store from a PostgreSQL database.
 //!
-//! One redb read transaction (a consistent snapshot) and one PostgreSQL transaction: a copy
-//! that fails leaves the target as empty as it was. At the end each table's row count is read
-//! back from PostgreSQL and compared with the source's.
+//! One read snapshot of the source and one write transaction on the target: a copy that fails
+//! leaves the target as it was. At the end each table's row count is read back from the target
+//! and compared with the source's.
 
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use std::path::Path;
+
+use futures_util::TryStreamExt;
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableHandle};
 
 use super::migrate;
 use super::pool::{PgError, PgPool};
@@ -45,6 +49,15 @@ pub fn redb_to_postgres(
     let migrated = migrate::migrate_pool(pool).map_err(pg)?;
     let db = store.shared.db().map_err(text)?;
     let snapshot = db.begin_read().map_err(text)?;
+    // As the backup does: a table outside the list would be left behind silently.
+    for table in snapshot.list_tables().map_err(text)? {
+        if !ALL.iter().any(|(name, _)| *name == table.name()) {
+            return Err(format!(
+                "table {} is not in the list of tables (src/store/tables.rs); nothing copied",
+                table.name()
+            ));
+        }
+    }
     pool.block_on(async {
         let mut client = pool.get().await.map_err(pg)?;
         let tx = client.transaction().await.map_err(pg)?;
@@ -139,5 +152,133 @@ pub fn redb_to_postgres(
             rows,
             schema_version: migrated.to,
         })
+    })
+}
+
+/// Writes a new redb store at `dir/animam.redb` (which must not exist) from the database of
+/// `pool`, whose schema must be this binary's. The file is written as `animam.redb.partial`
+/// and renamed once complete and verified.
+pub fn postgres_to_redb(
+    pool: &PgPool,
+    dir: &Path,
+    progress: &mut dyn FnMut(&str, u64, u64),
+) -> Result<CopyReport, String> {
+    let target = dir.join("animam.redb");
+    if target.exists() {
+        return Err(format!(
+            "{} already exists: copy into a new data directory",
+            target.display()
+        ));
+    }
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let partial = dir.join("animam.redb.partial");
+    let _ = std::fs::remove_file(&partial);
+    let result = write_redb(pool, &partial, progress);
+    match result {
+        Ok(report) => {
+            std::fs::rename(&partial, &target)
+                .map_err(|e| format!("cannot rename to {}: {e}", target.display()))?;
+            Ok(report)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}
+
+fn write_redb(
+    pool: &PgPool,
+    path: &Path,
+    progress: &mut dyn FnMut(&str, u64, u64),
+) -> Result<CopyReport, String> {
+    {
+        // Owner-only before any row is written: it will hold what the database holds.
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    }
+    let db = redb::Database::create(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let write = db.begin_write().map_err(text)?;
+    let expected = pool.block_on(async {
+        let mut client = pool.get().await.map_err(pg)?;
+        migrate::ensure_current(&client).await.map_err(pg)?;
+        // One snapshot of every table, even while replicas write.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(pg)?;
+        let mut expected = Vec::with_capacity(ALL.len());
+        for (name, _) in ALL {
+            let total: i64 = tx
+                .query_one(&format!("SELECT count(*) FROM {name}"), &[])
+                .await
+                .map_err(pg)?
+                .get(0);
+            let total = total as u64;
+            progress(name, 0, total);
+            let mut table = write.open_table(raw_definition(name)).map_err(text)?;
+            let rows = tx
+                .query_raw(
+                    &format!("SELECT k, v FROM {name}"),
+                    std::iter::empty::<i32>(),
+                )
+                .await
+                .map_err(pg)?;
+            let mut rows = std::pin::pin!(rows);
+            let mut done = 0u64;
+            while let Some(row) = rows.try_next().await.map_err(pg)? {
+                let k: &[u8] = row.get(0);
+                let v: &[u8] = row.get(1);
+                table.insert(k, v).map_err(text)?;
+                done += 1;
+                if done % BATCH as u64 == 0 {
+                    progress(name, done, total);
+                }
+            }
+            progress(name, done, total);
+            expected.push((*name, done));
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok::<_, String>(expected)
+    })?;
+    write.commit().map_err(text)?;
+
+    // The verification count: what the new file holds, table by table.
+    let read = db.begin_read().map_err(text)?;
+    let mut rows = 0;
+    for (name, want) in &expected {
+        let got = match read.open_table(raw_definition(name)) {
+            Ok(table) => table.len().map_err(text)?,
+            Err(redb::TableError::TableDoesNotExist(_)) => 0,
+            Err(e) => return Err(format!("{name}: {e}")),
+        };
+        if got != *want {
+            return Err(format!(
+                "verification failed: {name} has {got} rows in the redb file, {want} in \
+                 PostgreSQL"
+            ));
+        }
+        rows += want;
+    }
+    Ok(CopyReport {
+        tables: expected.len(),
+        rows,
+        schema_version: migrate::latest_version(),
     })
 }
