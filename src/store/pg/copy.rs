@@ -247,7 +247,7 @@ fn write_redb(
                 let v: &[u8] = row.get(1);
                 table.insert(k, v).map_err(text)?;
                 done += 1;
-                if done % BATCH as u64 == 0 {
+                if done.is_multiple_of(BATCH as u64) {
                     progress(name, done, total);
                 }
             }
