@@ -178,8 +178,11 @@ fn migrate_from_copies_a_redb_store_and_verifies_the_counts() {
     assert_eq!(rows(db.url(), "tenants").len(), 2);
 }
 
+/// A table's name and its rows (key and value bytes), in key order.
+type TableRows = (String, Vec<(Vec<u8>, Vec<u8>)>);
+
 /// Every row of every store table of the redb file at `path`, raw.
-fn redb_rows(path: &std::path::Path) -> Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)> {
+fn redb_rows(path: &std::path::Path) -> Vec<TableRows> {
     use redb::{ReadableDatabase, ReadableTable};
     let db = redb::Database::open(path).unwrap();
     let read = db.begin_read().unwrap();
@@ -251,7 +254,7 @@ fn redb_to_postgres_to_redb_gives_the_same_data() {
     // The index snapshot's id in META belongs to a file and its data/index.snapshot: the
     // copy's own open of the source wrote a new one at its close, after the copy's read. A
     // copied store has none and rebuilds its index at start.
-    let without_snapshot_id = |tables: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>| {
+    let without_snapshot_id = |tables: Vec<TableRows>| {
         tables
             .into_iter()
             .map(|(t, rows)| {
