@@ -50,6 +50,16 @@ pub async fn record_changes(
     tx: &Transaction<'_>,
     changes: &[(&str, &str, &[u8])],
 ) -> Result<Option<i64>, PgError> {
+    record_changes_with(tx, changes, true).await
+}
+
+/// `record_changes`, with `notify` false for a database that has no `pg_notify`
+/// (CockroachDB; see `notify_supported`): the listeners then find the changes by polling.
+pub async fn record_changes_with(
+    tx: &Transaction<'_>,
+    changes: &[(&str, &str, &[u8])],
+    notify: bool,
+) -> Result<Option<i64>, PgError> {
     if changes.is_empty() {
         return Ok(None);
     }
@@ -76,9 +86,23 @@ pub async fn record_changes(
     .await?;
     // Delivered at commit, dropped on rollback. Where NOTIFY does not exist the listeners
     // poll, so the feed does not depend on it.
-    tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &last.to_string()])
-        .await?;
+    if notify {
+        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &last.to_string()])
+            .await?;
+    }
     Ok(Some(last))
+}
+
+/// Whether the database has `pg_notify` (PostgreSQL, YugabyteDB; not CockroachDB): asked once
+/// at start, to choose between `record_changes` and `record_changes_with(.., false)`.
+pub async fn notify_supported(client: &Client) -> Result<bool, PgError> {
+    Ok(client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE proname = 'pg_notify')",
+            &[],
+        )
+        .await?
+        .get(0))
 }
 
 /// The sequence number of the last committed change: where a replica that has just loaded
@@ -123,7 +147,8 @@ pub struct ListenerOptions {
     /// Changes read per query.
     pub batch: i64,
     /// LISTEN for notifications. Off for databases without LISTEN/NOTIFY (CockroachDB): the
-    /// feed then works by polling alone, `poll_every` being its latency.
+    /// feed then works by polling alone, `poll_every` being its latency. (A database that
+    /// refuses LISTEN gets the same by itself, with a warning.)
     pub listen: bool,
     /// First and largest wait before reconnecting after a lost connection (doubling between).
     pub backoff: (Duration, Duration),
@@ -291,8 +316,19 @@ async fn session<F: FnMut(Change)>(
             }
         }
     }));
-    if options.listen {
-        client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    if options.listen
+        && let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")).await
+    {
+        // A database that answers LISTEN with an error lacks it (CockroachDB): poll instead
+        // of failing. Anything else (a lost connection) is a reason to reconnect.
+        if e.as_db_error().is_none() {
+            return Err(e.into());
+        }
+        log::warn!(
+            "change feed: the database refused LISTEN ({}); polling every {} ms instead",
+            PgError::from(e),
+            options.poll_every.as_millis()
+        );
     }
     connected.store(true, Ordering::Release);
     *backoff = options.backoff.0;
@@ -554,7 +590,15 @@ mod tests {
             let _ = tx.send(c);
         })
         .unwrap();
-        write(&pool, &["polled"]);
+        pool.block_on(async {
+            let mut client = pool.get().await.unwrap();
+            assert!(notify_supported(&client).await.unwrap());
+            let tx = client.transaction().await.unwrap();
+            record_changes_with(&tx, &[("acme", "t", b"polled")], false)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        });
         let started = Instant::now();
         assert_eq!(collect(&rx, 1)[0].key, b"polled");
         assert!(started.elapsed() < Duration::from_secs(2));
