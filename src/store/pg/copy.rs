@@ -231,7 +231,9 @@ fn write_redb(
                 .map_err(pg)?
                 .get(0);
             let total = total as u64;
-            progress(name, 0, total);
+            if total > 0 {
+                progress(name, 0, total);
+            }
             let mut table = write.open_table(raw_definition(name)).map_err(text)?;
             let rows = tx
                 .query_raw(
@@ -251,7 +253,10 @@ fn write_redb(
                     progress(name, done, total);
                 }
             }
-            progress(name, done, total);
+            // The last report, unless the loop just made it.
+            if done == 0 || !done.is_multiple_of(BATCH as u64) {
+                progress(name, done, total);
+            }
             expected.push((*name, done));
         }
         tx.commit().await.map_err(pg)?;
