@@ -250,6 +250,11 @@ fn redb_to_postgres_to_redb_gives_the_same_data() {
         stderr.contains("verified") && !stderr.contains("Sup3rSecret"),
         "{stderr}"
     );
+    assert_eq!(
+        stderr.matches("copy: quarantine: 0 rows").count(),
+        1,
+        "{stderr}"
+    );
 
     // The index snapshot's id in META belongs to a file and its data/index.snapshot: the
     // copy's own open of the source wrote a new one at its close, after the copy's read. A
