@@ -85,6 +85,12 @@ impl Store {
                 .open(path)
                 .map_err(io)?;
         }
+        if self.shared.pg.is_some() {
+            return Err(StoreError::invalid(
+                "backup",
+                "animam backup copies a redb file; back PostgreSQL up with pg_dump",
+            ));
+        }
         let snapshot = self.shared.db()?.begin_read()?;
         let copy_db = Database::create(path).map_err(|e| {
             StoreError::internal_msg(format!("cannot create {}: {e}", path.display()))

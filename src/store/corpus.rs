@@ -9,9 +9,7 @@
 
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase};
-
-use super::engine::{ReadTxn, WriteTxn};
+use super::engine::Engine;
 
 use super::tables::{CORPUS, CORPUS_TERMS, META};
 use super::writer::Tx;
@@ -436,9 +434,9 @@ impl Store {
 
 /// Rebuilds the in-memory index from the stored term rows; re-analyses every entry first
 /// when the rows were made by another analyzer version.
-pub(super) fn load_index(db: &Database, index: &search::Index) -> StoreResult<()> {
+pub(super) fn load_index(db: &Engine, index: &search::Index) -> StoreResult<()> {
     let stored_version = {
-        let txn = ReadTxn::redb(db.begin_read()?);
+        let txn = db.begin_read()?;
         let meta = txn.open_table(META)?;
         meta.get("analyzer_version")?
             .map(|v| read_u32(v.value()))
@@ -448,7 +446,7 @@ pub(super) fn load_index(db: &Database, index: &search::Index) -> StoreResult<()
         reanalyze_corpus(db)?;
     }
     let started = std::time::Instant::now();
-    let txn = ReadTxn::redb(db.begin_read()?);
+    let txn = db.begin_read()?;
     let table = txn.open_table(CORPUS_TERMS)?;
     let mut count = 0usize;
     let mut unreadable = Vec::new();
@@ -494,11 +492,11 @@ fn install(index: &search::Index, batch: Option<(String, Vec<(DocMeta, AnalyzedD
 
 /// Re-analyses entries whose terms row does not decode.
 fn repair_index_rows(
-    db: &Database,
+    db: &Engine,
     index: &search::Index,
     rows: &[(String, String)],
 ) -> StoreResult<usize> {
-    let txn = WriteTxn::redb(db.begin_write()?);
+    let txn = db.begin_write()?;
     let mut repaired = 0;
     {
         let corpus = txn.open_table(CORPUS)?;
@@ -520,8 +518,8 @@ fn repair_index_rows(
     Ok(repaired)
 }
 
-fn reanalyze_corpus(db: &Database) -> StoreResult<()> {
-    let txn = WriteTxn::redb(db.begin_write()?);
+fn reanalyze_corpus(db: &Engine) -> StoreResult<()> {
+    let txn = db.begin_write()?;
     {
         let corpus = txn.open_table(CORPUS)?;
         let mut terms = txn.open_table(CORPUS_TERMS)?;

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 use serde_json::{Map, Value};
 
-use super::engine::{WriteTxn, keys::encode_key, raw_definition};
+use super::engine::{Engine, WriteTxn, keys::encode_key, raw_definition};
 use super::tables::{self, META, SCHEMA_VERSION};
 use super::{OpenError, StoreError, StoreResult, decode, encode, read_u32, segments, snapshot};
 use crate::domain::{CorpusEntry, Tenant};
@@ -81,7 +81,33 @@ pub(super) fn prepare(db: &Database) -> Result<Option<Vec<u8>>, OpenError> {
         }
         v2_to_v3(&txn)?;
     }
-    let txn = WriteTxn::redb(txn);
+    let marker = prepare_in(WriteTxn::redb(txn))?;
+    Ok(marker.filter(|_| stored == Some(SCHEMA_VERSION)))
+}
+
+/// `prepare` for a PostgreSQL database, whose tables `pg::migrate` made: records the schema
+/// version (refusing a newer one) and repairs the invariants. A replica keeps no index
+/// snapshot, so there is no marker to take.
+pub(super) fn prepare_shared(engine: &Engine) -> Result<(), OpenError> {
+    let stored = engine
+        .begin_read()?
+        .open_table(META)?
+        .get("schema_version")?
+        .map(|v| read_u32(v.value()))
+        .transpose()?;
+    if let Some(v) = stored
+        && v > SCHEMA_VERSION
+    {
+        return Err(OpenError::NewerSchema(v));
+    }
+    prepare_in(engine.begin_write()?)?;
+    Ok(())
+}
+
+/// What every open does in its first write, whatever the engine: every table exists, the
+/// index snapshot's marker is taken (returned), the version is recorded, every tenant has
+/// its default segment.
+fn prepare_in(txn: WriteTxn) -> StoreResult<Option<Vec<u8>>> {
     create_tables(&txn)?;
     let snapshot_marker = snapshot::take_marker(&txn)?;
     txn.open_table(META)?
@@ -91,7 +117,7 @@ pub(super) fn prepare(db: &Database) -> Result<Option<Vec<u8>>, OpenError> {
         log::info!("store: created the default segment for {added} tenant(s)");
     }
     txn.commit()?;
-    Ok(snapshot_marker.filter(|_| stored == Some(SCHEMA_VERSION)))
+    Ok(snapshot_marker)
 }
 
 /// The schema version of the file, whichever format its META table is in; `None` for a new

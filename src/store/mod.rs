@@ -37,7 +37,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use engine::ReadTxn;
-use redb::{Database, ReadableDatabase};
+use redb::Database;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -255,6 +255,9 @@ pub(crate) enum Effect {
 pub struct StoreOptions {
     /// redb's page cache. Reads of hot records come from it; it is most of the resident memory.
     pub cache_bytes: usize,
+    /// `Some` to keep the data in this PostgreSQL database (`[store] backend = "postgres"`)
+    /// instead of the file in the data directory.
+    pub postgres: Option<pg::PgSettings>,
 }
 
 impl Default for StoreOptions {
@@ -265,16 +268,25 @@ impl Default for StoreOptions {
 
 impl From<&crate::config::StoreConfig> for StoreOptions {
     fn from(config: &crate::config::StoreConfig) -> Self {
+        let postgres = match (&config.backend, &config.url) {
+            (crate::config::StoreBackend::Postgres, Some(url)) => {
+                Some(pg::PgSettings::new(url, config))
+            }
+            _ => None,
+        };
         StoreOptions {
             cache_bytes: config.cache_mib as usize * 1024 * 1024,
+            postgres,
         }
     }
 }
 
 /// What the writer thread and the readers share.
 struct Shared {
-    /// `None` while a failed database is being reopened.
+    /// `None` while a failed database is being reopened (and always with PostgreSQL).
     db: RwLock<Option<Arc<Database>>>,
+    /// The shared database, when the store runs on PostgreSQL.
+    pg: Option<pg::PgPool>,
     path: PathBuf,
     cache_bytes: usize,
     /// Why writes are failing, while they are.
@@ -288,6 +300,14 @@ struct Shared {
 }
 
 impl Shared {
+    /// The engine to begin transactions on.
+    fn engine(&self) -> StoreResult<engine::Engine> {
+        match &self.pg {
+            Some(pool) => Ok(engine::Engine::Postgres(pool.clone())),
+            None => self.db().map(engine::Engine::Redb),
+        }
+    }
+
     fn db(&self) -> StoreResult<Arc<Database>> {
         self.db
             .read()
@@ -322,6 +342,10 @@ impl Shared {
     /// Drops the database handle and opens the file again (one handle per file: the old one
     /// must be gone first). On failure the handle stays absent and the next write retries.
     fn reopen(&self) {
+        if self.pg.is_some() {
+            // A pool replaces broken connections itself.
+            return;
+        }
         let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
         let old = slot.take();
         drop(old);
@@ -396,10 +420,14 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) `<data_dir>/animam.redb`, migrates an older schema, loads
+    /// Opens the store the options name: the PostgreSQL database of `options.postgres`, or
+    /// else (creating if needed) `<data_dir>/animam.redb`. Migrates an older schema, loads
     /// the search index and starts the writer.
     pub fn open(data_dir: &Path, options: &StoreOptions) -> Result<Store, OpenError> {
         create_private_dir(data_dir)?;
+        if let Some(settings) = &options.postgres {
+            return Store::open_postgres(data_dir, settings.clone());
+        }
         let path = data_dir.join(DB_FILE);
         let db = Database::builder()
             .set_cache_size(options.cache_bytes)
@@ -410,18 +438,47 @@ impl Store {
             })?;
         restrict_to_owner(&path)?;
         let marker = migrate::prepare(&db)?;
+        let db = Arc::new(db);
         let index = match snapshot::load(data_dir, marker.as_deref()) {
             Some(index) => index,
             None => {
                 let index = search::Index::default();
-                corpus::load_index(&db, &index)?;
+                corpus::load_index(&engine::Engine::Redb(db.clone()), &index)?;
                 index
             }
         };
+        Store::start(data_dir, Some(db), None, path, options.cache_bytes, index)
+    }
+
+    /// `open` on PostgreSQL: connects, brings the SQL schema to this binary's version
+    /// (`pg::open`), then does what every open does, on the shared database.
+    fn open_postgres(data_dir: &Path, settings: pg::PgSettings) -> Result<Store, OpenError> {
+        // `pg::open` drives the pool with tokio's `block_on`, which refuses to run on a thread
+        // of another runtime (`serve` opens the store from one): on a thread of its own.
+        let (pool, _) = std::thread::spawn(move || pg::open(settings))
+            .join()
+            .map_err(|_| OpenError::Other("postgres: the start-up thread panicked".into()))?
+            .map_err(|e| OpenError::Other(e.to_string()))?;
+        let engine = engine::Engine::Postgres(pool.clone());
+        migrate::prepare_shared(&engine)?;
+        let index = search::Index::default();
+        corpus::load_index(&engine, &index)?;
+        Store::start(data_dir, None, Some(pool), PathBuf::new(), 0, index)
+    }
+
+    fn start(
+        data_dir: &Path,
+        db: Option<Arc<Database>>,
+        pg: Option<pg::PgPool>,
+        path: PathBuf,
+        cache_bytes: usize,
+        index: search::Index,
+    ) -> Result<Store, OpenError> {
         let shared = Arc::new(Shared {
-            db: RwLock::new(Some(Arc::new(db))),
-            path: path.clone(),
-            cache_bytes: options.cache_bytes,
+            db: RwLock::new(db),
+            pg,
+            path,
+            cache_bytes,
             degraded: std::sync::Mutex::new(None),
             last_failure: std::sync::Mutex::new(None),
             index,
@@ -466,6 +523,10 @@ impl Store {
         loop {
             match Arc::try_unwrap(shared) {
                 Ok(inner) => {
+                    if inner.pg.is_some() {
+                        // Replicas rebuild their index from the shared rows at each start.
+                        return;
+                    }
                     let db = inner.db.into_inner().unwrap_or_else(|p| p.into_inner());
                     let left = match &db {
                         Some(db) => snapshot::leave(db, &inner.index, &data_dir),
@@ -492,12 +553,18 @@ impl Store {
 
     /// `animam check` on the open database (see [`check::check_open`]).
     pub fn check_live(&self, progress: &mut dyn FnMut(&str)) -> StoreResult<check::CheckReport> {
+        if self.shared.pg.is_some() {
+            return Err(StoreError::invalid(
+                "check",
+                "animam check reads a redb file; with PostgreSQL use its own tools",
+            ));
+        }
         let db = self.shared.db()?;
         check::check_open(&db, progress)
     }
 
     fn read<T>(&self, work: impl FnOnce(&ReadTxn) -> StoreResult<T>) -> StoreResult<T> {
-        let txn = ReadTxn::redb(self.shared.db()?.begin_read()?);
+        let txn = self.shared.engine()?.begin_read()?;
         work(&txn)
     }
 
@@ -587,5 +654,16 @@ fn tenant_rows<'a>(
         .filter_map(|row| row.transpose()))
 }
 
+/// The behaviour suite (tests.rs) runs here on redb.
+#[cfg(test)]
+const ON_POSTGRES: bool = false;
+
+#[cfg(test)]
+fn test_options(_dir: &Path) -> StoreOptions {
+    StoreOptions::default()
+}
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_postgres;

@@ -1,8 +1,15 @@
+//! The store's behaviour suite. It runs twice: here on redb, and as
+//! `tests_postgres::suite` on PostgreSQL, where `test_options` (from the parent module)
+//! gives each data directory a database of its own. Tests of what only the redb file has
+//! (its lock, upgrades of old files, the index snapshot, `animam check`) return at once
+//! when `ON_POSTGRES`.
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 
 use futures_util::future::join_all;
+
+use redb::ReadableDatabase as _;
 
 use super::tables::META;
 use super::*;
@@ -20,7 +27,13 @@ fn run<F: std::future::Future>(f: F) -> F::Output {
 }
 
 fn open(dir: &Path) -> Store {
-    Store::open(dir, &StoreOptions::default()).unwrap()
+    let store = Store::open(dir, &test_options(dir)).unwrap();
+    assert_eq!(
+        store.shared.pg.is_some(),
+        ON_POSTGRES,
+        "the suite's backend"
+    );
+    store
 }
 
 fn entry(title: &str, segment: Option<&str>) -> NewCorpus {
@@ -62,7 +75,7 @@ fn schema_version_is_recorded_and_a_newer_one_refused() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = open(dir.path());
-        let txn = engine::WriteTxn::redb(store.shared.db().unwrap().begin_write().unwrap());
+        let txn = store.shared.engine().unwrap().begin_write().unwrap();
         {
             let mut meta = txn.open_table(META).unwrap();
             let stored = read_u32(meta.get("schema_version").unwrap().unwrap().value());
@@ -73,7 +86,7 @@ fn schema_version_is_recorded_and_a_newer_one_refused() {
         txn.commit().unwrap();
         store.close(Duration::from_secs(1));
     }
-    match Store::open(dir.path(), &StoreOptions::default()) {
+    match Store::open(dir.path(), &test_options(dir.path())) {
         Err(OpenError::NewerSchema(99)) => {}
         Err(other) => panic!("unexpected error {other}"),
         Ok(_) => panic!("a newer schema must be refused"),
@@ -82,6 +95,9 @@ fn schema_version_is_recorded_and_a_newer_one_refused() {
 
 #[test]
 fn a_held_database_is_reported_plainly() {
+    if ON_POSTGRES {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let _held = open(dir.path());
     let err = Store::open(dir.path(), &StoreOptions::default())
@@ -104,8 +120,10 @@ fn tenants_without_a_default_segment_get_one_at_open() {
         let store = open(dir.path());
         run(store.create_tenant("acme", "Acme")).unwrap();
         // As a tenant created before segments existed would be.
-        let txn = store.shared.db().unwrap().begin_write().unwrap();
-        txn.delete_table(engine::raw_definition(tables::SEGMENTS.name()))
+        let txn = store.shared.engine().unwrap().begin_write().unwrap();
+        txn.open_table(tables::SEGMENTS)
+            .unwrap()
+            .retain(|_, _| false)
             .unwrap();
         txn.commit().unwrap();
         store.close(Duration::from_secs(1));
@@ -410,6 +428,9 @@ fn segment_rules_hold_inside_the_write() {
 /// A schema-1 file (milliseconds in most timestamps, no usage counts) opens as schema 2.
 #[test]
 fn schema_one_is_upgraded() {
+    if ON_POSTGRES {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     {
         let db = Database::create(dir.path().join(DB_FILE)).unwrap();
@@ -565,6 +586,9 @@ fn found(store: &Store, tenant: &str, words: &str) -> Vec<String> {
 
 #[test]
 fn a_clean_close_leaves_an_index_snapshot_trusted_only_by_the_next_open() {
+    if ON_POSTGRES {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let snapshot = dir.path().join("index.snapshot");
     let store = open(dir.path());
@@ -623,6 +647,9 @@ fn a_clean_close_leaves_an_index_snapshot_trusted_only_by_the_next_open() {
 
 #[test]
 fn an_open_that_ends_without_a_clean_close_leaves_no_trusted_snapshot() {
+    if ON_POSTGRES {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     run(store.create_tenant("acme", "Acme")).unwrap();
@@ -640,6 +667,9 @@ fn an_open_that_ends_without_a_clean_close_leaves_no_trusted_snapshot() {
 
 #[test]
 fn check_finds_damage_names_it_and_quarantines_it() {
+    if ON_POSTGRES {
+        return;
+    }
     use crate::store::check;
     use crate::store::tables::{CONVERSATIONS, CORPUS, MESSAGES, TOKENS};
     let dir = tempfile::tempdir().unwrap();
@@ -923,6 +953,9 @@ fn exchange_conversation() -> crate::domain::Conversation {
 /// definitions, so every table holds real records.
 #[test]
 fn schema_two_typed_tables_are_converted_in_place() {
+    if ON_POSTGRES {
+        return;
+    }
     use super::migrate::legacy;
     use redb::ReadableTable as _;
     let current = tempfile::tempdir().unwrap();

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread;
 
-use super::engine::WriteTxn;
+use super::engine::{WriteTxn, is_conflict};
 
 use super::{Effect, Shared, StoreError, StoreResult};
 use crate::clock::Timestamp;
@@ -82,6 +82,7 @@ where
     fn failure(&self) -> Option<StoreError> {
         match &self.result {
             Some(Err(e @ StoreError::Unavailable(_))) => Some(e.clone()),
+            Some(Err(e)) if is_conflict(e) => Some(e.clone()),
             _ => None,
         }
     }
@@ -151,7 +152,7 @@ fn run(shared: &Shared, queue: &mpsc::Receiver<Box<dyn Job>>) {
             }
             continue;
         }
-        if let Err(failed) = commit_batch(shared, &mut batch, &mut last_instant) {
+        if let Err(failed) = commit_retrying(shared, &mut batch, &mut last_instant) {
             if let StoreError::Unavailable(reason) = &failed {
                 // The handle refuses everything after a storage failure: reopen before the
                 // retries, which then meet the storage as it is now.
@@ -165,7 +166,7 @@ fn run(shared: &Shared, queue: &mpsc::Receiver<Box<dyn Job>>) {
             }
             for job in batch {
                 let mut single = vec![job];
-                let result = commit_batch(shared, &mut single, &mut last_instant);
+                let result = commit_retrying(shared, &mut single, &mut last_instant);
                 match &result {
                     Err(StoreError::Unavailable(reason)) => shared.storage_failed(reason),
                     Err(e) => log::error!("store: write failed: {e}"),
@@ -184,6 +185,30 @@ fn run(shared: &Shared, queue: &mpsc::Receiver<Box<dyn Job>>) {
     }
 }
 
+/// How often a batch that lost a race with another writer (PostgreSQL: a serialization
+/// failure) is run again before its operations are tried alone.
+const CONFLICT_RETRIES: u32 = 20;
+
+/// `commit_batch`, run again while it fails on a conflict with another writer (another
+/// replica), after a short, growing, jittered pause so the two do not collide again.
+fn commit_retrying(
+    shared: &Shared,
+    batch: &mut [Box<dyn Job>],
+    last_instant: &mut Timestamp,
+) -> StoreResult<()> {
+    let mut attempt = 0;
+    loop {
+        match commit_batch(shared, batch, last_instant) {
+            Err(e) if is_conflict(&e) && attempt < CONFLICT_RETRIES => {
+                attempt += 1;
+                let pause = rand::random_range(0..1000 * u64::from(attempt.min(10)));
+                thread::sleep(std::time::Duration::from_micros(pause));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Runs and commits `batch`; on success applies the effects (the caller then answers each
 /// job). On failure nothing of the batch is committed and the jobs are left to the caller.
 fn commit_batch(
@@ -191,15 +216,16 @@ fn commit_batch(
     batch: &mut [Box<dyn Job>],
     last_instant: &mut Timestamp,
 ) -> StoreResult<()> {
-    if shared
-        .db
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .is_none()
+    if shared.pg.is_none()
+        && shared
+            .db
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
     {
         shared.reopen();
     }
-    let txn = WriteTxn::redb(shared.db()?.begin_write()?);
+    let txn = shared.engine()?.begin_write()?;
     let mut tx = Tx {
         txn: &txn,
         effects: Vec::new(),

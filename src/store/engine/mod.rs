@@ -11,6 +11,7 @@
 //!   or nothing.
 
 pub mod keys;
+mod postgres;
 mod redb_engine;
 
 use std::borrow::Borrow;
@@ -18,6 +19,7 @@ use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 
 pub use keys::{Key, Value};
+pub use postgres::is_conflict;
 pub(super) use redb_engine::raw_definition;
 
 use super::{StoreError, StoreResult};
@@ -281,6 +283,7 @@ pub struct ReadTxn {
 
 enum ReadInner {
     Redb(redb::ReadTransaction),
+    Postgres(postgres::PgRead),
 }
 
 impl ReadTxn {
@@ -297,6 +300,7 @@ impl ReadTxn {
     ) -> StoreResult<Table<'_, K, V>> {
         match &self.inner {
             ReadInner::Redb(txn) => Ok(Table::new(def, redb_engine::open_read(txn, def.name)?)),
+            ReadInner::Postgres(txn) => Ok(Table::new(def, txn.table(def.name, def.scope))),
         }
     }
 }
@@ -307,8 +311,11 @@ pub struct WriteTxn {
     inner: WriteInner,
 }
 
+// One per batch of writes, moved once: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum WriteInner {
     Redb(redb::WriteTransaction),
+    Postgres(postgres::PgWrite),
 }
 
 impl WriteTxn {
@@ -325,6 +332,7 @@ impl WriteTxn {
     ) -> StoreResult<Table<'_, K, V>> {
         match &self.inner {
             WriteInner::Redb(txn) => Ok(Table::new(def, redb_engine::open_write(txn, def.name)?)),
+            WriteInner::Postgres(txn) => Ok(Table::new(def, txn.table(def.name, def.scope))),
         }
     }
 
@@ -333,12 +341,44 @@ impl WriteTxn {
     pub fn create_table(&self, name: &str) -> StoreResult<()> {
         match &self.inner {
             WriteInner::Redb(txn) => redb_engine::open_write(txn, name).map(drop),
+            // The schema's migrations (`pg::migrate`) create every table.
+            WriteInner::Postgres(_) => Ok(()),
         }
     }
 
     pub fn commit(self) -> StoreResult<()> {
         match self.inner {
             WriteInner::Redb(txn) => Ok(txn.commit()?),
+            WriteInner::Postgres(txn) => txn.commit(),
+        }
+    }
+}
+
+/// The engine a store runs on; cheap to clone.
+#[derive(Clone)]
+pub enum Engine {
+    /// One file, this process only.
+    Redb(std::sync::Arc<redb::Database>),
+    /// A PostgreSQL database shared by every replica.
+    Postgres(crate::store::pg::PgPool),
+}
+
+impl Engine {
+    pub fn begin_read(&self) -> StoreResult<ReadTxn> {
+        match self {
+            Engine::Redb(db) => Ok(ReadTxn::redb(redb::ReadableDatabase::begin_read(&**db)?)),
+            Engine::Postgres(pool) => Ok(ReadTxn {
+                inner: ReadInner::Postgres(postgres::PgRead::begin(pool)?),
+            }),
+        }
+    }
+
+    pub fn begin_write(&self) -> StoreResult<WriteTxn> {
+        match self {
+            Engine::Redb(db) => Ok(WriteTxn::redb(db.begin_write()?)),
+            Engine::Postgres(pool) => Ok(WriteTxn {
+                inner: WriteInner::Postgres(postgres::PgWrite::begin(pool)?),
+            }),
         }
     }
 }

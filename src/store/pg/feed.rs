@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tokio_postgres::{AsyncMessage, Client, NoTls, Transaction};
+use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 use super::pool::{PgError, PgPool};
 
@@ -47,7 +47,7 @@ pub struct Change {
 /// counter's lock is not taken). Call it last in the transaction: from here to the commit,
 /// other writers wait for the counter (see the module's doc).
 pub async fn record_changes(
-    tx: &Transaction<'_>,
+    tx: &impl deadpool_postgres::GenericClient,
     changes: &[(&str, &str, &[u8])],
 ) -> Result<Option<i64>, PgError> {
     record_changes_with(tx, changes, true).await

@@ -1,0 +1,452 @@
+//! The shared engine: every store table is a PostgreSQL table `(tenant, k, v)` (created by
+//! `store::pg::migrate`), `k` the whole encoded key, `tenant` its first component for tables
+//! of [`Scope::Tenant`] and `''` for global ones, so every tenant row's primary key starts
+//! with its tenant.
+//!
+//! A write transaction is one SQL transaction at SERIALIZABLE: the store's rules (one
+//! conversation per session, a segment's usage count...) are read-then-write, and replicas
+//! write concurrently, so only serializable execution keeps them. A serialization failure is
+//! reported as [`Conflict`]; the writer runs the whole batch again (its operations are
+//! `FnMut` for that). Every key a transaction changes is recorded in the change feed
+//! (`pg::feed`) just before its commit, which other replicas follow.
+//!
+//! A read transaction is a REPEATABLE READ, READ ONLY one: a consistent snapshot, like
+//! redb's. Ranges are read in pages from either end, so `take(n)` and `rev()` cost what they
+//! return, not the whole range.
+//!
+//! The store's code is synchronous; the queries' futures are driven to completion on the
+//! calling thread (`block_on` below) while the pool's own runtime drives the sockets.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+
+use super::keys::leading_str;
+use super::{RawRange, RawTable, Scope};
+use crate::store::pg::PgPool;
+use crate::store::{StoreError, StoreResult};
+
+/// Rows fetched per round trip of a range.
+const PAGE: i64 = 256;
+
+/// A serialization failure or deadlock: the transaction lost a race with another writer and
+/// must be run again from the start.
+#[derive(Debug)]
+pub struct Conflict(String);
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "write conflict, retrying: {}", self.0)
+    }
+}
+
+impl std::error::Error for Conflict {}
+
+/// Whether `error` is a [`Conflict`] (worth running the transaction again).
+pub fn is_conflict(error: &StoreError) -> bool {
+    matches!(error, StoreError::Internal(e) if e.is::<Conflict>())
+}
+
+fn sql_error(e: tokio_postgres::Error) -> StoreError {
+    match e.code() {
+        Some(code)
+            if *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || *code == SqlState::T_R_DEADLOCK_DETECTED =>
+        {
+            StoreError::Internal(Arc::new(Conflict(e.to_string())))
+        }
+        Some(_) => StoreError::Internal(Arc::new(e)),
+        // No SQLSTATE: the connection failed (closed, timed out): the database is not there.
+        None => StoreError::Unavailable(format!("database: {e}")),
+    }
+}
+
+fn pool_error(e: crate::store::pg::PgError) -> StoreError {
+    match e {
+        crate::store::pg::PgError::Unavailable(m) => StoreError::Unavailable(m),
+        other => StoreError::internal_msg(other.to_string()),
+    }
+}
+
+struct ThreadWaker(std::thread::Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Runs `future` on this thread. The client's futures only exchange messages with the
+/// connection task, which the pool's runtime drives, so they need no runtime here; unlike
+/// tokio's `block_on` this also works on a thread that belongs to another runtime.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+/// One pooled connection holding an open transaction.
+struct Conn {
+    client: deadpool_postgres::Object,
+    /// (tenant, table, key) of every row written, for the change feed.
+    changed: RefCell<Vec<(String, &'static str, Vec<u8>)>>,
+    /// Whether the transaction still needs a ROLLBACK when dropped.
+    open: std::cell::Cell<bool>,
+}
+
+impl Conn {
+    fn begin(pool: &PgPool, begin: &'static str) -> StoreResult<Conn> {
+        let getter = pool.clone();
+        // Checking out may open a connection, which spawns its task: on the pool's runtime.
+        let client = block_on(pool.handle().spawn(async move { getter.get().await }))
+            .map_err(|e| StoreError::internal_msg(format!("database pool: {e}")))?
+            .map_err(pool_error)?;
+        block_on(client.batch_execute(begin)).map_err(sql_error)?;
+        Ok(Conn {
+            client,
+            changed: RefCell::new(Vec::new()),
+            open: std::cell::Cell::new(true),
+        })
+    }
+
+    fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Vec<tokio_postgres::Row>> {
+        block_on(async {
+            let statement = self.client.prepare_cached(sql).await?;
+            self.client.query(&statement, params).await
+        })
+        .map_err(sql_error)
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if self.open.get() {
+            // Back to the pool without a transaction left open on it. If this fails the
+            // connection is broken, and the pool drops it at the next checkout.
+            let _ = block_on(self.client.batch_execute("ROLLBACK"));
+        }
+    }
+}
+
+pub(super) struct PgRead {
+    conn: Conn,
+}
+
+impl PgRead {
+    pub fn begin(pool: &PgPool) -> StoreResult<PgRead> {
+        Ok(PgRead {
+            conn: Conn::begin(pool, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?,
+        })
+    }
+
+    pub fn table(&self, name: &'static str, scope: Scope) -> Box<dyn RawTable + '_> {
+        Box::new(PgTable {
+            conn: &self.conn,
+            name,
+            scope,
+            writable: false,
+        })
+    }
+}
+
+pub(super) struct PgWrite {
+    conn: Conn,
+}
+
+impl PgWrite {
+    pub fn begin(pool: &PgPool) -> StoreResult<PgWrite> {
+        Ok(PgWrite {
+            conn: Conn::begin(pool, "BEGIN ISOLATION LEVEL SERIALIZABLE")?,
+        })
+    }
+
+    pub fn table(&self, name: &'static str, scope: Scope) -> Box<dyn RawTable + '_> {
+        Box::new(PgTable {
+            conn: &self.conn,
+            name,
+            scope,
+            writable: true,
+        })
+    }
+
+    /// Records the changed keys in the feed, then commits. A conflict at commit is reported
+    /// as [`Conflict`] like one at any statement.
+    pub fn commit(self) -> StoreResult<()> {
+        let changed = std::mem::take(&mut *self.conn.changed.borrow_mut());
+        let rows: Vec<(&str, &str, &[u8])> = changed
+            .iter()
+            .map(|(tenant, table, key)| (tenant.as_str(), *table, key.as_slice()))
+            .collect();
+        block_on(crate::store::pg::feed::record_changes(
+            &self.conn.client,
+            &rows,
+        ))
+        .map_err(|e| match e {
+            crate::store::pg::PgError::Unavailable(m) => StoreError::Unavailable(m),
+            crate::store::pg::PgError::Query(m)
+                if m.contains("(40001)") || m.contains("(40P01)") =>
+            {
+                StoreError::Internal(Arc::new(Conflict(m)))
+            }
+            other => StoreError::internal_msg(other.to_string()),
+        })?;
+        let committed = block_on(self.conn.client.batch_execute("COMMIT")).map_err(sql_error);
+        // Committed or failed, the transaction is over either way.
+        self.conn.open.set(false);
+        committed
+    }
+}
+
+struct PgTable<'c> {
+    conn: &'c Conn,
+    name: &'static str,
+    scope: Scope,
+    writable: bool,
+}
+
+impl PgTable<'_> {
+    /// The tenant column of the row with key `key`.
+    fn tenant_of(&self, key: &[u8]) -> StoreResult<String> {
+        match self.scope {
+            Scope::Global => Ok(String::new()),
+            Scope::Tenant => leading_str(key).ok_or_else(|| {
+                StoreError::internal_msg(format!("a key without a tenant in table {}", self.name))
+            }),
+        }
+    }
+
+    fn read_only(&self) -> StoreResult<()> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(StoreError::internal_msg(
+                "a write through a read transaction",
+            ))
+        }
+    }
+}
+
+impl RawTable for PgTable<'_> {
+    fn get(&self, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+        let tenant = self.tenant_of(key)?;
+        let sql = format!("SELECT v FROM {} WHERE tenant = $1 AND k = $2", self.name);
+        let rows = self.conn.query(&sql, &[&tenant, &key])?;
+        Ok(rows.first().map(|row| row.get(0)))
+    }
+
+    fn range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<RawRange<'_>> {
+        // Within one tenant when both bounds are, so the query stays on its rows (and, on
+        // Citus, on its shard); across tenants otherwise, in key order all the same.
+        let tenant = match self.scope {
+            Scope::Global => Some(String::new()),
+            Scope::Tenant => match (start, end) {
+                (
+                    Bound::Included(a) | Bound::Excluded(a),
+                    Bound::Included(b) | Bound::Excluded(b),
+                ) => match (leading_str(a), leading_str(b)) {
+                    (Some(a), Some(b)) if a == b => Some(a),
+                    _ => None,
+                },
+                _ => None,
+            },
+        };
+        Ok(Box::new(PgRange {
+            table: self,
+            tenant,
+            start: owned(start),
+            end: owned(end),
+            front: VecDeque::new(),
+            back: VecDeque::new(),
+            failed: false,
+        }))
+    }
+
+    fn len(&self) -> StoreResult<u64> {
+        let sql = format!("SELECT count(*) FROM {}", self.name);
+        let rows = self.conn.query(&sql, &[])?;
+        let n: i64 = rows.first().map_or(0, |row| row.get(0));
+        Ok(n as u64)
+    }
+
+    fn insert(&mut self, key: &[u8], value: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+        self.read_only()?;
+        let tenant = self.tenant_of(key)?;
+        // The old value from the snapshot before the upsert (a data-modifying CTE does not
+        // see its own statement's changes).
+        let sql = format!(
+            "WITH old AS (SELECT v FROM {t} WHERE tenant = $1 AND k = $2), \
+             up AS (INSERT INTO {t} (tenant, k, v) VALUES ($1, $2, $3) \
+                    ON CONFLICT (tenant, k) DO UPDATE SET v = EXCLUDED.v) \
+             SELECT v FROM old",
+            t = self.name
+        );
+        let rows = self.conn.query(&sql, &[&tenant, &key, &value])?;
+        self.conn
+            .changed
+            .borrow_mut()
+            .push((tenant, self.name, key.to_vec()));
+        Ok(rows.first().map(|row| row.get(0)))
+    }
+
+    fn remove(&mut self, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+        self.read_only()?;
+        let tenant = self.tenant_of(key)?;
+        let sql = format!(
+            "DELETE FROM {} WHERE tenant = $1 AND k = $2 RETURNING v",
+            self.name
+        );
+        let rows = self.conn.query(&sql, &[&tenant, &key])?;
+        let old = rows.first().map(|row| row.get::<_, Vec<u8>>(0));
+        if old.is_some() {
+            self.conn
+                .changed
+                .borrow_mut()
+                .push((tenant, self.name, key.to_vec()));
+        }
+        Ok(old)
+    }
+}
+
+fn owned(bound: Bound<&[u8]>) -> Bound<Vec<u8>> {
+    match bound {
+        Bound::Included(k) => Bound::Included(k.to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// A range read page by page from both ends. `start`/`end` shrink past every row handed
+/// out, so the two ends never hand out the same row.
+struct PgRange<'t> {
+    table: &'t PgTable<'t>,
+    tenant: Option<String>,
+    start: Bound<Vec<u8>>,
+    end: Bound<Vec<u8>>,
+    front: VecDeque<(Vec<u8>, Vec<u8>)>,
+    back: VecDeque<(Vec<u8>, Vec<u8>)>,
+    failed: bool,
+}
+
+impl PgRange<'_> {
+    fn fetch(&self, descending: bool) -> StoreResult<VecDeque<(Vec<u8>, Vec<u8>)>> {
+        let mut conditions = Vec::new();
+        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        if let Some(tenant) = &self.tenant {
+            params.push(tenant);
+            conditions.push(format!("tenant = ${}", params.len()));
+        }
+        match &self.start {
+            Bound::Included(k) => {
+                params.push(k);
+                conditions.push(format!("k >= ${}", params.len()));
+            }
+            Bound::Excluded(k) => {
+                params.push(k);
+                conditions.push(format!("k > ${}", params.len()));
+            }
+            Bound::Unbounded => {}
+        }
+        match &self.end {
+            Bound::Included(k) => {
+                params.push(k);
+                conditions.push(format!("k <= ${}", params.len()));
+            }
+            Bound::Excluded(k) => {
+                params.push(k);
+                conditions.push(format!("k < ${}", params.len()));
+            }
+            Bound::Unbounded => {}
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT k, v FROM {} {filter} ORDER BY k {} LIMIT {PAGE}",
+            self.table.name,
+            if descending { "DESC" } else { "ASC" }
+        );
+        let rows = self.table.conn.query(&sql, &params)?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    /// The empty range once `start` and `end` have met.
+    fn exhausted(&self) -> bool {
+        match (&self.start, &self.end) {
+            (Bound::Included(a), Bound::Included(b)) => a > b,
+            (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
+                a >= b
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Iterator for PgRange<'_> {
+    type Item = StoreResult<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        if self.front.is_empty() {
+            if self.exhausted() {
+                return None;
+            }
+            match self.fetch(false) {
+                Ok(page) => self.front = page,
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        let row = self.front.pop_front()?;
+        self.start = Bound::Excluded(row.0.clone());
+        // Rows the other end fetched but has not handed out, at or before this one, are
+        // this end's now (already handed out).
+        self.back.retain(|(k, _)| *k > row.0);
+        Some(Ok(row))
+    }
+}
+
+impl DoubleEndedIterator for PgRange<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        if self.back.is_empty() {
+            if self.exhausted() {
+                return None;
+            }
+            match self.fetch(true) {
+                Ok(page) => self.back = page,
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        let row = self.back.pop_front()?;
+        self.end = Bound::Excluded(row.0.clone());
+        self.front.retain(|(k, _)| *k < row.0);
+        Some(Ok(row))
+    }
+}
