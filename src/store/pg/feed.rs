@@ -56,7 +56,7 @@ pub async fn record_changes(
 /// `record_changes`, with `notify` false for a database that has no `pg_notify`
 /// (CockroachDB; see `notify_supported`): the listeners then find the changes by polling.
 pub async fn record_changes_with(
-    tx: &Transaction<'_>,
+    tx: &impl deadpool_postgres::GenericClient,
     changes: &[(&str, &str, &[u8])],
     notify: bool,
 ) -> Result<Option<i64>, PgError> {
