@@ -340,7 +340,12 @@ fn copy(
             from.join("animam.redb").display()
         ));
     }
-    let store = Store::open(from, &StoreOptions::from(&config.store)).map_err(|e| e.to_string())?;
+    // The source is the redb file in `from`, whatever `[store] backend` says.
+    let options = StoreOptions {
+        postgres: None,
+        ..StoreOptions::from(&config.store)
+    };
+    let store = Store::open(from, &options).map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
     let result = crate::store::pg::copy::redb_to_postgres(&store, pool, &mut progress_bar());
     store.close(std::time::Duration::from_secs(5));

@@ -141,9 +141,13 @@ fn migrate_from_copies_a_redb_store_and_verifies_the_counts() {
     );
 
     let url = url_with_password(&db);
+    // The source is the redb directory even when the settings name the postgres backend.
     let out = animam_with(
         dir.path(),
-        &[],
+        &[
+            ("ANIMAM_STORE_BACKEND", "postgres"),
+            ("ANIMAM_STORE_URL", &url),
+        ],
         &["migrate", "--from", "data", "--to", &url],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);

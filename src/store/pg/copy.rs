@@ -46,6 +46,9 @@ pub fn redb_to_postgres(
     pool: &PgPool,
     progress: &mut dyn FnMut(&str, u64, u64),
 ) -> Result<CopyReport, String> {
+    if store.shared.pg.is_some() {
+        return Err("the source must be a redb store, not the PostgreSQL backend".to_string());
+    }
     let migrated = migrate::migrate_pool(pool).map_err(pg)?;
     let db = store.shared.db().map_err(text)?;
     let snapshot = db.begin_read().map_err(text)?;
