@@ -100,26 +100,28 @@ impl Store {
         // Find what to remove with a read first: most ticks remove nothing and then cost
         // the writer nothing. Rows are oldest first, so what goes is always a prefix of the
         // tenant's range: the cost is the number of rows removed, not the log's size.
-        let doomed = self.read(|txn| {
-            let (table, counts) = (txn.open_table(AUDIT)?, txn.open_table(AUDIT_COUNT)?);
-            let mut doomed = Vec::new();
-            for row in counts.iter()? {
-                let (tenant, total) = row?;
-                let tenant = tenant.value().to_string();
-                let mut excess = (total.value() as usize).saturating_sub(max_entries);
-                for row in table.range((tenant.as_str(), "")..(tenant.as_str(), ID_END))? {
-                    let (key, _) = row?;
-                    let (_, id) = key.value();
-                    let too_old = cutoff.as_deref().is_some_and(|c| id < c);
-                    if excess == 0 && !too_old {
-                        break;
+        let doomed = self
+            .read_owned(move |txn| {
+                let (table, counts) = (txn.open_table(AUDIT)?, txn.open_table(AUDIT_COUNT)?);
+                let mut doomed = Vec::new();
+                for row in counts.iter()? {
+                    let (tenant, total) = row?;
+                    let tenant = tenant.value().to_string();
+                    let mut excess = (total.value() as usize).saturating_sub(max_entries);
+                    for row in table.range((tenant.as_str(), "")..(tenant.as_str(), ID_END))? {
+                        let (key, _) = row?;
+                        let (_, id) = key.value();
+                        let too_old = cutoff.as_deref().is_some_and(|c| id < c);
+                        if excess == 0 && !too_old {
+                            break;
+                        }
+                        excess = excess.saturating_sub(1);
+                        doomed.push((tenant.clone(), id.to_string()));
                     }
-                    excess = excess.saturating_sub(1);
-                    doomed.push((tenant.clone(), id.to_string()));
                 }
-            }
-            Ok(doomed)
-        })?;
+                Ok(doomed)
+            })
+            .await?;
         if doomed.is_empty() {
             return Ok(0);
         }

@@ -267,7 +267,9 @@ impl Store {
         to: i32,
         segment: Option<&str>,
     ) -> StoreResult<Vec<(i32, DayStats)>> {
-        self.read(|txn| {
+        let (tenant, segment) = (tenant.to_string(), segment.map(str::to_string));
+        self.read_owned(move |txn| {
+            let (tenant, segment) = (tenant.as_str(), segment.as_deref());
             let table = txn.open_table(STATS_DAILY)?;
             let mut rows = Vec::new();
             for row in table.range((tenant, from, "")..(tenant, to.saturating_add(1), ""))? {
@@ -280,6 +282,7 @@ impl Store {
             }
             Ok(rows)
         })
+        .await
     }
 
     /// The session's conversation, if any, with its last `history` messages.
@@ -289,7 +292,9 @@ impl Store {
         session_id: &str,
         history: usize,
     ) -> StoreResult<Option<(Conversation, Vec<Message>)>> {
-        self.read(|txn| {
+        let (tenant, session_id) = (tenant.to_string(), session_id.to_string());
+        self.read_owned(move |txn| {
+            let (tenant, session_id) = (tenant.as_str(), session_id.as_str());
             let id = match txn
                 .open_table(CONVERSATION_SESSIONS)?
                 .get((tenant, session_id))?
@@ -303,6 +308,7 @@ impl Store {
             let messages = last_messages(txn, tenant, &id, history)?;
             Ok(Some((conversation, messages)))
         })
+        .await
     }
 
     /// A conversation with one page of its messages (`offset` from the first, at most
@@ -314,7 +320,9 @@ impl Store {
         offset: u32,
         limit: u32,
     ) -> StoreResult<Option<(Conversation, Vec<Message>)>> {
-        self.read(|txn| {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.read_owned(move |txn| {
+            let (tenant, id) = (tenant.as_str(), id.as_str());
             let Some(conversation) = load_conversation(txn, tenant, id)? else {
                 return Ok(None);
             };
@@ -329,6 +337,7 @@ impl Store {
             }
             Ok(Some((conversation, messages)))
         })
+        .await
     }
 
     /// Appends the exchange to the session's conversation, creating it when the session has

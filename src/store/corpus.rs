@@ -344,7 +344,25 @@ impl Store {
     }
 
     pub async fn get_corpus(&self, tenant: &str, id: &str) -> StoreResult<Option<CorpusEntry>> {
-        Ok(self.corpus_by_ids(tenant, &[id.to_string()])?.pop())
+        Ok(self
+            .corpus_by_ids_async(tenant, vec![id.to_string()])
+            .await?
+            .pop())
+    }
+
+    /// `corpus_by_ids` for async callers (see `read_owned`).
+    async fn corpus_by_ids_async(
+        &self,
+        tenant: &str,
+        ids: Vec<String>,
+    ) -> StoreResult<Vec<CorpusEntry>> {
+        if self.shared.pg.is_none() {
+            return self.corpus_by_ids(tenant, &ids);
+        }
+        let store = self.clone();
+        let tenant = tenant.to_string();
+        self.read_blocking(move |_| store.corpus_by_ids(&tenant, &ids))
+            .await
     }
 
     /// Loads entries by id in the given order, skipping ids that no longer exist.
@@ -390,7 +408,7 @@ impl Store {
     ) -> StoreResult<CorpusPage> {
         let filter = segment.map_or(SegmentFilter::Any, SegmentFilter::Exact);
         let (total, ids) = self.shared.index.list_newest(tenant, filter, offset, limit);
-        let entries = self.corpus_by_ids(tenant, &ids)?;
+        let entries = self.corpus_by_ids_async(tenant, ids).await?;
         Ok(CorpusPage { entries, total })
     }
 
@@ -423,7 +441,7 @@ impl Store {
             .index
             .search(tenant, query, filter, offset, limit);
         let ids: Vec<String> = hits.iter().map(|h| h.id.clone()).collect();
-        let entries = self.corpus_by_ids(tenant, &ids)?;
+        let entries = self.corpus_by_ids_async(tenant, ids).await?;
         let scores = entries
             .iter()
             .map(|e| hits.iter().find(|h| h.id == e.id).map_or(0.0, |h| h.score))

@@ -568,6 +568,24 @@ impl Store {
         work(&txn)
     }
 
+    /// A read from an async method. On redb it runs inline (a read transaction costs
+    /// microseconds, less than a hop to a thread pool); on PostgreSQL it runs on the blocking
+    /// pool, so its round trips never hold up an async worker. Hence `'static`: a caller
+    /// moves owned copies of its arguments in.
+    async fn read_owned<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ReadTxn) -> StoreResult<T> + Send + 'static,
+    {
+        if self.shared.pg.is_none() {
+            return self.read(work);
+        }
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || work(&shared.engine()?.begin_read()?))
+            .await
+            .map_err(|e| StoreError::internal_msg(format!("blocking read: {e}")))?
+    }
+
     /// Why writes are failing now (a full disk, say), or `None` when they work.
     pub fn degraded(&self) -> Option<String> {
         self.shared

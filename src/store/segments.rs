@@ -110,15 +110,19 @@ fn usage(txn: &WriteTxn, tenant: &str, slug: &str) -> StoreResult<u64> {
 impl Store {
     /// Default first, then oldest first.
     pub async fn list_segments(&self, tenant: &str) -> StoreResult<Vec<Segment>> {
-        let mut all: Vec<Segment> = self.read(|txn| {
-            let table = txn.open_table(SEGMENTS)?;
-            tenant_rows(&table, tenant)?
-                .map(|row| {
-                    let (id, bytes) = row?;
-                    decode("segments", (tenant, id), &bytes)
-                })
-                .collect()
-        })?;
+        let tenant = tenant.to_string();
+        let mut all: Vec<Segment> = self
+            .read_owned(move |txn| {
+                let tenant = tenant.as_str();
+                let table = txn.open_table(SEGMENTS)?;
+                tenant_rows(&table, tenant)?
+                    .map(|row| {
+                        let (id, bytes) = row?;
+                        decode("segments", (tenant, id), &bytes)
+                    })
+                    .collect()
+            })
+            .await?;
         all.sort_by(|a, b| {
             (!a.is_default, a.created_at, &a.id).cmp(&(!b.is_default, b.created_at, &b.id))
         });

@@ -37,7 +37,9 @@ impl Store {
     }
 
     pub async fn get_session(&self, hash: &str) -> StoreResult<Option<Session>> {
-        self.read(|txn| {
+        let hash = hash.to_string();
+        self.read_owned(move |txn| {
+            let hash = hash.as_str();
             let table = txn.open_table(SESSIONS)?;
             let session = match table.get(hash)? {
                 Some(v) => Some(decode("sessions", hash, v.value())?),
@@ -45,6 +47,7 @@ impl Store {
             };
             Ok(session)
         })
+        .await
     }
 
     /// Moves the session's idle deadline; a session ended meanwhile stays ended.
@@ -78,17 +81,19 @@ impl Store {
 
     /// Removes sessions past their absolute expiry or idle for `idle_secs`; returns how many.
     pub async fn delete_over_sessions(&self, now: Timestamp, idle_secs: i64) -> StoreResult<usize> {
-        let over: Vec<String> = self.read(|txn| {
-            let mut over = Vec::new();
-            for row in txn.open_table(SESSIONS)?.iter()? {
-                let (key, value) = row?;
-                let session: Session = decode("sessions", key.value(), value.value())?;
-                if session.is_over(now, idle_secs) {
-                    over.push(key.value().to_string());
+        let over: Vec<String> = self
+            .read_owned(move |txn| {
+                let mut over = Vec::new();
+                for row in txn.open_table(SESSIONS)?.iter()? {
+                    let (key, value) = row?;
+                    let session: Session = decode("sessions", key.value(), value.value())?;
+                    if session.is_over(now, idle_secs) {
+                        over.push(key.value().to_string());
+                    }
                 }
-            }
-            Ok(over)
-        })?;
+                Ok(over)
+            })
+            .await?;
         if over.is_empty() {
             return Ok(0);
         }

@@ -261,7 +261,13 @@ impl Store {
         limit: usize,
         offset: usize,
     ) -> StoreResult<SubmissionPage> {
-        let all = self.read(|txn| scan(txn, tenant, tool_id))?;
+        let (tenant, tool_id) = (tenant.to_string(), tool_id.map(str::to_string));
+        let all = self
+            .read_owned(move |txn| {
+                let (tenant, tool_id) = (tenant.as_str(), tool_id.as_deref());
+                scan(txn, tenant, tool_id)
+            })
+            .await?;
         let total = all.len();
         let submissions = all.into_iter().rev().skip(offset).take(limit).collect();
         Ok(SubmissionPage { submissions, total })
@@ -335,7 +341,9 @@ impl Store {
     }
 
     pub async fn get_submission(&self, tenant: &str, id: &str) -> StoreResult<Option<Submission>> {
-        self.read(|txn| {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.read_owned(move |txn| {
+            let (tenant, id) = (tenant.as_str(), id.as_str());
             let table = txn.open_table(SUBMISSIONS)?;
             let found = match table.get((tenant, id))? {
                 Some(v) => {
@@ -347,6 +355,7 @@ impl Store {
             };
             Ok(found)
         })
+        .await
     }
 
     /// Up to `max` deliveries due at `now`, earliest first.

@@ -96,7 +96,9 @@ impl Store {
     }
 
     pub async fn get_tenant(&self, slug: &str) -> StoreResult<Option<Tenant>> {
-        self.read(|txn| {
+        let slug = slug.to_string();
+        self.read_owned(move |txn| {
+            let slug = slug.as_str();
             let table = txn.open_table(TENANTS)?;
             let tenant = match table.get(slug)? {
                 Some(v) => Some(decode("tenants", slug, v.value())?),
@@ -104,10 +106,11 @@ impl Store {
             };
             Ok(tenant)
         })
+        .await
     }
 
     pub async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
-        self.read(|txn| {
+        self.read_owned(move |txn| {
             let mut tenants = Vec::new();
             for row in txn.open_table(TENANTS)?.iter()? {
                 let (key, value) = row?;
@@ -115,6 +118,7 @@ impl Store {
             }
             Ok(tenants)
         })
+        .await
     }
 
     /// Applies a validated patch to the settings, in one transaction.

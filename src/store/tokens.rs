@@ -54,7 +54,9 @@ impl Store {
     }
 
     pub async fn get_token(&self, id: &str) -> StoreResult<Option<TokenRecord>> {
-        self.read(|txn| {
+        let id = id.to_string();
+        self.read_owned(move |txn| {
+            let id = id.as_str();
             let table = txn.open_table(TOKENS)?;
             let record = match table.get(id)? {
                 Some(v) => Some(decode("tokens", id, v.value())?),
@@ -62,21 +64,26 @@ impl Store {
             };
             Ok(record)
         })
+        .await
     }
 
     /// Tokens of one tenant (or of all tenants), oldest first.
     pub async fn list_tokens(&self, tenant: Option<&str>) -> StoreResult<Vec<TokenRecord>> {
-        let mut tokens = self.read(|txn| {
-            let mut tokens = Vec::new();
-            for row in txn.open_table(TOKENS)?.iter()? {
-                let (key, value) = row?;
-                let record: TokenRecord = decode("tokens", key.value(), value.value())?;
-                if tenant.is_none_or(|t| t == record.tenant) {
-                    tokens.push(record);
+        let tenant = tenant.map(str::to_string);
+        let mut tokens = self
+            .read_owned(move |txn| {
+                let tenant = tenant.as_deref();
+                let mut tokens = Vec::new();
+                for row in txn.open_table(TOKENS)?.iter()? {
+                    let (key, value) = row?;
+                    let record: TokenRecord = decode("tokens", key.value(), value.value())?;
+                    if tenant.is_none_or(|t| t == record.tenant) {
+                        tokens.push(record);
+                    }
                 }
-            }
-            Ok(tokens)
-        })?;
+                Ok(tokens)
+            })
+            .await?;
         tokens.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(tokens)
     }

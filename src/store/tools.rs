@@ -56,21 +56,27 @@ impl Store {
 
     /// By position, then oldest first.
     pub async fn list_tools(&self, tenant: &str) -> StoreResult<Vec<Tool>> {
-        let mut tools: Vec<Tool> = self.read(|txn| {
-            let table = txn.open_table(TOOLS)?;
-            tenant_rows(&table, tenant)?
-                .map(|row| {
-                    let (id, bytes) = row?;
-                    decode("tools", (tenant, &id), &bytes)
-                })
-                .collect()
-        })?;
+        let tenant = tenant.to_string();
+        let mut tools: Vec<Tool> = self
+            .read_owned(move |txn| {
+                let tenant = tenant.as_str();
+                let table = txn.open_table(TOOLS)?;
+                tenant_rows(&table, tenant)?
+                    .map(|row| {
+                        let (id, bytes) = row?;
+                        decode("tools", (tenant, &id), &bytes)
+                    })
+                    .collect()
+            })
+            .await?;
         tools.sort_by_key(|t| (t.position, t.created_at));
         Ok(tools)
     }
 
     pub async fn get_tool(&self, tenant: &str, id: &str) -> StoreResult<Option<Tool>> {
-        self.read(|txn| {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.read_owned(move |txn| {
+            let (tenant, id) = (tenant.as_str(), id.as_str());
             let table = txn.open_table(TOOLS)?;
             let tool = match table.get((tenant, id))? {
                 Some(v) => Some(decode("tools", (tenant, id), v.value())?),
@@ -78,6 +84,7 @@ impl Store {
             };
             Ok(tool)
         })
+        .await
     }
 
     /// Applies a patch computed by `change` from the current tool, in one transaction.

@@ -151,7 +151,9 @@ impl Store {
         limit: usize,
     ) -> StoreResult<VisitorPage> {
         let needle = search.map(str::to_lowercase);
-        self.read(|txn| {
+        let tenant = tenant.to_string();
+        self.read_owned(move |txn| {
+            let tenant = tenant.as_str();
             let table = txn.open_table(VISITORS)?;
             let mut matching = Vec::new();
             for row in tenant_rows(&table, tenant)? {
@@ -176,10 +178,13 @@ impl Store {
                 .collect();
             Ok(VisitorPage { visitors, total })
         })
+        .await
     }
 
     pub async fn get_visitor(&self, tenant: &str, id: &str) -> StoreResult<Option<VisitorDetail>> {
-        self.read(|txn| {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.read_owned(move |txn| {
+            let (tenant, id) = (tenant.as_str(), id.as_str());
             let Some(bytes) = txn.open_table(VISITORS)?.get((tenant, id))? else {
                 return Ok(None);
             };
@@ -192,6 +197,7 @@ impl Store {
                 memory_count: memory.len() as u64,
             }))
         })
+        .await
     }
 
     pub async fn update_visitor(
@@ -259,7 +265,9 @@ impl Store {
         tenant: &str,
         id: &str,
     ) -> StoreResult<Option<Vec<MemoryFact>>> {
-        self.read(|txn| {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.read_owned(move |txn| {
+            let (tenant, id) = (tenant.as_str(), id.as_str());
             if txn.open_table(VISITORS)?.get((tenant, id))?.is_none() {
                 return Ok(None);
             }
@@ -275,6 +283,7 @@ impl Store {
             }
             Ok(Some(facts))
         })
+        .await
     }
 
     /// Creates or updates a fact; `true` when it was created.
