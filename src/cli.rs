@@ -90,21 +90,24 @@ pub enum Command {
     /// Prepare a PostgreSQL database for `[store] backend = "postgres"`: apply the schema
     /// migrations embedded in this binary (versioned; safe to run again and while replicas
     /// start: migrators take turns under an advisory lock) and report the schema version. A
-    /// database migrated by a newer animam is refused, unchanged.
+    /// database migrated by a newer animam is refused, unchanged. With --from, also copy a
+    /// redb store into it (it must be empty), with progress and a verification count.
     #[command(after_help = "Examples:\n  animam migrate                      \
         # the database of store.url / ANIMAM_STORE_URL\n  \
-        animam migrate --to postgres://animam:PASSWORD@127.0.0.1:5432/animam\n\n\
-        Coming (needs the PostgreSQL storage engine, not in this build yet):\n  \
-        animam migrate --from data/ --to postgres://...   copy a redb store into an empty \
-        database, table by table, with a progress bar and a verification count")]
+        animam migrate --to postgres://animam:PASSWORD@127.0.0.1:5432/animam\n  \
+        animam migrate --from data/ --to postgres://...   # copy a redb store (server stopped)\n  \
+        animam migrate --from postgres://... --to data2/  # and back, into a new data directory")]
     Migrate {
         /// The PostgreSQL database, postgres://user:password@host:port/db
-        /// [default: store.url, env: ANIMAM_STORE_URL]
-        #[arg(long, value_name = "URL")]
+        /// [default: store.url, env: ANIMAM_STORE_URL]; a new data directory when --from is
+        /// a PostgreSQL URL
+        #[arg(long, value_name = "URL|DIR")]
         to: Option<String>,
-        /// A redb data directory to copy into the database (coming: not in this build yet)
-        #[arg(long, value_name = "DIR")]
-        from: Option<PathBuf>,
+        /// A redb data directory to copy into the (empty) database, everything in it: tenants,
+        /// tokens (as hashes), corpus, conversations... (stop the server using it first); or a
+        /// PostgreSQL URL to copy into a new redb data directory given by --to
+        #[arg(long, value_name = "DIR|URL")]
+        from: Option<String>,
     },
     /// Print the OpenAPI 3.1 document the server serves at /openapi.json (needs no data).
     Openapi {
@@ -238,22 +241,15 @@ pub fn run(cli: Cli) -> Result<(), String> {
 
 /// `animam migrate`: the schema of the PostgreSQL database at `to` (else `store.url`) brought
 /// to this binary's version. Progress on stderr; the URL only ever shown without its password.
-fn migrate(
-    config: &config::Config,
-    to: Option<&str>,
-    from: Option<&std::path::Path>,
-) -> Result<(), String> {
+fn migrate(config: &config::Config, to: Option<&str>, from: Option<&str>) -> Result<(), String> {
     use crate::store::pg::{PgPool, PgSettings, migrate};
-    if let Some(from) = from {
-        return Err(format!(
-            "copying a redb store (--from {}) into PostgreSQL is not available in this build \
-             yet: it needs the PostgreSQL storage engine",
-            from.display()
-        ));
-    }
-    let url = match to {
-        Some(url) => config::parse_store_url("--to", url).map_err(|e| e.to_string())?,
-        None => config.store.url.clone().ok_or(
+    let is_url = |s: &str| s.starts_with("postgres://") || s.starts_with("postgresql://");
+    // From PostgreSQL back to redb: the database is --from, the data directory --to.
+    let back = from.filter(|f| is_url(f));
+    let url = match (back, to) {
+        (Some(url), _) => config::parse_store_url("--from", url).map_err(|e| e.to_string())?,
+        (None, Some(url)) => config::parse_store_url("--to", url).map_err(|e| e.to_string())?,
+        (None, None) => config.store.url.clone().ok_or(
             "no database to migrate: give --to postgres://... or set store.url \
              (ANIMAM_STORE_URL)",
         )?,
@@ -266,6 +262,25 @@ fn migrate(
         .check()
         .map_err(|e| format!("cannot reach {target}: {e}"))?;
     eprintln!("migrate: {target} (PostgreSQL {version})");
+    if back.is_some() {
+        let dir = to.ok_or("--from postgres://... needs --to DIR, a new data directory")?;
+        let dir = std::path::Path::new(dir);
+        let started = std::time::Instant::now();
+        let report = crate::store::pg::copy::postgres_to_redb(&pool, dir, &mut progress_bar())
+            .map_err(|e| format!("copy from {target} failed (nothing was kept): {e}"))?;
+        eprintln!(
+            "copy: {} rows in {} tables copied from {target} to {} in {} ms; verified: every \
+             table's row count matches",
+            report.rows,
+            report.tables,
+            dir.join("animam.redb").display(),
+            started.elapsed().as_millis()
+        );
+        return Ok(());
+    }
+    if let Some(from) = from {
+        return copy(config, std::path::Path::new(from), &pool, &target);
+    }
     let report = migrate::migrate_pool(&pool).map_err(|e| format!("{target}: {e}"))?;
     if report.applied() {
         eprintln!(
@@ -279,6 +294,71 @@ fn migrate(
         );
     }
     println!("{}", report.to);
+    Ok(())
+}
+
+/// A copy's progress on stderr: a bar redrawn at most every 100 ms on a terminal, else one
+/// line per table when it is done.
+fn progress_bar() -> impl FnMut(&str, u64, u64) {
+    use std::io::{IsTerminal, Write};
+    let terminal = std::io::stderr().is_terminal();
+    let mut last_drawn = std::time::Instant::now();
+    move |table: &str, done: u64, total: u64| {
+        let finished = done == total;
+        if terminal {
+            if !finished && last_drawn.elapsed() < std::time::Duration::from_millis(100) {
+                return;
+            }
+            last_drawn = std::time::Instant::now();
+            let filled = (done * 30).checked_div(total).unwrap_or(30).min(30) as usize;
+            eprint!(
+                "\rcopy: {table:<24} [{}{}] {done}/{total}",
+                "#".repeat(filled),
+                "-".repeat(30 - filled)
+            );
+            if finished {
+                eprintln!();
+            }
+            let _ = std::io::stderr().flush();
+        } else if finished {
+            eprintln!("copy: {table}: {total} rows");
+        }
+    }
+}
+
+/// `animam migrate --from DIR`: the copy, with a progress bar on stderr and the verification
+/// count last.
+fn copy(
+    config: &config::Config,
+    from: &std::path::Path,
+    pool: &crate::store::pg::PgPool,
+    target: &str,
+) -> Result<(), String> {
+    if !from.join("animam.redb").is_file() {
+        return Err(format!(
+            "no redb store at {}",
+            from.join("animam.redb").display()
+        ));
+    }
+    // The source is the redb file in `from`, whatever `[store] backend` says.
+    let options = StoreOptions {
+        postgres: None,
+        ..StoreOptions::from(&config.store)
+    };
+    let store = Store::open(from, &options).map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    let result = crate::store::pg::copy::redb_to_postgres(&store, pool, &mut progress_bar());
+    store.close(std::time::Duration::from_secs(5));
+    let report = result.map_err(|e| format!("copy to {target} failed (nothing was kept): {e}"))?;
+    eprintln!(
+        "copy: {} rows in {} tables copied from {} to {target} in {} ms; verified: every \
+         table's row count matches",
+        report.rows,
+        report.tables,
+        from.display(),
+        started.elapsed().as_millis()
+    );
+    println!("{}", report.schema_version);
     Ok(())
 }
 

@@ -50,6 +50,16 @@ pub async fn record_changes(
     tx: &impl deadpool_postgres::GenericClient,
     changes: &[(&str, &str, &[u8])],
 ) -> Result<Option<i64>, PgError> {
+    record_changes_with(tx, changes, true).await
+}
+
+/// `record_changes`, with `notify` false for a database that has no `pg_notify`
+/// (CockroachDB; see `notify_supported`): the listeners then find the changes by polling.
+pub async fn record_changes_with(
+    tx: &impl deadpool_postgres::GenericClient,
+    changes: &[(&str, &str, &[u8])],
+    notify: bool,
+) -> Result<Option<i64>, PgError> {
     if changes.is_empty() {
         return Ok(None);
     }
@@ -76,9 +86,23 @@ pub async fn record_changes(
     .await?;
     // Delivered at commit, dropped on rollback. Where NOTIFY does not exist the listeners
     // poll, so the feed does not depend on it.
-    tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &last.to_string()])
-        .await?;
+    if notify {
+        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &last.to_string()])
+            .await?;
+    }
     Ok(Some(last))
+}
+
+/// Whether the database has `pg_notify` (PostgreSQL, YugabyteDB; not CockroachDB): asked once
+/// at start, to choose between `record_changes` and `record_changes_with(.., false)`.
+pub async fn notify_supported(client: &Client) -> Result<bool, PgError> {
+    Ok(client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE proname = 'pg_notify')",
+            &[],
+        )
+        .await?
+        .get(0))
 }
 
 /// The sequence number of the last committed change: where a replica that has just loaded
@@ -114,6 +138,20 @@ pub async fn changes_after(
         .collect())
 }
 
+/// Deletes the changes older than `keep` (by commit time; at least the last one is always
+/// kept, so `changes` tells how far the feed went). Replicas that were away longer than `keep`
+/// get an `Event::Missed` and must reload their state. Returns the rows deleted.
+pub async fn prune_changes(client: &Client, keep: Duration) -> Result<u64, PgError> {
+    let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+    Ok(client
+        .execute(
+            "DELETE FROM changes WHERE at < now() - $1::bigint * interval '1 millisecond' \
+             AND seq < (SELECT max(seq) FROM changes)",
+            &[&keep_ms],
+        )
+        .await?)
+}
+
 /// How a listener behaves.
 #[derive(Debug, Clone)]
 pub struct ListenerOptions {
@@ -123,7 +161,8 @@ pub struct ListenerOptions {
     /// Changes read per query.
     pub batch: i64,
     /// LISTEN for notifications. Off for databases without LISTEN/NOTIFY (CockroachDB): the
-    /// feed then works by polling alone, `poll_every` being its latency.
+    /// feed then works by polling alone, `poll_every` being its latency. (A database that
+    /// refuses LISTEN gets the same by itself, with a warning.)
     pub listen: bool,
     /// First and largest wait before reconnecting after a lost connection (doubling between).
     pub backoff: (Duration, Duration),
@@ -168,17 +207,53 @@ impl Listener {
     }
 }
 
+/// What a listener hands on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Change(Change),
+    /// The changes after `after` and before `next` are gone from `changes` (pruned by
+    /// `prune_changes` while this replica was away): its in-memory state may miss them and
+    /// must be reloaded from the tables. Delivery goes on from `next`.
+    Missed {
+        after: i64,
+        next: i64,
+    },
+}
+
 /// Starts a listener on the pool's runtime that hands every change after `from_seq` to
 /// `callback`, in sequence order, each once (within this listener's life). The callback runs
-/// on the runtime: it must be quick (update in-memory state, send on a channel).
+/// on the runtime: it must be quick (update in-memory state, send on a channel). Changes
+/// pruned before it saw them are logged as an error; `spawn_event_listener` lets the caller
+/// act on them.
 pub fn spawn_listener<F>(
+    pool: &PgPool,
+    from_seq: i64,
+    options: ListenerOptions,
+    mut callback: F,
+) -> Result<Listener, PgError>
+where
+    F: FnMut(Change) + Send + 'static,
+{
+    spawn_event_listener(pool, from_seq, options, move |event| match event {
+        Event::Change(change) => callback(change),
+        Event::Missed { after, next } => log::error!(
+            "change feed: changes {} to {} were pruned before this replica read them; its \
+             in-memory state may be stale until it restarts",
+            after + 1,
+            next - 1
+        ),
+    })
+}
+
+/// `spawn_listener`, handing on `Event`s: changes, and the gaps pruning left.
+pub fn spawn_event_listener<F>(
     pool: &PgPool,
     from_seq: i64,
     options: ListenerOptions,
     callback: F,
 ) -> Result<Listener, PgError>
 where
-    F: FnMut(Change) + Send + 'static,
+    F: FnMut(Event) + Send + 'static,
 {
     let mut config = pool.settings().pg_config()?;
     // Its own connection, not a pooled one: LISTEN belongs to a session, and notifications
@@ -209,7 +284,7 @@ impl Drop for Listener {
     }
 }
 
-async fn run<F: FnMut(Change)>(
+async fn run<F: FnMut(Event)>(
     config: tokio_postgres::Config,
     options: ListenerOptions,
     mut callback: F,
@@ -262,7 +337,7 @@ impl Drop for AbortOnDrop {
 
 /// One connection's life: connect, LISTEN, catch up, then catch up again on each
 /// notification and tick. `Ok` when stopped, `Err` when the connection failed.
-async fn session<F: FnMut(Change)>(
+async fn session<F: FnMut(Event)>(
     config: &tokio_postgres::Config,
     options: &ListenerOptions,
     callback: &mut F,
@@ -291,8 +366,19 @@ async fn session<F: FnMut(Change)>(
             }
         }
     }));
-    if options.listen {
-        client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    if options.listen
+        && let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")).await
+    {
+        // A database that answers LISTEN with an error lacks it (CockroachDB): poll instead
+        // of failing. Anything else (a lost connection) is a reason to reconnect.
+        if e.as_db_error().is_none() {
+            return Err(e.into());
+        }
+        log::warn!(
+            "change feed: the database refused LISTEN ({}); polling every {} ms instead",
+            PgError::from(e),
+            options.poll_every.as_millis()
+        );
     }
     connected.store(true, Ordering::Release);
     *backoff = options.backoff.0;
@@ -307,7 +393,15 @@ async fn session<F: FnMut(Change)>(
             let full = changes.len() as i64 == options.batch;
             for change in changes {
                 let seq = change.seq;
-                callback(change);
+                // Numbers have no gaps (see the module's doc), so a jump means pruning.
+                let expected = last.load(Ordering::Acquire) + 1;
+                if seq != expected {
+                    callback(Event::Missed {
+                        after: expected - 1,
+                        next: seq,
+                    });
+                }
+                callback(Event::Change(change));
                 last.store(seq, Ordering::Release);
             }
             if !full {
@@ -554,7 +648,15 @@ mod tests {
             let _ = tx.send(c);
         })
         .unwrap();
-        write(&pool, &["polled"]);
+        pool.block_on(async {
+            let mut client = pool.get().await.unwrap();
+            assert!(notify_supported(&client).await.unwrap());
+            let tx = client.transaction().await.unwrap();
+            record_changes_with(&tx, &[("acme", "t", b"polled")], false)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        });
         let started = Instant::now();
         assert_eq!(collect(&rx, 1)[0].key, b"polled");
         assert!(started.elapsed() < Duration::from_secs(2));
@@ -600,5 +702,36 @@ mod tests {
             max.as_secs_f64() * 1000.0
         );
         assert!(max < Duration::from_millis(500), "{latencies:?}");
+    }
+
+    #[test]
+    fn a_listener_behind_pruned_changes_is_told_what_it_missed() {
+        let db = test_cluster::database();
+        let pool = migrated(&db);
+        for i in 0..10 {
+            write(&pool, &[&format!("old-{i}")]);
+        }
+        let pruned = pool.block_on(async {
+            let client = pool.get().await.unwrap();
+            prune_changes(&client, Duration::ZERO).await.unwrap()
+        });
+        assert_eq!(pruned, 9, "all but the last");
+        let (tx, rx) = std_mpsc::channel();
+        let _listener = spawn_event_listener(&pool, 3, quick(), move |e| {
+            let _ = tx.send(e);
+        })
+        .unwrap();
+        let first = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(first, Event::Missed { after: 3, next: 10 });
+        match rx.recv_timeout(Duration::from_secs(10)).unwrap() {
+            Event::Change(c) => assert_eq!((c.seq, c.key), (10, b"old-9".to_vec())),
+            other => panic!("{other:?}"),
+        }
+        write(&pool, &["new"]);
+        match rx.recv_timeout(Duration::from_secs(10)).unwrap() {
+            Event::Change(c) => assert_eq!(c.seq, 11),
+            other => panic!("{other:?}"),
+        }
+        assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
     }
 }

@@ -105,11 +105,37 @@ fn newer(found: i32, known: i32) -> PgError {
     ))
 }
 
+/// The Citus calls that distribute the schema: the tenant tables by `tenant` (each tenant's
+/// rows together on one worker, colocated across tables), the global ones (and the feed and
+/// the migrations' own table) copied to every worker. The README shows exactly this text.
+pub fn citus_sql() -> String {
+    let mut sql = String::new();
+    for (name, scope) in crate::store::tables::ALL {
+        if *scope == crate::store::engine::Scope::Tenant {
+            sql.push_str(&format!(
+                "SELECT create_distributed_table('{name}', 'tenant');\n"
+            ));
+        }
+    }
+    let global = crate::store::tables::ALL
+        .iter()
+        .filter(|(_, scope)| *scope == crate::store::engine::Scope::Global)
+        .map(|(name, _)| *name);
+    for name in global.chain(["changes", "change_seq", "schema_migrations"]) {
+        sql.push_str(&format!("SELECT create_reference_table('{name}');\n"));
+    }
+    sql
+}
+
 async fn migrate_with(client: &mut Client, migrations: &[Migration]) -> Result<Report, PgError> {
     let known = migrations.last().map_or(0, |m| m.version);
     let tx = client.transaction().await?;
     // Held until commit or rollback; a second migrator waits here.
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
+        .await?;
+    // Quiet: the "already exists, skipping" notice of every run after the first would be
+    // logged by tokio-postgres as if it were news.
+    tx.batch_execute("SET LOCAL client_min_messages = warning")
         .await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -157,17 +183,31 @@ mod tests {
     use super::*;
     use crate::config::StoreConfig;
     use crate::store::pg::{PgSettings, test_cluster};
+    use crate::store::tables;
 
     fn pool(url: &str) -> PgPool {
         PgPool::new(PgSettings::new(url, &StoreConfig::default())).unwrap()
     }
 
-    /// The table names the store declares (`tables::ALL`): the one list both engines follow.
+    /// The table names the store declares: `tables::ALL`, the one list both engines follow.
     fn store_tables() -> Vec<String> {
-        crate::store::tables::ALL
+        tables::ALL
             .iter()
             .map(|(name, _)| name.to_string())
             .collect()
+    }
+
+    #[test]
+    fn the_readme_has_the_citus_calls_for_every_table() {
+        let readme = include_str!("../../../README.md");
+        let sql = citus_sql();
+        assert!(
+            readme.contains(&sql),
+            "README's Citus block must be exactly:\n{sql}"
+        );
+        for (name, _) in tables::ALL {
+            assert!(sql.contains(&format!("'{name}'")), "{name}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! and its small runtime, the embedded schema migrations, and the change feed that keeps
 //! replicas in step. The storage engine itself builds on these.
 
+pub mod copy;
 pub mod feed;
 pub mod migrate;
 pub mod pool;

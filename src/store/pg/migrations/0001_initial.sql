@@ -1,9 +1,10 @@
 -- Schema version 1: one ordered key-value table per store table, and the change feed.
 --
--- Each store table (src/store/tables.rs) is a table of its own name holding the store's
+-- Each store table (src/store/tables.rs, `tables::ALL`) is a table of its own name holding the store's
 -- order-preserving byte encodings: (tenant, k) -> v. Rows of a tenant carry its slug in
 -- `tenant` (the first column of the primary key, so the schema distributes by tenant on
--- Citus as-is); global tables (meta, tenants, tokens, sessions) use tenant = ''.
+-- Citus as-is); `k` is the whole encoded key (the tenant included, so k order is key order).
+-- Global tables (meta, tokens, webhook_outbox, sessions, quarantine) use tenant = ''.
 --
 -- Only plain types (text, bytea, bigint, timestamptz) and plain primary keys: nothing that
 -- CockroachDB or YugabyteDB lack (no sequences or serials, no triggers, no extensions, no
