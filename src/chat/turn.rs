@@ -195,14 +195,40 @@ pub async fn prepare(
         .rev()
         .find(|(role, _)| role == Role::User.as_str())
         .map(|(_, content)| content.as_str());
-    let retrieval = retrieve(
-        store,
-        config,
-        &tenant,
-        &segment,
-        &request.message,
-        previous_user_message,
-    )?;
+    let retrieval = if store.reads_are_round_trips() {
+        // On PostgreSQL the ranking's entry reads are round trips: not on an async worker.
+        let (store, config, tenant, segment) = (
+            store.clone(),
+            config.clone(),
+            tenant.clone(),
+            segment.clone(),
+        );
+        let (message, previous) = (
+            request.message.clone(),
+            previous_user_message.map(str::to_string),
+        );
+        tokio::task::spawn_blocking(move || {
+            retrieve(
+                &store,
+                &config,
+                &tenant,
+                &segment,
+                &message,
+                previous.as_deref(),
+            )
+        })
+        .await
+        .map_err(|e| StoreError::internal_msg(format!("retrieval: {e}")))??
+    } else {
+        retrieve(
+            store,
+            config,
+            &tenant,
+            &segment,
+            &request.message,
+            previous_user_message,
+        )?
+    };
     // A known visitor's conversation is linked to it and its facts inform the LLM; an
     // unknown id is not an error (the widget may hold a stale one) but is not stored either.
     let (visitor_id, visitor_facts) = match request.visitor_id {

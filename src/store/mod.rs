@@ -586,6 +586,13 @@ impl Store {
             .map_err(|e| StoreError::internal_msg(format!("blocking read: {e}")))?
     }
 
+    /// Whether a read is a network round trip (PostgreSQL) rather than microseconds (redb):
+    /// callers of the few synchronous reads (`rank_corpus`, `mcp_settings`) then move them
+    /// off the async workers.
+    pub fn reads_are_round_trips(&self) -> bool {
+        self.shared.pg.is_some()
+    }
+
     /// Why writes are failing now (a full disk, say), or `None` when they work.
     pub fn degraded(&self) -> Option<String> {
         self.shared
