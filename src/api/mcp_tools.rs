@@ -76,7 +76,7 @@ pub async fn get(
     auth: Authed<need::SettingsRead>,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let settings = state.store.mcp_settings(auth.tenant())?;
+    let settings = state.store.mcp_settings_async(auth.tenant()).await?;
     Ok(HttpResponse::Ok().json(McpToolsView::from(settings)))
 }
 
@@ -101,7 +101,7 @@ pub async fn put(
     };
     let key = body.get("mcpToolsApiKey").map(api_key).transpose()?;
     let max = body.get("mcpToolsMaxTools").map(max_tools).transpose()?;
-    let current = state.store.mcp_settings(auth.tenant())?;
+    let current = state.store.mcp_settings_async(auth.tenant()).await?;
     let Some(url) = url.or_else(|| current.as_ref().map(|c| c.url.clone())) else {
         return Err(ApiError::validation(
             "mcpToolsUrl",

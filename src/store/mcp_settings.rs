@@ -53,6 +53,16 @@ impl Store {
         })
     }
 
+    /// `mcp_settings` from async code: off the async workers on PostgreSQL.
+    pub async fn mcp_settings_async(&self, tenant: &str) -> StoreResult<Option<McpSettings>> {
+        if !self.reads_are_round_trips() {
+            return self.mcp_settings(tenant);
+        }
+        let tenant = tenant.to_string();
+        self.read_blocking(move |store| store.mcp_settings(&tenant))
+            .await
+    }
+
     pub async fn put_mcp_settings(
         &self,
         tenant: &str,
