@@ -32,7 +32,10 @@ use super::{RawRange, RawTable, Scope};
 use crate::store::pg::PgPool;
 use crate::store::{StoreError, StoreResult};
 
-/// Rows fetched per round trip of a range.
+/// Rows fetched by a range's first round trip from either end: most ranges are read for a
+/// few rows (`first`, `is_empty`, a page of 20).
+const FIRST_PAGE: i64 = 32;
+/// Rows fetched per later round trip.
 const PAGE: i64 = 256;
 
 /// A serialization failure or deadlock: the transaction lost a race with another writer and
@@ -274,6 +277,7 @@ impl RawTable for PgTable<'_> {
             front: VecDeque::new(),
             back: VecDeque::new(),
             failed: false,
+            fetches: 0,
         }))
     }
 
@@ -341,47 +345,64 @@ struct PgRange<'t> {
     front: VecDeque<(Vec<u8>, Vec<u8>)>,
     back: VecDeque<(Vec<u8>, Vec<u8>)>,
     failed: bool,
+    /// Round trips so far (the first fetches less).
+    fetches: u32,
 }
 
 impl PgRange<'_> {
-    fn fetch(&self, descending: bool) -> StoreResult<VecDeque<(Vec<u8>, Vec<u8>)>> {
+    fn fetch(&mut self, descending: bool) -> StoreResult<VecDeque<(Vec<u8>, Vec<u8>)>> {
+        let limit = if self.fetches == 0 { FIRST_PAGE } else { PAGE };
+        self.fetches += 1;
+        // Across tenants, bounds compare (tenant, k) pairs: the primary key's order, which is
+        // k's order (tenant is the decoded start of k and sorts bytewise), so the index
+        // serves the range. Within one tenant (or a global table) `tenant = $1` and k.
+        let across = self.tenant.is_none() && self.table.scope == Scope::Tenant;
+        let bound_tenants = [&self.start, &self.end].map(|bound| match bound {
+            Bound::Included(k) | Bound::Excluded(k) => leading_str(k).unwrap_or_default(),
+            Bound::Unbounded => String::new(),
+        });
         let mut conditions = Vec::new();
         let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
         if let Some(tenant) = &self.tenant {
             params.push(tenant);
             conditions.push(format!("tenant = ${}", params.len()));
         }
-        match &self.start {
-            Bound::Included(k) => {
+        for (bound, op, tenant) in [
+            (&self.start, [">=", ">"], &bound_tenants[0]),
+            (&self.end, ["<=", "<"], &bound_tenants[1]),
+        ] {
+            let (k, op) = match bound {
+                Bound::Included(k) => (k, op[0]),
+                Bound::Excluded(k) => (k, op[1]),
+                Bound::Unbounded => continue,
+            };
+            if across {
+                params.push(tenant);
                 params.push(k);
-                conditions.push(format!("k >= ${}", params.len()));
-            }
-            Bound::Excluded(k) => {
+                conditions.push(format!(
+                    "(tenant, k) {op} (${}, ${})",
+                    params.len() - 1,
+                    params.len()
+                ));
+            } else {
                 params.push(k);
-                conditions.push(format!("k > ${}", params.len()));
+                conditions.push(format!("k {op} ${}", params.len()));
             }
-            Bound::Unbounded => {}
-        }
-        match &self.end {
-            Bound::Included(k) => {
-                params.push(k);
-                conditions.push(format!("k <= ${}", params.len()));
-            }
-            Bound::Excluded(k) => {
-                params.push(k);
-                conditions.push(format!("k < ${}", params.len()));
-            }
-            Bound::Unbounded => {}
         }
         let filter = if conditions.is_empty() {
             String::new()
         } else {
             format!("WHERE {}", conditions.join(" AND "))
         };
+        let direction = if descending { "DESC" } else { "ASC" };
+        let order = if across {
+            format!("tenant {direction}, k {direction}")
+        } else {
+            format!("k {direction}")
+        };
         let sql = format!(
-            "SELECT k, v FROM {} {filter} ORDER BY k {} LIMIT {PAGE}",
-            self.table.name,
-            if descending { "DESC" } else { "ASC" }
+            "SELECT k, v FROM {} {filter} ORDER BY {order} LIMIT {limit}",
+            self.table.name
         );
         let rows = self.table.conn.query(&sql, &params)?;
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
