@@ -17,7 +17,7 @@
 //! The store's code is synchronous; the queries' futures are driven to completion on the
 //! calling thread (`block_on` below) while the pool's own runtime drives the sockets.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::ops::Bound;
@@ -100,13 +100,19 @@ fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// One pooled connection holding an open transaction.
+/// One pooled connection holding a transaction. The BEGIN is not sent on its own: it goes
+/// with the first statement, in the same round trip (the client pipelines them, the server
+/// runs them in order), and a transaction that ran no statement has nothing to end.
 struct Conn {
-    client: deadpool_postgres::Object,
+    /// Taken only by `drop`, which hands it to the pool's runtime to end the transaction.
+    client: Option<deadpool_postgres::Object>,
+    pool: PgPool,
+    /// The BEGIN statement, until it has been sent.
+    begin: Cell<Option<&'static str>>,
     /// (tenant, table, key) of every row written, for the change feed.
     changed: RefCell<Vec<(String, &'static str, Vec<u8>)>>,
     /// Whether the transaction still needs a ROLLBACK when dropped.
-    open: std::cell::Cell<bool>,
+    open: Cell<bool>,
 }
 
 impl Conn {
@@ -116,12 +122,19 @@ impl Conn {
         let client = block_on(pool.handle().spawn(async move { getter.get().await }))
             .map_err(|e| StoreError::internal_msg(format!("database pool: {e}")))?
             .map_err(pool_error)?;
-        block_on(client.batch_execute(begin)).map_err(sql_error)?;
         Ok(Conn {
-            client,
+            client: Some(client),
+            pool: pool.clone(),
+            begin: Cell::new(Some(begin)),
             changed: RefCell::new(Vec::new()),
-            open: std::cell::Cell::new(true),
+            open: Cell::new(true),
         })
+    }
+
+    fn client(&self) -> StoreResult<&deadpool_postgres::Object> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| StoreError::internal_msg("database: the connection is gone"))
     }
 
     fn query(
@@ -129,20 +142,44 @@ impl Conn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> StoreResult<Vec<tokio_postgres::Row>> {
-        block_on(async {
-            let statement = self.client.prepare_cached(sql).await?;
-            self.client.query(&statement, params).await
-        })
+        let client = self.client()?;
+        let statement = async {
+            let statement = client.prepare_cached(sql).await?;
+            client.query(&statement, params).await
+        };
+        match self.begin.take() {
+            // Polled first, so sent first: the server begins, then runs the statement.
+            Some(begin) => block_on(async {
+                let (began, rows) =
+                    futures_util::future::join(client.batch_execute(begin), statement).await;
+                began.and(rows)
+            }),
+            None => block_on(statement),
+        }
         .map_err(sql_error)
+    }
+
+    /// Whether a statement ran, so there is a transaction to end.
+    fn started(&self) -> bool {
+        let pending = self.begin.take();
+        self.begin.set(pending);
+        pending.is_none()
     }
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        if self.open.get() {
-            // Back to the pool without a transaction left open on it. If this fails the
-            // connection is broken, and the pool drops it at the next checkout.
-            let _ = block_on(self.client.batch_execute("ROLLBACK"));
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        if self.open.get() && self.started() {
+            // Back to the pool without a transaction left open on it, without making the
+            // caller wait for the round trip: the connection returns to the pool when the
+            // ROLLBACK is done (if that fails, it is broken and the pool drops it).
+            self.pool.handle().spawn(async move {
+                let _ = client.batch_execute("ROLLBACK").await;
+                drop(client);
+            });
         }
     }
 }
@@ -196,11 +233,13 @@ impl PgWrite {
             .iter()
             .map(|(tenant, table, key)| (tenant.as_str(), *table, key.as_slice()))
             .collect();
-        block_on(crate::store::pg::feed::record_changes(
-            &self.conn.client,
-            &rows,
-        ))
-        .map_err(|e| match e {
+        if !self.conn.started() {
+            // Nothing ran: nothing to record or commit.
+            self.conn.open.set(false);
+            return Ok(());
+        }
+        let client = self.conn.client()?;
+        block_on(crate::store::pg::feed::record_changes(client, &rows)).map_err(|e| match e {
             crate::store::pg::PgError::Unavailable(m) => StoreError::Unavailable(m),
             crate::store::pg::PgError::Query(m)
                 if m.contains("(40001)") || m.contains("(40P01)") =>
@@ -209,7 +248,7 @@ impl PgWrite {
             }
             other => StoreError::internal_msg(other.to_string()),
         })?;
-        let committed = block_on(self.conn.client.batch_execute("COMMIT")).map_err(sql_error);
+        let committed = block_on(client.batch_execute("COMMIT")).map_err(sql_error);
         // Committed or failed, the transaction is over either way.
         self.conn.open.set(false);
         committed
