@@ -141,7 +141,7 @@ async fn respond(
     let turn = turn::prepare(&state.store, &state.config.chat, tenant, request)
         .await
         .map_err(turn_error)?;
-    let Some(llm) = state.chat_llm_slot(&turn) else {
+    let Some(llm) = state.chat_llm_slot(&turn).await else {
         let (text, tools) = agent::offline(&turn);
         let reply = turn::record_with_tools(&state.store, &turn, text, LlmSource::Retrieval, tools)
             .await

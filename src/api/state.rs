@@ -39,11 +39,15 @@ impl AppState {
 
     /// [`llm_slot`](Self::llm_slot) for the chat, where the tenant's MCP tools may act on a
     /// message the corpus does not answer ("where is my order A-42?").
-    pub fn chat_llm_slot(&self, turn: &Turn) -> Option<LlmSlot> {
+    /// (Async: on PostgreSQL, the look at the tenant's MCP settings is a round trip.)
+    pub async fn chat_llm_slot(&self, turn: &Turn) -> Option<LlmSlot> {
         let llm = self.llm.as_ref()?;
         let wanted = turn.wants_llm()
             || (turn.retrieval.kind == AnswerKind::Fallback
-                && self.mcp_tools.configured(&turn.tenant.slug));
+                && matches!(
+                    self.store.mcp_settings_async(&turn.tenant.slug).await,
+                    Ok(Some(_))
+                ));
         wanted.then(|| llm.try_slot()).flatten()
     }
 }
