@@ -766,6 +766,44 @@ fn an_llm_writes_the_answer_when_configured() {
 }
 
 #[test]
+fn general_questions_reach_the_llm_only_when_the_tenant_allows_it() {
+    let fake = spawn_fake_llm(FakeBehaviour::Stream(vec!["Paris is the capital.".into()]));
+    let server = Server::start_with(&[
+        ("ANIMAM_CHAT_LLM_BASE_URL", &fake.base_url),
+        ("ANIMAM_CHAT_LLM_MODEL", "fake-model"),
+    ]);
+    seed(&server);
+    // Off by default: the fallback, and the model is not asked.
+    let off = ask_json(&server, "What is the capital of France?", "general-off");
+    assert_eq!(off["llmSource"], "retrieval", "{off}");
+    assert_eq!(fake.request_count(), 0);
+
+    let r = server.patch(
+        "/tenants/acme",
+        &server.admin,
+        &json!({"answerGeneralQuestions": true}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["answerGeneralQuestions"], true);
+    let on = ask_json(&server, "What is the capital of France?", "general-on");
+    assert_eq!(on["message"], "Paris is the capital.");
+    assert_eq!(on["llmSource"], "llm");
+    assert_eq!(on["sources"], json!([]), "sources say what the answer used");
+    assert_eq!(fake.request_count(), 1);
+
+    let r = server.patch(
+        "/tenants/acme",
+        &server.admin,
+        &json!({"answerGeneralQuestions": "yes"}),
+    );
+    r.assert_error(
+        400,
+        "answerGeneralQuestions: must be true or false",
+        "validation_failed",
+    );
+}
+
+#[test]
 fn a_failing_llm_falls_back_to_retrieval() {
     for behaviour in [FakeBehaviour::Status(500), FakeBehaviour::Hang] {
         let fake = spawn_fake_llm(behaviour);

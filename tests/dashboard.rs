@@ -810,6 +810,7 @@ fn conversations_segments_and_settings_pages() {
         ("allowedDomains", "shop.example\nhttps://bad.example"),
         ("showAiBadge", "true"),
         ("isActivated", "true"),
+        ("answerGeneralQuestions", "true"),
     ];
     let r = session.post("/dashboard/acme/settings", &fields);
     assert_eq!(r.status, 400);
@@ -833,6 +834,7 @@ fn conversations_segments_and_settings_pages() {
         json!(["shop.example", "*.acme.example"])
     );
     assert_eq!(tenant["allowEmojis"], false);
+    assert_eq!(tenant["answerGeneralQuestions"], true);
 
     // Read-only settings: the form shows, disabled, without a save button.
     let (_, reader) = server.token(&["settings:read"]);

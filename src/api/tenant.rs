@@ -226,6 +226,7 @@ pub fn read_patch(changes: &Map<String, Value>) -> Result<TenantPatch, ApiError>
                 })?)
             }
             "bookingCtaEnabled" => p.booking_cta_enabled = Some(boolean(f, value)?),
+            "answerGeneralQuestions" => p.answer_general_questions = Some(boolean(f, value)?),
             "voiceEnabled" => p.voice_enabled = Some(boolean(f, value)?),
             "voiceProvider" => p.voice_provider = Some(nullable(value, |v| text(f, v, 1, 50))?),
             "voicePhoneNumber" => {

@@ -683,7 +683,8 @@ pub async fn run(
     offered: &Offered,
     on_delta: impl FnMut(&str) -> bool + Send + 'static,
 ) -> AgentReply {
-    let acting_only = turn.retrieval.kind == AnswerKind::Fallback;
+    let acting_only =
+        turn.retrieval.kind == AnswerKind::Fallback && !turn.tenant.extra.answer_general_questions;
     if acting_only && offered.is_empty() {
         // Nothing to act with (the MCP server is down, say): nothing for the model to do.
         return without_the_model(turn);

@@ -321,7 +321,16 @@ pub fn select(
             + (1.0 - RANK_RELEVANCE - RANK_TITLE) * j.candidate.hit.score
                 / top_score.max(f32::MIN_POSITIVE)
     };
-    judged.sort_by(|a, b| rank(b).total_cmp(&rank(a)));
+    // Between entries that rank exactly alike (an untranslated copy of a page in the other
+    // language's part of the site), the one written first is the original.
+    judged.sort_by(|a, b| {
+        rank(b).total_cmp(&rank(a)).then(
+            a.candidate
+                .entry
+                .created_at
+                .cmp(&b.candidate.entry.created_at),
+        )
+    });
     for j in &mut judged {
         j.lang = entry_lang(&j.candidate.entry);
     }
@@ -706,5 +715,22 @@ mod tests {
         ];
         let found = ask(&corpus, "how do I start vim in nocompatible mode", None);
         assert_eq!(found.len(), 1, "{found:?}");
+    }
+
+    #[test]
+    fn between_identical_entries_the_original_answers() {
+        let text = "Systemd starts the services in parallel from unit files.";
+        let mut copy = entry("copy", "Systemd init", text, 5);
+        copy.created_at = crate::clock::Timestamp::from_micros(2_000_000);
+        let mut original = entry("original", "Systemd init", text, 5);
+        original.created_at = crate::clock::Timestamp::from_micros(1_000_000);
+        // Whatever order the index returns them in.
+        for corpus in [
+            vec![copy.clone(), original.clone()],
+            vec![original.clone(), copy.clone()],
+        ] {
+            let found = ask(&corpus, "how does systemd init work", None);
+            assert_eq!(ids(&found), ["original"], "{found:?}");
+        }
     }
 }

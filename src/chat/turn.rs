@@ -56,12 +56,14 @@ pub enum TurnError {
 
 impl Turn {
     /// Only an answer built from relevant entries is worth an LLM call: with nothing relevant
-    /// the model could only invent, and small talk needs no model.
+    /// the model could only invent (unless the tenant lets it answer general questions), and
+    /// small talk needs no model.
     pub fn wants_llm(&self) -> bool {
         // With tools, a message the corpus does not answer may still be something to act on
-        // ("remember that I live in Lyon").
+        // ("remember that I live in Lyon"); `agent::run` then keeps its words only if it acted.
         self.retrieval.kind == AnswerKind::FromCorpus
-            || (self.retrieval.kind == AnswerKind::Fallback && !self.tools.is_empty())
+            || (self.retrieval.kind == AnswerKind::Fallback
+                && (!self.tools.is_empty() || self.tenant.extra.answer_general_questions))
     }
 
     /// The visitor the conversation is linked to, if any.

@@ -161,6 +161,10 @@ pub struct TenantExtra {
     pub voice_phone_number: Option<String>,
     pub voice_assistant_id: Option<String>,
     pub voice_config: Option<VoiceConfig>,
+    /// With an LLM configured, the model may answer questions the knowledge base does not
+    /// cover (without sources). Off: such questions get the fallback and the model is not
+    /// asked, so nothing is answered from the model's own knowledge.
+    pub answer_general_questions: bool,
 }
 
 impl Default for TenantExtra {
@@ -177,6 +181,7 @@ impl Default for TenantExtra {
             voice_phone_number: None,
             voice_assistant_id: None,
             voice_config: None,
+            answer_general_questions: false,
         }
     }
 }
@@ -251,6 +256,7 @@ pub struct TenantPatch {
     pub voice_phone_number: Option<Option<String>>,
     pub voice_assistant_id: Option<Option<String>>,
     pub voice_config: Option<Option<VoiceConfig>>,
+    pub answer_general_questions: Option<bool>,
 }
 
 impl TenantPatch {
@@ -287,6 +293,10 @@ impl TenantPatch {
         set(&mut x.voice_phone_number, &self.voice_phone_number);
         set(&mut x.voice_assistant_id, &self.voice_assistant_id);
         set(&mut x.voice_config, &self.voice_config);
+        set(
+            &mut x.answer_general_questions,
+            &self.answer_general_questions,
+        );
     }
 }
 

@@ -32,6 +32,7 @@ struct Draft {
     use_tutoiement: bool,
     allow_emojis: bool,
     is_activated: bool,
+    answer_general_questions: bool,
 }
 
 impl From<&Tenant> for Draft {
@@ -50,6 +51,7 @@ impl From<&Tenant> for Draft {
             use_tutoiement: t.use_tutoiement,
             allow_emojis: t.allow_emojis,
             is_activated: t.is_activated,
+            answer_general_questions: t.extra.answer_general_questions,
         }
     }
 }
@@ -70,6 +72,7 @@ impl Draft {
             use_tutoiement: form.get("useTutoiement").is_some(),
             allow_emojis: form.get("allowEmojis").is_some(),
             is_activated: form.get("isActivated").is_some(),
+            answer_general_questions: form.get("answerGeneralQuestions").is_some(),
         }
     }
 
@@ -97,6 +100,10 @@ impl Draft {
             ("useTutoiement", json!(self.use_tutoiement)),
             ("allowEmojis", json!(self.allow_emojis)),
             ("isActivated", json!(self.is_activated)),
+            (
+                "answerGeneralQuestions",
+                json!(self.answer_general_questions),
+            ),
         ] {
             map.insert(key.to_string(), value);
         }
@@ -158,6 +165,7 @@ fn settings_page<N: PageNeed>(
                     }
                     (check("useTutoiement", "Address visitors informally (tutoiement)", draft.use_tutoiement))
                     (check("allowEmojis", "Allow emojis", draft.allow_emojis))
+                    (check("answerGeneralQuestions", "Let the language model answer questions the knowledge base does not cover (when one is configured)", draft.answer_general_questions))
                 }
                 fieldset disabled[!writable] {
                     legend { "Appearance and access" }
