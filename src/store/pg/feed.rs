@@ -480,8 +480,11 @@ mod tests {
                     let seq = record_changes(&tx, &[("acme", "t", b"a")]).await.unwrap();
                     taken_tx.send(()).unwrap();
                     tokio::time::sleep(Duration::from_millis(400)).await;
+                    // Taken before the commit: the second writer may be released (and
+                    // return) before this thread takes another look at the clock.
+                    let committing = Instant::now();
                     tx.commit().await.unwrap();
-                    (seq, Instant::now())
+                    (seq, committing)
                 })
             })
         };
@@ -489,11 +492,11 @@ mod tests {
         let started = Instant::now();
         let second = write(&pool, &["b"]);
         let second_done = Instant::now();
-        let (first_seq, first_committed) = first.join().unwrap();
+        let (first_seq, first_committing) = first.join().unwrap();
         assert_eq!(first_seq, Some(1));
         assert_eq!(second, 2);
         assert!(
-            second_done > first_committed && started.elapsed() >= Duration::from_millis(300),
+            second_done > first_committing && started.elapsed() >= Duration::from_millis(300),
             "the second writer got its number only after the first committed"
         );
 
