@@ -238,6 +238,61 @@ impl Credentials {
                     table.insert(new, Arc::new(Credential::legacy(tenant)));
                 }
             }
+            Change::TokenSynced { id, current } => {
+                let mut table = self.write();
+                let mut used: Option<Arc<Credential>> = None;
+                table.retain(|_, c| {
+                    let same = c.token_id() == Some(id.as_str());
+                    if same {
+                        used = Some(c.clone());
+                    }
+                    !same
+                });
+                if let Some(record) = current {
+                    Self::insert_token(&mut table, record, used.as_deref());
+                }
+            }
+            Change::TenantSynced { slug, current } => self.sync_tenant(slug, current.as_deref()),
+            Change::Resync { tokens, tenants } => {
+                {
+                    let mut table = self.write();
+                    let old = std::mem::take(&mut *table);
+                    for record in tokens {
+                        let used = Self::hashes(record).find_map(|h| old.get(&h).cloned());
+                        Self::insert_token(&mut table, record, used.as_deref());
+                    }
+                }
+                self.parents
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clear();
+                for tenant in tenants {
+                    self.sync_tenant(&tenant.slug, Some(tenant));
+                }
+            }
+        }
+    }
+
+    /// Brings one tenant's legacy key and parent to `current` (`None`: the tenant is gone).
+    fn sync_tenant(&self, slug: &str, current: Option<&crate::domain::Tenant>) {
+        {
+            let mut table = self.write();
+            table.retain(|_, c| !(matches!(c.kind, CredentialKind::LegacyKey) && c.tenant == slug));
+            if let Some(new) = current
+                .and_then(|t| t.legacy_key_hash.as_deref())
+                .and_then(parse_hex)
+            {
+                table.insert(new, Arc::new(Credential::legacy(slug)));
+            }
+        }
+        let mut parents = self.parents.write().unwrap_or_else(|p| p.into_inner());
+        match current.and_then(|t| t.parent.as_ref()) {
+            Some(parent) => {
+                parents.insert(slug.to_string(), parent.slug.clone());
+            }
+            None => {
+                parents.remove(slug);
+            }
         }
     }
 

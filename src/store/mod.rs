@@ -20,6 +20,7 @@ pub mod engine;
 mod mcp_settings;
 mod migrate;
 pub mod pg;
+mod replica;
 mod segments;
 mod sessions;
 mod snapshot;
@@ -233,6 +234,22 @@ pub enum Change {
         previous: Option<String>,
         current: Option<String>,
     },
+    /// Another replica (or this one) changed the token `id`; `current` is its record now
+    /// (`None`: gone). Sent on PostgreSQL, from the change feed.
+    TokenSynced {
+        id: String,
+        current: Option<Box<TokenRecord>>,
+    },
+    /// The tenant `slug` changed (from the change feed); `current` is its record now.
+    TenantSynced {
+        slug: String,
+        current: Option<Box<crate::domain::Tenant>>,
+    },
+    /// The feed had a gap: here is every token and tenant, to rebuild from.
+    Resync {
+        tokens: Vec<TokenRecord>,
+        tenants: Vec<crate::domain::Tenant>,
+    },
 }
 
 pub type ChangeListener = Arc<dyn Fn(&Change) + Send + Sync>;
@@ -297,6 +314,8 @@ struct Shared {
     last_failure: std::sync::Mutex<Option<std::time::Instant>>,
     index: search::Index,
     listeners: RwLock<Vec<ChangeListener>>,
+    /// On PostgreSQL, the change feed listener that keeps this replica in step.
+    feed: std::sync::Mutex<Option<pg::feed::Listener>>,
 }
 
 impl Shared {
@@ -455,15 +474,24 @@ impl Store {
     fn open_postgres(data_dir: &Path, settings: pg::PgSettings) -> Result<Store, OpenError> {
         // `pg::open` drives the pool with tokio's `block_on`, which refuses to run on a thread
         // of another runtime (`serve` opens the store from one): on a thread of its own.
-        let (pool, _) = std::thread::spawn(move || pg::open(settings))
-            .join()
-            .map_err(|_| OpenError::Other("postgres: the start-up thread panicked".into()))?
-            .map_err(|e| OpenError::Other(e.to_string()))?;
+        let (pool, from) = std::thread::spawn(move || {
+            let (pool, _) = pg::open(settings).map_err(|e| e.to_string())?;
+            let from = replica::last_seq(&pool)?;
+            Ok::<_, String>((pool, from))
+        })
+        .join()
+        .map_err(|_| OpenError::Other("postgres: the start-up thread panicked".into()))?
+        .map_err(OpenError::Other)?;
         let engine = engine::Engine::Postgres(pool.clone());
         migrate::prepare_shared(&engine)?;
+        // The feed position is taken before the state is loaded: a change in between is
+        // applied again, which is harmless.
         let index = search::Index::default();
         corpus::load_index(&engine, &index)?;
-        Store::start(data_dir, None, Some(pool), PathBuf::new(), 0, index)
+        let store = Store::start(data_dir, None, Some(pool.clone()), PathBuf::new(), 0, index)?;
+        let listener = replica::follow(&store.shared, &pool, from)?;
+        *store.shared.feed.lock().unwrap_or_else(|p| p.into_inner()) = Some(listener);
+        Ok(store)
     }
 
     fn start(
@@ -483,6 +511,7 @@ impl Store {
             last_failure: std::sync::Mutex::new(None),
             index,
             listeners: RwLock::new(Vec::new()),
+            feed: std::sync::Mutex::new(None),
         });
         let (writer, _thread) = Writer::start(shared.clone())
             .map_err(|e| OpenError::Other(format!("cannot start the store writer: {e}")))?;

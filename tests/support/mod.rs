@@ -167,6 +167,22 @@ impl Server {
         server
     }
 
+    /// `on_root` with `env` for the server (a PostgreSQL replica, say).
+    pub fn on_root_with(root: tempfile::TempDir, admin: String, env: &[(&str, &str)]) -> Server {
+        let mut server = Server {
+            child: None,
+            base: String::new(),
+            root,
+            log: Arc::default(),
+            admin,
+            other_admin: String::new(),
+            legacy: String::new(),
+            other_legacy: String::new(),
+        };
+        server.launch(env);
+        server
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.root.path().join("data")
     }

@@ -9,10 +9,10 @@ pub mod pool;
 
 pub use pool::{PgError, PgPool, PgSettings};
 
-/// Whether `[store] backend = "postgres"` may be chosen at run time. False until the
-/// PostgreSQL storage engine exists: the server refuses to start with it rather than run on
-/// half a backend. (`animam migrate` works regardless.)
-pub const BACKEND_AVAILABLE: bool = false;
+/// Whether `[store] backend = "postgres"` may be chosen at run time: true since the replicas
+/// keep their in-memory state (search index, credentials) in step through the change feed
+/// (`store::replica`). While false, the server refused to start on half a backend.
+pub const BACKEND_AVAILABLE: bool = true;
 
 /// The start-up error for `backend = "postgres"` while `BACKEND_AVAILABLE` is false.
 pub const NOT_AVAILABLE: &str = "the postgres backend is not available in this build yet \
