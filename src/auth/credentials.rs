@@ -383,6 +383,27 @@ mod tests {
     }
 
     #[test]
+    fn a_synced_token_replaces_what_was_held_and_none_removes_it() {
+        let table = Credentials::default();
+        let (old, new) = (mint(SecretKind::ApiToken), mint(SecretKind::ApiToken));
+        let sync = |record: Option<TokenRecord>| Change::TokenSynced {
+            id: "tok_1".into(),
+            current: record.map(Box::new),
+        };
+        table.apply(&sync(Some(record(&old.hash, &old.prefix))));
+        // Applying the same row again changes nothing (replicas apply their own writes too).
+        table.apply(&sync(Some(record(&old.hash, &old.prefix))));
+        assert!(table.get(&hash_secret(&old.secret)).is_some());
+        // Another replica rotated it without a grace period: only the new secret works.
+        table.apply(&sync(Some(record(&new.hash, &new.prefix))));
+        assert!(table.get(&hash_secret(&old.secret)).is_none());
+        assert!(table.get(&hash_secret(&new.secret)).is_some());
+        // Revoked elsewhere: the row is gone.
+        table.apply(&sync(None));
+        assert!(table.get(&hash_secret(&new.secret)).is_none());
+    }
+
+    #[test]
     fn a_rotated_token_answers_to_both_secrets_until_the_grace_ends() {
         let table = Credentials::default();
         let (old, new) = (mint(SecretKind::ApiToken), mint(SecretKind::ApiToken));
