@@ -147,6 +147,15 @@ fn new_secret() -> String {
     format!("{SECRET_PREFIX}{}", crate::ids::random_base62(43))
 }
 
+/// A new signing secret, and its sealed form for the store.
+fn sealed_new_secret(state: &AppState, tenant: &Tenant) -> (String, Vec<u8>) {
+    let secret = new_secret();
+    let sealed = state
+        .secrets
+        .seal(&secret_context(tenant), secret.as_bytes());
+    (secret, sealed)
+}
+
 /// Gives the tenant a signing secret if it has none (its first webhook tool). Returns the
 /// secret when this call created it, for the response that shows it once.
 pub async fn ensure_secret(state: &AppState, slug: &str, by: Actor) -> ApiResult<Option<String>> {
@@ -158,10 +167,7 @@ pub async fn ensure_secret(state: &AppState, slug: &str, by: Actor) -> ApiResult
         .get_tenant(slug)
         .await?
         .ok_or_else(ApiError::tenant_not_found)?;
-    let secret = new_secret();
-    let sealed = state
-        .secrets
-        .seal(&secret_context(&tenant), secret.as_bytes());
+    let (secret, sealed) = sealed_new_secret(state, &tenant);
     let stored = state
         .store
         .put_webhook_secret(slug, sealed, false, by)
@@ -180,10 +186,7 @@ pub async fn rotate_secret(
         .get_tenant(auth.tenant())
         .await?
         .ok_or_else(ApiError::tenant_not_found)?;
-    let secret = new_secret();
-    let sealed = state
-        .secrets
-        .seal(&secret_context(&tenant), secret.as_bytes());
+    let (secret, sealed) = sealed_new_secret(&state, &tenant);
     state
         .store
         .put_webhook_secret(auth.tenant(), sealed, true, auth.principal.actor())

@@ -153,18 +153,7 @@ impl Server {
 
     /// Serves an existing data directory (`<root>/data`) whose `*` token of acme is `admin`.
     pub fn on_root(root: tempfile::TempDir, admin: String) -> Server {
-        let mut server = Server {
-            child: None,
-            base: String::new(),
-            root,
-            log: Arc::default(),
-            admin,
-            other_admin: String::new(),
-            legacy: String::new(),
-            other_legacy: String::new(),
-        };
-        server.launch(&[]);
-        server
+        Server::on_root_with(root, admin, &[])
     }
 
     /// `on_root` with `env` for the server (a PostgreSQL replica, say).
