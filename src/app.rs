@@ -28,6 +28,9 @@ mod webhooks;
 /// How often in-memory bookkeeping (token last-used times) is written to the store. The
 /// contract allows last-used to lag by up to a minute.
 const FLUSH_INTERVAL: Duration = Duration::from_secs(20);
+/// How often a replica counts the replicas sharing its rate limits (always 1 on redb; a
+/// `pg_stat_activity` query on PostgreSQL).
+const COUNT_REPLICAS_EVERY: Duration = Duration::from_secs(2);
 /// How long in-flight requests get to finish after a stop signal.
 const SHUTDOWN_GRACE_SECS: u64 = 30;
 
@@ -84,6 +87,32 @@ impl Services {
                 .configure(web_ui::configure)
                 .configure(api::configure)
                 .default_service(web::to(api::route_not_found));
+        }
+    }
+
+    /// Counts the replicas serving the database and gives each rate limit's share to this
+    /// one (`RateLimiter::share_among`). Budgets that bound this process's own work (the
+    /// denied-request audit) stay whole.
+    async fn share_limits(&self, known: &mut u32) {
+        let Some(replicas) = self.state.store.live_replicas().await else {
+            return;
+        };
+        if replicas == *known {
+            return;
+        }
+        log::info!(
+            "{replicas} replica(s) serve this database: each enforces 1/{replicas} of every \
+             rate limit"
+        );
+        *known = replicas;
+        for limiter in [
+            &self.guard.rate_limiter,
+            &self.guard.failed_auth,
+            &self.state.chat_ip_limiter,
+            &self.state.chat_tenant_limiter,
+            &self.state.sign_in_limiter,
+        ] {
+            limiter.share_among(replicas);
         }
     }
 
@@ -253,7 +282,17 @@ pub async fn serve(config: Config) -> Result<(), String> {
             flusher.flush_bookkeeping().await;
         }
     });
+    let counter = services.clone();
+    let counting = actix_web::rt::spawn(async move {
+        let mut known = 1;
+        let mut tick = actix_web::rt::time::interval(COUNT_REPLICAS_EVERY);
+        loop {
+            tick.tick().await;
+            counter.share_limits(&mut known).await;
+        }
+    });
     let served = server.await;
+    counting.abort();
     if let Some(socket) = admin_socket {
         socket.stop();
     }

@@ -21,6 +21,7 @@ mod mcp;
 mod mcp_tools;
 mod openai_compat;
 mod postgres;
+mod replica_limits;
 mod replicas;
 mod segments;
 mod stats;

@@ -7,11 +7,18 @@
 //! (GCRA with a burst of N) would let a full burst through and then refill during the same
 //! minute, close to 2N in the first minute. The log costs 8 bytes per counted request of an
 //! active key (8 KB for a key using a 1000/min budget fully) and is dropped once idle.
+//!
+//! Several replicas over one database (PostgreSQL) each keep their own counters and enforce
+//! a share of each limit: N/R, rounded up, with R the replicas live now
+//! ([`RateLimiter::share_among`]). A load balancer spreading a client's requests evenly
+//! (round robin, least connections) then admits about N a minute in all, without a round
+//! trip per request; one that pins a client to one replica admits it N/R.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::ApiError;
@@ -30,8 +37,10 @@ pub struct Budget {
 }
 
 pub struct RateLimiter {
-    /// 0 = off.
+    /// The configured limit, for all replicas together; 0 = off.
     limit: u32,
+    /// The replicas sharing `limit` (1 on a single server).
+    replicas: AtomicU32,
     window_ms: u64,
     epoch: Instant,
     hasher: RandomState,
@@ -48,6 +57,7 @@ impl RateLimiter {
     fn with_window(limit: u32, window: Duration) -> Self {
         RateLimiter {
             limit,
+            replicas: AtomicU32::new(1),
             window_ms: window.as_millis() as u64,
             epoch: Instant::now(),
             hasher: RandomState::new(),
@@ -57,6 +67,19 @@ impl RateLimiter {
 
     pub fn is_on(&self) -> bool {
         self.limit > 0
+    }
+
+    /// From now on this replica is one of `replicas` sharing the limit: it admits its share,
+    /// `limit / replicas` rounded up (never 0, so a limit stays usable on every replica).
+    pub fn share_among(&self, replicas: u32) {
+        self.replicas.store(replicas.max(1), Ordering::Relaxed);
+    }
+
+    /// What this replica admits per key and window.
+    fn share(&self) -> u32 {
+        self.limit
+            .div_ceil(self.replicas.load(Ordering::Relaxed).max(1))
+            .max(1)
     }
 
     fn now_ms(&self) -> u64 {
@@ -86,9 +109,10 @@ impl RateLimiter {
         let reset_ms = log
             .front()
             .map_or(0, |&oldest| (oldest + self.window_ms).saturating_sub(now));
+        let share = self.share();
         Budget {
-            limit: self.limit,
-            remaining: self.limit.saturating_sub(log.len() as u32),
+            limit: share,
+            remaining: share.saturating_sub(log.len() as u32),
             reset_secs: reset_ms.div_ceil(1000),
         }
     }
@@ -104,8 +128,9 @@ impl RateLimiter {
         if !self.is_on() {
             return Ok(None);
         }
+        let share = self.share() as usize;
         self.with_log(key, now, |log| {
-            if log.len() >= self.limit as usize {
+            if log.len() >= share {
                 let mut refused = self.budget(log, now);
                 refused.reset_secs = refused.reset_secs.max(1);
                 return Err(refused);
@@ -132,12 +157,13 @@ impl RateLimiter {
         if !self.is_on() {
             return None;
         }
+        let share = self.share() as usize;
         self.with_log(key, now, |log| {
-            (log.len() >= self.limit as usize).then(|| self.budget(log, now).reset_secs.max(1))
+            (log.len() >= share).then(|| self.budget(log, now).reset_secs.max(1))
         })
     }
 
-    /// Counts one event (a failure) for `key`, keeping at most `limit` in the log.
+    /// Counts one event (a failure) for `key`, keeping at most its share in the log.
     pub fn record(&self, key: &str) {
         self.record_at(key, self.now_ms());
     }
@@ -146,9 +172,10 @@ impl RateLimiter {
         if !self.is_on() {
             return;
         }
+        let share = self.share() as usize;
         self.with_log(key, now, |log| {
             log.push_back(now);
-            while log.len() > self.limit as usize {
+            while log.len() > share {
                 log.pop_front();
             }
         });
@@ -239,5 +266,38 @@ mod tests {
         assert_eq!(limiter.exhausted_at("ip", 5_000), Some(55));
         assert_eq!(limiter.exhausted_at("other", 5_000), None);
         assert_eq!(limiter.exhausted_at("ip", 60_000), None);
+    }
+
+    #[test]
+    fn replicas_each_admit_their_share_rounded_up() {
+        let limiter = RateLimiter::per_minute(10);
+        limiter.share_among(3);
+        for i in 0..4 {
+            let b = limiter.admit_at("k", i).unwrap().unwrap();
+            assert_eq!(
+                (b.limit, b.remaining),
+                (4, 3 - i as u32),
+                "10 / 3 rounds up to 4"
+            );
+        }
+        assert!(limiter.admit_at("k", 10).is_err());
+        // A replica leaves: the two left admit half each, counting what was already granted.
+        limiter.share_among(2);
+        assert!(limiter.admit_at("k", 20).is_ok());
+        assert_eq!(limiter.admit_at("k", 21).unwrap_err().limit, 5);
+        // More replicas than the limit: each still admits one, never none.
+        let tiny = RateLimiter::per_minute(2);
+        tiny.share_among(5);
+        assert!(tiny.admit_at("k", 0).is_ok());
+        assert!(tiny.admit_at("k", 1).is_err());
+        // Failures are bounded by the share too; 0 replicas (never reported) counts as 1.
+        let failures = RateLimiter::per_minute(4);
+        failures.share_among(0);
+        failures.record_at("ip", 0);
+        failures.record_at("ip", 1);
+        failures.record_at("ip", 2);
+        assert_eq!(failures.exhausted_at("ip", 3), None);
+        failures.share_among(2);
+        assert_eq!(failures.exhausted_at("ip", 3), Some(60));
     }
 }

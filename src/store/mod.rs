@@ -622,6 +622,31 @@ impl Store {
         self.shared.pg.is_some()
     }
 
+    /// How many replicas serve this store's database, this one included: 1 on redb (one
+    /// process holds the file); on PostgreSQL, the replicas following the change feed now.
+    /// `None` when that cannot be asked (the database unreachable): keep the last answer.
+    pub async fn live_replicas(&self) -> Option<u32> {
+        let Some(pool) = self.shared.pg.clone() else {
+            return Some(1);
+        };
+        // The query runs on the pool's runtime; awaiting its handle works from any runtime.
+        let asked = pool.handle().clone().spawn(async move {
+            let client = pool.get().await?;
+            pg::presence::live_replicas(&client).await
+        });
+        match asked.await {
+            Ok(Ok(n)) => Some(n),
+            Ok(Err(e)) => {
+                log::debug!("counting replicas: {e}");
+                None
+            }
+            Err(e) => {
+                log::debug!("counting replicas: {e}");
+                None
+            }
+        }
+    }
+
     /// Why writes are failing now (a full disk, say), or `None` when they work.
     pub fn degraded(&self) -> Option<String> {
         self.shared

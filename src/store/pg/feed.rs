@@ -258,7 +258,7 @@ where
     let mut config = pool.settings().pg_config()?;
     // Its own connection, not a pooled one: LISTEN belongs to a session, and notifications
     // arrive on that connection's socket. Named so it can be told apart in pg_stat_activity.
-    config.application_name("animam-feed");
+    config.application_name(super::presence::FEED_APPLICATION_NAME);
     let last = Arc::new(AtomicI64::new(from_seq));
     let connected = Arc::new(AtomicBool::new(false));
     let (stop, stop_rx) = watch::channel(false);

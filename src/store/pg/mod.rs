@@ -6,6 +6,7 @@ pub mod copy;
 pub mod feed;
 pub mod migrate;
 pub mod pool;
+pub mod presence;
 
 pub use pool::{PgError, PgPool, PgSettings};
 
