@@ -20,7 +20,7 @@ function init(args)
   prefix = "bench-" .. (os.getenv("BENCH_RUN_ID") or tostring(os.time())) .. "-" ..
     tostring(thread_id or 0) .. "-"
   -- Threads start at different points of the list.
-  n = ((thread_id or 1) - 1) * 7919
+  n = ((thread_id or 1) - 1 + (tonumber(os.getenv("BENCH_THREAD_OFFSET")) or 0)) * 7919
   wrk.headers["Content-Type"] = "application/json"
 end
 

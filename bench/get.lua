@@ -17,7 +17,7 @@ function init(args)
   ids = common.read_lines(os.getenv("BENCH_IDS"))
   prefix = "/tenants/" .. (os.getenv("BENCH_TENANT") or "bench") .. "/corpus/"
   -- Threads walk the list from different points, with a stride that spreads the reads.
-  n = ((thread_id or 1) - 1) * 7919
+  n = ((thread_id or 1) - 1 + (tonumber(os.getenv("BENCH_THREAD_OFFSET")) or 0)) * 7919
   local token = os.getenv("BENCH_TOKEN")
   assert(token and token ~= "", "BENCH_TOKEN not set")
   wrk.headers["Authorization"] = "Bearer " .. token

@@ -17,7 +17,7 @@ function init(args)
   pages = tonumber(os.getenv("BENCH_PAGES") or "")
   assert(pages and pages >= 1, "BENCH_PAGES not set")
   path = "/tenants/" .. (os.getenv("BENCH_TENANT") or "bench") .. "/corpus?limit=20&page="
-  n = ((thread_id or 1) - 1) * 7919
+  n = ((thread_id or 1) - 1 + (tonumber(os.getenv("BENCH_THREAD_OFFSET")) or 0)) * 7919
   local token = os.getenv("BENCH_TOKEN")
   assert(token and token ~= "", "BENCH_TOKEN not set")
   wrk.headers["Authorization"] = "Bearer " .. token

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# bench/run.sh: build the release binary, seed a fresh data dir, and measure with wrk the
+# bench/run.sh: build the release binary, seed a fresh store, and measure with wrk the
 # /health baseline, corpus reads by id, corpus list pages, the chat, the corpus search and
 # durable corpus writes (64 connections), then a CSV import, start-up after a clean stop and
 # resident memory; each figure is checked against its target. Writes bench/results.md
 # (committed, overwritten) and bench/out/results-<stamp>.md (archive, with raw wrk output).
 # Loopback only; see bench/README.md.
 #
+# Backends (BENCH_BACKENDS, default "redb pg1 pg3"): the embedded redb store, and PostgreSQL
+# (a throwaway PostgreSQL 15 cluster this script starts) behind 1 and 3 replicas. Each backend
+# is measured by a run of this script in "one backend" mode (BENCH_ONE), each on a fresh
+# store; results.md then opens with one table, a column per backend.
+#
 #   bash bench/run.sh
 #   BENCH_ENTRIES=2000 BENCH_SECONDS=5 bash bench/run.sh     # quick mode
+#   BENCH_BACKENDS=redb bash bench/run.sh                    # redb only, as before
 #
 # Knobs (environment): see bench/README.md.
 set -euo pipefail
@@ -28,6 +34,9 @@ SEED_IN_FLIGHT=${BENCH_SEED_IN_FLIGHT:-16}
 SEED_VIA=${BENCH_SEED_VIA:-auto}
 PROFILE=${BENCH_PROFILE:-0}
 PROFILE_SECONDS=${BENCH_PROFILE_SECONDS:-10}
+BACKENDS=${BENCH_BACKENDS:-redb pg1 pg3}
+# Internal: set by the driver for each backend's own run (see run_backends below).
+ONE=${BENCH_ONE:-}
 WRITES_TENANT=writes
 IMPORT_TENANT=import
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
@@ -46,6 +55,21 @@ done
   die "BENCH_CONNECTIONS and BENCH_WRITE_CONNECTIONS must be >= BENCH_THREADS"
 [[ $SEED_VIA =~ ^(auto|api|import)$ ]] || die "BENCH_SEED_VIA must be auto, api or import"
 [[ $PROFILE =~ ^(0|1|all)$ ]] || die "BENCH_PROFILE must be 0, 1 or all"
+read -ra BACKEND_LIST <<<"$BACKENDS"
+((${#BACKEND_LIST[@]} > 0)) || die "BENCH_BACKENDS is empty"
+for b in "${BACKEND_LIST[@]}"; do
+  [[ $b =~ ^(redb|pg1|pg3)$ ]] || die "BENCH_BACKENDS: unknown backend '$b' (redb, pg1, pg3)"
+done
+[[ -z $ONE || $ONE =~ ^(redb|pg1|pg3)$ ]] || die "BENCH_ONE must be redb, pg1 or pg3"
+# redb alone is the single-backend run of before: no driver, same report.
+[[ -n $ONE || $BACKENDS != redb ]] || ONE=redb
+backend_label() {
+  case $1 in
+    redb) echo "redb" ;;
+    pg1) echo "postgres, 1 replica" ;;
+    pg3) echo "postgres, 3 replicas" ;;
+  esac
+}
 
 # What is measured: the commit, and whether the tree differs from it (results.md aside: each
 # run rewrites it).
@@ -81,30 +105,182 @@ case $CARGO_TARGET_DIR in
 esac
 [[ -x $BIN ]] || die "no binary at $BIN"
 
+# ---------------------------------------------------------------- driver (several backends)
+# Each backend is measured by its own run of this script (BENCH_ONE=backend) on a fresh store,
+# one after the other, so they never share the CPUs; this part starts the PostgreSQL cluster
+# the postgres backends use, and merges the reports.
+PG_BIN=${BENCH_PG_BIN:-/usr/lib/postgresql/15/bin}
+if [[ -z $ONE ]]; then
+  STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+  DTMP=$(mktemp -d "${TMPDIR:-/tmp}/animam-bench-driver.XXXXXX")
+  PG_RUN=()
+  pg_stop() {
+    if [[ -f $DTMP/pg/data/postmaster.pid ]]; then
+      "${PG_RUN[@]}" "$PG_BIN/pg_ctl" -D "$DTMP/pg/data" -m fast stop >/dev/null 2>&1 || true
+    fi
+    if [[ $KEEP == 1 ]]; then echo "bench: kept $DTMP" >&2; else rm -rf "$DTMP"; fi
+  }
+  trap pg_stop EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  PG_NOTE=""
+  if [[ " ${BACKEND_LIST[*]} " == *" pg"* ]]; then
+    if [[ ! -x $PG_BIN/initdb ]]; then
+      [[ $(id -u) -eq 0 ]] || die "PostgreSQL 15 is missing: install it (apt-get install postgresql-15)"
+      log "installing postgresql-15"
+      apt-get install -y postgresql-15 >&2 ||
+        { apt-get update >&2 && apt-get install -y postgresql-15 >&2; }
+    fi
+    # A throwaway cluster: initdb refuses root, so as `postgres` when root. Durable (fsync
+    # and synchronous_commit on, the defaults); sized so that checkpoints do not land in the
+    # middle of a scenario: a large max_wal_size and checkpoint_timeout, shared_buffers 256 MB.
+    mkdir -p "$DTMP/pg"
+    if [[ $(id -u) -eq 0 ]]; then
+      id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+      chown postgres: "$DTMP/pg"
+      chmod 755 "$DTMP"
+      PG_RUN=(runuser -u postgres --)
+    fi
+    PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    PG_SETTINGS="-c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB \
+-c fsync=on -c synchronous_commit=on -c wal_level=minimal -c max_wal_senders=0 \
+-c max_wal_size=8GB -c checkpoint_timeout=30min -c wal_buffers=16MB"
+    log "starting a throwaway PostgreSQL 15 cluster on 127.0.0.1:$PG_PORT"
+    (cd "$DTMP/pg" && "${PG_RUN[@]}" "$PG_BIN/initdb" -D "$DTMP/pg/data" -U postgres \
+      --auth=trust -E UTF8 --locale=C >/dev/null) || die "initdb failed"
+    (cd "$DTMP/pg" && "${PG_RUN[@]}" "$PG_BIN/pg_ctl" -D "$DTMP/pg/data" -l "$DTMP/pg/server.log" \
+      -w -o "-p $PG_PORT -k $DTMP/pg $PG_SETTINGS" start >/dev/null) ||
+      { cat "$DTMP/pg/server.log" >&2; die "PostgreSQL did not start"; }
+    PG_VERSION=$("$PG_BIN/postgres" --version | awk '{print $3}')
+    PG_NOTE="PostgreSQL $PG_VERSION on the same machine (loopback), $(sed 's/-c //g; s/ \+/, /g; s/listen_addresses=127.0.0.1, //' <<<"$PG_SETTINGS"); each replica at its default pool of 16 connections"
+  fi
+
+  for b in "${BACKEND_LIST[@]}"; do
+    url=""
+    if [[ $b == pg* ]]; then
+      "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres "bench_$b" ||
+        die "cannot create database bench_$b"
+      url="postgres://postgres@127.0.0.1:$PG_PORT/bench_$b"
+    fi
+    log "backend $b ($(backend_label "$b"))"
+    BENCH_ONE=$b BENCH_PG_URL=$url BENCH_STAMP=$STAMP BENCH_RESULTS_MD=$DTMP/results-$b.md \
+      BENCH_SUMMARY=$DTMP/summary-$b.tsv bash "${BASH_SOURCE[0]}" ||
+      die "the $b run failed (see above)"
+  done
+
+  # The comparison: one row per figure, a column per backend, from each run's summary.
+  declare -A SUM=()
+  for b in "${BACKEND_LIST[@]}"; do
+    while IFS=$'\t' read -r key value; do SUM[$b:$key]=$value; done <"$DTMP/summary-$b.tsv"
+  done
+  first=${BACKEND_LIST[0]}
+  cell() { # cell BACKEND SCENARIO: "N/s, p99 X ms" (+ errors)
+    local b=$1 s=$2 rate
+    [[ -n ${SUM[$b:rps:$s]:-} ]] || { echo "-"; return; }
+    rate=${SUM[$b:rps:$s]}
+    [[ $s != post ]] || rate=${SUM[$b:created:post]}
+    printf '%s/s, p99 %s ms' "$rate" "${SUM[$b:p99:$s]}"
+    [[ ${SUM[$b:errors:$s]} == 0 ]] || printf ' (%s errors)' "${SUM[$b:errors:$s]}"
+  }
+  compare() {
+    local -a header=("scenario") row
+    local s b key
+    for b in "${BACKEND_LIST[@]}"; do header+=("$(backend_label "$b")"); done
+    printf '| %s ' "${header[@]}"
+    echo "|"
+    printf '|---%.0s' "${header[@]}"
+    echo "|"
+    for s in health get list chat search post; do
+      [[ -n ${SUM[$first:label:$s]:-} ]] || continue
+      row=("${SUM[$first:label:$s]} (${SUM[$first:conns:$s]} conn.)")
+      for b in "${BACKEND_LIST[@]}"; do row+=("$(cell "$b" "$s")"); done
+      printf '| %s ' "${row[@]}"
+      echo "|"
+    done
+    for key in import seed startup rss store needle; do
+      case $key in
+        import) row=("CSV import (entries/s)") ;;
+        seed) row=("seed (entries/s)") ;;
+        startup) row=("start-up with the corpus (ms, slowest replica)") ;;
+        rss) row=("RSS after the load (MiB, per replica)") ;;
+        store) row=("store size after seeding (MiB)") ;;
+        needle) row=("needle check") ;;
+      esac
+      for b in "${BACKEND_LIST[@]}"; do row+=("${SUM[$b:$key]:--}"); done
+      printf '| %s ' "${row[@]}"
+      echo "|"
+    done
+  }
+  combined() {
+    echo "# Animam benchmark results"
+    echo
+    echo "Written by \`bash bench/run.sh\` (see bench/README.md); each run overwrites this file and"
+    echo "archives a copy with the raw wrk output in bench/out/."
+    echo
+    sed -n '/^## /q; /^- /p' "$DTMP/results-$first.md"
+    [[ -z $PG_NOTE ]] || echo "- postgres: $PG_NOTE"
+    echo
+    echo "## Backends compared"
+    echo
+    echo "The same scenarios, one backend after the other, each on a fresh store. Cells: req/s"
+    echo "(for the POST row: 201s/s) and p99 latency; with 3 replicas, one wrk per replica with a"
+    echo "third of the connections each: req/s summed, the worst replica's percentiles."
+    echo
+    compare
+    for b in "${BACKEND_LIST[@]}"; do
+      echo
+      echo "## $(backend_label "$b"): details"
+      echo
+      sed -n '/^## Targets/,$p' "$DTMP/results-$b.md" | sed 's/^### /#### /; s/^## /### /'
+    done
+  }
+  echo
+  compare | column -t -s '|'
+  mkdir -p "$BENCH_DIR/out"
+  combined >"$BENCH_DIR/results.md"
+  cp "$BENCH_DIR/results.md" "$BENCH_DIR/out/results-$STAMP.md"
+  echo
+  echo "written to bench/results.md and bench/out/results-$STAMP.md (per backend, with the raw"
+  echo "wrk output: bench/out/results-$STAMP-<backend>.md)"
+  exit 0
+fi
+
 # ---------------------------------------------------------------- temp dir, cleanup
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/animam-bench.XXXXXX")
 DATA=$TMP/data
 CONFIG=$TMP/animam.toml # empty: defaults, whatever ./animam.toml says
+# The replicas of this run: one for redb and pg1, three for pg3, each its own process, data dir
+# (what a postgres replica keeps there: its admin socket) and loopback port. server_pid and
+# ADDR are the first replica's (the one that seeds, imports, is profiled).
+REPLICAS=1
+[[ $ONE != pg3 ]] || REPLICAS=3
+SERVER_PIDS=()
+ADDRS=()
 server_pid=""
+data_dir_of() { # data_dir_of N (0-based)
+  if (($1 == 0)); then echo "$DATA"; else echo "$TMP/data-$1"; fi
+}
 
-# SIGTERM, wait for the exit (STOP_MS: signal to exit).
+# SIGTERM to every replica, wait for the exits (STOP_MS: signal to the last exit).
 STOP_MS=""
 stop_server() {
-  [[ -n $server_pid ]] || return 0
-  local t0
+  ((${#SERVER_PIDS[@]})) || return 0
+  local t0 pid i
   t0=$(now_us)
-  kill -TERM "$server_pid" 2>/dev/null || true
-  local i
-  for ((i = 0; i < 400; i++)); do # the server's own grace period is 30 s
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
+  for pid in "${SERVER_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${SERVER_PIDS[@]}"; do
+    for ((i = 0; i < 400; i++)); do # the server's own grace period is 30 s
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "bench: server $pid ignored SIGTERM for 40 s, killing it" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
   done
-  if kill -0 "$server_pid" 2>/dev/null; then
-    echo "bench: server $server_pid ignored SIGTERM for 40 s, killing it" >&2
-    kill -KILL "$server_pid" 2>/dev/null || true
-  fi
-  wait "$server_pid" 2>/dev/null || true
   STOP_MS=$((($(now_us) - t0) / 1000))
+  SERVER_PIDS=()
   server_pid=""
 }
 
@@ -128,55 +304,93 @@ export ANIMAM_CHAT_RATE_LIMIT_PER_TENANT_PER_MINUTE=0
 export RUST_LOG=warn,animam=info
 # The import endpoint's own body limit (unknown ANIMAM_* variables are ignored by config.rs).
 export ANIMAM_IMPORT_MAX_BODY_MIB=512
+if [[ $ONE == pg* ]]; then
+  [[ -n ${BENCH_PG_URL:-} ]] || die "BENCH_ONE=$ONE needs BENCH_PG_URL (run bench/run.sh without BENCH_ONE)"
+  export ANIMAM_STORE_BACKEND=postgres ANIMAM_STORE_URL=$BENCH_PG_URL
+  # Sealed secrets must open on every replica: one key for all, not a secret.key each.
+  ANIMAM_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+  export ANIMAM_SECRET_KEY
+  if [[ $PROFILE != 0 ]]; then
+    log "BENCH_PROFILE applies to the redb run only"
+    PROFILE=0
+  fi
+fi
 
 now_us() { echo "${EPOCHREALTIME/./}"; }
 
-# Starts the server on a free loopback port and waits until GET /health answers 200, polling
-# every 10 ms. Sets ADDR, server_pid and STARTUP_MS (spawn to first 200). Each start logs to
-# its own file, $TMP/server-N.log.
+# Starts every replica on a free loopback port, all at once, and waits until GET /health
+# answers 200 on each, polling every 10 ms. Sets ADDRS, SERVER_PIDS (ADDR, server_pid: the
+# first) and STARTUP_MS (spawn to the last replica's first 200). Each start of each replica
+# logs to its own file, $TMP/server-N.log.
 starts=0
 SERVER_PREFIX=() # e.g. (perf record -g -o FILE --): then server_pid is the prefix's pid
 start_server() {
-  local log_file t0 deadline code
-  starts=$((starts + 1))
-  log_file=$TMP/server-$starts.log
-  : >"$log_file"
+  local t0 deadline code r pid addr
+  local -a logs=()
   t0=$(now_us)
   deadline=$((t0 + 120000000))
-  "${SERVER_PREFIX[@]}" "$BIN" serve --listen 127.0.0.1:0 --data-dir "$DATA" --config "$CONFIG" \
-    >/dev/null 2>"$log_file" &
-  server_pid=$!
-  ADDR=""
-  while :; do
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-      wait "$server_pid" 2>/dev/null || true
-      server_pid=""
-      tail -20 "$log_file" >&2
-      die "server exited during start-up (log above)"
-    fi
-    if [[ -z $ADDR ]]; then
-      ADDR=$(sed -n 's#.*animam listening on http://\(127\.0\.0\.1:[0-9]*\).*#\1#p' "$log_file" |
-        head -1)
-    fi
-    if [[ -n $ADDR ]]; then
-      code=$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "http://$ADDR/health" || true)
-      [[ $code == 200 ]] && break
-    fi
-    (($(now_us) < deadline)) || die "server not healthy after 120 s (log: $log_file)"
-    sleep 0.01
+  SERVER_PIDS=()
+  ADDRS=()
+  for ((r = 0; r < REPLICAS; r++)); do
+    starts=$((starts + 1))
+    logs[r]=$TMP/server-$starts.log
+    : >"${logs[r]}"
+    "${SERVER_PREFIX[@]}" "$BIN" serve --listen 127.0.0.1:0 --data-dir "$(data_dir_of "$r")" \
+      --config "$CONFIG" >/dev/null 2>"${logs[r]}" &
+    SERVER_PIDS[r]=$!
+    ADDRS[r]=""
   done
+  server_pid=${SERVER_PIDS[0]}
+  for ((r = 0; r < REPLICAS; r++)); do
+    pid=${SERVER_PIDS[r]}
+    while :; do
+      if ! kill -0 "$pid" 2>/dev/null; then
+        wait "$pid" 2>/dev/null || true
+        tail -20 "${logs[r]}" >&2
+        die "server exited during start-up (log above)"
+      fi
+      addr=${ADDRS[r]}
+      if [[ -z $addr ]]; then
+        addr=$(sed -n 's#.*animam listening on http://\(127\.0\.0\.1:[0-9]*\).*#\1#p' \
+          "${logs[r]}" | head -1)
+        ADDRS[r]=$addr
+      fi
+      if [[ -n $addr ]]; then
+        code=$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "http://$addr/health" || true)
+        [[ $code == 200 ]] && break
+      fi
+      (($(now_us) < deadline)) || die "server not healthy after 120 s (log: ${logs[r]})"
+      sleep 0.01
+    done
+  done
+  ADDR=${ADDRS[0]}
   STARTUP_MS=$((($(now_us) - t0) / 1000))
 }
 
-rss_mib() {
-  awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$server_pid/status"
+# VmRSS of the first replica; rss_all: of each, "a / b / c"; rss_max: the largest.
+rss_of() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+rss_mib() { rss_of "$server_pid"; }
+rss_all() {
+  local pid out=""
+  for pid in "${SERVER_PIDS[@]}"; do out+="${out:+ / }$(rss_of "$pid")"; done
+  echo "$out"
 }
+rss_max() { tr '/' '\n' <<<"$1" | awk '$1 > m { m = $1 } END { printf "%.1f", m }'; }
 
 # "anonymous X MiB, file-backed Y MiB" from smaps_rollup (where the resident memory is).
 rss_split() {
   awk '/^Anonymous:/ { a = $2 } /^Rss:/ { r = $2 }
     END { printf "anonymous %.1f MiB, other %.1f MiB", a / 1024, (r - a) / 1024 }' \
     "/proc/$server_pid/smaps_rollup" 2>/dev/null || echo "smaps_rollup unreadable"
+}
+
+# The store's size: the data dir for redb, the database for postgres.
+store_mib() {
+  if [[ $ONE == pg* ]]; then
+    "$PG_BIN/psql" "$BENCH_PG_URL" -Atc 'SELECT pg_database_size(current_database()) / 1048576'
+  else
+    du -sm "$DATA" | cut -f1
+  fi
 }
 
 # ---------------------------------------------------------------- bootstrap, seed
@@ -192,7 +406,14 @@ bootstrap() { # bootstrap SLUG: prints the token
   [[ $token == ak_* ]] || die "bootstrap printed no token for '$1'"
   echo "$token"
 }
-log "bootstrap tenants '$TENANT', '$WRITES_TENANT', '$IMPORT_TENANT' in $DATA"
+if [[ $ONE == pg* ]]; then
+  log "animam migrate (the schema, into the empty database)"
+  "$BIN" migrate --config "$CONFIG" >/dev/null 2>"$TMP/migrate.log" ||
+    { cat "$TMP/migrate.log" >&2; die "animam migrate failed"; }
+  log "bootstrap tenants '$TENANT', '$WRITES_TENANT', '$IMPORT_TENANT' in the database"
+else
+  log "bootstrap tenants '$TENANT', '$WRITES_TENANT', '$IMPORT_TENANT' in $DATA"
+fi
 BENCH_TOKEN=$(bootstrap "$TENANT")
 WRITES_TOKEN=$(bootstrap "$WRITES_TENANT")
 IMPORT_TOKEN=$(bootstrap "$IMPORT_TENANT")
@@ -200,7 +421,7 @@ export BENCH_TOKEN BENCH_TENANT=$TENANT
 
 start_server
 FIRST_STARTUP_MS=$STARTUP_MS
-log "server on $ADDR (empty store: up in $FIRST_STARTUP_MS ms)"
+log "$(backend_label "$ONE"): server on ${ADDRS[*]} (empty store: up in $FIRST_STARTUP_MS ms)"
 
 # Is there a CSV import endpoint? A header-only CSV imports nothing; 404/405 = no route.
 IMPORT_PROBE=$(printf 'title,content,segment,priority,tags\n' |
@@ -240,11 +461,11 @@ fi
 log "clean stop (SIGTERM) and restart with the full corpus"
 stop_server
 SEED_STOP_MS=$STOP_MS
-DATA_MIB=$(du -sm "$DATA" | cut -f1)
+DATA_MIB=$(store_mib)
 start_server
 FULL_STARTUP_MS=$STARTUP_MS # start_server overwrites STARTUP_MS (profiled start-up)
-RSS_START=$(rss_mib)
-log "stopped in $SEED_STOP_MS ms; up in $STARTUP_MS ms, RSS $RSS_START MiB, data dir $DATA_MIB MiB"
+RSS_START=$(rss_all)
+log "stopped in $SEED_STOP_MS ms; up in $STARTUP_MS ms, RSS $RSS_START MiB, store $DATA_MIB MiB"
 
 log "needle check (one chat per needle question)"
 NEEDLE_CHECK=$(python3 "$BENCH_DIR/seed.py" check --base-url "http://$ADDR" --tenant "$TENANT" \
@@ -260,15 +481,76 @@ export BENCH_RUN_ID
 declare -A RPS P50 P90 P99 NON2XX SOCKERR FIRST_ERROR LABEL CONNS SCRIPT URLPATH CREATED
 SCENARIOS=()
 
+# wrk_replicas LABEL SCRIPT PATH CONNECTIONS SECONDS OUT: the load spread over the replicas
+# with no balancer in between (it would be one more process on the same 2 cores, and its cost
+# would be counted as the replicas'): one wrk per replica, started together, each with its
+# share of the connections and of the threads (at least one), its own run id (unique titles
+# and session ids) and thread offset (its own walk through ids, pages and questions). OUT gets
+# one merged BENCH line (requests and errors summed, the longest duration, the worst replica's
+# percentiles), then each wrk's output.
+wrk_replicas() {
+  local label=$1 script=$2 path=$3 conns=$4 secs=$5 out=$6
+  local r c t line kv
+  local -a pids=()
+  for ((r = 0; r < REPLICAS; r++)); do
+    c=$((conns / REPLICAS + (r < conns % REPLICAS ? 1 : 0)))
+    t=$((THREADS / REPLICAS))
+    ((t >= 1)) || t=1
+    ((t <= c)) || t=$c
+    log "wrk -t$t -c$c -d${secs}s --timeout 10s --latency $label (replica $((r + 1)), ${ADDRS[r]})"
+    BENCH_RUN_ID=$BENCH_RUN_ID-r$r BENCH_THREAD_OFFSET=$((r * 100))       wrk -t"$t" -c"$c" -d"${secs}s" --timeout 10s --latency -s "$BENCH_DIR/$script"       "http://${ADDRS[r]}$path" >"$out.$r" 2>&1 &
+    pids[r]=$!
+  done
+  for ((r = 0; r < REPLICAS; r++)); do
+    wait "${pids[r]}" || { cat "$out.$r" >&2; die "wrk failed for $label (replica $((r + 1)))"; }
+  done
+  local -A sum=()
+  local -a fields
+  for ((r = 0; r < REPLICAS; r++)); do
+    line=$(grep '^BENCH ' "$out.$r") ||
+      { cat "$out.$r" >&2; die "no BENCH line from wrk ($label, replica $((r + 1)))"; }
+    read -ra fields <<<"$line"
+    for kv in "${fields[@]:1}"; do
+      local k=${kv%%=*} v=${kv#*=}
+      case $k in
+        requests | non2xx | connect | read | write | timeout | created)
+          sum[$k]=$((${sum[$k]:-0} + v)) ;;
+        mean_us) ;; # not a maximum nor a sum: left out
+        *) # durations and percentiles: the largest
+          [[ -n ${sum[$k]:-} ]] && ((${sum[$k]} >= v)) || sum[$k]=$v ;;
+      esac
+    done
+  done
+  {
+    printf 'BENCH'
+    for kv in requests duration_us p50_us p90_us p99_us max_us non2xx connect read write timeout created; do
+      printf ' %s=%s' "$kv" "${sum[$kv]:-0}"
+    done
+    echo
+    for ((r = 0; r < REPLICAS; r++)); do
+      sed -n 's/^BENCH_FIRST_ERROR /&/p' "$out.$r" | head -1
+    done | head -1
+    for ((r = 0; r < REPLICAS; r++)); do
+      echo "== replica $((r + 1)) (${ADDRS[r]})"
+      grep -v '^BENCH' "$out.$r"
+    done
+  } >"$out"
+  rm -f "$out".[0-9]*
+}
+
 # run_wrk NAME LABEL SCRIPT PATH CONNECTIONS [SECONDS [OUT]]: one wrk run; its output goes to
 # $TMP/wrk-NAME.txt (or OUT, which is then not parsed: profiling reruns).
 run_wrk() {
   local name=$1 label=$2 script=$3 path=$4 conns=$5 secs=${6:-$DURATION} out=${7:-$TMP/wrk-$1.txt}
   local line kv
   local -a args=(-t"$THREADS" -c"$conns" -d"${secs}s" --timeout 10s --latency)
-  log "wrk ${args[*]} $label"
-  wrk "${args[@]}" -s "$BENCH_DIR/$script" "http://$ADDR$path" >"$out" 2>&1 ||
-    { cat "$out" >&2; die "wrk failed for $label"; }
+  if ((REPLICAS > 1)); then
+    wrk_replicas "$label" "$script" "$path" "$conns" "$secs" "$out"
+  else
+    log "wrk ${args[*]} $label"
+    wrk "${args[@]}" -s "$BENCH_DIR/$script" "http://$ADDR$path" >"$out" 2>&1 ||
+      { cat "$out" >&2; die "wrk failed for $label"; }
+  fi
   [[ -z ${7:-} ]] || return 0
   line=$(grep '^BENCH ' "$out") || { cat "$out" >&2; die "no BENCH line from wrk ($label)"; }
   # The BENCH line is "BENCH key=number ...".
@@ -304,9 +586,10 @@ fi
 # The memory target is "with 100,000 entries, after the load": measured here, after the read,
 # chat and search load and before the writes and the import add hundreds of thousands of
 # entries to other tenants.
-RSS_AFTER=$(rss_mib)
+RSS_EACH=$(rss_all)
+RSS_AFTER=$(rss_max "$RSS_EACH")
 RSS_SPLIT=$(rss_split)
-log "RSS after the load: $RSS_AFTER MiB ($RSS_SPLIT)"
+log "RSS after the load: $RSS_EACH MiB ($RSS_SPLIT)"
 
 # Writes last among the wrk scenarios, into their own tenant: the 100k-entry corpus the
 # reads use stays as seeded.
@@ -340,6 +623,12 @@ fi
 
 
 # ---------------------------------------------------------------- targets
+STORE_WORD="data dir"
+RSS_WHOSE=""
+if [[ $ONE == pg* ]]; then
+  STORE_WORD="database"
+  ((REPLICAS == 1)) || RSS_WHOSE=" (largest replica)"
+fi
 # Each row: label, figure, target, verdict (PASS / FAIL / n/a).
 ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3gx", a / b; else print "-" }'; }
@@ -383,9 +672,9 @@ if [[ $RUN_SEARCH == 1 ]]; then
     "$(verdict p99_within search 20000)"
 fi
 target startup "start-up with $ENTRIES entries after SIGTERM" \
-  "$FULL_STARTUP_MS ms (data dir $DATA_MIB MiB)" "< 1 s to first /health 200" \
+  "$FULL_STARTUP_MS ms ($STORE_WORD $DATA_MIB MiB)" "< 1 s to first /health 200" \
   "$(verdict test "$FULL_STARTUP_MS" -lt 1000)"
-target rss "resident memory after the load" "$RSS_AFTER MiB" "<= 300 MiB" \
+target rss "resident memory after the load$RSS_WHOSE" "$RSS_AFTER MiB" "<= 300 MiB" \
   "$(verdict ge 300 "$RSS_AFTER")"
 
 # ---------------------------------------------------------------- profiles (BENCH_PROFILE=1)
@@ -474,7 +763,7 @@ fi
 stop_server
 
 # ---------------------------------------------------------------- report
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+STAMP=${BENCH_STAMP:-$(date -u +%Y%m%dT%H%M%SZ)}
 DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 RAM=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
@@ -496,10 +785,10 @@ FACTS=(
   "date: $DATE; commit: $COMMIT$DIRTY"
   "machine: $MACHINE"
   "load: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --timeout 10s --latency (writes: -c$WRITE_CONNECTIONS), loopback, client and server on the same CPUs"
-  "corpus: $ENTRIES entries, ~$AVG_BYTES content bytes each; data dir $DATA_MIB MiB after seeding"
+  "corpus: $ENTRIES entries, ~$AVG_BYTES content bytes each; $STORE_WORD $DATA_MIB MiB after seeding"
   "seed: $SEED_SECONDS s, $SEED_RATE entries/s ($seed_how)"
   "start-up with the full corpus: $FULL_STARTUP_MS ms to first /health 200 after a clean stop taking $SEED_STOP_MS ms (empty store: $FIRST_STARTUP_MS ms)"
-  "RSS: $RSS_START MiB after start-up, $RSS_AFTER MiB after the load ($RSS_SPLIT)"
+  "RSS: $RSS_START MiB after start-up, $RSS_EACH MiB after the load ($RSS_SPLIT)"
   "CSV import: $IMPORT_NOTE"
   "$NEEDLE_CHECK"
 )
@@ -585,12 +874,34 @@ for s in "${SCENARIOS[@]}"; do
 done
 
 mkdir -p "$BENCH_DIR/out"
-MD=$BENCH_DIR/out/results-$STAMP.md
+SUFFIX=""
+[[ -z ${BENCH_RESULTS_MD:-} ]] || SUFFIX=-$ONE
+MD=$BENCH_DIR/out/results-$STAMP$SUFFIX.md
+RESULTS_MD=${BENCH_RESULTS_MD:-$BENCH_DIR/results.md}
 report 1 >"$MD"
-report 0 >"$BENCH_DIR/results.md"
+report 0 >"$RESULTS_MD"
+# For the driver's comparison table: key<TAB>value.
+if [[ -n ${BENCH_SUMMARY:-} ]]; then
+  {
+    for s in "${SCENARIOS[@]}"; do
+      printf 'label:%s\t%s\n' "$s" "${LABEL[$s]}"
+      printf 'conns:%s\t%s\n' "$s" "${CONNS[$s]}"
+      printf 'rps:%s\t%s\n' "$s" "${RPS[$s]}"
+      printf 'created:%s\t%s\n' "$s" "${CREATED[$s]}"
+      printf 'p99:%s\t%s\n' "$s" "$(ms "${P99[$s]}")"
+      printf 'errors:%s\t%s\n' "$s" "$((NON2XX[$s] + SOCKERR[$s]))"
+    done
+    printf 'import\t%s\n' "${IMPORT_RATE:-${IMPORT_NOTE:0:40}}"
+    printf 'seed\t%s\n' "$SEED_RATE"
+    printf 'startup\t%s\n' "$FULL_STARTUP_MS"
+    printf 'rss\t%s\n' "$RSS_EACH"
+    printf 'store\t%s\n' "$DATA_MIB"
+    printf 'needle\t%s\n' "${NEEDLE_CHECK#needle check: }"
+  } >"$BENCH_SUMMARY"
+fi
 for p in "${PROFILES[@]}"; do
   cp "$TMP/profile-$p.txt" "$BENCH_DIR/out/profile-$STAMP-$p.txt"
   cp "$TMP/perf-$p.data" "$BENCH_DIR/out/perf-$STAMP-$p.data" 2>/dev/null || true
 done
 echo
-echo "written to bench/results.md and ${MD#"$ROOT"/}"
+echo "written to ${RESULTS_MD#"$ROOT"/} and ${MD#"$ROOT"/}"

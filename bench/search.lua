@@ -16,7 +16,7 @@ local n = 0
 function init(args)
   words = common.read_lines(os.getenv("BENCH_SEARCH_WORDS"))
   path = "/tenants/" .. (os.getenv("BENCH_TENANT") or "bench") .. "/corpus?search="
-  n = ((thread_id or 1) - 1) * 7919
+  n = ((thread_id or 1) - 1 + (tonumber(os.getenv("BENCH_THREAD_OFFSET")) or 0)) * 7919
   local token = os.getenv("BENCH_TOKEN")
   assert(token and token ~= "", "BENCH_TOKEN not set")
   wrk.headers["Authorization"] = "Bearer " .. token

@@ -72,15 +72,18 @@ pub enum Command {
         tenant: String,
     },
     /// Write a consistent copy of the database to FILE, also while `animam serve` runs (it
-    /// keeps serving). To restore: stop the server, move FILE to <data-dir>/animam.redb.
+    /// keeps serving). To restore: stop the server, move FILE to <data-dir>/animam.redb. With
+    /// the postgres backend, FILE is a redb copy of one snapshot of the whole database, taken
+    /// while replicas serve; `animam migrate --from DIR --to URL` copies it back.
     Backup {
         /// The backup file to create (must not exist)
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
     /// Verify the whole database file: every record decodes and the indexes agree with the
-    /// records. Prints what it found; exits non-zero when anything is wrong. Run it with the
-    /// server stopped.
+    /// records. Prints what it found; exits non-zero when anything is wrong. Also while the
+    /// server runs (it checks through it), and with the postgres backend against the database
+    /// (one snapshot, replicas serving; --quarantine is redb only).
     Check {
         /// Move records that do not decode to the `quarantine` table (kept, not deleted), with
         /// the rows derived from them, then check again
@@ -183,14 +186,27 @@ pub fn run(cli: Cli) -> Result<(), String> {
         cli.command,
         Command::Bootstrap { .. } | Command::Tenant(TenantCommand::Create { .. })
     );
-    if !creates_data && !config.data_dir.is_dir() {
+    // With PostgreSQL the data is the database's: commands run against it directly, beside
+    // the replicas (no lock to take), wherever they are started.
+    let postgres = config.store.backend == config::StoreBackend::Postgres;
+    if !postgres && !creates_data && !config.data_dir.is_dir() {
         return Err(format!(
             "no data directory at {}; create data first with `animam bootstrap --tenant SLUG`, \
              or point --data-dir at an existing one",
             config.data_dir.display()
         ));
     }
-    if let Command::Check { quarantine } = cli.command {
+    if let Command::Check { quarantine } = cli.command
+        && (quarantine || !postgres)
+    {
+        if postgres {
+            return Err(
+                "animam check --quarantine moves records inside a redb file; with \
+                 PostgreSQL, run `animam check` (read-only) and repair from a backup or with \
+                 SQL"
+                .into(),
+            );
+        }
         // A running server checks its own open database (quarantining needs it stopped).
         if !quarantine && let Some(result) = admin::call(&config.data_dir, &Request::Check) {
             let output = result?;
@@ -200,10 +216,9 @@ pub fn run(cli: Cli) -> Result<(), String> {
         return check(&config.data_dir, quarantine);
     }
     let request = match cli.command {
-        Command::Serve { .. }
-        | Command::Openapi { .. }
-        | Command::Check { .. }
-        | Command::Migrate { .. } => {
+        // PostgreSQL only (redb's check is handled above): through the engine seam.
+        Command::Check { .. } => Request::Check,
+        Command::Serve { .. } | Command::Openapi { .. } | Command::Migrate { .. } => {
             return Err("not an admin command".into());
         }
         Command::Bootstrap { tenant, name } => Request::Bootstrap { tenant, name },

@@ -306,3 +306,172 @@ fn redb_to_postgres_to_redb_gives_the_same_data() {
         "{stderr}"
     );
 }
+
+/// Polls `done` every 5 ms until it holds; panics after 1 s (the bound for a change
+/// made anywhere to reach every replica). Returns the delay.
+fn within_a_second(what: &str, mut done: impl FnMut() -> bool) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    loop {
+        if done() {
+            let delay = started.elapsed();
+            println!("cli: {what} seen by the replica after {delay:?}");
+            return delay;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "{what}: not seen by the replica within 1 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// A CLI command's stdout, after asserting it succeeded.
+fn cli_ok(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> String {
+    let out = animam_with(dir, env, args);
+    assert!(
+        out.status.success(),
+        "animam {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn cli_commands_run_against_the_database_while_a_replica_serves() {
+    use crate::support::Server;
+    use serde_json::json;
+
+    let db = postgres::database();
+    let env = [
+        ("ANIMAM_STORE_BACKEND", "postgres"),
+        ("ANIMAM_STORE_URL", db.url()),
+    ];
+    // The CLI runs from a directory of its own: no data directory there, no server to talk
+    // to; every command goes to the database, beside the replica.
+    let cli = tempfile::tempdir().unwrap();
+    let admin = cli_ok(cli.path(), &env, &["bootstrap", "--tenant", "acme"])
+        .trim()
+        .to_string();
+    assert!(admin.starts_with("ak_"), "{admin}");
+    let replica = Server::on_root_with(tempfile::tempdir().unwrap(), admin.clone(), &env);
+
+    // A tenant created by the CLI, and its bootstrap token, work on the replica.
+    cli_ok(
+        cli.path(),
+        &env,
+        &["tenant", "create", "beta", "--name", "Beta Ltd"],
+    );
+    let beta = cli_ok(cli.path(), &env, &["bootstrap", "--tenant", "beta"])
+        .trim()
+        .to_string();
+    within_a_second("a tenant and token made by the CLI", || {
+        replica.get("/tenants/beta/corpus", &beta).status == 200
+    });
+    let r = replica.post(
+        "/tenants/beta/corpus",
+        &beta,
+        &json!({"title": "Opening hours", "content": "Open from 9 to 5."}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let tenants = cli_ok(cli.path(), &env, &["tenant", "list"]);
+    assert!(
+        tenants.contains("acme") && tenants.contains("Beta Ltd"),
+        "{tenants}"
+    );
+
+    // A token made on the replica is listed by the CLI, and revoked by it: refused by the
+    // replica within 1 s.
+    let (id, secret) = replica.token(&["corpus:read"]);
+    assert_eq!(replica.get("/tenants/acme/corpus", &secret).status, 200);
+    let tokens = cli_ok(cli.path(), &env, &["token", "list", "--tenant", "acme"]);
+    assert!(tokens.contains(&id), "{tokens}");
+    cli_ok(cli.path(), &env, &["token", "revoke", &id]);
+    within_a_second("a revocation by the CLI", || {
+        replica.get("/tenants/acme/corpus", &secret).status == 401
+    });
+    assert_eq!(replica.get("/tenants/acme/corpus", &admin).status, 200);
+
+    // A legacy key minted by the CLI opens the API on the replica.
+    let key = cli_ok(cli.path(), &env, &["legacy-key", "--tenant", "acme"])
+        .trim()
+        .to_string();
+    within_a_second("a legacy key minted by the CLI", || {
+        replica
+            .request("GET", "/tenants/acme/corpus", &[("x-api-key", &key)], None)
+            .status
+            == 200
+    });
+
+    // check reads the database through the engine: every table, no problem.
+    let out = animam_with(cli.path(), &env, &["check"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("check: tenants: 2 records, 0 problems"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("check: corpus: 1 records, 0 problems"),
+        "{stderr}"
+    );
+    let out = animam_with(cli.path(), &env, &["check", "--quarantine"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("redb"));
+
+    // backup writes one snapshot of the database as a redb store, which serves as a data
+    // directory with the redb backend (and is what `migrate --from` copies back).
+    let restored = tempfile::tempdir().unwrap();
+    std::fs::create_dir(restored.path().join("data")).unwrap();
+    let file = restored.path().join("data").join("animam.redb");
+    let out = animam_with(
+        cli.path(),
+        &env,
+        &["backup", "--out", file.to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("migrate --from"), "{stderr}");
+    let tenants = cli_ok(restored.path(), &[], &["tenant", "list"]);
+    assert!(
+        tenants.contains("acme") && tenants.contains("Beta Ltd"),
+        "{tenants}"
+    );
+    // The two bootstrap tokens; the revoked one is gone.
+    let tokens = cli_ok(restored.path(), &[], &["token", "list"]);
+    assert_eq!(tokens.lines().count(), 3, "{tokens}");
+    assert!(!tokens.contains(&id), "{tokens}");
+    let out = animam_with(restored.path(), &[], &["check"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A record that no longer decodes is found by check (the replica keeps serving).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let damaged = client
+            .execute(
+                "UPDATE corpus SET v = '\\x7b'::bytea WHERE tenant = 'beta'",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(damaged, 1);
+    });
+    let out = animam_with(cli.path(), &env, &["check"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("table corpus") && stderr.contains("does not decode"),
+        "{stderr}"
+    );
+    assert_eq!(replica.get("/health", "").status, 200);
+}

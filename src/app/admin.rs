@@ -248,9 +248,17 @@ pub async fn execute(store: &Store, request: Request) -> Result<Output, String> 
                 .await
                 .map_err(|e| format!("backup failed: {e}"))?
                 .map_err(|e| format!("backup failed: {e}"))?;
+            let restore = if report.from_postgres {
+                format!(
+                    "It is a redb store of the whole database: to restore it, move it to \
+                     DIR/{DB_FILE} and copy it into a new, empty database with `animam migrate \
+                     --from DIR --to postgres://...`, or serve DIR with the redb backend."
+                )
+            } else {
+                format!("To restore it, stop the server and move it to <data-dir>/{DB_FILE}.")
+            };
             o.err(format!(
-                "Wrote a consistent backup to {} ({} rows in {} tables, {} bytes). To restore it, \
-                 stop the server and move it to <data-dir>/{DB_FILE}.",
+                "Wrote a consistent backup to {} ({} rows in {} tables, {} bytes). {restore}",
                 out.display(),
                 report.rows,
                 report.tables,

@@ -1,6 +1,7 @@
 //! Online backup: one read transaction (a consistent snapshot of the last commit, while
 //! writes go on) copied table by table into a fresh redb file, which is a complete database a
-//! server can open in place of `animam.redb`.
+//! server can open in place of `animam.redb`. On the PostgreSQL backend the same file is
+//! written from one snapshot of the database (`pg::copy`), while replicas serve.
 
 use std::path::Path;
 
@@ -18,6 +19,8 @@ pub struct BackupReport {
     pub tables: usize,
     pub rows: u64,
     pub bytes: u64,
+    /// Written from the PostgreSQL database rather than from this process's redb file.
+    pub from_postgres: bool,
 }
 
 /// Copies one table, bytes as they are; a table the source never created is skipped.
@@ -75,6 +78,19 @@ impl Store {
         let io = |e: std::io::Error| {
             StoreError::internal_msg(format!("cannot write {}: {e}", path.display()))
         };
+        if let Some(pool) = &self.shared.pg {
+            // The same kind of file from PostgreSQL: one REPEATABLE READ snapshot of every
+            // table (replicas go on writing), written as a redb store, which is what
+            // `animam migrate --from DIR` copies back into a database.
+            let report = super::pg::copy::write_redb(pool, path, &mut |_, _, _| {})
+                .map_err(StoreError::internal_msg)?;
+            return Ok(BackupReport {
+                tables: report.tables,
+                rows: report.rows,
+                bytes: std::fs::metadata(path).map_err(io)?.len(),
+                from_postgres: true,
+            });
+        }
         // Created owner-only before any row is written: it holds what the database holds.
         {
             use std::os::unix::fs::OpenOptionsExt;
@@ -84,12 +100,6 @@ impl Store {
                 .mode(0o600)
                 .open(path)
                 .map_err(io)?;
-        }
-        if self.shared.pg.is_some() {
-            return Err(StoreError::invalid(
-                "backup",
-                "animam backup copies a redb file; back PostgreSQL up with pg_dump",
-            ));
         }
         let snapshot = self.shared.db()?.begin_read()?;
         let copy_db = Database::create(path).map_err(|e| {
@@ -120,6 +130,7 @@ impl Store {
             tables: copied.len(),
             rows,
             bytes,
+            from_postgres: false,
         })
     }
 }

@@ -1,4 +1,5 @@
-//! `animam check`: reads the whole file, record by record, and verifies that every record
+//! `animam check`: reads the whole store (the redb file, or the PostgreSQL database through
+//! the engine seam), record by record, and verifies that every record
 //! decodes and that the tables derived from others agree with them:
 //!
 //! - CORPUS and CORPUS_TERMS hold the same keys, every term row decodes, and SEGMENT_USAGE
@@ -18,7 +19,7 @@ use std::path::Path;
 use redb::{Database, ReadableDatabase};
 use serde::de::DeserializeOwned;
 
-use super::engine::{ReadTxn, Table, TableDef, WriteTxn};
+use super::engine::{Engine, ReadTxn, Table, TableDef, WriteTxn};
 use super::tables::{
     CONVERSATION_SESSIONS, CONVERSATIONS, CONVERSATIONS_BY_START, CORPUS, CORPUS_TERMS, MESSAGES,
     META, SEGMENT_USAGE, SEGMENTS, SESSIONS, SUBMISSIONS, TENANTS, TOKENS, WEBHOOK_OUTBOX,
@@ -67,7 +68,9 @@ pub fn check(
         other => OpenError::Other(format!("cannot open {}: {other}", path.display())),
     })?;
     let mut report = CheckReport::default();
-    let (damaged, usage) = scan(&db, &mut report, progress)?;
+    let txn = ReadTxn::redb(db.begin_read().map_err(super::StoreError::from)?);
+    let (damaged, usage) = scan(&txn, &mut report, progress)?;
+    drop(txn);
     if quarantine && !damaged.is_empty() {
         report.quarantined = move_to_quarantine(&db, &damaged, &usage)?;
         progress(&format!(
@@ -83,7 +86,16 @@ pub fn check(
 /// Quarantining needs the server stopped.
 pub fn check_open(db: &Database, progress: &mut dyn FnMut(&str)) -> StoreResult<CheckReport> {
     let mut report = CheckReport::default();
-    scan(db, &mut report, progress)?;
+    scan(&ReadTxn::redb(db.begin_read()?), &mut report, progress)?;
+    Ok(report)
+}
+
+/// The same verification through the engine seam, for the PostgreSQL backend: one
+/// REPEATABLE READ, READ ONLY transaction, so replicas may go on writing meanwhile. The
+/// tables and rules are the redb file's (both engines hold the same encoded rows).
+pub fn check_engine(engine: &Engine, progress: &mut dyn FnMut(&str)) -> StoreResult<CheckReport> {
+    let mut report = CheckReport::default();
+    scan(&engine.begin_read()?, &mut report, progress)?;
     Ok(report)
 }
 
@@ -92,11 +104,10 @@ fn json_ok<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
 }
 
 fn scan(
-    db: &Database,
+    txn: &ReadTxn,
     report: &mut CheckReport,
     progress: &mut dyn FnMut(&str),
 ) -> StoreResult<(Vec<Damaged>, Usage)> {
-    let txn = ReadTxn::redb(db.begin_read()?);
     let mut damaged = Vec::new();
     let problem = |report: &mut CheckReport, text: String| report.problems.push(text);
 
@@ -105,7 +116,7 @@ fn scan(
         ($table:expr, $name:literal, $ty:ty) => {{
             let before = report.problems.len();
             let mut n = 0u64;
-            if let Some(table) = open(&txn, $table)? {
+            if let Some(table) = open(txn, $table)? {
                 for row in table.iter()? {
                     let (key, value) = row?;
                     n += 1;
@@ -130,7 +141,7 @@ fn scan(
     simple!(TENANTS, "tenants", Tenant);
     simple!(TOKENS, "tokens", TokenRecord);
     simple!(SESSIONS, "sessions", Session);
-    if let Some(meta) = open(&txn, META)? {
+    if let Some(meta) = open(txn, META)? {
         report.records += meta.len()?;
     }
 
@@ -140,7 +151,7 @@ fn scan(
             let before = report.problems.len();
             let mut n = 0u64;
             let mut good: BTreeMap<(String, String), $ty> = BTreeMap::new();
-            if let Some(table) = open(&txn, $table)? {
+            if let Some(table) = open(txn, $table)? {
                 for row in table.iter()? {
                     let (key, value) = row?;
                     n += 1;
@@ -180,7 +191,7 @@ fn scan(
 
     // Pending webhook deliveries: each has its submission (a damaged one is quarantined with
     // its delivery).
-    if let Some(outbox) = open(&txn, WEBHOOK_OUTBOX)? {
+    if let Some(outbox) = open(txn, WEBHOOK_OUTBOX)? {
         let damaged_submissions: BTreeSet<(String, String)> = damaged
             .iter()
             .filter_map(|d| match d {
@@ -209,7 +220,7 @@ fn scan(
     let before = report.problems.len();
     let mut term_keys = BTreeSet::new();
     let mut n = 0u64;
-    if let Some(terms) = open(&txn, CORPUS_TERMS)? {
+    if let Some(terms) = open(txn, CORPUS_TERMS)? {
         for row in terms.iter()? {
             let (key, value) = row?;
             n += 1;
@@ -258,7 +269,7 @@ fn scan(
         }
     }
     let mut stored_usage = BTreeMap::new();
-    if let Some(table) = open(&txn, SEGMENT_USAGE)? {
+    if let Some(table) = open(txn, SEGMENT_USAGE)? {
         for row in table.iter()? {
             let (key, value) = row?;
             let (tenant, segment) = key.value();
@@ -301,7 +312,7 @@ fn scan(
         conversations.contains_key(key) || damaged_conversations.contains(key)
     };
     let mut sessions = BTreeSet::new();
-    if let Some(table) = open(&txn, CONVERSATION_SESSIONS)? {
+    if let Some(table) = open(txn, CONVERSATION_SESSIONS)? {
         for row in table.iter()? {
             let (key, value) = row?;
             report.records += 1;
@@ -329,7 +340,7 @@ fn scan(
         }
     }
     let mut starts = BTreeSet::new();
-    if let Some(table) = open(&txn, CONVERSATIONS_BY_START)? {
+    if let Some(table) = open(txn, CONVERSATIONS_BY_START)? {
         for row in table.iter()? {
             let (key, _) = row?;
             report.records += 1;
@@ -374,7 +385,7 @@ fn scan(
     }
     let mut counts: BTreeMap<(String, String), u32> = BTreeMap::new();
     let mut n = 0u64;
-    if let Some(table) = open(&txn, MESSAGES)? {
+    if let Some(table) = open(txn, MESSAGES)? {
         for row in table.iter()? {
             let (key, value) = row?;
             n += 1;
@@ -403,7 +414,7 @@ fn scan(
     report.records += n;
     // Conversations some of whose messages were quarantined miss them knowingly.
     let mut quarantined_from = BTreeSet::new();
-    if let Some(table) = open(&txn, QUARANTINE)? {
+    if let Some(table) = open(txn, QUARANTINE)? {
         for row in table.iter()? {
             let (key, _) = row?;
             // `messages ("tenant", "conversation", seq)`, or before schema 3

@@ -583,10 +583,7 @@ impl Store {
     /// `animam check` on the open database (see [`check::check_open`]).
     pub fn check_live(&self, progress: &mut dyn FnMut(&str)) -> StoreResult<check::CheckReport> {
         if self.shared.pg.is_some() {
-            return Err(StoreError::invalid(
-                "check",
-                "animam check reads a redb file; with PostgreSQL use its own tools",
-            ));
+            return check::check_engine(&self.shared.engine()?, progress);
         }
         let db = self.shared.db()?;
         check::check_open(&db, progress)

@@ -197,7 +197,10 @@ pub fn postgres_to_redb(
     }
 }
 
-fn write_redb(
+/// Writes every table of the database of `pool` into a new redb file at `path` (created here,
+/// owner-only; it must not exist), from one snapshot, and verifies the row counts. The
+/// caller removes the file if this fails.
+pub(crate) fn write_redb(
     pool: &PgPool,
     path: &Path,
     progress: &mut dyn FnMut(&str, u64, u64),
