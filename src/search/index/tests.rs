@@ -736,6 +736,18 @@ fn search_timing_100k() {
             ))
         })
         .collect();
+    // A chat question as the chat sees it: analysed (English words with synonyms among
+    // them) and typo-tolerant, analysis included in the time.
+    let questions: Vec<String> = (0..2000)
+        .map(|i| {
+            format!(
+                "how do I fix the mistake in term{} when the term{} shows an error with term{}",
+                i * 3,
+                900 + i,
+                5000 + i * 11
+            )
+        })
+        .collect();
     for _ in 0..2 {
         let started = std::time::Instant::now();
         let mut n = 0;
@@ -750,8 +762,21 @@ fn search_timing_100k() {
                 .1
                 .len();
         }
+        let chat = started.elapsed();
+        let started = std::time::Instant::now();
+        let mut slowest = std::time::Duration::ZERO;
+        for q in &questions {
+            let one = std::time::Instant::now();
+            let q = analyze_query(q).typo_tolerant();
+            n += index
+                .search(&q, SegmentFilter::SegmentOrGlobal("x"), 0, 8)
+                .1
+                .len();
+            slowest = slowest.max(one.elapsed());
+        }
         println!(
-            "2000 single-term searches {single:?}, 2000 chat searches {:?} ({n})",
+            "2000 single-term searches {single:?}, 2000 chat searches {chat:?}, \
+             2000 tolerant questions {:?} (slowest {slowest:?}) ({n})",
             started.elapsed()
         );
     }
