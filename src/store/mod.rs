@@ -316,9 +316,42 @@ struct Shared {
     listeners: RwLock<Vec<ChangeListener>>,
     /// On PostgreSQL, the change feed listener that keeps this replica in step.
     feed: std::sync::Mutex<Option<pg::feed::Listener>>,
+    /// Held by the writer from a commit to the end of applying its effects, and by the feed
+    /// thread (`replica`) from reading a changed row to applying what it read: each of those
+    /// reads then sees either none or all of a local commit and is applied on the same side
+    /// of that commit's effects, so a row read before a commit is never applied after it
+    /// (a token revoked here is never brought back by an older read of its row).
+    in_order: std::sync::Mutex<()>,
+    /// Test hook: called by the feed thread between reading a row and applying it.
+    #[cfg(test)]
+    after_feed_read: std::sync::Mutex<Option<FeedReadHook>>,
 }
 
+#[cfg(test)]
+type FeedReadHook = Arc<dyn Fn(&str, &[u8]) + Send + Sync>;
+
 impl Shared {
+    /// See the field: taken around a commit and its effects, and around a feed read and its
+    /// application.
+    fn in_order(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.in_order.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The test hook between a feed read and its application (nothing outside tests).
+    fn feed_read(&self, _table: &str, _key: &[u8]) {
+        #[cfg(test)]
+        {
+            let hook = self
+                .after_feed_read
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let Some(hook) = hook {
+                hook(_table, _key);
+            }
+        }
+    }
+
     /// The engine to begin transactions on.
     fn engine(&self) -> StoreResult<engine::Engine> {
         match &self.pg {
@@ -512,6 +545,9 @@ impl Store {
             index,
             listeners: RwLock::new(Vec::new()),
             feed: std::sync::Mutex::new(None),
+            in_order: std::sync::Mutex::new(()),
+            #[cfg(test)]
+            after_feed_read: std::sync::Mutex::new(None),
         });
         let (writer, _thread) = Writer::start(shared.clone())
             .map_err(|e| OpenError::Other(format!("cannot start the store writer: {e}")))?;

@@ -246,6 +246,9 @@ fn commit_batch(
     }
     let effects = std::mem::take(&mut tx.effects);
     drop(tx);
+    // From the commit to the last effect, the feed thread neither reads nor applies: what
+    // it read before this commit is applied before these effects, never after them.
+    let _in_order = shared.in_order();
     txn.commit()?;
     for effect in effects {
         shared.apply(effect);
