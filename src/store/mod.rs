@@ -658,13 +658,24 @@ impl Store {
         self.shared.pg.is_some()
     }
 
-    /// Why writes are failing now (a full disk, say), or `None` when they work.
+    /// Why writes are failing now (a full disk, say), or `None` when they work. On
+    /// PostgreSQL also while the change feed has no connection: the database is away for
+    /// this replica even before a write meets it, and its in-memory state may fall behind.
     pub fn degraded(&self) -> Option<String> {
-        self.shared
+        let failing = self
+            .shared
             .degraded
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .clone();
+        failing.or_else(|| {
+            let feed = self.shared.feed.lock().unwrap_or_else(|p| p.into_inner());
+            feed.as_ref()
+                .filter(|listener| !listener.connected())
+                .map(|_| {
+                    "the database is unreachable (the change feed is reconnecting)".to_string()
+                })
+        })
     }
 
     async fn write<T, F>(&self, op: F) -> StoreResult<T>
