@@ -16,12 +16,14 @@ use crate::support::{Server, animam_with, ids, postgres};
 /// How long a replica may take to see another's write (the issue's bound).
 const WITHIN: Duration = Duration::from_secs(1);
 
-fn env(url: &str) -> [(&str, &str); 3] {
+fn env(url: &str) -> [(&str, &str); 4] {
     [
         ("ANIMAM_STORE_BACKEND", "postgres"),
         ("ANIMAM_STORE_URL", url),
-        // An outage is noticed at the connect timeout at the latest.
+        // A database that does not answer is given up on after these (4 s in all for a
+        // statement already sent, 2 s for a new connection).
         ("ANIMAM_STORE_CONNECT_TIMEOUT_SECS", "2"),
+        ("ANIMAM_STORE_STATEMENT_TIMEOUT_SECS", "2"),
     ]
 }
 
@@ -357,4 +359,60 @@ fn a_database_outage_is_answered_503_and_recovered_without_restarts() {
          then seen on the others {converged:?} ({:?} in all)",
         restarted.elapsed()
     );
+
+    // A database that stops answering without closing anything (a hung host): the write
+    // waiting on it is given up at the statement timeout plus the connect timeout, and the
+    // next ones at the connect timeout, instead of hanging.
+    cluster.freeze();
+    let thaw_on_panic = ThawOnDrop(&cluster);
+    for attempt in 0..2 {
+        let started = Instant::now();
+        let r = a.post(
+            "/tenants/acme/corpus",
+            &a.admin,
+            &entry("Hung", "Written while the database hangs."),
+        );
+        let took = started.elapsed();
+        assert_eq!(r.status, 503, "{}", r.text);
+        assert!(r.json()["error"].is_string(), "{}", r.text);
+        assert!(took < Duration::from_secs(10), "a write hung for {took:?}");
+        println!("replicas: a write to a hung database answered 503 in {took:?} (try {attempt})");
+        // Past the second in which writes are refused without trying.
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    assert_eq!(b.get("/tenants/acme/corpus", "ak_not_a_token").status, 401);
+    drop(thaw_on_panic);
+    cluster.thaw();
+    let mut written = String::new();
+    let recovered = within(
+        Duration::from_secs(15),
+        "writes work after the thaw",
+        || {
+            let r = b.post(
+                "/tenants/acme/corpus",
+                &b.admin,
+                &entry("Opening hours", "The shop opens at nine on weekdays."),
+            );
+            if r.status == 201 {
+                written = r.json()["id"].as_str().unwrap().to_string();
+            }
+            r.status == 201
+        },
+    );
+    converges("a write after the thaw seen on A and C", || {
+        a.search_ids("shop").contains(&written) && c.search_ids("shop").contains(&written)
+    });
+    println!("replicas: recovery after a hung database came back: writes {recovered:?}");
+}
+
+/// Thaws a frozen cluster if the test fails while it is frozen, so the replicas' drop and
+/// the cluster's own cleanup do not wait on it.
+struct ThawOnDrop<'a>(&'a postgres::PrivateCluster);
+
+impl Drop for ThawOnDrop<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.thaw();
+        }
+    }
 }

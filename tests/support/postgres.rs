@@ -447,10 +447,60 @@ impl PrivateCluster {
             .start(self.port)
             .unwrap_or_else(|e| panic!("restarting the private cluster: {e}"));
     }
+
+    /// Stops every process of the server (SIGSTOP) without closing a connection: a database
+    /// that no longer answers, as a hung host would be. `thaw` lets it go on.
+    pub fn freeze(&self) {
+        self.signal_all("-STOP")
+            .unwrap_or_else(|e| panic!("freezing the private cluster: {e}"));
+    }
+
+    pub fn thaw(&self) {
+        self.signal_all("-CONT")
+            .unwrap_or_else(|e| panic!("thawing the private cluster: {e}"));
+    }
+
+    /// The postmaster (first line of postmaster.pid) and its children, by parent pid.
+    fn signal_all(&self, signal: &str) -> Result<(), String> {
+        let pid_file = std::fs::read_to_string(self.local.data.join("postmaster.pid"))
+            .map_err(|e| format!("the server is not running: {e}"))?;
+        let postmaster: u32 = pid_file
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .ok_or("no pid in postmaster.pid")?;
+        let mut pids = vec![postmaster];
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // "pid (comm) state ppid ...": comm may hold spaces, so from the last ')'.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(postmaster) {
+                pids.push(pid);
+            }
+        }
+        let status = Command::new("kill")
+            .arg(signal)
+            .args(pids.iter().map(u32::to_string))
+            .status()
+            .map_err(|e| format!("kill: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("kill {signal} {pids:?}: {status}"))
+        }
+    }
 }
 
 impl Drop for PrivateCluster {
     fn drop(&mut self) {
+        // A frozen server would not stop.
+        let _ = self.signal_all("-CONT");
         let _ = self.local.stop("immediate");
         let _ = std::fs::remove_dir_all(&self.local.root);
     }

@@ -113,6 +113,8 @@ struct Conn {
     changed: RefCell<Vec<(String, &'static str, Vec<u8>)>>,
     /// Whether the transaction still needs a ROLLBACK when dropped.
     open: Cell<bool>,
+    /// A statement got no answer in time: the connection is dropped, not pooled again.
+    broken: Cell<bool>,
 }
 
 impl Conn {
@@ -128,7 +130,33 @@ impl Conn {
             begin: Cell::new(Some(begin)),
             changed: RefCell::new(Vec::new()),
             open: Cell::new(true),
+            broken: Cell::new(false),
         })
+    }
+
+    /// Drives `statement` to its answer, or gives up once the database has had the time to
+    /// answer even a statement it cancelled (`PgPool::answer_within`): then it is taken for
+    /// unreachable (503), and this connection is not used again.
+    fn wait<T>(
+        &self,
+        statement: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> StoreResult<T> {
+        let limit = self.pool.settings().answer_within();
+        // The timer belongs to the pool's runtime, which drives it; this thread only polls.
+        let timed = {
+            let _runtime = self.pool.handle().enter();
+            tokio::time::timeout(limit, statement)
+        };
+        match block_on(timed) {
+            Ok(answer) => answer.map_err(sql_error),
+            Err(_) => {
+                self.broken.set(true);
+                Err(StoreError::Unavailable(format!(
+                    "database: no answer within {} s",
+                    limit.as_secs()
+                )))
+            }
+        }
     }
 
     fn client(&self) -> StoreResult<&deadpool_postgres::Object> {
@@ -149,14 +177,13 @@ impl Conn {
         };
         match self.begin.take() {
             // Polled first, so sent first: the server begins, then runs the statement.
-            Some(begin) => block_on(async {
+            Some(begin) => self.wait(async {
                 let (began, rows) =
                     futures_util::future::join(client.batch_execute(begin), statement).await;
                 began.and(rows)
             }),
-            None => block_on(statement),
+            None => self.wait(statement),
         }
-        .map_err(sql_error)
     }
 
     /// Whether a statement ran, so there is a transaction to end.
@@ -172,6 +199,13 @@ impl Drop for Conn {
         let Some(client) = self.client.take() else {
             return;
         };
+        if self.broken.get() {
+            // Out of the pool for good, and the idle ones with it: they lead to the same
+            // server, which stopped answering.
+            drop(deadpool_postgres::Object::take(client));
+            self.pool.forget_idle();
+            return;
+        }
         if self.open.get() && self.started() {
             // Back to the pool without a transaction left open on it, without making the
             // caller wait for the round trip: the connection returns to the pool when the
@@ -239,7 +273,8 @@ impl PgWrite {
             return Ok(());
         }
         let client = self.conn.client()?;
-        block_on(crate::store::pg::feed::record_changes(client, &rows)).map_err(|e| match e {
+        let recorded = async { Ok(crate::store::pg::feed::record_changes(client, &rows).await) };
+        self.conn.wait(recorded)?.map_err(|e| match e {
             crate::store::pg::PgError::Unavailable(m) => StoreError::Unavailable(m),
             crate::store::pg::PgError::Query(m)
                 if m.contains("(40001)") || m.contains("(40P01)") =>
@@ -248,7 +283,9 @@ impl PgWrite {
             }
             other => StoreError::internal_msg(other.to_string()),
         })?;
-        let committed = block_on(client.batch_execute("COMMIT")).map_err(sql_error);
+        // Unanswered, the commit's outcome is unknown: not acknowledged (503), like a
+        // failure; the client's retry meets the data as it is.
+        let committed = self.conn.wait(client.batch_execute("COMMIT"));
         // Committed or failed, the transaction is over either way.
         self.conn.open.set(false);
         committed
