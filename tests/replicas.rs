@@ -172,6 +172,40 @@ fn writes_through_one_replica_are_read_and_followed_by_the_others() {
     println!("replicas (3): revocation {revoked:?}, new entry answered by chat {visible:?}");
 }
 
+/// `lastUsedAt` of token `id` as listed through `server`.
+fn last_used(server: &Server, id: &str) -> Option<String> {
+    let r = server.get("/tenants/acme/tokens", &server.admin);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let tokens = r.json()["tokens"].as_array().unwrap().clone();
+    let token = tokens.iter().find(|t| t["id"] == id).expect("listed");
+    token["lastUsedAt"].as_str().map(str::to_string)
+}
+
+#[test]
+fn a_token_used_on_one_replica_shows_its_last_use_on_another_after_the_flush() {
+    let db = postgres::database();
+    let mut servers = replicas(db.url(), 2);
+    let (token, secret) = servers[0].token(&["corpus:read"]);
+    // Used on A first, then on B, a second later (`lastUsedAt` is to the second).
+    assert_eq!(servers[0].get("/tenants/acme/corpus", &secret).status, 200);
+    let on_a = last_used(&servers[0], &token).expect("A knows its own use");
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(servers[1].get("/tenants/acme/corpus", &secret).status, 200);
+    let on_b = last_used(&servers[1], &token).expect("B knows its own use");
+    assert!(on_b > on_a, "{on_b} after {on_a}");
+    // B flushes its bookkeeping as it stops; A then lists B's later use, not its own.
+    servers[1].stop();
+    let a = &servers[0];
+    converges("B's last use of a token listed through A", || {
+        last_used(a, &token).as_deref() == Some(on_b.as_str())
+    });
+    // A's own flush, of its earlier use, does not move the stored time back: a replica
+    // started afterwards (which knows only what is stored) lists B's.
+    servers[0].stop();
+    let c = replica(db.url(), &servers[0].admin);
+    assert_eq!(last_used(&c, &token), Some(on_b));
+}
+
 #[test]
 fn a_killed_replica_loses_nothing_acknowledged_and_late_or_stalled_ones_catch_up() {
     let db = postgres::database();

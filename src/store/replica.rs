@@ -204,10 +204,38 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
+    use crate::clock::Timestamp;
     use crate::config::StoreConfig;
     use crate::domain::{Actor, NewToken, ScopeSet};
     use crate::store::pg::{PgSettings, test_cluster};
     use crate::store::{Store, StoreOptions};
+
+    /// A store (a replica) on the test database `db`.
+    fn replica(db: &test_cluster::TestDb) -> Store {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            postgres: Some(PgSettings::new(db.url(), &StoreConfig::default())),
+            ..StoreOptions::default()
+        };
+        Store::open(dir.path(), &options).unwrap()
+    }
+
+    fn new_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn new_token() -> NewToken {
+        NewToken {
+            name: "t".into(),
+            scopes: ScopeSet::all(),
+            hash: "ab".repeat(32),
+            prefix: "ak_x".into(),
+            expires_at: None,
+        }
+    }
 
     /// The window the shared order closes: the feed thread reads a token's row, a local
     /// revocation commits and applies, and only then does the feed thread apply what it
@@ -215,16 +243,8 @@ mod tests {
     #[test]
     fn a_feed_read_from_before_a_local_commit_is_not_applied_after_it() {
         let db = test_cluster::database();
-        let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions {
-            postgres: Some(PgSettings::new(db.url(), &StoreConfig::default())),
-            ..StoreOptions::default()
-        };
-        let store = Store::open(dir.path(), &options).unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let store = replica(&db);
+        let runtime = new_runtime();
         runtime
             .block_on(store.create_tenant("acme", "Acme"))
             .unwrap();
@@ -255,17 +275,7 @@ mod tests {
         }));
 
         let token = runtime
-            .block_on(store.create_token(
-                "acme",
-                NewToken {
-                    name: "t".into(),
-                    scopes: ScopeSet::all(),
-                    hash: "ab".repeat(32),
-                    prefix: "ak_x".into(),
-                    expires_at: None,
-                },
-                Actor::cli(),
-            ))
+            .block_on(store.create_token("acme", new_token(), Actor::cli()))
             .unwrap();
         // The feed thread has read the token as present and waits.
         reached
@@ -280,11 +290,7 @@ mod tests {
             let store = store.clone();
             let id = token.id.clone();
             std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                let result = runtime.block_on(store.revoke_token(None, &id, Actor::cli()));
+                let result = new_runtime().block_on(store.revoke_token(None, &id, Actor::cli()));
                 let _ = revoked_tx.send(());
                 result
             })
@@ -297,11 +303,11 @@ mod tests {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             let heard = heard.lock().unwrap().clone();
-            let synced_gone = heard
+            let gone = heard
                 .iter()
                 .filter(|(id, present)| *id == token.id && !present)
                 .count();
-            if synced_gone >= 2 {
+            if gone >= 2 {
                 break;
             }
             assert!(
@@ -323,5 +329,29 @@ mod tests {
             "after the revocation was applied, an older read made the token present again: \
              {heard:?}"
         );
+    }
+
+    /// Replicas flush the last-used times they saw on their own schedule: one flushing an
+    /// older use after another flushed a later one must not move the stored time back.
+    #[test]
+    fn last_used_times_flushed_out_of_order_never_go_back() {
+        let db = test_cluster::database();
+        let (a, b) = (replica(&db), replica(&db));
+        let runtime = new_runtime();
+        runtime.block_on(a.create_tenant("acme", "Acme")).unwrap();
+        let token = runtime
+            .block_on(a.create_token("acme", new_token(), Actor::cli()))
+            .unwrap();
+        let (earlier, later) = (Timestamp::from_secs(1_000), Timestamp::from_secs(2_000));
+        let written = runtime
+            .block_on(b.record_token_use(vec![(token.id.clone(), later)]))
+            .unwrap();
+        assert_eq!(written, 1);
+        let written = runtime
+            .block_on(a.record_token_use(vec![(token.id.clone(), earlier)]))
+            .unwrap();
+        assert_eq!(written, 0, "an older use is not written over a later one");
+        let stored = runtime.block_on(a.get_token(&token.id)).unwrap().unwrap();
+        assert_eq!(stored.last_used_at, Some(later));
     }
 }
