@@ -20,6 +20,7 @@ pub mod engine;
 mod mcp_settings;
 mod migrate;
 pub mod pg;
+mod recent;
 mod replica;
 mod segments;
 mod sessions;
@@ -322,6 +323,8 @@ struct Shared {
     /// of that commit's effects, so a row read before a commit is never applied after it
     /// (a token revoked here is never brought back by an older read of its row).
     in_order: std::sync::Mutex<()>,
+    /// On PostgreSQL, corpus entries served lately: search pages while the database is away.
+    recent: recent::RecentEntries,
     /// Test hook: called by the feed thread between reading a row and applying it.
     #[cfg(test)]
     after_feed_read: std::sync::Mutex<Option<FeedReadHook>>,
@@ -546,6 +549,7 @@ impl Store {
             listeners: RwLock::new(Vec::new()),
             feed: std::sync::Mutex::new(None),
             in_order: std::sync::Mutex::new(()),
+            recent: recent::RecentEntries::default(),
             #[cfg(test)]
             after_feed_read: std::sync::Mutex::new(None),
         });

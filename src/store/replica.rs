@@ -3,6 +3,7 @@
 //! its own included (applying is idempotent: each change re-reads the row as it is now).
 //!
 //! - `corpus_terms` rows: the search index entry is upserted or removed.
+//! - `corpus` rows: the copy kept for outages (`recent`) is dropped.
 //! - `tokens` / `tenants` rows: a [`Change::TokenSynced`] / [`Change::TenantSynced`] goes to
 //!   the listeners (the credential table).
 //! - A gap in the feed (`Event::Missed`): the index is reloaded and a [`Change::Resync`] with
@@ -92,7 +93,7 @@ pub(super) fn follow(
     feed::spawn_event_listener(pool, from, options, move |event| {
         let item = match event {
             feed::Event::Change(change) => match change.table.as_str() {
-                "corpus_terms" | "tokens" | "tenants" => Work::Key {
+                "corpus" | "corpus_terms" | "tokens" | "tenants" => Work::Key {
                     table: change.table,
                     key: change.key,
                 },
@@ -116,6 +117,12 @@ pub(super) fn follow(
 fn apply(shared: &Shared, item: &Work) -> StoreResult<()> {
     let engine = shared.engine()?;
     match item {
+        // A changed entry: its copy kept for outages is stale (no read needed).
+        Work::Key { table, key } if table == "corpus" => {
+            if let Some((tenant, id)) = decode_key::<(&str, &str)>(key) {
+                shared.recent.forget(&tenant, &id);
+            }
+        }
         Work::Key { table, key } => {
             // The connection first: the writer holds one while it waits for `in_order`.
             // PostgreSQL takes the read's snapshot at its first statement, under the lock.
@@ -179,6 +186,7 @@ fn apply(shared: &Shared, item: &Work) -> StoreResult<()> {
             // Under the lock throughout, for the same reason; these reads take connections
             // while holding it, which only waits if the pool is empty (and a reload is rare).
             let _in_order = shared.in_order();
+            shared.recent.forget_all();
             corpus::load_index(&engine, &shared.index)?;
             let txn = engine.begin_read()?;
             let mut tokens = Vec::new();
@@ -353,5 +361,57 @@ mod tests {
         assert_eq!(written, 0, "an older use is not written over a later one");
         let stored = runtime.block_on(a.get_token(&token.id)).unwrap().unwrap();
         assert_eq!(stored.last_used_at, Some(later));
+    }
+
+    /// The copies a replica keeps for outages follow the feed: an entry changed through
+    /// another replica is no longer answered from the old copy.
+    #[test]
+    fn an_entry_changed_elsewhere_is_no_longer_kept_for_outages() {
+        use crate::domain::{CorpusPatch, NewCorpus};
+        let db = test_cluster::database();
+        let (a, b) = (replica(&db), replica(&db));
+        let runtime = new_runtime();
+        runtime.block_on(a.create_tenant("acme", "Acme")).unwrap();
+        let entry = runtime
+            .block_on(a.create_corpus(
+                "acme",
+                NewCorpus {
+                    title: "Hours".into(),
+                    content: "Open at nine.".into(),
+                    segment: None,
+                    priority: 5,
+                    tags: vec![],
+                    summary: None,
+                    is_active: true,
+                },
+            ))
+            .unwrap();
+        let ids = vec![entry.id.clone()];
+        // Served by B, so kept.
+        let served = runtime.block_on(b.get_corpus("acme", &entry.id)).unwrap();
+        assert_eq!(served.map(|e| e.content), Some("Open at nine.".into()));
+        assert!(b.shared.recent.get_all("acme", &ids).is_some());
+        runtime
+            .block_on(a.update_corpus(
+                "acme",
+                &entry.id,
+                CorpusPatch {
+                    content: Some("Open at ten.".into()),
+                    ..CorpusPatch::default()
+                },
+            ))
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while b.shared.recent.get_all("acme", &ids).is_some() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "B still keeps the entry as it was"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let served = runtime.block_on(b.get_corpus("acme", &entry.id)).unwrap();
+        assert_eq!(served.map(|e| e.content), Some("Open at ten.".into()));
+        let kept = b.shared.recent.get_all("acme", &ids).unwrap();
+        assert_eq!(kept[0].content, "Open at ten.");
     }
 }
