@@ -331,6 +331,10 @@ fn a_database_outage_is_answered_503_and_recovered_without_restarts() {
             && b.search_ids("refunds").contains(&refunds)
     });
 
+    // Served by B once the feed had brought the entry (its row's change comes before its
+    // terms' in the feed): B keeps the copy for the outage.
+    assert!(b.search_ids("refunds").contains(&refunds));
+
     cluster.stop();
     // Writes: a JSON 503 with Retry-After, at the connect timeout at the latest.
     for server in [a, b] {
