@@ -10,7 +10,10 @@
 //!   every token and tenant goes to the listeners.
 //!
 //! The listener's callback runs on the pool's runtime and only queues; one thread of its own
-//! does the reads, in feed order.
+//! does the reads, in feed order. It reads a row and applies it under `Shared::in_order`,
+//! which the writer holds from a commit to its last effect, so a row read before a local
+//! commit is never applied after that commit's own effects. A row the database cannot serve
+//! now is read again until it can, the later changes waiting behind it.
 
 use std::sync::{Arc, Weak, mpsc};
 use std::time::Duration;
