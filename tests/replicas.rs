@@ -395,6 +395,10 @@ fn a_database_outage_is_answered_503_and_recovered_without_restarts() {
     let converged = converges("a write after the restart seen on B and C", || {
         b.search_ids("parcels").contains(&written) && c.search_ids("parcels").contains(&written)
     });
+    // Every replica's health is back, C's feed reconnected by itself included.
+    within(Duration::from_secs(5), "/health ok on all three", || {
+        [a, b, c].iter().all(|s| s.get("/health", "").status == 200)
+    });
     let (token, fresh) = c.token(&["*"]);
     let r = c.delete(&format!("/tenants/acme/tokens/{token}"), &c.admin);
     assert!(r.status == 204 || r.status == 200, "{}", r.text);

@@ -663,8 +663,10 @@ impl Store {
     }
 
     /// Why writes are failing now (a full disk, say), or `None` when they work. On
-    /// PostgreSQL also while the change feed has no connection: the database is away for
-    /// this replica even before a write meets it, and its in-memory state may fall behind.
+    /// PostgreSQL the change feed's connection tells too: while it is down the database is
+    /// away for this replica even before a write meets it (and its in-memory state may fall
+    /// behind); once it is up again, a write failure from before it met a database that has
+    /// come back, which the next write will find (no need to wait for one to say so).
     pub fn degraded(&self) -> Option<String> {
         let failing = self
             .shared
@@ -672,14 +674,19 @@ impl Store {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        failing.or_else(|| {
-            let feed = self.shared.feed.lock().unwrap_or_else(|p| p.into_inner());
-            feed.as_ref()
-                .filter(|listener| !listener.connected())
-                .map(|_| {
-                    "the database is unreachable (the change feed is reconnecting)".to_string()
-                })
-        })
+        let feed = self.shared.feed.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(listener) = feed.as_ref() else {
+            return failing;
+        };
+        let Some(up_since) = listener.connected_since() else {
+            return Some("the database is unreachable (the change feed is reconnecting)".into());
+        };
+        let last_failure = *self
+            .shared
+            .last_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        failing.filter(|_| last_failure.is_some_and(|failed| failed > up_since))
     }
 
     async fn write<T, F>(&self, op: F) -> StoreResult<T>
