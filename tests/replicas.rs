@@ -20,8 +20,9 @@ fn env(url: &str) -> [(&str, &str); 4] {
     [
         ("ANIMAM_STORE_BACKEND", "postgres"),
         ("ANIMAM_STORE_URL", url),
-        // A database that does not answer is given up on after these (4 s in all for a
-        // statement already sent, 2 s for a new connection).
+        // A database that does not answer is given up on within these: a new connection
+        // after 2 s; a statement already sent after 1 s and a probe of up to 2 s (or 4 s,
+        // statement and connect timeouts, if the server still takes connections).
         ("ANIMAM_STORE_CONNECT_TIMEOUT_SECS", "2"),
         ("ANIMAM_STORE_STATEMENT_TIMEOUT_SECS", "2"),
     ]
@@ -413,7 +414,7 @@ fn a_database_outage_is_answered_503_and_recovered_without_restarts() {
     );
 
     // A database that stops answering without closing anything (a hung host): the write
-    // waiting on it is given up at the statement timeout plus the connect timeout, and the
+    // waiting on it is given up once a fresh connection finds no server either, and the
     // next ones at the connect timeout, instead of hanging.
     cluster.freeze();
     let thaw_on_panic = ThawOnDrop(&cluster);

@@ -270,6 +270,29 @@ impl PgPool {
         let _ = self.inner.pool.retain(|_, _| false);
     }
 
+    /// Whether the server answers at all: a fresh connection (not a pooled one, which may
+    /// be what hangs) and `SELECT 1`, within the connect timeout. An error from the server
+    /// (too many connections, say) is an answer: it is there. Run it on the pool's runtime.
+    pub async fn answers(&self) -> bool {
+        let Ok(mut config) = self.settings().pg_config() else {
+            return false;
+        };
+        config.application_name("animam-probe");
+        let probe = async {
+            let (client, connection) = config.connect(NoTls).await?;
+            let driver = tokio::spawn(connection);
+            client.simple_query("SELECT 1").await?;
+            drop(client);
+            let _ = driver.await;
+            Ok::<(), tokio_postgres::Error>(())
+        };
+        match tokio::time::timeout(self.settings().connect_timeout, probe).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => e.as_db_error().is_some(),
+            Err(_) => false,
+        }
+    }
+
     /// A connection from the pool (async).
     pub async fn get(&self) -> Result<deadpool_postgres::Object, PgError> {
         Ok(self.inner.pool.get().await?)
