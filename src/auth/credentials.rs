@@ -191,7 +191,9 @@ impl Credentials {
             credential.touch(Timestamp::from_micros(
                 used.last_used.load(Ordering::Relaxed),
             ));
-            credential.flushed_last_used.store(
+            // What the record holds is stored already (another replica's flush, say): not
+            // to be written again.
+            credential.flushed_last_used.fetch_max(
                 used.flushed_last_used.load(Ordering::Relaxed),
                 Ordering::Relaxed,
             );
@@ -352,12 +354,13 @@ impl Credentials {
         Ok(written)
     }
 
-    /// The last-used instant the server knows now for a token (flushed or not).
+    /// The last-used instant the server knows now for a token (flushed or not): the later
+    /// of its own and the stored one (another replica's use, flushed).
     pub fn last_used_of(&self, record: &TokenRecord) -> Option<Timestamp> {
         parse_hex(&record.hash)
             .and_then(|h| self.get(&h))
             .and_then(|c| c.last_used())
-            .or(record.last_used_at)
+            .max(record.last_used_at)
     }
 }
 

@@ -359,10 +359,26 @@ impl Store {
         if self.shared.pg.is_none() {
             return self.corpus_by_ids(tenant, &ids);
         }
+        // The rows as read are kept for an outage (`recent`): then a page whose entries
+        // were all served lately is answered from those copies rather than with a 503.
+        let generation = self.shared.recent.generation();
         let store = self.clone();
-        let tenant = tenant.to_string();
-        self.read_blocking(move |_| store.corpus_by_ids(&tenant, &ids))
-            .await
+        let (owned_tenant, owned_ids) = (tenant.to_string(), ids.clone());
+        let read = self
+            .read_blocking(move |_| store.corpus_by_ids(&owned_tenant, &owned_ids))
+            .await;
+        match read {
+            Ok(entries) => {
+                self.shared.recent.keep(tenant, &entries, generation);
+                Ok(entries)
+            }
+            Err(StoreError::Unavailable(reason)) => self
+                .shared
+                .recent
+                .get_all(tenant, &ids)
+                .ok_or(StoreError::Unavailable(reason)),
+            Err(e) => Err(e),
+        }
     }
 
     /// Loads entries by id in the given order, skipping ids that no longer exist.

@@ -20,6 +20,7 @@ pub mod engine;
 mod mcp_settings;
 mod migrate;
 pub mod pg;
+mod recent;
 mod replica;
 mod segments;
 mod sessions;
@@ -316,9 +317,44 @@ struct Shared {
     listeners: RwLock<Vec<ChangeListener>>,
     /// On PostgreSQL, the change feed listener that keeps this replica in step.
     feed: std::sync::Mutex<Option<pg::feed::Listener>>,
+    /// Held by the writer from a commit to the end of applying its effects, and by the feed
+    /// thread (`replica`) from reading a changed row to applying what it read: each of those
+    /// reads then sees either none or all of a local commit and is applied on the same side
+    /// of that commit's effects, so a row read before a commit is never applied after it
+    /// (a token revoked here is never brought back by an older read of its row).
+    in_order: std::sync::Mutex<()>,
+    /// On PostgreSQL, corpus entries served lately: search pages while the database is away.
+    recent: recent::RecentEntries,
+    /// Test hook: called by the feed thread between reading a row and applying it.
+    #[cfg(test)]
+    after_feed_read: std::sync::Mutex<Option<FeedReadHook>>,
 }
 
+#[cfg(test)]
+type FeedReadHook = Arc<dyn Fn(&str, &[u8]) + Send + Sync>;
+
 impl Shared {
+    /// See the field: taken around a commit and its effects, and around a feed read and its
+    /// application.
+    fn in_order(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.in_order.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The test hook between a feed read and its application (nothing outside tests).
+    fn feed_read(&self, _table: &str, _key: &[u8]) {
+        #[cfg(test)]
+        {
+            let hook = self
+                .after_feed_read
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let Some(hook) = hook {
+                hook(_table, _key);
+            }
+        }
+    }
+
     /// The engine to begin transactions on.
     fn engine(&self) -> StoreResult<engine::Engine> {
         match &self.pg {
@@ -512,6 +548,10 @@ impl Store {
             index,
             listeners: RwLock::new(Vec::new()),
             feed: std::sync::Mutex::new(None),
+            in_order: std::sync::Mutex::new(()),
+            recent: recent::RecentEntries::default(),
+            #[cfg(test)]
+            after_feed_read: std::sync::Mutex::new(None),
         });
         let (writer, _thread) = Writer::start(shared.clone())
             .map_err(|e| OpenError::Other(format!("cannot start the store writer: {e}")))?;
@@ -644,13 +684,31 @@ impl Store {
         }
     }
 
-    /// Why writes are failing now (a full disk, say), or `None` when they work.
+    /// Why writes are failing now (a full disk, say), or `None` when they work. On
+    /// PostgreSQL the change feed's connection tells too: while it is down the database is
+    /// away for this replica even before a write meets it (and its in-memory state may fall
+    /// behind); once it is up again, a write failure from before it met a database that has
+    /// come back, which the next write will find (no need to wait for one to say so).
     pub fn degraded(&self) -> Option<String> {
-        self.shared
+        let failing = self
+            .shared
             .degraded
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .clone();
+        let feed = self.shared.feed.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(listener) = feed.as_ref() else {
+            return failing;
+        };
+        let Some(up_since) = listener.connected_since() else {
+            return Some("the database is unreachable (the change feed is reconnecting)".into());
+        };
+        let last_failure = *self
+            .shared
+            .last_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        failing.filter(|_| last_failure.is_some_and(|failed| failed > up_since))
     }
 
     async fn write<T, F>(&self, op: F) -> StoreResult<T>

@@ -184,7 +184,9 @@ impl Store {
         .await
     }
 
-    /// Writes last-used times (token id -> instant), skipping tokens revoked meanwhile.
+    /// Writes last-used times (token id -> instant), skipping tokens revoked meanwhile and
+    /// times older than the one stored: replicas flush what they saw each on their own
+    /// clock, so a replica's flush must not undo a later use another one flushed first.
     /// Called every few seconds by the server and once more at shutdown.
     pub async fn record_token_use(&self, used: Vec<(String, Timestamp)>) -> StoreResult<usize> {
         if used.is_empty() {
@@ -198,7 +200,9 @@ impl Store {
                     Some(v) => Some(decode("tokens", id.as_str(), v.value())?),
                     None => None,
                 };
-                if let Some(mut record) = record {
+                if let Some(mut record) = record
+                    && record.last_used_at.is_none_or(|stored| stored < *at)
+                {
                     record.last_used_at = Some(*at);
                     table.insert(id.as_str(), encode(&record)?.as_slice())?;
                     written += 1;

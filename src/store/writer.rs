@@ -157,6 +157,15 @@ fn run(shared: &Shared, queue: &mpsc::Receiver<Box<dyn Job>>) {
                 // The handle refuses everything after a storage failure: reopen before the
                 // retries, which then meet the storage as it is now.
                 shared.storage_failed(reason);
+                if shared.pg.is_some() {
+                    // The database is unreachable: no operation of the batch would fare
+                    // better alone, and each try may cost up to a connect timeout.
+                    let failed = Err(failed);
+                    for job in batch {
+                        job.finish(&failed);
+                    }
+                    continue;
+                }
             }
             if batch.len() > 1 {
                 log::warn!(
@@ -246,6 +255,9 @@ fn commit_batch(
     }
     let effects = std::mem::take(&mut tx.effects);
     drop(tx);
+    // From the commit to the last effect, the feed thread neither reads nor applies: what
+    // it read before this commit is applied before these effects, never after them.
+    let _in_order = shared.in_order();
     txn.commit()?;
     for effect in effects {
         shared.apply(effect);

@@ -37,6 +37,9 @@ use crate::store::{StoreError, StoreResult};
 const FIRST_PAGE: i64 = 32;
 /// Rows fetched per later round trip.
 const PAGE: i64 = 256;
+/// How long a statement waits before the server is asked whether it answers at all (most
+/// answer in a millisecond; a hung server must not hold a request for a statement timeout).
+const PROBE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A serialization failure or deadlock: the transaction lost a race with another writer and
 /// must be run again from the start.
@@ -113,6 +116,8 @@ struct Conn {
     changed: RefCell<Vec<(String, &'static str, Vec<u8>)>>,
     /// Whether the transaction still needs a ROLLBACK when dropped.
     open: Cell<bool>,
+    /// A statement got no answer in time: the connection is dropped, not pooled again.
+    broken: Cell<bool>,
 }
 
 impl Conn {
@@ -128,7 +133,59 @@ impl Conn {
             begin: Cell::new(Some(begin)),
             changed: RefCell::new(Vec::new()),
             open: Cell::new(true),
+            broken: Cell::new(false),
         })
+    }
+
+    /// Drives `statement` to its answer, or gives up on a database that does not answer:
+    /// when the statement is still waiting after [`PROBE_AFTER`], a fresh connection asks
+    /// the server whether it answers at all (within the connect timeout); if not, or in any
+    /// case once the server would have cancelled the statement itself and said so
+    /// (`PgSettings::answer_within`), the database is taken for unreachable (503) and this
+    /// connection is not used again. A slow statement on a live server goes on.
+    fn wait<T>(
+        &self,
+        statement: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> StoreResult<T> {
+        let limit = self.pool.settings().answer_within();
+        // The timers belong to the pool's runtime, which drives them; this thread only polls.
+        let (timed, probe_at) = {
+            let _runtime = self.pool.handle().enter();
+            (
+                tokio::time::timeout(limit, statement),
+                tokio::time::sleep(PROBE_AFTER),
+            )
+        };
+        let answered = block_on(async {
+            let mut timed = std::pin::pin!(timed);
+            tokio::select! {
+                biased;
+                answer = &mut timed => return answer.ok(),
+                () = probe_at => {}
+            }
+            let pool = self.pool.clone();
+            let alive = self
+                .pool
+                .handle()
+                .spawn(async move { pool.answers().await });
+            tokio::select! {
+                biased;
+                answer = &mut timed => answer.ok(),
+                alive = alive => match alive {
+                    Ok(false) => None,
+                    _ => timed.await.ok(),
+                },
+            }
+        });
+        match answered {
+            Some(answer) => answer.map_err(sql_error),
+            None => {
+                self.broken.set(true);
+                Err(StoreError::Unavailable(
+                    "database: a statement got no answer and the server does not answer".into(),
+                ))
+            }
+        }
     }
 
     fn client(&self) -> StoreResult<&deadpool_postgres::Object> {
@@ -149,14 +206,13 @@ impl Conn {
         };
         match self.begin.take() {
             // Polled first, so sent first: the server begins, then runs the statement.
-            Some(begin) => block_on(async {
+            Some(begin) => self.wait(async {
                 let (began, rows) =
                     futures_util::future::join(client.batch_execute(begin), statement).await;
                 began.and(rows)
             }),
-            None => block_on(statement),
+            None => self.wait(statement),
         }
-        .map_err(sql_error)
     }
 
     /// Whether a statement ran, so there is a transaction to end.
@@ -172,6 +228,13 @@ impl Drop for Conn {
         let Some(client) = self.client.take() else {
             return;
         };
+        if self.broken.get() {
+            // Out of the pool for good, and the idle ones with it: they lead to the same
+            // server, which stopped answering.
+            drop(deadpool_postgres::Object::take(client));
+            self.pool.forget_idle();
+            return;
+        }
         if self.open.get() && self.started() {
             // Back to the pool without a transaction left open on it, without making the
             // caller wait for the round trip: the connection returns to the pool when the
@@ -239,7 +302,8 @@ impl PgWrite {
             return Ok(());
         }
         let client = self.conn.client()?;
-        block_on(crate::store::pg::feed::record_changes(client, &rows)).map_err(|e| match e {
+        let recorded = async { Ok(crate::store::pg::feed::record_changes(client, &rows).await) };
+        self.conn.wait(recorded)?.map_err(|e| match e {
             crate::store::pg::PgError::Unavailable(m) => StoreError::Unavailable(m),
             crate::store::pg::PgError::Query(m)
                 if m.contains("(40001)") || m.contains("(40P01)") =>
@@ -248,7 +312,9 @@ impl PgWrite {
             }
             other => StoreError::internal_msg(other.to_string()),
         })?;
-        let committed = block_on(client.batch_execute("COMMIT")).map_err(sql_error);
+        // Unanswered, the commit's outcome is unknown: not acknowledged (503), like a
+        // failure; the client's retry meets the data as it is.
+        let committed = self.conn.wait(client.batch_execute("COMMIT"));
         // Committed or failed, the transaction is over either way.
         self.conn.open.set(false);
         committed
@@ -508,5 +574,42 @@ impl DoubleEndedIterator for PgRange<'_> {
         self.end = Bound::Excluded(row.0.clone());
         self.front.retain(|(k, _)| *k < row.0);
         Some(Ok(row))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StoreConfig;
+    use crate::store::pg::{PgSettings, test_cluster};
+
+    /// The probe that tells a hung server from a slow statement: a statement still waiting
+    /// after `PROBE_AFTER` on a server that answers goes on to its answer.
+    #[test]
+    fn a_slow_statement_on_a_live_server_is_not_given_up() {
+        let db = test_cluster::database();
+        let pool = PgPool::new(PgSettings::new(db.url(), &StoreConfig::default())).unwrap();
+        let runtime_pool = pool.clone();
+        assert!(pool.block_on(async move { runtime_pool.answers().await }));
+        let conn = Conn::begin(&pool, "BEGIN").unwrap();
+        let started = std::time::Instant::now();
+        let rows = conn.query("SELECT 7 FROM pg_sleep(1.5)", &[]).unwrap();
+        assert_eq!(rows[0].get::<_, i32>(0), 7);
+        assert!(started.elapsed() >= PROBE_AFTER);
+        assert!(!conn.broken.get());
+
+        // Nothing listening: no answer.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let nowhere = PgPool::new(PgSettings::new(
+            &format!("postgres://u@127.0.0.1:{port}/db"),
+            &StoreConfig::default(),
+        ))
+        .unwrap();
+        let probe = nowhere.clone();
+        assert!(!nowhere.block_on(async move { probe.answers().await }));
     }
 }

@@ -18,9 +18,9 @@
 //! reconnects with backoff and catches up from where it was, so a replica that missed
 //! notifications (restart, network blip) converges.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 use tokio_postgres::{AsyncMessage, Client, NoTls};
@@ -182,7 +182,8 @@ impl Default for ListenerOptions {
 /// A running listener (a task on the pool's runtime). Dropping it stops it.
 pub struct Listener {
     last: Arc<AtomicI64>,
-    connected: Arc<AtomicBool>,
+    /// Since when its connection is up (`None` while it is down).
+    connected: Arc<Mutex<Option<Instant>>>,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -195,7 +196,13 @@ impl Listener {
 
     /// Whether its connection is up now (for health reporting).
     pub fn connected(&self) -> bool {
-        self.connected.load(Ordering::Acquire)
+        self.connected_since().is_some()
+    }
+
+    /// Since when its connection is up, `None` while it is down: a write failure from
+    /// before then met a database that has come back since.
+    pub fn connected_since(&self) -> Option<Instant> {
+        *self.connected.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Stops it and waits until the callback will not be called again.
@@ -260,7 +267,7 @@ where
     // arrive on that connection's socket. Named so it can be told apart in pg_stat_activity.
     config.application_name(super::presence::FEED_APPLICATION_NAME);
     let last = Arc::new(AtomicI64::new(from_seq));
-    let connected = Arc::new(AtomicBool::new(false));
+    let connected = Arc::new(Mutex::new(None));
     let (stop, stop_rx) = watch::channel(false);
     let task = pool.handle().spawn(run(
         config,
@@ -289,7 +296,7 @@ async fn run<F: FnMut(Event)>(
     options: ListenerOptions,
     mut callback: F,
     last: Arc<AtomicI64>,
-    connected: Arc<AtomicBool>,
+    connected: Arc<Mutex<Option<Instant>>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = options.backoff.0;
@@ -307,7 +314,7 @@ async fn run<F: FnMut(Event)>(
             &mut backoff,
         )
         .await;
-        connected.store(false, Ordering::Release);
+        *connected.lock().unwrap_or_else(|p| p.into_inner()) = None;
         match outcome {
             Ok(()) => return,
             Err(e) => {
@@ -342,7 +349,7 @@ async fn session<F: FnMut(Event)>(
     options: &ListenerOptions,
     callback: &mut F,
     last: &AtomicI64,
-    connected: &AtomicBool,
+    connected: &Mutex<Option<Instant>>,
     stop: &mut watch::Receiver<bool>,
     backoff: &mut Duration,
 ) -> Result<(), PgError> {
@@ -380,7 +387,7 @@ async fn session<F: FnMut(Event)>(
             options.poll_every.as_millis()
         );
     }
-    connected.store(true, Ordering::Release);
+    *connected.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     *backoff = options.backoff.0;
     let mut ticker = tokio::time::interval(options.poll_every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

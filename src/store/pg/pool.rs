@@ -49,6 +49,13 @@ impl PgSettings {
         }
     }
 
+    /// How long a statement may go unanswered before the database is taken for unreachable:
+    /// by then the server would have cancelled it itself (`statement_timeout`), and then
+    /// answered within a connect timeout.
+    pub fn answer_within(&self) -> Duration {
+        self.statement_timeout + self.connect_timeout
+    }
+
     /// The URL with its password hidden, for logs and messages.
     pub fn redacted_url(&self) -> String {
         redact_url(&self.url)
@@ -75,6 +82,16 @@ impl PgSettings {
             ));
         }
         config.connect_timeout(self.connect_timeout);
+        // A database that stops answering on an established connection (a host gone, a
+        // network cut) is noticed by the kernel: unacknowledged data (and keepalive probes,
+        // sent after 10 s of silence) fail the connection after the connect timeout, instead
+        // of a query waiting for TCP's own retries, many minutes.
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(self.connect_timeout);
+        }
+        if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+            config.keepalives_idle(Duration::from_secs(10));
+        }
         if config.get_application_name().is_none() {
             config.application_name("animam");
         }
@@ -244,6 +261,36 @@ impl PgPool {
     /// the writer thread and the blocking pool only: from an async worker it panics.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.handle().block_on(future)
+    }
+
+    /// Closes the idle connections: after one stopped answering, the others, opened to the
+    /// same server, are suspect. Checkouts then open new ones (bounded by the connect
+    /// timeout) rather than wait on an old one.
+    pub fn forget_idle(&self) {
+        let _ = self.inner.pool.retain(|_, _| false);
+    }
+
+    /// Whether the server answers at all: a fresh connection (not a pooled one, which may
+    /// be what hangs) and `SELECT 1`, within the connect timeout. An error from the server
+    /// (too many connections, say) is an answer: it is there. Run it on the pool's runtime.
+    pub async fn answers(&self) -> bool {
+        let Ok(mut config) = self.settings().pg_config() else {
+            return false;
+        };
+        config.application_name("animam-probe");
+        let probe = async {
+            let (client, connection) = config.connect(NoTls).await?;
+            let driver = tokio::spawn(connection);
+            client.simple_query("SELECT 1").await?;
+            drop(client);
+            let _ = driver.await;
+            Ok::<(), tokio_postgres::Error>(())
+        };
+        match tokio::time::timeout(self.settings().connect_timeout, probe).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => e.as_db_error().is_some(),
+            Err(_) => false,
+        }
     }
 
     /// A connection from the pool (async).
