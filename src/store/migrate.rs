@@ -100,19 +100,10 @@ pub(super) fn prepare_shared(engine: &Engine) -> Result<(), OpenError> {
     {
         return Err(OpenError::NewerSchema(v));
     }
-    // Replicas write meanwhile (every write bumps the one feed counter row): a start or a
-    // CLI command that loses the race runs its first write again, as the writer does.
-    let mut attempt: u32 = 0;
-    loop {
-        match prepare_in(engine.begin_write()?) {
-            Err(e) if super::engine::is_conflict(&e) && attempt < 20 => {
-                attempt += 1;
-                let pause = rand::random_range(0..1000 * u64::from(attempt.min(10)));
-                std::thread::sleep(std::time::Duration::from_micros(pause));
-            }
-            other => return other.map(|_| ()).map_err(Into::into),
-        }
-    }
+    // Replicas write meanwhile: like theirs, this write waits for its turn under the
+    // writers' lock (engine::postgres), so it never loses a race to them.
+    prepare_in(engine.begin_write()?)?;
+    Ok(())
 }
 
 /// What every open does in its first write, whatever the engine: every table exists, the

@@ -325,6 +325,8 @@ struct Shared {
     in_order: std::sync::Mutex<()>,
     /// On PostgreSQL, corpus entries served lately: search pages while the database is away.
     recent: recent::RecentEntries,
+    /// Write batches run again because they lost a race with another writer.
+    conflicts: std::sync::atomic::AtomicU64,
     /// Test hook: called by the feed thread between reading a row and applying it.
     #[cfg(test)]
     after_feed_read: std::sync::Mutex<Option<FeedReadHook>>,
@@ -550,6 +552,7 @@ impl Store {
             feed: std::sync::Mutex::new(None),
             in_order: std::sync::Mutex::new(()),
             recent: recent::RecentEntries::default(),
+            conflicts: std::sync::atomic::AtomicU64::new(0),
             #[cfg(test)]
             after_feed_read: std::sync::Mutex::new(None),
         });

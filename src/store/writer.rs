@@ -210,6 +210,9 @@ fn commit_retrying(
         match commit_batch(shared, batch, last_instant) {
             Err(e) if is_conflict(&e) && attempt < CONFLICT_RETRIES => {
                 attempt += 1;
+                shared
+                    .conflicts
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 log::debug!("store: the batch lost a race with another writer ({e}); again");
                 let pause = rand::random_range(0..1000 * u64::from(attempt.min(10)));
                 thread::sleep(std::time::Duration::from_micros(pause));
