@@ -307,22 +307,10 @@ fn redb_to_postgres_to_redb_gives_the_same_data() {
     );
 }
 
-/// Polls `done` every 5 ms until it holds; panics after 1 s (the bound for a change
-/// made anywhere to reach every replica). Returns the delay.
-fn within_a_second(what: &str, mut done: impl FnMut() -> bool) -> std::time::Duration {
-    let started = std::time::Instant::now();
-    loop {
-        if done() {
-            let delay = started.elapsed();
-            println!("cli: {what} seen by the replica after {delay:?}");
-            return delay;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(1),
-            "{what}: not seen by the replica within 1 s"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+/// Waits for a change made by the CLI to reach the replica: within 1 s, the bound
+/// for a change made anywhere to reach every replica. Returns the delay.
+fn within_a_second(what: &str, done: impl FnMut() -> bool) -> std::time::Duration {
+    crate::support::within(std::time::Duration::from_secs(1), what, done)
 }
 
 /// A CLI command's stdout, after asserting it succeeded.

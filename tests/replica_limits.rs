@@ -1,7 +1,9 @@
 //! Rate limits shared by replicas over one PostgreSQL database (issue 12): each replica
 //! enforces its share of every limit, the share follows replicas joining and leaving.
 
-use crate::support::{Server, animam_with, postgres};
+use std::time::Duration;
+
+use crate::support::{Server, bootstrap_with, postgres, within};
 
 /// Sends `GET /tenants/acme/corpus` with `token` to each server in turn, `rounds` times;
 /// returns the statuses and the `X-RateLimit-Limit` headers seen.
@@ -29,17 +31,7 @@ fn replicas_share_each_rate_limit_and_take_it_back_when_one_leaves() {
         ("ANIMAM_RATE_LIMIT_PER_MINUTE", "10"),
     ];
     let root_a = tempfile::tempdir().unwrap();
-    let out = animam_with(
-        root_a.path(),
-        &env,
-        &["bootstrap", "--tenant", "acme", "--data-dir", "data"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let admin = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let admin = bootstrap_with(root_a.path(), &env, "acme");
     let a = Server::on_root_with(root_a, admin.clone(), &env);
     let mut b = Server::on_root_with(tempfile::tempdir().unwrap(), admin, &env);
     assert!(
@@ -55,15 +47,11 @@ fn replicas_share_each_rate_limit_and_take_it_back_when_one_leaves() {
 
     // Ten a minute in all: five on each replica, whichever receives the request.
     let (_, secret) = a.token(&["corpus:read"]);
-    let mut known_on_b = false;
-    for _ in 0..100 {
-        if b.get("/tenants/acme/corpus", &secret).status != 401 {
-            known_on_b = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    assert!(known_on_b, "the new token never reached the other replica");
+    within(
+        Duration::from_secs(1),
+        "the new token on the other replica",
+        || b.get("/tenants/acme/corpus", &secret).status != 401,
+    );
     // B counted one request while the token arrived; A has its whole share.
     let (statuses, limits) = alternate(&[&a, &b], &secret, 6);
     let admitted = statuses.iter().filter(|&&s| s == 200).count();

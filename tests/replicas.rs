@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{Server, animam_with, ids, postgres};
+use crate::support::{Server, bootstrap_with, ids, postgres, within};
 
 /// How long a replica may take to see another's write (the bound).
 const WITHIN: Duration = Duration::from_secs(1);
@@ -32,17 +32,7 @@ fn env(url: &str) -> [(&str, &str); 4] {
 /// token.
 fn bootstrap(url: &str) -> (tempfile::TempDir, String) {
     let root = tempfile::tempdir().unwrap();
-    let out = animam_with(
-        root.path(),
-        &env(url),
-        &["bootstrap", "--tenant", "acme", "--data-dir", "data"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let admin = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let admin = bootstrap_with(root.path(), &env(url), "acme");
     (root, admin)
 }
 
@@ -57,23 +47,6 @@ fn replicas(url: &str, n: usize) -> Vec<Server> {
     let mut servers = vec![Server::on_root_with(root, admin.clone(), &env(url))];
     servers.extend((1..n).map(|_| replica(url, &admin)));
     servers
-}
-
-/// Polls `done` until it holds or `limit` has passed; returns the delay, or panics.
-fn within(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    loop {
-        if done() {
-            let delay = started.elapsed();
-            println!("replicas: {what} after {delay:?}");
-            return delay;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "{what}: not seen within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 fn converges(what: &str, done: impl FnMut() -> bool) -> Duration {

@@ -121,7 +121,11 @@ fn two_replicas_writing_the_same_rows_keep_every_rule() {
                 .map(|v| v.value());
             assert_eq!(usage, Some(30));
         });
-    let conflicts = |s: &Store| s.shared.conflicts.load(std::sync::atomic::Ordering::Relaxed);
+    let conflicts = |s: &Store| {
+        s.shared
+            .conflicts
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
     assert_eq!((conflicts(&a), conflicts(&b)), (0, 0), "batches run again");
 }
 

@@ -42,7 +42,16 @@ pub fn animam_with(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
 
 /// `animam bootstrap --tenant SLUG` in `dir`: returns the token printed on stdout.
 pub fn bootstrap(dir: &Path, slug: &str) -> String {
-    let out = animam(dir, &["bootstrap", "--tenant", slug, "--data-dir", "data"]);
+    bootstrap_with(dir, &[], slug)
+}
+
+/// `bootstrap` with `env` added (a PostgreSQL store, say).
+pub fn bootstrap_with(dir: &Path, env: &[(&str, &str)], slug: &str) -> String {
+    let out = animam_with(
+        dir,
+        env,
+        &["bootstrap", "--tenant", slug, "--data-dir", "data"],
+    );
     assert!(
         out.status.success(),
         "bootstrap failed: {}",
@@ -55,6 +64,21 @@ pub fn bootstrap(dir: &Path, slug: &str) -> String {
         "stdout must hold the secret alone: {stdout:?}"
     );
     stdout.trim().to_string()
+}
+
+/// Polls `done` every 5 ms until it holds, for at most `limit` (then panics); returns how
+/// long it took, also printed (`--nocapture` shows the delays the replica tests measure).
+pub fn within(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        if done() {
+            let delay = started.elapsed();
+            println!("{what}: after {delay:?}");
+            return delay;
+        }
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 pub fn legacy_key(dir: &Path, slug: &str) -> String {

@@ -243,8 +243,7 @@ impl Conn {
                     }
                 };
                 let (locked, began, rows) =
-                    futures_util::future::join3(lock, client.batch_execute(begin), statement)
-                        .await;
+                    futures_util::future::join3(lock, client.batch_execute(begin), statement).await;
                 locked.and(began).and(rows)
             }),
             None => self.wait(statement),
@@ -301,7 +300,11 @@ pub(super) struct PgRead {
 impl PgRead {
     pub fn begin(pool: &PgPool) -> StoreResult<PgRead> {
         Ok(PgRead {
-            conn: Conn::begin(pool, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", false)?,
+            conn: Conn::begin(
+                pool,
+                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                false,
+            )?,
         })
     }
 
