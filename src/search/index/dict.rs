@@ -251,9 +251,18 @@ impl TermDict {
     }
 
     /// First index in `ids` (sorted) whose term does not start with `prefix`,
-    /// all terms before it starting with it.
+    /// all terms before it starting with it. Most prefixes skipped by a walk
+    /// cover a few terms, so it gallops from the start before bisecting.
     fn past_prefix(&self, ids: &[u32], prefix: &[u8]) -> usize {
-        ids.partition_point(|&id| self.term(id as usize).starts_with(prefix))
+        let under = |id: &u32| self.term(*id as usize).starts_with(prefix);
+        let mut low = 0;
+        let mut step = 1;
+        while low + step <= ids.len() && under(&ids[low + step - 1]) {
+            low += step;
+            step *= 2;
+        }
+        let high = (low + step).min(ids.len());
+        low + ids[low..high].partition_point(under)
     }
 
     /// The fuzzy half of [`near`](Self::near) over `ids` (sorted, same first
@@ -265,9 +274,13 @@ impl TermDict {
     /// reaching the longest length that can still be within the budget.
     fn walk_within(&self, query: &[u8], max_edits: u8, ids: &[u32], out: &mut Vec<(usize, u8)>) {
         let len = query.len();
+        // No two terms the walk compares are further apart (and the cells
+        // stay far from overflowing).
+        let max_edits = max_edits.min(MAX_FUZZY_BYTES as u8);
         let max = usize::from(max_edits);
         let deepest = (len + max).min(MAX_FUZZY_BYTES);
         let shortest = len.saturating_sub(max).max(1);
+        let beyond = max_edits + 1;
         let mut rows = [[0u8; MAX_FUZZY_BYTES + 1]; MAX_FUZZY_BYTES + 1];
         for (j, cell) in rows[0].iter_mut().enumerate() {
             *cell = j as u8;
@@ -294,7 +307,18 @@ impl TermDict {
                 let row = &mut rest[0];
                 row[0] = i as u8;
                 let mut row_min = row[0];
-                for j in 1..=len {
+                // Only the band |i - j| <= max can be within the budget; the
+                // cells bordering it (read by this row and the next) hold
+                // max + 1, which stands for any larger value.
+                let low = i.saturating_sub(max).max(1);
+                let high = (i + max).min(len);
+                if low > 1 {
+                    row[low - 1] = beyond;
+                }
+                if high < len {
+                    row[high + 1] = beyond;
+                }
+                for j in low..=high {
                     let cost = u8::from(query[j - 1] != byte);
                     let mut value = (above[j] + 1).min(row[j - 1] + 1).min(above[j - 1] + cost);
                     if i > 1 && j > 1 && byte == query[j - 2] && candidate[i - 2] == query[j - 1] {

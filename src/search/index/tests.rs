@@ -807,7 +807,7 @@ fn near_finds_what_the_full_scan_finds() {
                         word
                     }
                 };
-                for max_edits in 0..=2 {
+                for max_edits in 0..=3 {
                     let mut near = Vec::new();
                     dict.near(&word, max_edits, &mut near);
                     near.sort_unstable();
