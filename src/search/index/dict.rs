@@ -25,7 +25,9 @@ pub(super) struct TermDict {
     /// edit budget skips every term under it with a binary search).
     sorted: Vec<u32>,
     /// Ids inserted since the last merge into `sorted`, in insertion order;
-    /// scanned one by one, merged once they are a sixty-fourth of it.
+    /// scanned one by one, merged once they are a sixty-fourth of it (or
+    /// `MIN_MERGE`): a merge moves every id, so it must stay rare, and the
+    /// scan must stay short.
     recent: Vec<u32>,
 }
 
@@ -203,9 +205,10 @@ impl TermDict {
 
     /// Terms a mistyped or unfinished `term` may stand for, appended to
     /// `out` as (id, edits): within `max_edits` edits with the same first
-    /// letter (people rarely mistype it, and it keeps the walk small), or
-    /// terms starting with it and up to `MAX_COMPLETION_BYTES` longer
-    /// (edits 0; such a term may also be listed with its edits).
+    /// letter (people rarely mistype it, and it keeps the walk small), or,
+    /// for a word of `MIN_PREFIX_BYTES` or more, terms starting with it and
+    /// up to `MAX_COMPLETION_BYTES` longer (edits 0; such a term may also be
+    /// listed with its edits). The order of `out` is unspecified.
     pub(super) fn near(&self, term: &str, max_edits: u8, out: &mut Vec<(usize, u8)>) {
         let query = term.as_bytes();
         let Some(&first) = query.first() else {
