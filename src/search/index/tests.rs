@@ -701,6 +701,128 @@ fn edit_distance_counts_swaps_as_one_edit() {
     );
 }
 
+/// The typo and prefix lookup as first written, kept as the reference:
+/// every term with the query's first byte and a length within reach,
+/// compared one by one (the rule: `max_edits` edits, and words of 4+ bytes
+/// completed by terms up to 6 bytes longer).
+fn near_by_scan(dict: &dict::TermDict, word: &str, max_edits: u8) -> Vec<(usize, u8)> {
+    use super::dict::edit_distance;
+    let query = word.as_bytes();
+    let mut out = Vec::new();
+    let Some(&first) = query.first() else {
+        return out;
+    };
+    let len = query.len();
+    let shaped = |wanted: usize| {
+        (0..dict.len()).filter(move |&id| {
+            let term = dict.term(id);
+            term.first() == Some(&first) && term.len() == wanted
+        })
+    };
+    let edits = usize::from(max_edits);
+    for candidate_len in len.saturating_sub(edits).max(1)..=len + edits {
+        for id in shaped(candidate_len) {
+            if let Some(distance) = edit_distance(query, dict.term(id), max_edits)
+                && distance > 0
+            {
+                out.push((id, distance));
+            }
+        }
+    }
+    if len >= 4 {
+        for candidate_len in len + 1..=len + 6 {
+            for id in shaped(candidate_len) {
+                if dict.term(id).starts_with(query) {
+                    out.push((id, 0));
+                }
+            }
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+#[test]
+fn near_finds_what_the_full_scan_finds() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    // Few letters, so that many terms are within one or two edits of each
+    // other and share prefixes; "é" for multi-byte letters.
+    const LETTERS: [&str; 6] = ["a", "b", "c", "d", "e", "é"];
+    let random_word = |next: &mut dyn FnMut(u64) -> u64| {
+        let len = match next(10) {
+            0 => 55 + next(20) as usize, // around the 63-byte cap of the typo search
+            _ => 1 + next(12) as usize,
+        };
+        (0..len)
+            .map(|_| LETTERS[next(LETTERS.len() as u64) as usize])
+            .collect::<String>()
+    };
+    let mut compared = 0;
+    let mut found = 0;
+    for round in 0..6 {
+        let mut dict = dict::TermDict::default();
+        let size = [40, 300, 700, 1500, 3000, 5000][round];
+        for added in 0..size {
+            let word = random_word(&mut next);
+            dict.get_or_insert(&word);
+            // Look up at several sizes, so that both the merged and the
+            // recent terms are walked.
+            if added % (size / 4).max(1) != 0 && added + 1 != size {
+                continue;
+            }
+            if added + 1 == size && round % 2 == 1 {
+                dict.shrink_to_fit();
+            }
+            for _ in 0..150 {
+                let word = match next(3) {
+                    0 => random_word(&mut next),
+                    // A dictionary term with one or two edits, or cut short.
+                    _ => {
+                        let term = dict.term(next(dict.len() as u64) as usize).to_vec();
+                        let mut word = String::from_utf8(term).unwrap_or_default();
+                        for _ in 0..1 + next(2) {
+                            let chars: Vec<char> = word.chars().collect();
+                            if chars.len() < 2 {
+                                break;
+                            }
+                            let at = next(chars.len() as u64 - 1) as usize;
+                            let mut chars = chars;
+                            match next(5) {
+                                0 => chars.swap(at, at + 1),
+                                1 => {
+                                    chars.remove(at);
+                                }
+                                2 => chars.insert(at, 'b'),
+                                3 => chars[at] = 'é',
+                                _ => chars.truncate(at + 1),
+                            }
+                            word = chars.into_iter().collect();
+                        }
+                        word
+                    }
+                };
+                for max_edits in 0..=3 {
+                    let mut near = Vec::new();
+                    dict.near(&word, max_edits, &mut near);
+                    near.sort_unstable();
+                    let expected = near_by_scan(&dict, &word, max_edits);
+                    assert_eq!(near, expected, "{word:?} within {max_edits} edits");
+                    compared += 1;
+                    found += expected.len();
+                }
+            }
+        }
+    }
+    // The comparison means something only if the reference finds plenty.
+    assert!(found > compared, "{found} candidates in {compared} lookups");
+}
+
 #[test]
 #[ignore = "timing, not a test"]
 fn search_timing_100k() {
@@ -723,6 +845,12 @@ fn search_timing_100k() {
         })
         .collect();
     let index = TenantIndex::from_docs(docs);
+    println!(
+        "{} terms, dictionary {} bytes, index {} MiB",
+        index.terms.len(),
+        index.terms.memory_bytes(),
+        index.memory_bytes() >> 20
+    );
     let singles: Vec<_> = (0..2000)
         .map(|i| analyze_query(&format!("term{}", 50 + i * 7)))
         .collect();
