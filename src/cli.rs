@@ -242,8 +242,11 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 .enable_all()
                 .build()
                 .map_err(|e| format!("cannot start: {e}"))?;
-            let store = Store::open(&config.data_dir, &StoreOptions::from(&config.store))
-                .map_err(|e| e.to_string())?;
+            let options = StoreOptions {
+                serving: false,
+                ..StoreOptions::from(&config.store)
+            };
+            let store = Store::open(&config.data_dir, &options).map_err(|e| e.to_string())?;
             let result = runtime.block_on(admin::execute(&store, request));
             store.close(std::time::Duration::from_secs(5));
             result?

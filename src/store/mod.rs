@@ -276,6 +276,13 @@ pub struct StoreOptions {
     /// `Some` to keep the data in this PostgreSQL database (`[store] backend = "postgres"`)
     /// instead of the file in the data directory.
     pub postgres: Option<pg::PgSettings>,
+    /// Open as a serving replica: on PostgreSQL, load the search index and follow the change
+    /// feed. A command of the CLI needs neither (it reads and writes the database, and no
+    /// query of its uses the index): without them it starts in milliseconds, however large
+    /// the corpus, and is not counted among the replicas sharing the rate limits. (redb
+    /// always loads its index: closing the store writes the index snapshot the server
+    /// starts from.)
+    pub serving: bool,
 }
 
 impl Default for StoreOptions {
@@ -295,6 +302,7 @@ impl From<&crate::config::StoreConfig> for StoreOptions {
         StoreOptions {
             cache_bytes: config.cache_mib as usize * 1024 * 1024,
             postgres,
+            serving: true,
         }
     }
 }
@@ -483,7 +491,7 @@ impl Store {
     pub fn open(data_dir: &Path, options: &StoreOptions) -> Result<Store, OpenError> {
         create_private_dir(data_dir)?;
         if let Some(settings) = &options.postgres {
-            return Store::open_postgres(data_dir, settings.clone());
+            return Store::open_postgres(data_dir, settings.clone(), options.serving);
         }
         let path = data_dir.join(DB_FILE);
         let db = Database::builder()
@@ -509,7 +517,11 @@ impl Store {
 
     /// `open` on PostgreSQL: connects, brings the SQL schema to this binary's version
     /// (`pg::open`), then does what every open does, on the shared database.
-    fn open_postgres(data_dir: &Path, settings: pg::PgSettings) -> Result<Store, OpenError> {
+    fn open_postgres(
+        data_dir: &Path,
+        settings: pg::PgSettings,
+        serving: bool,
+    ) -> Result<Store, OpenError> {
         // `pg::open` drives the pool with tokio's `block_on`, which refuses to run on a thread
         // of another runtime (`serve` opens the store from one): on a thread of its own.
         let (pool, from) = std::thread::spawn(move || {
@@ -525,10 +537,14 @@ impl Store {
         // The feed position is taken before the state is loaded: a change in between is
         // applied again, which is harmless.
         let index = search::Index::default();
-        corpus::load_index(&engine, &index)?;
+        if serving {
+            corpus::load_index(&engine, &index)?;
+        }
         let store = Store::start(data_dir, None, Some(pool.clone()), PathBuf::new(), 0, index)?;
-        let listener = replica::follow(&store.shared, &pool, from)?;
-        *store.shared.feed.lock().unwrap_or_else(|p| p.into_inner()) = Some(listener);
+        if serving {
+            let listener = replica::follow(&store.shared, &pool, from)?;
+            *store.shared.feed.lock().unwrap_or_else(|p| p.into_inner()) = Some(listener);
+        }
         Ok(store)
     }
 

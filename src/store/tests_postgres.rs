@@ -243,3 +243,55 @@ fn ranges_read_the_same_rows_on_both_engines() {
     assert_eq!(seen, tenants.len() * starts.len() * ids.len());
     assert_eq!(table.len().unwrap(), seen as u64);
 }
+
+/// A command of the CLI opens the store without serving: it neither loads the search index
+/// nor follows the change feed, so it starts at once and is not counted as a replica.
+#[test]
+fn a_store_opened_for_a_command_neither_indexes_nor_follows_the_feed() {
+    use crate::domain::NewCorpus;
+
+    let dir = tempfile::tempdir().unwrap();
+    let replica = Store::open(dir.path(), &test_options(dir.path())).unwrap();
+    let command_dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        replica.create_tenant("acme", "Acme").await.unwrap();
+        replica
+            .create_corpus(
+                "acme",
+                NewCorpus {
+                    title: "Refunds".into(),
+                    content: "Refunds within 30 days.".into(),
+                    segment: None,
+                    priority: 5,
+                    tags: vec![],
+                    summary: None,
+                    is_active: true,
+                },
+            )
+            .await
+            .unwrap();
+    });
+    let command = Store::open(
+        command_dir.path(),
+        &StoreOptions {
+            serving: false,
+            ..test_options(dir.path())
+        },
+    )
+    .unwrap();
+    assert_eq!(replica.shared.index.tenant_len("acme"), 1);
+    assert_eq!(command.shared.index.tenant_len("acme"), 0);
+    assert!(command.shared.feed.lock().unwrap().is_none());
+    assert!(replica.shared.feed.lock().unwrap().is_some());
+    // It reads and writes the database all the same.
+    runtime.block_on(async {
+        assert!(command.get_tenant("acme").await.unwrap().is_some());
+        // Only the replica follows the feed: once its connections are up, one is counted.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert_eq!(replica.live_replicas().await, Some(1));
+    });
+}
