@@ -407,6 +407,16 @@ fn a_database_outage_is_answered_503_and_recovered_without_restarts() {
         std::thread::sleep(Duration::from_millis(1100));
     }
     assert_eq!(b.get("/tenants/acme/corpus", "ak_not_a_token").status, 401);
+    // C, which wrote nothing, learns it from its change feed, whose catch-up gets no answer
+    // either: the feed gives its connection up rather than waiting forever.
+    within(
+        Duration::from_secs(8),
+        "/health degraded on C while the database hangs",
+        || {
+            let r = c.get("/health", "");
+            r.status == 503 && r.text.contains("unreachable")
+        },
+    );
     drop(thaw_on_panic);
     cluster.thaw();
     let mut written = String::new();
@@ -429,6 +439,17 @@ fn a_database_outage_is_answered_503_and_recovered_without_restarts() {
         a.search_ids("shop").contains(&written) && c.search_ids("shop").contains(&written)
     });
     println!("replicas: recovery after a hung database came back: writes {recovered:?}");
+    // Healthy again everywhere, without another write through A or C: their feeds
+    // reconnected to the database that came back.
+    within(
+        Duration::from_secs(10),
+        "/health ok on all three after the thaw",
+        || {
+            [&a, &b, &c]
+                .iter()
+                .all(|s| s.get("/health", "").status == 200)
+        },
+    );
 }
 
 /// Thaws a frozen cluster if the test fails while it is frozen, so the replicas' drop and

@@ -91,6 +91,7 @@ pub(super) fn follow(
     let options = feed::ListenerOptions {
         poll_every: POLL_EVERY,
         backoff: (RETRY_FIRST, RETRY_MAX),
+        answer_within: pool.settings().answer_within(),
         ..feed::ListenerOptions::default()
     };
     feed::spawn_event_listener(pool, from, options, move |event| {

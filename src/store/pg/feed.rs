@@ -166,6 +166,10 @@ pub struct ListenerOptions {
     pub listen: bool,
     /// First and largest wait before reconnecting after a lost connection (doubling between).
     pub backoff: (Duration, Duration),
+    /// How long connecting (with LISTEN) or one catch-up query may go unanswered before the
+    /// connection is given up and made anew. A database that hangs with its sockets open (a
+    /// frozen host) otherwise holds the listener forever, still taken for connected.
+    pub answer_within: Duration,
 }
 
 impl Default for ListenerOptions {
@@ -175,6 +179,7 @@ impl Default for ListenerOptions {
             batch: 1000,
             listen: true,
             backoff: (Duration::from_millis(100), Duration::from_secs(5)),
+            answer_within: Duration::from_secs(35),
         }
     }
 }
@@ -353,7 +358,18 @@ async fn session<F: FnMut(Event)>(
     stop: &mut watch::Receiver<bool>,
     backoff: &mut Duration,
 ) -> Result<(), PgError> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+    let unanswered = || {
+        PgError::Unavailable(format!(
+            "the feed's database gave no answer within {} ms",
+            options.answer_within.as_millis()
+        ))
+    };
+    // The connect timeout of `config` bounds the TCP connect only, not the start-up
+    // exchange a frozen server never answers.
+    let (client, mut connection) =
+        tokio::time::timeout(options.answer_within, config.connect(NoTls))
+            .await
+            .map_err(|_| unanswered())??;
     // The connection's socket is read by this task, which passes notifications on; it ends
     // (dropping `wake`) when the connection does.
     let (wake, mut woken) = mpsc::unbounded_channel::<()>();
@@ -373,9 +389,17 @@ async fn session<F: FnMut(Event)>(
             }
         }
     }));
-    if options.listen
-        && let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")).await
-    {
+    let listen = async {
+        if options.listen {
+            client.batch_execute(&format!("LISTEN {CHANNEL}")).await
+        } else {
+            Ok(())
+        }
+    };
+    let listened = tokio::time::timeout(options.answer_within, listen)
+        .await
+        .map_err(|_| unanswered())?;
+    if let Err(e) = listened {
         // A database that answers LISTEN with an error lacks it (CockroachDB): poll instead
         // of failing. Anything else (a lost connection) is a reason to reconnect.
         if e.as_db_error().is_none() {
@@ -396,7 +420,12 @@ async fn session<F: FnMut(Event)>(
         // notifications back in step.
         loop {
             let from = last.load(Ordering::Acquire);
-            let changes = changes_after(&client, from, options.batch).await?;
+            let changes = tokio::time::timeout(
+                options.answer_within,
+                changes_after(&client, from, options.batch),
+            )
+            .await
+            .map_err(|_| unanswered())??;
             let full = changes.len() as i64 == options.batch;
             for change in changes {
                 let seq = change.seq;
