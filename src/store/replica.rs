@@ -218,8 +218,9 @@ mod tests {
     use super::*;
     use crate::clock::Timestamp;
     use crate::config::StoreConfig;
-    use crate::domain::{Actor, NewToken, ScopeSet};
+    use crate::domain::Actor;
     use crate::store::pg::{PgSettings, test_cluster};
+    use crate::store::tests::new_token;
     use crate::store::{Store, StoreOptions};
 
     /// A store (a replica) on the test database `db`.
@@ -237,16 +238,6 @@ mod tests {
             .enable_all()
             .build()
             .unwrap()
-    }
-
-    fn new_token() -> NewToken {
-        NewToken {
-            name: "t".into(),
-            scopes: ScopeSet::all(),
-            hash: "ab".repeat(32),
-            prefix: "ak_x".into(),
-            expires_at: None,
-        }
     }
 
     /// The window the shared order closes: the feed thread reads a token's row, a local

@@ -504,7 +504,7 @@ mod tests {
     use serde_json::{Map, Value, json};
 
     use super::*;
-    use crate::domain::{Channel, Exchange, Metadata, NewConversation, NewTool, VisitorType};
+    use crate::domain::NewTool;
     use crate::store::{Recorded, StoreOptions};
 
     fn run<F: std::future::Future>(f: F) -> F::Output {
@@ -571,23 +571,7 @@ mod tests {
             store.create_tenant("acme", "Acme").await.unwrap();
             let plain = tool(&store, ToolType::SubmitForm, true, false).await;
             let hooked = tool(&store, ToolType::SubmitForm, true, true).await;
-            let exchange = Exchange {
-                start: NewConversation {
-                    session_id: "s1".into(),
-                    segment: "general".into(),
-                    channel: Channel::Api,
-                    visitor_type: VisitorType::Human,
-                    agent_model: None,
-                    visitor_id: None,
-                    metadata: Metadata::default(),
-                },
-                user_message: "hi".into(),
-                user_at: Timestamp::now(),
-                reply: "hello".into(),
-                outcome: Default::default(),
-                max_messages: 1000,
-                tools: Default::default(),
-            };
+            let exchange = crate::store::tests::exchange("s1");
             let Recorded::Stored(conversation) = store
                 .record_exchange("acme", exchange.clone())
                 .await

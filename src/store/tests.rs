@@ -48,7 +48,20 @@ fn entry(title: &str, segment: Option<&str>) -> NewCorpus {
     }
 }
 
-fn exchange(session: &str) -> Exchange {
+/// A full-access token of hash "abab...", named "t".
+pub(super) fn new_token() -> crate::domain::NewToken {
+    crate::domain::NewToken {
+        name: "t".into(),
+        scopes: crate::domain::ScopeSet::all(),
+        hash: "ab".repeat(32),
+        prefix: "ak_x".into(),
+        expires_at: None,
+    }
+}
+
+/// A one-message exchange of session `session` (shared with the PostgreSQL-only and
+/// submissions tests).
+pub(super) fn exchange(session: &str) -> Exchange {
     Exchange {
         start: NewConversation {
             session_id: session.into(),
@@ -507,23 +520,13 @@ fn schema_one_is_upgraded() {
 
 #[test]
 fn sessions_touch_expire_and_end_with_their_token() {
-    use crate::domain::{NewToken, ScopeSet, Session};
+    use crate::domain::{ScopeSet, Session};
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     run(async {
         store.create_tenant("acme", "Acme").await.unwrap();
         let token = store
-            .create_token(
-                "acme",
-                NewToken {
-                    name: "t".into(),
-                    scopes: ScopeSet::all(),
-                    hash: "ab".repeat(32),
-                    prefix: "ak_x".into(),
-                    expires_at: None,
-                },
-                crate::domain::Actor::cli(),
-            )
+            .create_token("acme", new_token(), crate::domain::Actor::cli())
             .await
             .unwrap();
         let start = Timestamp::from_secs(1_000);

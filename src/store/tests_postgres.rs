@@ -41,29 +41,12 @@ mod suite;
 /// taken, so no batch ever has to run again (without the lock, some did every run).
 #[test]
 fn two_replicas_writing_the_same_rows_keep_every_rule() {
-    use crate::domain::{Channel, Exchange, Metadata, NewConversation, NewCorpus, VisitorType};
+    use crate::domain::NewCorpus;
     use futures_util::future::join_all;
 
     let dir = tempfile::tempdir().unwrap();
     let a = Store::open(dir.path(), &test_options(dir.path())).unwrap();
     let b = Store::open(dir.path(), &test_options(dir.path())).unwrap();
-    let exchange = || Exchange {
-        start: NewConversation {
-            session_id: "s1".into(),
-            segment: "general".into(),
-            channel: Channel::Api,
-            visitor_type: VisitorType::Human,
-            agent_model: None,
-            visitor_id: None,
-            metadata: Metadata::default(),
-        },
-        user_message: "hi".into(),
-        user_at: crate::clock::Timestamp::now(),
-        reply: "hello".into(),
-        outcome: Default::default(),
-        max_messages: 1000,
-        tools: Default::default(),
-    };
     let entry = |i: usize| NewCorpus {
         title: format!("Entry {i}"),
         content: "content".into(),
@@ -82,7 +65,7 @@ fn two_replicas_writing_the_same_rows_keep_every_rule() {
             // One session, from both replicas at once: one conversation, every message.
             let turns = (0..20).map(|i| {
                 let store = if i % 2 == 0 { &a } else { &b };
-                store.record_exchange("acme", exchange())
+                store.record_exchange("acme", suite::exchange("s1"))
             });
             let recorded = join_all(turns).await;
             let mut ids: Vec<String> = recorded
