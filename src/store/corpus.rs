@@ -14,7 +14,7 @@ use super::engine::Engine;
 use super::tables::{CORPUS, CORPUS_TERMS, META};
 use super::writer::Tx;
 use super::{
-    Effect, Store, StoreError, StoreResult, decode, encode, read_u32, segments, tenant_rows,
+    Effect, Store, StoreError, StoreResult, decode, encode, read_u32, segments, tenant_records,
     tenants,
 };
 use crate::domain::{
@@ -401,11 +401,8 @@ impl Store {
         self.read_blocking(move |store| {
             let mut entries: Vec<CorpusEntry> = store.read(|txn| {
                 let table = txn.open_table(CORPUS)?;
-                tenant_rows(&table, &tenant)?
-                    .map(|row| {
-                        let (id, bytes) = row?;
-                        decode("corpus", (&tenant, id), &bytes)
-                    })
+                tenant_records(&table, &tenant)?
+                    .map(|row| row.map(|(_, entry)| entry))
                     .collect()
             })?;
             entries.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));

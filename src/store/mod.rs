@@ -792,6 +792,19 @@ fn read_u32(bytes: &[u8]) -> StoreResult<u32> {
 }
 
 /// The rows of one tenant in a `(tenant, id)`-keyed table.
+/// The records of `tenant` in a `(tenant, id) -> JSON` table, decoded, in id order.
+fn tenant_records<'a, T: DeserializeOwned>(
+    table: &'a engine::Table<'_, (&'static str, &'static str), &'static [u8]>,
+    tenant: &'a str,
+) -> StoreResult<impl Iterator<Item = StoreResult<(String, T)>> + 'a> {
+    let name = table.name();
+    Ok(tenant_rows(table, tenant)?.map(move |row| {
+        let (id, bytes) = row?;
+        let record = decode(name, (tenant, &id), &bytes)?;
+        Ok((id, record))
+    }))
+}
+
 fn tenant_rows<'a>(
     table: &'a engine::Table<'_, (&'static str, &'static str), &'static [u8]>,
     tenant: &'a str,

@@ -5,7 +5,7 @@ use super::engine::WriteTxn;
 
 use super::tables::{SEGMENT_USAGE, SEGMENTS};
 use super::writer::Tx;
-use super::{Store, StoreError, StoreResult, decode, encode, tenant_rows, tenants};
+use super::{Store, StoreError, StoreResult, encode, tenant_records, tenants};
 use crate::clock::Timestamp;
 use crate::domain::segment::DEFAULT_SEGMENT_SLUG;
 use crate::domain::{NewSegment, Segment, SegmentPatch};
@@ -13,11 +13,8 @@ use crate::ids::new_id;
 
 fn load_all(txn: &WriteTxn, tenant: &str) -> StoreResult<Vec<Segment>> {
     let table = txn.open_table(SEGMENTS)?;
-    tenant_rows(&table, tenant)?
-        .map(|row| {
-            let (id, bytes) = row?;
-            decode("segments", (tenant, id), &bytes)
-        })
+    tenant_records(&table, tenant)?
+        .map(|row| row.map(|(_, segment)| segment))
         .collect()
 }
 
@@ -115,11 +112,8 @@ impl Store {
             .read_owned(move |txn| {
                 let tenant = tenant.as_str();
                 let table = txn.open_table(SEGMENTS)?;
-                tenant_rows(&table, tenant)?
-                    .map(|row| {
-                        let (id, bytes) = row?;
-                        decode("segments", (tenant, id), &bytes)
-                    })
+                tenant_records(&table, tenant)?
+                    .map(|row| row.map(|(_, segment)| segment))
                     .collect()
             })
             .await?;

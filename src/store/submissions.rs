@@ -13,7 +13,9 @@ use super::tables::{
     WEBHOOK_SECRETS,
 };
 use super::writer::Tx;
-use super::{Store, StoreError, StoreResult, audit, decode, encode, tenant_rows, tenants};
+use super::{
+    Store, StoreError, StoreResult, audit, decode, encode, tenant_records, tenant_rows, tenants,
+};
 use crate::clock::Timestamp;
 use crate::domain::submission::{form_fields, validate_values, webhook_url};
 use crate::domain::{
@@ -113,9 +115,8 @@ pub(super) fn remove_visitor_rows(tx: &Tx<'_>, tenant: &str, visitor: &str) -> S
     let ids: Vec<String> = {
         let table = tx.txn.open_table(SUBMISSIONS)?;
         let mut ids = Vec::new();
-        for row in tenant_rows(&table, tenant)? {
-            let (id, bytes) = row?;
-            let s: Submission = decode("submissions", (tenant, &id), &bytes)?;
+        for row in tenant_records(&table, tenant)? {
+            let (id, s): (String, Submission) = row?;
             if s.visitor_id.as_deref() == Some(visitor) {
                 ids.push(id);
             }
@@ -139,9 +140,8 @@ pub(super) fn remove_visitor_rows(tx: &Tx<'_>, tenant: &str, visitor: &str) -> S
 fn scan(txn: &ReadTxn, tenant: &str, tool_id: Option<&str>) -> StoreResult<Vec<Submission>> {
     let table = txn.open_table(SUBMISSIONS)?;
     let mut found = Vec::new();
-    for row in tenant_rows(&table, tenant)? {
-        let (id, bytes) = row?;
-        let mut s: Submission = decode("submissions", (tenant, &id), &bytes)?;
+    for row in tenant_records(&table, tenant)? {
+        let (_, mut s): (String, Submission) = row?;
         if tool_id.is_none_or(|t| t == s.tool_id) {
             link_later_conversation(txn, tenant, &mut s)?;
             found.push(s);
@@ -285,9 +285,8 @@ impl Store {
             store.read(|txn| {
                 let table = txn.open_table(SUBMISSIONS)?;
                 let mut names = BTreeSet::new();
-                for row in tenant_rows(&table, &tenant)? {
-                    let (id, bytes) = row?;
-                    let s: Submission = decode("submissions", (&tenant, &id), &bytes)?;
+                for row in tenant_records(&table, &tenant)? {
+                    let (_, s): (String, Submission) = row?;
                     if tool_id.as_deref().is_none_or(|t| t == s.tool_id) {
                         names.extend(s.values.into_keys());
                     }

@@ -2,7 +2,7 @@
 
 use super::tables::TOOLS;
 use super::writer::Tx;
-use super::{Store, StoreError, StoreResult, decode, encode, segments, tenant_rows, tenants};
+use super::{Store, StoreError, StoreResult, decode, encode, segments, tenant_records, tenants};
 use crate::domain::{NewTool, Tool, ToolPatch};
 use crate::ids::new_id;
 
@@ -61,11 +61,8 @@ impl Store {
             .read_owned(move |txn| {
                 let tenant = tenant.as_str();
                 let table = txn.open_table(TOOLS)?;
-                tenant_rows(&table, tenant)?
-                    .map(|row| {
-                        let (id, bytes) = row?;
-                        decode("tools", (tenant, &id), &bytes)
-                    })
+                tenant_records(&table, tenant)?
+                    .map(|row| row.map(|(_, tool)| tool))
                     .collect()
             })
             .await?;

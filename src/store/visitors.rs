@@ -7,7 +7,7 @@ use super::tables::{
     VISITOR_KEYS, VISITOR_MEMORY, VISITORS,
 };
 use super::writer::Tx;
-use super::{Store, StoreError, StoreResult, decode, encode, tenant_rows, tenants};
+use super::{Store, StoreError, StoreResult, decode, encode, tenant_records, tenants};
 use crate::domain::{Conversation, MemoryFact, NewVisitor, Visitor, VisitorDetail, VisitorPatch};
 use crate::ids::new_id;
 
@@ -156,9 +156,8 @@ impl Store {
             let tenant = tenant.as_str();
             let table = txn.open_table(VISITORS)?;
             let mut matching = Vec::new();
-            for row in tenant_rows(&table, tenant)? {
-                let (id, bytes) = row?;
-                let visitor: Visitor = decode("visitors", (tenant, &id), &bytes)?;
+            for row in tenant_records(&table, tenant)? {
+                let (_, visitor): (String, Visitor) = row?;
                 let hit = needle.as_deref().is_none_or(|n| {
                     [&visitor.email, &visitor.display_name, &visitor.external_id]
                         .into_iter()

@@ -134,6 +134,11 @@ impl<'t, K: Key, V: Value> Table<'t, K, V> {
         Table { def, raw }
     }
 
+    /// The table's name, as in its definition.
+    pub fn name(&self) -> &'static str {
+        self.def.name
+    }
+
     fn decode_value(&self, bytes: Vec<u8>) -> StoreResult<ValueGuard<V>> {
         V::decode(bytes)
             .map(ValueGuard)
