@@ -690,17 +690,13 @@ impl Store {
             let client = pool.get().await?;
             pg::presence::live_replicas(&client).await
         });
-        match asked.await {
-            Ok(Ok(n)) => Some(n),
-            Ok(Err(e)) => {
-                log::debug!("counting replicas: {e}");
-                None
-            }
-            Err(e) => {
-                log::debug!("counting replicas: {e}");
-                None
-            }
-        }
+        let counted = match asked.await {
+            Ok(counted) => counted.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        counted
+            .map_err(|e| log::debug!("counting replicas: {e}"))
+            .ok()
     }
 
     /// Why writes are failing now (a full disk, say), or `None` when they work. On
