@@ -485,6 +485,20 @@ mod tests {
         })
     }
 
+    /// A listener from `from` whose changes arrive on the returned channel.
+    fn listen(
+        pool: &PgPool,
+        from: i64,
+        options: ListenerOptions,
+    ) -> (Listener, std_mpsc::Receiver<Change>) {
+        let (tx, rx) = std_mpsc::channel();
+        let listener = spawn_listener(pool, from, options, move |c| {
+            let _ = tx.send(c);
+        })
+        .unwrap();
+        (listener, rx)
+    }
+
     fn collect(rx: &std_mpsc::Receiver<Change>, n: usize) -> Vec<Change> {
         (0..n)
             .map(|i| {
@@ -561,11 +575,7 @@ mod tests {
     fn concurrent_writers_are_delivered_in_commit_order_without_gaps() {
         let db = test_cluster::database();
         let pool = migrated(&db);
-        let (tx, rx) = std_mpsc::channel();
-        let listener = spawn_listener(&pool, 0, quick(), move |c| {
-            let _ = tx.send(c);
-        })
-        .unwrap();
+        let (listener, rx) = listen(&pool, 0, quick());
         let writers: Vec<_> = (0..4)
             .map(|w| {
                 let pool = pool.clone();
@@ -610,15 +620,11 @@ mod tests {
             write(&pool, &[&format!("k{i}")]);
         }
         // Small batches: the catch-up takes several queries.
-        let (tx, rx) = std_mpsc::channel();
         let options = ListenerOptions {
             batch: 7,
             ..quick()
         };
-        let _listener = spawn_listener(&pool, 10, options, move |c| {
-            let _ = tx.send(c);
-        })
-        .unwrap();
+        let (_listener, rx) = listen(&pool, 10, options);
         let got = collect(&rx, 20);
         assert_eq!(got.first().map(|c| c.seq), Some(11));
         assert_eq!(got.last().map(|c| c.seq), Some(30));
@@ -630,11 +636,7 @@ mod tests {
     fn a_disconnected_listener_reconnects_and_converges() {
         let db = test_cluster::database();
         let pool = migrated(&db);
-        let (tx, rx) = std_mpsc::channel();
-        let listener = spawn_listener(&pool, 0, quick(), move |c| {
-            let _ = tx.send(c);
-        })
-        .unwrap();
+        let (listener, rx) = listen(&pool, 0, quick());
         write(&pool, &["before"]);
         assert_eq!(collect(&rx, 1)[0].seq, 1);
         // Cut its connection (as a network blip or a database restart would), then write
@@ -677,16 +679,12 @@ mod tests {
         // The CockroachDB mode: no LISTEN, a catch-up every poll_every.
         let db = test_cluster::database();
         let pool = migrated(&db);
-        let (tx, rx) = std_mpsc::channel();
         let options = ListenerOptions {
             listen: false,
             poll_every: Duration::from_millis(100),
             ..quick()
         };
-        let _listener = spawn_listener(&pool, 0, options, move |c| {
-            let _ = tx.send(c);
-        })
-        .unwrap();
+        let (_listener, rx) = listen(&pool, 0, options);
         pool.block_on(async {
             let mut client = pool.get().await.unwrap();
             assert!(notify_supported(&client).await.unwrap());
