@@ -94,7 +94,7 @@ fn a_full_disk_degrades_writes_only_and_recovers() {
         server.log()
     );
     assert!(
-        server.log().contains("No space left on device"),
+        server.log_shows("No space left on device"),
         "{}",
         server.log()
     );
