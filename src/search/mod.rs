@@ -8,6 +8,7 @@
 //! * [`index`]: BM25 index per tenant ([`TenantIndex`]) and the thread-safe
 //!   registry of tenants ([`Index`]).
 //! * [`passage`]: the most relevant excerpt of an entry for a query.
+//! * [`semantic`]: static sentence embeddings (WordLlama), for paraphrases.
 //!
 //! The store is the source of truth; this module never does I/O.
 
@@ -17,6 +18,7 @@ pub mod index;
 pub mod lang;
 pub mod passage;
 pub mod query;
+pub mod semantic;
 mod stopwords;
 pub mod tokenize;
 
