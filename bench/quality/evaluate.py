@@ -121,10 +121,11 @@ class Server:
 
 
 def candidate_features(logged, by_id):
-    """`entry/passage/title/score/id` from the relevance log: coverages, BM25 score, entry."""
-    entry, passage, title, score, entry_id = logged.split("/", 4)
+    """`entry/passage/title/score/similarity/id` from the relevance log: coverages, BM25 score,
+    similarity in meaning, entry."""
+    entry, passage, title, score, similarity, entry_id = logged.split("/", 5)
     key, lang = by_id.get(entry_id, ("?", "?"))
-    return [float(entry), float(passage), float(title), float(score), key, lang]
+    return [float(entry), float(passage), float(title), float(score), key, lang, float(similarity)]
 
 
 def run_ours(binary, entries, questions):

@@ -6,13 +6,18 @@
 //!
 //! ```text
 //! relevance = 0.4 · coverage(entry) + 0.4 · coverage(best passage) + 0.2 · coverage(title)
+//!           + 1.0 · similarity
 //! ```
 //!
 //! where coverage is the idf-weighted share of the question's content words present (a word
 //! the corpus lacks entirely, "pizza", weighs as much as its most specific word; stopwords
 //! nothing; a typo-corrected word counts 0.6). The passage part is proximity: the words must
 //! meet in the few sentences quoted, not be scattered over a long entry; the title part
-//! rewards the entry written about the question. The corpus answers when the best entry's
+//! rewards the entry written about the question. Similarity is meaning: how much closer the
+//! entry's vector is to the question's than the average entry's (`search::semantic`), which
+//! finds paraphrases that share no word with their answer ("log out of the shell" / "How to
+//! leave the command prompt"); the index adds the entries closest in meaning to the lexical
+//! candidates. The corpus answers when the best entry's
 //! relevance reaches the tenant's threshold ([`Sensitivity`]). *Which* entry answers is then
 //! an ordering among the candidates that reach at least [`ANSWER_FLOOR`] of the threshold,
 //! weighted towards the title: the entry written about the question often quotes fewer of
@@ -34,16 +39,24 @@ pub const MAX_SOURCES: usize = 3;
 const SECONDARY_SHARE: f32 = 0.6;
 /// Minimum relevance at the default sensitivity, calibrated on bench/quality (main set):
 /// the lowest value that keeps off-topic questions declined while in-domain paraphrases pass.
-pub const DEFAULT_MIN_RELEVANCE: f32 = 0.47;
-/// Parts of relevance: the entry as a whole, the quoted passage (proximity) and the title.
+pub const DEFAULT_MIN_RELEVANCE: f32 = 0.67;
+/// The same for a question without a meaning vector (no text the model has tokens for), when
+/// relevance is the words' part alone: calibrated the same way before meaning existed.
+pub const LEXICAL_MIN_RELEVANCE: f32 = 0.47;
+/// Parts of relevance: the entry as a whole, the quoted passage (proximity), the title and
+/// the meaning.
 const WEIGHT_ENTRY: f32 = 0.4;
 const WEIGHT_PASSAGE: f32 = 0.4;
 const WEIGHT_TITLE: f32 = 0.2;
+const WEIGHT_MEANING: f32 = 1.0;
 /// Weights of relevance and of the title's share of the question (the rest: the BM25 score
 /// relative to the best) when ordering relevant entries: an entry whose title names the
 /// question is usually the one written to answer it.
 const RANK_RELEVANCE: f32 = 0.45;
 const RANK_TITLE: f32 = 0.4;
+/// Weight of meaning in that ordering, on top of its share in relevance: between entries
+/// sharing the question's words, the one about the question answers.
+const RANK_MEANING: f32 = 0.75;
 /// Once the question is known to be answerable, an entry may answer it with this share of
 /// the threshold (its title then usually names the question); "See also" entries still need
 /// the full threshold.
@@ -67,14 +80,20 @@ impl Default for Sensitivity {
 }
 
 impl Sensitivity {
-    /// The relevance an entry needs to be quoted.
-    pub fn min_relevance(self) -> f32 {
+    /// The relevance an entry needs to be quoted, `by_meaning` when relevance includes
+    /// similarity in meaning (it always does for a chat question the model can read).
+    pub fn min_relevance(self, by_meaning: bool) -> f32 {
         let s = if self.0.is_finite() {
             self.0.clamp(0.0, 1.0)
         } else {
             0.5
         };
-        (DEFAULT_MIN_RELEVANCE + (0.5 - s) * SENSITIVITY_SPAN).clamp(0.05, 0.95)
+        let default = if by_meaning {
+            DEFAULT_MIN_RELEVANCE
+        } else {
+            LEXICAL_MIN_RELEVANCE
+        };
+        (default + (0.5 - s) * SENSITIVITY_SPAN).clamp(0.05, 0.95)
     }
 }
 
@@ -117,14 +136,18 @@ pub fn retrieve_with(
     request: &Retrieval<'_>,
     mut rank: impl FnMut(&Query) -> StoreResult<(Explained, Vec<CorpusEntry>)>,
 ) -> StoreResult<Vec<Retrieved>> {
-    let query = search::analyze_query(request.message).typo_tolerant();
+    let query = search::analyze_query(request.message)
+        .typo_tolerant()
+        .with_meaning_of(request.message);
     let short = request.message.split_whitespace().count() <= FOLLOW_UP_MAX_WORDS;
     if let Some(previous) = request.previous_user_message.filter(|_| short) {
         // A short message after another question is read as its continuation first ("and
         // on Sundays?"); the answer must still use something of the new message, or it
         // would only repeat the previous answer.
-        let combined =
-            search::analyze_query(&format!("{previous} {}", request.message)).typo_tolerant();
+        let text = format!("{previous} {}", request.message);
+        let combined = search::analyze_query(&text)
+            .typo_tolerant()
+            .with_meaning_of(&text);
         let own = new_positions(&combined, &query);
         if own != 0 {
             let (explained, entries) = rank(&combined)?;
@@ -185,7 +208,10 @@ fn new_positions(combined: &Query, own: &Query) -> u32 {
 
 struct Judged {
     candidate: Candidate,
+    /// Whether the entry answers: words and meaning.
     relevance: f32,
+    /// The words' part of it (entry, passage and title coverages).
+    lexical: f32,
     /// Share of the question in the best passage.
     passage: f32,
     /// Share of the question named in the entry's title.
@@ -221,8 +247,9 @@ fn weighted_share(weights: &[f32], mask: u64) -> f32 {
     covered / total
 }
 
-/// The relevance of one entry (see the module documentation) from its three coverages.
-pub fn relevance(entry: f32, passage: f32, title: f32) -> f32 {
+/// The words' part of an entry's relevance (see the module documentation), from its three
+/// coverages.
+fn lexical_relevance(entry: f32, passage: f32, title: f32) -> f32 {
     WEIGHT_ENTRY * entry + WEIGHT_PASSAGE * passage + WEIGHT_TITLE * title
 }
 
@@ -237,14 +264,19 @@ fn judge(
     // The passage holds at most the words the entry holds: when even that cannot reach the
     // floor, choosing the passage (the costly part on long entries) is skipped.
     let at_most = weighted_share(weights, u64::from(candidate.hit.matched));
-    let passage = if relevance(candidate.hit.coverage, at_most, title) < threshold * ANSWER_FLOOR {
+    let meaning = WEIGHT_MEANING * candidate.hit.similarity;
+    let passage = if lexical_relevance(candidate.hit.coverage, at_most, title) + meaning
+        < threshold * ANSWER_FLOOR
+    {
         at_most
     } else {
         let window = search::passage(&candidate.entry.content, query, max_chars).matched;
         weighted_share(weights, window)
     };
+    let lexical = lexical_relevance(candidate.hit.coverage, passage, title);
     Judged {
-        relevance: relevance(candidate.hit.coverage, passage, title),
+        relevance: lexical + meaning,
+        lexical,
         passage,
         title,
         lang: None,
@@ -277,7 +309,7 @@ pub fn select(
     max_chars: usize,
     sensitivity: Sensitivity,
 ) -> Vec<Retrieved> {
-    let threshold = sensitivity.min_relevance();
+    let threshold = sensitivity.min_relevance(query.meaning().is_some());
     let mut judged: Vec<Judged> = candidates
         .into_iter()
         .map(|candidate| judge(query, weights, candidate, max_chars, threshold))
@@ -288,11 +320,12 @@ pub fn select(
             .iter()
             .map(|j| {
                 format!(
-                    "{:.3}/{:.3}/{:.3}/{:.3}/{}",
+                    "{:.3}/{:.3}/{:.3}/{:.3}/{:.3}/{}",
                     j.candidate.hit.coverage,
                     j.passage,
                     j.title,
                     j.candidate.hit.score,
+                    j.candidate.hit.similarity,
                     j.candidate.entry.id
                 )
             })
@@ -316,10 +349,11 @@ pub fn select(
         .map(|j| j.candidate.hit.score)
         .fold(0.0, f32::max);
     let rank = |j: &Judged| {
-        RANK_RELEVANCE * j.relevance
+        RANK_RELEVANCE * j.lexical
             + RANK_TITLE * j.title
             + (1.0 - RANK_RELEVANCE - RANK_TITLE) * j.candidate.hit.score
                 / top_score.max(f32::MIN_POSITIVE)
+            + RANK_MEANING * j.candidate.hit.similarity
     };
     // Between entries that rank exactly alike (an untranslated copy of a page in the other
     // language's part of the site), the one written first is the original.
@@ -369,7 +403,9 @@ pub fn select(
         let hit = &judged.candidate.hit;
         let adds_nothing = hit.matched & !primary_matched == 0;
         let conflicts = judged.candidate.entry.priority < primary_priority && adds_nothing;
-        let other_language = primary_lang.is_some() && judged.lang != primary_lang;
+        // Unknown (a short entry gives no evidence) is no other language.
+        let other_language =
+            primary_lang.is_some() && judged.lang.is_some() && judged.lang != primary_lang;
         let weak = hit.score < primary_score * SECONDARY_SHARE && overriding.is_none();
         if conflicts || other_language || weak || judged.relevance < threshold {
             continue;
@@ -441,7 +477,7 @@ mod tests {
                 priority: e.priority,
                 created_us: e.created_at.micros(),
             };
-            (meta, search::analyze_doc(&e.title, &e.content, &e.tags))
+            (meta, search::analyze_entry(&e.title, &e.content, &e.tags))
         }));
         let request = Retrieval {
             tenant: "t",
@@ -663,9 +699,13 @@ mod tests {
 
     #[test]
     fn sensitivity_moves_the_threshold() {
-        assert!(Sensitivity(0.0).min_relevance() > Sensitivity::default().min_relevance());
-        assert!(Sensitivity(1.0).min_relevance() < Sensitivity::default().min_relevance());
-        assert_eq!(Sensitivity(f32::NAN).min_relevance(), DEFAULT_MIN_RELEVANCE);
+        for by_meaning in [true, false] {
+            let default = Sensitivity::default().min_relevance(by_meaning);
+            assert!(Sensitivity(0.0).min_relevance(by_meaning) > default);
+            assert!(Sensitivity(1.0).min_relevance(by_meaning) < default);
+        }
+        assert_eq!(Sensitivity(f32::NAN).min_relevance(true), DEFAULT_MIN_RELEVANCE);
+        assert_eq!(Sensitivity(f32::NAN).min_relevance(false), LEXICAL_MIN_RELEVANCE);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Tests of the analysis pipeline (tokenise, language, stem, fold, codec).
 
-use super::codec::FORMAT_V2;
+use super::codec::FORMAT_V3;
 use super::lang::{Lang, detect_lang};
 use super::tokenize::{fold, for_each_token};
 use super::*;
@@ -239,9 +239,10 @@ fn decode_rejects_other_versions_and_garbage() {
     );
     // A count far beyond the payload must fail before allocating.
     let forged = [
-        FORMAT_V2,
+        FORMAT_V3,
         ANALYZER_VERSION as u8,
         1,
+        0,
         0xff,
         0xff,
         0xff,
@@ -260,7 +261,8 @@ fn decode_never_panics_on_fuzzed_input() {
         seed ^= seed << 17;
         seed
     };
-    let valid = analyze_doc(
+    // With a meaning vector, so its marker and bytes are fuzzed too.
+    let valid = analyze_entry(
         "Élève café",
         "Remboursement des frais de scolarité et du cœur du café.",
         &["tag".to_owned()],
@@ -283,7 +285,7 @@ fn decode_never_panics_on_fuzzed_input() {
         let len = (next() % 64) as usize;
         let mut random: Vec<u8> = (0..len).map(|_| next() as u8).collect();
         if let Some(first) = random.first_mut() {
-            *first = FORMAT_V2;
+            *first = FORMAT_V3;
         }
         if random.len() > 1 {
             random[1] = ANALYZER_VERSION as u8;

@@ -4,27 +4,36 @@ use std::fmt;
 
 use super::document::{ANALYZER_VERSION, AnalyzedDoc, Entry};
 use super::lang::Lang;
+use super::semantic::Packed;
 use super::tokenize::MAX_TERM_BYTES;
 
 /// Serialisation format of [`AnalyzedDoc::encode`] (independent from the
 /// analyzer version so either can change alone).
-/// Version 2 added the entry's language byte.
-pub(super) const FORMAT_V2: u8 = 2;
+/// Version 2 added the entry's language byte, version 3 its meaning vector.
+pub(super) const FORMAT_V3: u8 = 3;
 
 impl AnalyzedDoc {
     /// Compact binary form: format byte, analyzer version, language byte
-    /// (0 none, 1 English, 2 French), length, term
+    /// (0 none, 1 English, 2 French), meaning byte (0 none, 1 followed by the
+    /// packed vector), length, term
     /// count, then per term (sorted) the prefix shared with the previous
     /// term, the remaining suffix bytes and `tf << 1 | tag`, all LEB128.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 + self.text.len() / 2 + self.entries.len() * 4);
-        out.push(FORMAT_V2);
+        out.push(FORMAT_V3);
         put_varint(&mut out, u64::from(ANALYZER_VERSION));
         out.push(match self.lang {
             None | Some(Lang::Both) => 0,
             Some(Lang::English) => 1,
             Some(Lang::French) => 2,
         });
+        match &self.meaning {
+            None => out.push(0),
+            Some(meaning) => {
+                out.push(1);
+                meaning.write(&mut out);
+            }
+        }
         put_varint(&mut out, u64::from(self.length));
         put_varint(&mut out, self.entries.len() as u64);
         let mut previous = "";
@@ -50,7 +59,7 @@ impl AnalyzedDoc {
     pub fn decode(bytes: &[u8]) -> Result<AnalyzedDoc, DecodeError> {
         let mut r = Reader { buf: bytes, pos: 0 };
         let format = r.byte()?;
-        if format != FORMAT_V2 {
+        if format != FORMAT_V3 {
             return Err(DecodeError::UnknownFormat(format));
         }
         let version = r.varint_u32()?;
@@ -62,6 +71,14 @@ impl AnalyzedDoc {
             1 => Some(Lang::English),
             2 => Some(Lang::French),
             _ => return Err(DecodeError::Corrupt("unknown language")),
+        };
+        let meaning = match r.byte()? {
+            0 => None,
+            1 => Some(
+                Packed::read(r.take(Packed::BYTES)?)
+                    .ok_or(DecodeError::Corrupt("meaning vector"))?,
+            ),
+            _ => return Err(DecodeError::Corrupt("unknown meaning marker")),
         };
         let length = r.varint_u32()?;
         let count = r.varint_usize()?;
@@ -135,6 +152,7 @@ impl AnalyzedDoc {
             entries,
             length,
             lang,
+            meaning,
         })
     }
 }

@@ -8,7 +8,8 @@
 //! * [`index`]: BM25 index per tenant ([`TenantIndex`]) and the thread-safe
 //!   registry of tenants ([`Index`]).
 //! * [`passage`]: the most relevant excerpt of an entry for a query.
-//! * [`semantic`]: static sentence embeddings (WordLlama), for paraphrases.
+//! * [`semantic`]: a static embedding model, so a question can find an entry it shares no
+//!   word with ("log out of the shell" / "How to leave the command prompt").
 //!
 //! The store is the source of truth; this module never does I/O.
 
@@ -30,7 +31,7 @@ mod analysis_tests;
 pub(crate) type FastMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::RandomState>;
 
 pub use codec::DecodeError;
-pub use document::{ANALYZER_VERSION, AnalyzedDoc, analyze_doc};
+pub use document::{ANALYZER_VERSION, AnalyzedDoc, analyze_doc, analyze_entry};
 pub use index::{DocMeta, Explained, Hit, Index, SegmentFilter, TenantIndex};
 pub use lang::{Lang, detect_lang, visitor_lang};
 pub use passage::{Passage, best_passage, passage};

@@ -67,8 +67,9 @@ fn can_start(text: &str, line_start: bool) -> bool {
 /// starting at a matching sentence and extended with following sentences
 /// while they fit. If the best match is a sentence longer than `max_chars`,
 /// the part around its first matching word is cut at word boundaries with
-/// "…" marking the cuts. Without any match, the start of the content is
-/// returned, cut at a word boundary.
+/// "…" marking the cuts. Without any match (an entry found by meaning), its
+/// first sentences are returned, as many as a window holds, or the start of
+/// the content cut at a word boundary.
 pub fn best_passage(content: &str, query: &Query, max_chars: usize) -> String {
     passage(content, query, max_chars).text
 }
@@ -89,7 +90,8 @@ pub fn passage(content: &str, query: &Query, max_chars: usize) -> Passage {
         return Passage::default();
     }
     let sentences = score_sentences(content, query);
-    let Some(best) = best_window(&sentences, max_chars) else {
+    let best = best_window(&sentences, max_chars).or_else(|| leading_window(&sentences, max_chars));
+    let Some(best) = best else {
         return Passage {
             text: truncate_at_word(strip_markup(content), max_chars),
             matched: 0,
@@ -239,6 +241,22 @@ fn split_sentences(text: &str) -> Vec<Sentence> {
         });
     }
     sentences
+}
+
+/// The first sentences (from the first that can start a passage), as many as a window holds
+/// within the budget: what an entry says first is what it is about.
+fn leading_window(sentences: &[Sentence], max_chars: usize) -> Option<Window> {
+    let first = sentences.iter().position(|s| s.can_start)?;
+    let start = sentences[first].char_start;
+    let last = sentences
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(MAX_WINDOW_SENTENCES)
+        .take_while(|(_, s)| s.char_end - start <= max_chars)
+        .last()?
+        .0;
+    Some(Window::Sentences(first, last))
 }
 
 fn best_window(sentences: &[Sentence], max_chars: usize) -> Option<Window> {
@@ -440,11 +458,9 @@ mod tests {
             passage,
             "Delivery to Belgium costs five euros. Returns are free."
         );
+        // No match: the leading whole sentences that fit, never a cut one.
         let passage = best_passage(content, &analyze_query("livraison"), 60);
-        assert_eq!(
-            passage,
-            "Our shop sells shoes. Delivery is free in France. Delivery…"
-        );
+        assert_eq!(passage, "Our shop sells shoes. Delivery is free in France.");
     }
 
     #[test]
@@ -478,6 +494,12 @@ mod tests {
         );
         assert_eq!(best_passage(content, &analyze_query("x"), 1000), content);
         assert_eq!(best_passage(content, &analyze_query("x"), 0), "");
+        // An entry found by meaning alone is quoted by its first sentences, not all of it.
+        let long = "One. Two is here. Three. Four is more. Five.";
+        assert_eq!(
+            best_passage(long, &analyze_query("unrelated"), 1000),
+            "One. Two is here. Three."
+        );
         assert_eq!(best_passage("", &analyze_query("alpha"), 10), "");
     }
 

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use super::lang::{Lang, evidence};
+use super::semantic::{self, Vector};
 use super::stopwords::{IN_ENGLISH, IN_FRENCH, lists};
 use super::tokenize::{for_each_token, token_variants};
 
@@ -77,10 +78,12 @@ impl QueryTerm {
 }
 
 /// An analysed search query (see [`analyze_query`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Query {
     terms: Vec<QueryTerm>,
     lang: Option<Lang>,
+    /// What the question means, when the index should also find entries by meaning.
+    meaning: Option<Box<Vector>>,
 }
 
 impl Query {
@@ -104,6 +107,26 @@ impl Query {
         self
     }
 
+    /// The same query also looking for entries about `text` that share none of its words
+    /// (chat questions; a search box lists entries containing the words).
+    pub fn with_meaning_of(self, text: &str) -> Query {
+        match semantic::embed(text) {
+            Some(vector) => self.with_meaning(vector),
+            None => self,
+        }
+    }
+
+    /// The same query with this meaning vector (see [`with_meaning_of`](Self::with_meaning_of)).
+    pub fn with_meaning(mut self, vector: Vector) -> Query {
+        self.meaning = Some(Box::new(vector));
+        self
+    }
+
+    /// The question's meaning vector (see [`with_meaning_of`](Self::with_meaning_of)).
+    pub fn meaning(&self) -> Option<&Vector> {
+        self.meaning.as_deref()
+    }
+
     /// The same query where position i also matches `extra[i]` (the index's
     /// typo corrections), so passages are chosen for the corrected words.
     pub fn with_corrections(&self, extra: &[Vec<String>]) -> Query {
@@ -121,7 +144,11 @@ impl Query {
 
     /// A query of explicit positions (tests and synthetic queries).
     pub fn from_terms(terms: Vec<QueryTerm>, lang: Option<Lang>) -> Self {
-        Query { terms, lang }
+        Query {
+            terms,
+            lang,
+            meaning: None,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -302,5 +329,6 @@ pub fn analyze_query(text: &str) -> Query {
             })
             .collect(),
         lang: evidence(text),
+        meaning: None,
     }
 }

@@ -30,7 +30,7 @@ const UPDATE_ATTEMPTS: usize = 16;
 /// listing but no search or chat can find it.
 fn analyze(entry_title: &str, content: &str, tags: &[String], active: bool) -> Arc<AnalyzedDoc> {
     match active {
-        true => Arc::new(search::analyze_doc(entry_title, content, tags)),
+        true => Arc::new(search::analyze_entry(entry_title, content, tags)),
         false => Arc::new(AnalyzedDoc::default()),
     }
 }

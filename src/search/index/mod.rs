@@ -40,6 +40,7 @@
 
 mod dict;
 mod listing;
+mod meaning;
 mod registry;
 mod scoring;
 mod snapshot;
@@ -52,6 +53,7 @@ use std::sync::Arc;
 use super::document::AnalyzedDoc;
 use dict::TermDict;
 use listing::Chronicle;
+use meaning::Meanings;
 pub use registry::{Index, read_lock, write_lock};
 pub use scoring::Explained;
 
@@ -119,6 +121,9 @@ pub struct Hit {
     pub coverage: f32,
     /// Bit i set when the document contains query position i.
     pub matched: u32,
+    /// How much more this document is about the question than the average one (see
+    /// `meaning.rs`); 0 unless the query carries a meaning vector.
+    pub similarity: f32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,6 +205,7 @@ pub struct TenantIndex {
     slot_priority: Vec<u8>,
     slot_created: Vec<i64>,
     slot_lang: Vec<Option<Lang>>,
+    meanings: Meanings,
     dead: usize,
     live_length: u64,
 
@@ -239,7 +245,7 @@ impl TenantIndex {
                 index.flush(&mut pending);
                 index.compact();
             }
-            let Some(slot) = index.add_slot(meta, doc.length(), doc.lang()) else {
+            let Some(slot) = index.add_slot(meta, &doc) else {
                 continue;
             };
             for (term, tf, tag) in doc.terms() {
@@ -316,7 +322,7 @@ impl TenantIndex {
         if self.slot_id.len() >= MAX_SLOTS {
             self.compact();
         }
-        let Some(slot) = self.add_slot(meta, doc.length(), doc.lang()) else {
+        let Some(slot) = self.add_slot(meta, doc) else {
             return;
         };
         for (term, tf, tag) in doc.terms() {
@@ -336,10 +342,12 @@ impl TenantIndex {
 
     /// Registers a new slot for a document whose id is not in the index.
     /// Slot arrays are extended before any posting can point at the slot.
-    fn add_slot(&mut self, meta: DocMeta, length: u32, lang: Option<Lang>) -> Option<u32> {
+    fn add_slot(&mut self, meta: DocMeta, doc: &AnalyzedDoc) -> Option<u32> {
         if self.slot_id.len() >= MAX_SLOTS {
             return None;
         }
+        let (length, lang) = (doc.length(), doc.lang());
+        self.meanings.push(doc.meaning().copied(), lang);
         let slot = self.slot_id.len() as u32;
         let id: Arc<str> = Arc::from(meta.id);
         let segment = match meta.segment {
@@ -397,6 +405,7 @@ impl TenantIndex {
             }
         }
         self.slot_id[slot] = None;
+        self.meanings.tombstone(slot, self.slot_lang[slot]);
         self.live_length = self
             .live_length
             .saturating_sub(u64::from(self.slot_len[slot]));
@@ -440,6 +449,8 @@ impl TenantIndex {
         retain_live(&mut self.slot_priority, &remap);
         retain_live(&mut self.slot_created, &remap);
         retain_live(&mut self.slot_lang, &remap);
+        self.meanings.retain(|slot| remap[slot] != REMOVED);
+        self.meanings.recount(&self.slot_lang);
         self.slot_id.retain(Option::is_some);
         for slot in self.by_id.values_mut() {
             *slot = remap[*slot as usize];
@@ -493,6 +504,7 @@ impl TenantIndex {
         self.slot_priority.shrink_to_fit();
         self.slot_created.shrink_to_fit();
         self.slot_lang.shrink_to_fit();
+        self.meanings.shrink_to_fit();
         self.by_id.shrink_to_fit();
     }
 
@@ -513,7 +525,8 @@ impl TenantIndex {
             + self.slot_segment.capacity() * 4
             + self.slot_priority.capacity()
             + self.slot_created.capacity() * 8
-            + self.slot_lang.capacity();
+            + self.slot_lang.capacity()
+            + self.meanings.memory_bytes();
         let by_id = self.by_id.capacity() * (size_of::<(Arc<str>, u32)>() + 1);
         let ordered = self.newest.memory_bytes()
             + self

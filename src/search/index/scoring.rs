@@ -3,6 +3,7 @@
 use std::cmp::Ordering;
 
 use super::super::query::{Query, allowed_typos};
+use super::super::semantic::Vector;
 use super::*;
 
 #[derive(Clone, Copy)]
@@ -47,6 +48,16 @@ pub struct Explained {
 const MAX_EXPANSIONS: usize = 8;
 /// Share of its weight a position found only through a correction covers.
 const CORRECTED_COVERAGE: f32 = 0.6;
+/// Documents added to a query's hits for their meaning alone (when the query carries a
+/// meaning vector): a paraphrase shares few words with its answer, so the answer may be far
+/// down the lexical ranking or absent from it.
+const MEANING_CANDIDATES: usize = 8;
+
+/// Whether a document written in `written` suits a question asked in `asked` (either unknown
+/// suits everything).
+fn same_language(asked: Option<Lang>, written: Option<Lang>) -> bool {
+    !matches!((asked, written), (Some(a), Some(w)) if a != w)
+}
 
 impl TenantIndex {
     fn predicate(&self, filter: SegmentFilter<'_>) -> Option<SegmentPredicate> {
@@ -289,45 +300,49 @@ impl TenantIndex {
             }
         }
 
+        let final_score = |slot: u32| {
+            let s = slot as usize;
+            let lang = if same_language(query.lang(), self.slot_lang[s]) {
+                1.0
+            } else {
+                OTHER_LANGUAGE_FACTOR
+            };
+            scores[s] * priority_factor(self.slot_priority[s]) * lang
+        };
         let mut ranked: Vec<(f32, u32)> = candidates
             .iter()
-            .map(|&slot| {
-                let s = slot as usize;
-                let lang = match (query.lang(), self.slot_lang[s]) {
-                    (Some(wanted), Some(written)) if wanted != written => OTHER_LANGUAGE_FACTOR,
-                    _ => 1.0,
-                };
-                (
-                    scores[s] * priority_factor(self.slot_priority[s]) * lang,
-                    slot,
-                )
-            })
+            .map(|&slot| (final_score(slot), slot))
             .collect();
         let total = ranked.len();
         let end = offset.saturating_add(limit).min(total);
-        if offset >= end {
-            return Explained {
-                total,
-                hits: Vec::new(),
-                weights,
-                corrections: corrections_used,
-            };
-        }
         let order = |a: &(f32, u32), b: &(f32, u32)| -> Ordering {
             let (x, y) = (a.1 as usize, b.1 as usize);
             b.0.total_cmp(&a.0)
                 .then_with(|| self.slot_created[y].cmp(&self.slot_created[x]))
                 .then_with(|| self.slot_id[x].cmp(&self.slot_id[y]))
         };
-        if end < total {
+        if end < total && end > 0 {
             ranked.select_nth_unstable_by(end - 1, order);
-            ranked.truncate(end);
         }
+        ranked.truncate(end);
         ranked.sort_unstable_by(order);
+        let mut page = ranked.split_off(offset.min(ranked.len()));
+        let similarities = match query.meaning() {
+            Some(question) if offset == 0 => {
+                let lexical = page.len();
+                let found = self.add_by_meaning(question, query.lang(), predicate, &mut page);
+                for (score, slot) in page.iter_mut().skip(lexical) {
+                    *score = final_score(*slot);
+                }
+                found
+            }
+            _ => vec![0.0; page.len()],
+        };
         let weight_sum: f32 = weights.iter().sum();
-        let hits = ranked[offset..]
+        let hits = page
             .iter()
-            .map(|&(score, slot)| {
+            .zip(similarities)
+            .map(|(&(score, slot), similarity)| {
                 let matched = self.matched_positions(slot, &positions);
                 // A corrected word is a guess: it covers less than a word
                 // found as typed.
@@ -355,6 +370,7 @@ impl TenantIndex {
                         0.0
                     },
                     matched,
+                    similarity,
                 }
             })
             .collect();
@@ -364,6 +380,51 @@ impl TenantIndex {
             weights,
             corrections: corrections_used,
         }
+    }
+
+    /// Appends to `page` (the lexical hits) the [`MEANING_CANDIDATES`] live documents passing
+    /// the filter that are closest in meaning to the question and not on it yet (with a
+    /// score of 0, set by the caller), and returns every page entry's similarity.
+    /// A scan of every document's vector: about 1 ms per 100,000 documents.
+    fn add_by_meaning(
+        &self,
+        question: &Vector,
+        lang: Option<Lang>,
+        predicate: SegmentPredicate,
+        page: &mut Vec<(f32, u32)>,
+    ) -> Vec<f32> {
+        let baseline = self.meanings.baseline(question, lang);
+        let similarity = |slot: usize| {
+            let same = same_language(lang, self.slot_lang[slot]);
+            self.meanings.similarity(slot, question, baseline, same)
+        };
+        let wanted = MEANING_CANDIDATES + page.len();
+        // Best first, at most `wanted` long: a question keeps few, so insertion is cheap.
+        let mut closest: Vec<(f32, u32)> = Vec::with_capacity(wanted + 1);
+        for slot in 0..self.slot_id.len() {
+            if self.slot_id[slot].is_none() || !predicate.accepts(self.slot_segment[slot]) {
+                continue;
+            }
+            let Some(value) = similarity(slot) else {
+                continue;
+            };
+            if closest.len() == wanted && closest.last().is_some_and(|&(v, _)| v >= value) {
+                continue;
+            }
+            let at = closest.partition_point(|&(v, _)| v >= value);
+            closest.insert(at, (value, slot as u32));
+            closest.truncate(wanted);
+        }
+        let added: Vec<(f32, u32)> = closest
+            .into_iter()
+            .filter(|&(_, slot)| !page.iter().any(|&(_, s)| s == slot))
+            .take(MEANING_CANDIDATES)
+            .map(|(_, slot)| (0.0, slot))
+            .collect();
+        page.extend(added);
+        page.iter()
+            .map(|&(_, slot)| similarity(slot as usize).unwrap_or(0.0))
+            .collect()
     }
 
     /// Bit i set when the document contains a form of query position i

@@ -8,9 +8,11 @@ use std::sync::Arc;
 
 use super::super::document::ANALYZER_VERSION;
 use super::super::lang::Lang;
+use super::super::semantic::Packed;
 use super::{Chronicle, Index, Postings, SLOT_SHIFT, TenantIndex, TermDict, write_lock};
 
-const MAGIC: &[u8; 8] = b"ANIMIDX1";
+/// Version 2 added the meaning vectors.
+const MAGIC: &[u8; 8] = b"ANIMIDX2";
 
 impl Index {
     /// Every tenant's index, compacted first, framed by a format tag, the analyzer version
@@ -93,6 +95,13 @@ impl TenantIndex {
             out.push(self.slot_priority[slot]);
             out.extend_from_slice(&self.slot_created[slot].to_le_bytes());
             out.push(lang_code(self.slot_lang[slot]));
+            match self.meanings.get(slot) {
+                None => out.push(0),
+                Some(meaning) => {
+                    out.push(1);
+                    meaning.write(out);
+                }
+            }
         }
         put_u32(out, self.terms.len() as u32);
         for (term, postings) in self.postings.iter().enumerate() {
@@ -127,6 +136,12 @@ impl TenantIndex {
             let priority = r.u8()?;
             let created = i64::from_le_bytes(r.take(8)?.try_into().ok()?);
             let lang = lang_from(r.u8()?)?;
+            let meaning = match r.u8()? {
+                0 => None,
+                1 => Some(Packed::read(r.take(Packed::BYTES)?)?),
+                _ => return None,
+            };
+            index.meanings.push(meaning, lang);
             if index.by_id.insert(Arc::clone(&id), slot as u32).is_some() {
                 return None;
             }

@@ -1,5 +1,6 @@
 use super::*;
-use crate::search::{analyze_doc, analyze_query};
+use crate::search::semantic::{DIM, Packed, Vector};
+use crate::search::{Query, QueryTerm, analyze_doc, analyze_entry, analyze_query};
 
 fn meta(id: &str, segment: Option<&str>, priority: u8, created_us: i64) -> DocMeta {
     DocMeta {
@@ -932,7 +933,7 @@ fn a_snapshot_reads_back_as_the_same_index_and_damage_is_refused() {
         for (n, (title, content, segment)) in texts.iter().enumerate() {
             let id = format!("e{round:02}{n}");
             let m = meta(&id, *segment, 5 + (n as u8 % 3), round * 10 + n as i64);
-            index.upsert("acme", m, &analyze_doc(title, content, &[]));
+            index.upsert("acme", m, &analyze_entry(title, content, &[]));
         }
     }
     index.upsert(
@@ -957,6 +958,14 @@ fn a_snapshot_reads_back_as_the_same_index_and_damage_is_refused() {
             assert_eq!(
                 loaded.search("acme", &q, filter, 0, 50),
                 index.search("acme", &q, filter, 0, 50),
+                "{query}"
+            );
+            // The meaning vectors and their averages come back too.
+            let q = q.with_meaning_of(query);
+            assert!(q.meaning().is_some());
+            assert_eq!(
+                loaded.explain("acme", &q, filter, 0, 8),
+                index.explain("acme", &q, filter, 0, 8),
                 "{query}"
             );
         }
@@ -992,5 +1001,124 @@ fn a_snapshot_reads_back_as_the_same_index_and_damage_is_refused() {
         let mut damaged = bytes.clone();
         damaged[at] ^= 0x40;
         assert!(Index::from_snapshot(&damaged).is_none(), "byte {at}");
+    }
+}
+
+/// A unit vector with these components.
+fn direction(components: &[(usize, f32)]) -> Vector {
+    let mut v = [0.0; DIM];
+    for &(i, w) in components {
+        v[i] = w;
+    }
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.map(|x| x / norm)
+}
+
+/// A document of one word with a meaning vector.
+fn meant(word: &str, meaning: Vector) -> AnalyzedDoc {
+    AnalyzedDoc::from_parts([(word, 1, false)], 1).with_meaning(Some(Packed::pack(&meaning)))
+}
+
+fn one_word_question(word: &str) -> Query {
+    Query::from_terms(vec![QueryTerm::new(vec![word.to_owned()], false, 0)], None)
+}
+
+fn similarities(explained: &Explained) -> Vec<(String, f32)> {
+    let mut found: Vec<(String, f32)> = explained
+        .hits
+        .iter()
+        .map(|h| (h.id.clone(), h.similarity))
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found
+}
+
+#[test]
+fn entries_close_in_meaning_join_the_hits_measured_against_the_average() {
+    let mut index = TenantIndex::new();
+    for n in 0..4 {
+        let doc = meant(&format!("word{n}"), direction(&[(n, 1.0)]));
+        index.upsert(meta(&format!("d{n}"), None, 5, n as i64), &doc);
+    }
+    let words_only = one_word_question("word0");
+    let explained = index.explain(&words_only, SegmentFilter::Any, 0, 8);
+    assert_eq!(similarities(&explained), vec![("d0".to_owned(), 0.0)]);
+
+    // About d3, in words about d0: d3 joins the hits for its meaning alone. The average
+    // entry is a quarter along each axis, so d3 stands 0.75 above it and the others 0.25
+    // below.
+    let question = words_only.with_meaning(direction(&[(3, 1.0)]));
+    let explained = index.explain(&question, SegmentFilter::Any, 0, 8);
+    assert_eq!(
+        explained.total, 1,
+        "the count is of entries holding the words"
+    );
+    assert_eq!(explained.hits[0].id, "d0", "the lexical hits come first");
+    let found = similarities(&explained);
+    assert_eq!(found.len(), 4);
+    for (id, similarity) in &found {
+        let expected = if id == "d3" { 0.75 } else { -0.25 };
+        assert!((similarity - expected).abs() < 0.01, "{id}: {similarity}");
+    }
+    let d3 = explained.hits.iter().find(|h| h.id == "d3");
+    assert!(d3.is_some_and(|h| h.score == 0.0 && h.matched == 0 && h.coverage == 0.0));
+
+    // The segment filter applies to entries found by meaning too.
+    index.upsert(
+        meta("seg", Some("vip"), 5, 10),
+        &meant("other", direction(&[(3, 1.0)])),
+    );
+    let explained = index.explain(&question, SegmentFilter::Exact("nothing"), 0, 8);
+    assert!(explained.hits.is_empty());
+}
+
+#[test]
+fn the_average_meaning_follows_updates_removals_and_compaction() {
+    let docs: Vec<(String, AnalyzedDoc)> = (0..12)
+        .map(|n| {
+            let meaning = direction(&[(n % 5, 1.0), (5 + n % 3, 0.5)]);
+            (format!("d{n:02}"), meant(&format!("word{n}"), meaning))
+        })
+        .collect();
+    // d05 is updated to this: its old vector must leave the average.
+    let updated = meant("word5", direction(&[(9, 1.0)]));
+    // Distinct weights on every axis used, so no two entries tie at the cut.
+    let axes = [0.9, 1.0, 0.7, 0.5, 0.3, 0.2, 0.4, 0.6, 0.0, 0.15];
+    let axes: Vec<(usize, f32)> = axes.into_iter().enumerate().collect();
+    let question = one_word_question("word1").with_meaning(direction(&axes));
+    let check = |index: &TenantIndex| {
+        let mut rebuilt = TenantIndex::new();
+        for (n, (id, doc)) in docs.iter().enumerate() {
+            if index.contains(id) {
+                let doc = if id == "d05" { &updated } else { doc };
+                rebuilt.upsert(meta(id, None, 5, n as i64), doc);
+            }
+        }
+        let got = similarities(&index.explain(&question, SegmentFilter::Any, 0, 20));
+        let want = similarities(&rebuilt.explain(&question, SegmentFilter::Any, 0, 20));
+        let ids = |found: &[(String, f32)]| found.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&got), ids(&want));
+        for ((id, a), (_, b)) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-4, "{id}: {a} vs {b}");
+        }
+    };
+    // Small: compacted on every removal. Big: tombstones stay until a later compaction.
+    for mut index in [TenantIndex::new(), big_index(2_000)] {
+        for (n, (id, doc)) in docs.iter().enumerate() {
+            index.upsert(meta(id, None, 5, n as i64), doc);
+        }
+        index.remove("d03");
+        index.remove("d07");
+        index.upsert(meta("d05", None, 5, 5), &updated);
+        let explained = index.explain(&question, SegmentFilter::Any, 0, 20);
+        assert!(
+            !explained
+                .hits
+                .iter()
+                .any(|h| h.id == "d03" || h.id == "d07")
+        );
+        check(&index);
+        index.compact();
+        check(&index);
     }
 }
