@@ -6,7 +6,9 @@
 //! The config has no pre-tokenizer, so HF merges over the whole string. We split it into
 //! words instead, each a run of "▁" then the characters up to the next "▁": no vocabulary
 //! token has a "▁" after any other character, so no merge can cross such a boundary and the
-//! ids are identical (the fixture test checks this against HF), while words can be cached.
+//! ids are identical (the fixture test checks this against HF; so did a one-off comparison on
+//! 1,401 paragraphs of this repository's docs and sources: no difference), while words can be
+//! cached.
 
 use std::cell::RefCell;
 
