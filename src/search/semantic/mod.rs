@@ -23,8 +23,8 @@ pub type Vector = [f32; DIM];
 static MODEL_BYTES: &[u8] = include_bytes!("wordllama-128.bin");
 
 /// The parsed model, or `None` (logged once) when the compiled-in file is corrupt.
-fn model() -> Option<&'static Model> {
-    static MODEL: OnceLock<Option<Model>> = OnceLock::new();
+fn model() -> Option<&'static Model<'static>> {
+    static MODEL: OnceLock<Option<Model<'static>>> = OnceLock::new();
     MODEL
         .get_or_init(|| {
             Model::parse(MODEL_BYTES)

@@ -48,16 +48,16 @@ pub(super) struct Merge {
     pub merged: u16,
 }
 
-pub(super) struct Model {
-    vocab: FastMap<&'static str, u16>,
+pub(super) struct Model<'a> {
+    vocab: FastMap<&'a str, u16>,
     merges: FastMap<u32, Merge>,
     /// `<0xNN>` token of each byte, for characters outside the vocabulary.
     byte_tokens: [u16; 256],
-    rows: &'static [u8],
+    rows: &'a [u8],
 }
 
-impl Model {
-    pub fn parse(bytes: &'static [u8]) -> Result<Model, ModelError> {
+impl<'a> Model<'a> {
+    pub fn parse(bytes: &'a [u8]) -> Result<Model<'a>, ModelError> {
         let mut reader = Reader { bytes };
         if reader.take(4)? != MAGIC {
             return Err(ModelError::BadMagic);
@@ -123,10 +123,10 @@ fn merge_key(left: u16, right: u16) -> u32 {
     (u32::from(left) << 16) | u32::from(right)
 }
 
-fn read_vocab(
-    reader: &mut Reader,
+fn read_vocab<'a>(
+    reader: &mut Reader<'a>,
     token_count: u32,
-) -> Result<FastMap<&'static str, u16>, ModelError> {
+) -> Result<FastMap<&'a str, u16>, ModelError> {
     let mut vocab = FastMap::default();
     vocab.reserve(token_count as usize);
     for id in 0..token_count as u16 {
@@ -139,7 +139,7 @@ fn read_vocab(
 }
 
 fn read_merges(
-    reader: &mut Reader,
+    reader: &mut Reader<'_>,
     merge_count: u32,
     token_count: u32,
 ) -> Result<FastMap<u32, Merge>, ModelError> {
@@ -158,7 +158,7 @@ fn read_merges(
     Ok(merges)
 }
 
-fn byte_tokens(vocab: &FastMap<&'static str, u16>) -> Result<[u16; 256], ModelError> {
+fn byte_tokens(vocab: &FastMap<&str, u16>) -> Result<[u16; 256], ModelError> {
     let mut tokens = [0; 256];
     for (byte, token) in (0..=u8::MAX).zip(tokens.iter_mut()) {
         *token = *vocab
@@ -168,12 +168,12 @@ fn byte_tokens(vocab: &FastMap<&'static str, u16>) -> Result<[u16; 256], ModelEr
     Ok(tokens)
 }
 
-struct Reader {
-    bytes: &'static [u8],
+struct Reader<'a> {
+    bytes: &'a [u8],
 }
 
-impl Reader {
-    fn take(&mut self, count: usize) -> Result<&'static [u8], ModelError> {
+impl<'a> Reader<'a> {
+    fn take(&mut self, count: usize) -> Result<&'a [u8], ModelError> {
         if self.bytes.len() < count {
             return Err(ModelError::Truncated);
         }
