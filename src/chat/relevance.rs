@@ -704,8 +704,14 @@ mod tests {
             assert!(Sensitivity(0.0).min_relevance(by_meaning) > default);
             assert!(Sensitivity(1.0).min_relevance(by_meaning) < default);
         }
-        assert_eq!(Sensitivity(f32::NAN).min_relevance(true), DEFAULT_MIN_RELEVANCE);
-        assert_eq!(Sensitivity(f32::NAN).min_relevance(false), LEXICAL_MIN_RELEVANCE);
+        assert_eq!(
+            Sensitivity(f32::NAN).min_relevance(true),
+            DEFAULT_MIN_RELEVANCE
+        );
+        assert_eq!(
+            Sensitivity(f32::NAN).min_relevance(false),
+            LEXICAL_MIN_RELEVANCE
+        );
     }
 
     #[test]

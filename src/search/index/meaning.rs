@@ -27,8 +27,9 @@ fn bucket(lang: Option<Lang>) -> usize {
 }
 
 pub(super) struct Meanings {
-    /// By slot; `None` for an entry without text (or analysed without vectors).
-    vectors: Vec<Option<Packed>>,
+    /// By slot, [`Packed::ZERO`] for an entry without text: one flat array, scanned whole
+    /// for every question.
+    vectors: Vec<Packed>,
     /// Sum of the live vectors per language bucket, and how many there are.
     sums: [[f32; DIM]; BUCKETS],
     counts: [u32; BUCKETS],
@@ -47,17 +48,21 @@ impl Default for Meanings {
 impl Meanings {
     /// Registers the vector of a new slot (slots are appended in order).
     pub(super) fn push(&mut self, meaning: Option<Packed>, lang: Option<Lang>) {
-        if let Some(packed) = &meaning {
-            self.add(packed, lang, 1.0);
+        let packed = meaning.unwrap_or(Packed::ZERO);
+        if !packed.is_zero() {
+            self.add(&packed, lang, 1.0);
         }
-        self.vectors.push(meaning);
+        self.vectors.push(packed);
     }
 
     /// Forgets the vector of a removed slot in the averages (the slot keeps it until
     /// compaction, as every other per-slot array does).
     pub(super) fn tombstone(&mut self, slot: usize, lang: Option<Lang>) {
-        if let Some(packed) = self.vectors.get_mut(slot).and_then(Option::take) {
-            self.add(&packed, lang, -1.0);
+        if let Some(stored) = self.vectors.get_mut(slot) {
+            let packed = std::mem::replace(stored, Packed::ZERO);
+            if !packed.is_zero() {
+                self.add(&packed, lang, -1.0);
+            }
         }
     }
 
@@ -74,7 +79,7 @@ impl Meanings {
     }
 
     pub(super) fn get(&self, slot: usize) -> Option<&Packed> {
-        self.vectors.get(slot).and_then(Option::as_ref)
+        self.vectors.get(slot).filter(|packed| !packed.is_zero())
     }
 
     /// Keeps the vectors of the slots `keep` says are live, in order (compaction).
@@ -95,7 +100,7 @@ impl Meanings {
         self.counts = [0; BUCKETS];
         let vectors = std::mem::take(&mut self.vectors);
         for (packed, &lang) in vectors.iter().zip(langs) {
-            if let Some(packed) = packed {
+            if !packed.is_zero() {
                 self.add(packed, lang, 1.0);
             }
         }
@@ -107,7 +112,7 @@ impl Meanings {
     }
 
     pub(super) fn memory_bytes(&self) -> usize {
-        self.vectors.capacity() * std::mem::size_of::<Option<Packed>>()
+        self.vectors.capacity() * std::mem::size_of::<Packed>()
     }
 
     /// The question's similarity to the average entry of `lang` (every entry when the
@@ -140,11 +145,11 @@ impl Meanings {
     pub(super) fn similarity(
         &self,
         slot: usize,
-        question: &Vector,
+        question: &Packed,
         baseline: f32,
         same_language: bool,
     ) -> Option<f32> {
-        let raw = self.get(slot)?.dot(question);
+        let raw = self.get(slot)?.dot_packed(question);
         let penalty = if same_language {
             0.0
         } else {

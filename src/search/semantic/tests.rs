@@ -165,7 +165,15 @@ fn packed_dot_is_close_to_the_float_dot() {
             "{:?}",
             case.text
         );
+        // Both sides quantised, as the index compares them.
+        assert!(
+            (packed.dot_packed(&Packed::pack(&query)) - dot(&v, &query)).abs() < 2e-2,
+            "{:?}",
+            case.text
+        );
     }
+    assert!(Packed::ZERO.is_zero() && !Packed::pack(&query).is_zero());
+    assert_eq!(Packed::ZERO.dot_packed(&Packed::pack(&query)), 0.0);
 }
 
 #[test]
@@ -258,6 +266,10 @@ fn semantic_timing() {
     let mut total = 0.0;
     let nanos = micros_per_call(|| total += std::hint::black_box(stored).dot(&query)) * 1e3;
     println!("Packed::dot: {nanos:.1} ns (sum {total:.1})");
+    let question = Packed::pack(&query);
+    let nanos =
+        micros_per_call(|| total += std::hint::black_box(stored).dot_packed(&question)) * 1e3;
+    println!("Packed::dot_packed: {nanos:.1} ns (sum {total:.1})");
     let started = Instant::now();
     Model::parse(MODEL_BYTES).unwrap();
     println!(
