@@ -18,6 +18,14 @@ const OTHER_LANGUAGE_PENALTY: f32 = 0.1;
 /// Language buckets of the running sums: by `lang_slot`.
 const BUCKETS: usize = 3;
 
+fn penalty(same_language: bool) -> f32 {
+    if same_language {
+        0.0
+    } else {
+        OTHER_LANGUAGE_PENALTY
+    }
+}
+
 fn bucket(lang: Option<Lang>) -> usize {
     match lang {
         Some(Lang::English) => 0,
@@ -150,11 +158,43 @@ impl Meanings {
         same_language: bool,
     ) -> Option<f32> {
         let raw = self.get(slot)?.dot_packed(question);
-        let penalty = if same_language {
-            0.0
-        } else {
-            OTHER_LANGUAGE_PENALTY
-        };
-        Some(raw - baseline - penalty)
+        Some(raw - baseline - penalty(same_language))
+    }
+
+    /// The `count` slots closest in meaning to the question, best first, among those `admit`
+    /// accepts, with their [`similarity`](Self::similarity). Every vector of the tenant is
+    /// read for every question, so the loop is kept to one dot product and one comparison
+    /// for an entry that does not make the list (the filter runs only for those that would).
+    pub(super) fn closest(
+        &self,
+        question: &Packed,
+        baseline: f32,
+        count: usize,
+        same_language: impl Fn(usize) -> bool,
+        admit: impl Fn(usize) -> bool,
+    ) -> Vec<(f32, u32)> {
+        let mut closest: Vec<(f32, u32)> = Vec::with_capacity(count + 1);
+        let mut floor = f32::NEG_INFINITY;
+        for (slot, packed) in self.vectors.iter().enumerate() {
+            if packed.is_zero() {
+                continue;
+            }
+            let value = packed.dot_packed(question) - penalty(same_language(slot));
+            if value <= floor || !admit(slot) {
+                continue;
+            }
+            let at = closest.partition_point(|&(v, _)| v >= value);
+            closest.insert(at, (value, slot as u32));
+            if closest.len() > count {
+                closest.truncate(count);
+            }
+            if closest.len() == count {
+                floor = closest.last().map_or(floor, |&(v, _)| v);
+            }
+        }
+        for entry in &mut closest {
+            entry.0 -= baseline;
+        }
+        closest
     }
 }

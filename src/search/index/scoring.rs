@@ -395,27 +395,14 @@ impl TenantIndex {
     ) -> Vec<f32> {
         let baseline = self.meanings.baseline(question, lang);
         let packed = Packed::pack(question);
-        let similarity = |slot: usize| {
-            let same = same_language(lang, self.slot_lang[slot]);
-            self.meanings.similarity(slot, &packed, baseline, same)
-        };
-        let wanted = MEANING_CANDIDATES + page.len();
-        // Best first, at most `wanted` long: a question keeps few, so insertion is cheap.
-        let mut closest: Vec<(f32, u32)> = Vec::with_capacity(wanted + 1);
-        for slot in 0..self.slot_id.len() {
-            if self.slot_id[slot].is_none() || !predicate.accepts(self.slot_segment[slot]) {
-                continue;
-            }
-            let Some(value) = similarity(slot) else {
-                continue;
-            };
-            if closest.len() == wanted && closest.last().is_some_and(|&(v, _)| v >= value) {
-                continue;
-            }
-            let at = closest.partition_point(|&(v, _)| v >= value);
-            closest.insert(at, (value, slot as u32));
-            closest.truncate(wanted);
-        }
+        let same = |slot: usize| same_language(lang, self.slot_lang[slot]);
+        let closest = self.meanings.closest(
+            &packed,
+            baseline,
+            MEANING_CANDIDATES + page.len(),
+            same,
+            |slot| predicate.accepts(self.slot_segment[slot]),
+        );
         let added: Vec<(f32, u32)> = closest
             .into_iter()
             .filter(|&(_, slot)| !page.iter().any(|&(_, s)| s == slot))
@@ -424,7 +411,12 @@ impl TenantIndex {
             .collect();
         page.extend(added);
         page.iter()
-            .map(|&(_, slot)| similarity(slot as usize).unwrap_or(0.0))
+            .map(|&(_, slot)| {
+                let slot = slot as usize;
+                (self.meanings)
+                    .similarity(slot, &packed, baseline, same(slot))
+                    .unwrap_or(0.0)
+            })
             .collect()
     }
 

@@ -94,6 +94,7 @@ impl Packed {
         values: [0; DIM],
     };
 
+    #[inline]
     pub fn is_zero(&self) -> bool {
         self.scale == 0.0
     }
@@ -101,6 +102,7 @@ impl Packed {
     /// ≈ `self.unpack() · other.unpack()`, in integers: the index compares a question with
     /// every entry of a tenant, and an int8 product with one multiplication by the scales at
     /// the end is several times faster than converting each entry's values to floats.
+    #[inline]
     pub fn dot_packed(&self, other: &Packed) -> f32 {
         let mut lanes = [0_i32; LANES];
         for (xs, ys) in self
