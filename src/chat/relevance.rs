@@ -503,6 +503,15 @@ mod tests {
         found.iter().map(|r| r.id.as_str()).collect()
     }
 
+    #[test]
+    fn meaning_picks_the_entry_about_the_question_over_one_sharing_more_words() {
+        // "deliver" and "deliveries" stem apart, so "Shipping" ("Orders are delivered within 3
+        // days") shares more of the question's words than "Deliveries" ("no deliveries on
+        // Sundays"), which is the one about it: without meaning, shipping answered.
+        let found = ask(&shop(), "Do you deliver on Sundays?", None);
+        assert_eq!(ids(&found).first(), Some(&"sunday-delivery"), "{found:?}");
+    }
+
     fn shop() -> Vec<CorpusEntry> {
         vec![
             entry(

@@ -4,6 +4,7 @@ use std::cmp::Ordering;
 
 use super::super::query::{Query, allowed_typos};
 use super::super::semantic::{Packed, Vector};
+use super::meaning::same_language;
 use super::*;
 
 #[derive(Clone, Copy)]
@@ -52,12 +53,6 @@ const CORRECTED_COVERAGE: f32 = 0.6;
 /// meaning vector): a paraphrase shares few words with its answer, so the answer may be far
 /// down the lexical ranking or absent from it.
 const MEANING_CANDIDATES: usize = 8;
-
-/// Whether a document written in `written` suits a question asked in `asked` (either unknown
-/// suits everything).
-fn same_language(asked: Option<Lang>, written: Option<Lang>) -> bool {
-    !matches!((asked, written), (Some(a), Some(w)) if a != w)
-}
 
 impl TenantIndex {
     fn predicate(&self, filter: SegmentFilter<'_>) -> Option<SegmentPredicate> {
@@ -395,12 +390,12 @@ impl TenantIndex {
     ) -> Vec<f32> {
         let baseline = self.meanings.baseline(question, lang);
         let packed = Packed::pack(question);
-        let same = |slot: usize| same_language(lang, self.slot_lang[slot]);
+        let written = |slot: usize| self.slot_lang[slot];
         let closest = self.meanings.closest(
             &packed,
-            baseline,
+            &baseline,
             MEANING_CANDIDATES + page.len(),
-            same,
+            written,
             |slot| predicate.accepts(self.slot_segment[slot]),
         );
         let added: Vec<(f32, u32)> = closest
@@ -414,7 +409,7 @@ impl TenantIndex {
             .map(|&(_, slot)| {
                 let slot = slot as usize;
                 (self.meanings)
-                    .similarity(slot, &packed, baseline, same(slot))
+                    .similarity(slot, &packed, &baseline, written(slot))
                     .unwrap_or(0.0)
             })
             .collect()

@@ -1050,9 +1050,9 @@ fn entries_close_in_meaning_join_the_hits_measured_against_the_average() {
     let explained = index.explain(&words_only, SegmentFilter::Any, 0, 8);
     assert_eq!(similarities(&explained), vec![("d0".to_owned(), 0.0)]);
 
-    // About d3, in words about d0: d3 joins the hits for its meaning alone. The average
-    // entry is a quarter along each axis, so d3 stands 0.75 above it and the others 0.25
-    // below.
+    // About d3, in words about d0: d3 joins the hits for its meaning alone. Each entry is
+    // compared with the average of the three others: d3 stands 1 above theirs (none is about
+    // the question), each other entry a third below (d3 is among theirs).
     let question = words_only.with_meaning(direction(&[(3, 1.0)]));
     let explained = index.explain(&question, SegmentFilter::Any, 0, 8);
     assert_eq!(
@@ -1063,7 +1063,7 @@ fn entries_close_in_meaning_join_the_hits_measured_against_the_average() {
     let found = similarities(&explained);
     assert_eq!(found.len(), 4);
     for (id, similarity) in &found {
-        let expected = if id == "d3" { 0.75 } else { -0.25 };
+        let expected = if id == "d3" { 1.0 } else { -1.0 / 3.0 };
         assert!((similarity - expected).abs() < 0.01, "{id}: {similarity}");
     }
     let d3 = explained.hits.iter().find(|h| h.id == "d3");
@@ -1127,4 +1127,49 @@ fn the_average_meaning_follows_updates_removals_and_compaction() {
         index.compact();
         check(&index);
     }
+}
+
+#[test]
+fn a_question_finds_the_entry_it_means_with_no_word_in_common() {
+    let shop = [
+        (
+            "hours",
+            "Opening hours",
+            "The shop opens at 9am on weekdays.",
+        ),
+        (
+            "refunds",
+            "Refund policy",
+            "Refunds take 5 business days after we receive the item.",
+        ),
+        (
+            "shipping",
+            "Shipping",
+            "Orders are delivered within 3 days by our courier.",
+        ),
+        (
+            "support",
+            "Customer support",
+            "Our chat support is available 24 hours a day.",
+        ),
+        ("partners", "Partners", "We belong to a retail consortium."),
+    ];
+    let mut index = TenantIndex::new();
+    for (n, (id, title, content)) in shop.iter().enumerate() {
+        index.upsert(
+            meta(id, None, 5, n as i64),
+            &analyze_entry(title, content, &[]),
+        );
+    }
+    let text = "How do I get my money back?";
+    let question = analyze_query(text).typo_tolerant().with_meaning_of(text);
+    let explained = index.explain(&question, SegmentFilter::Any, 0, 8);
+    assert_eq!(explained.total, 0, "no entry holds its words");
+    let mut by_meaning = explained.hits.clone();
+    by_meaning.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+    assert_eq!(by_meaning[0].id, "refunds", "{by_meaning:?}");
+    assert!(
+        by_meaning[0].similarity > by_meaning[1].similarity + 0.2,
+        "{by_meaning:?}"
+    );
 }

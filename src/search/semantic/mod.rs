@@ -78,6 +78,15 @@ fn lane_dot<T: Copy>(a: &[T; DIM], b: &Vector, widen: impl Fn(T) -> f32) -> f32 
     lanes.iter().sum()
 }
 
+/// The sign bits of a [`Packed`] vector.
+pub type Signs = [u64; 2];
+
+/// How many signs differ: 0 for vectors pointing the same way, 128 for opposite ones.
+#[inline]
+pub fn hamming(a: &Signs, b: &Signs) -> u32 {
+    (a[0] ^ b[0]).count_ones() + (a[1] ^ b[1]).count_ones()
+}
+
 /// A stored, quantised vector: 132 bytes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Packed {
@@ -97,6 +106,18 @@ impl Packed {
     #[inline]
     pub fn is_zero(&self) -> bool {
         self.scale == 0.0
+    }
+
+    /// The signs of the values, one bit each (set when positive): a 16-byte sketch whose
+    /// [`hamming`] distance to another ranks vectors roughly as their dot product does.
+    pub fn signs(&self) -> Signs {
+        let mut bits = [0_u64; 2];
+        for (i, &v) in self.values.iter().enumerate() {
+            if v > 0 {
+                bits[i / 64] |= 1 << (i % 64);
+            }
+        }
+        bits
     }
 
     /// ≈ `self.unpack() · other.unpack()`, in integers: the index compares a question with
