@@ -120,21 +120,26 @@ pub struct Candidate {
 /// Ranks the segment's and the global entries against the message and keeps those that
 /// answer it (empty = nothing relevant: answer with the fallback, do not call an LLM).
 pub fn retrieve(store: &Store, request: &Retrieval<'_>) -> StoreResult<Vec<Retrieved>> {
-    retrieve_with(request, |query| {
+    retrieve_with(request, |query, worth_reading| {
         store.rank_corpus(
             request.tenant,
             query,
             SegmentFilter::SegmentOrGlobal(request.segment),
             CANDIDATES,
+            worth_reading,
         )
     })
 }
 
-/// [`retrieve`] over any ranking: `rank` returns the explained top hits of a query and
-/// their entries (entries that no longer exist are simply missing).
+/// Tells, from a hit and the question's position weights, whether its entry is worth
+/// reading from the store.
+pub type WorthReading<'a> = &'a dyn Fn(&Hit, &[f32]) -> bool;
+
+/// [`retrieve`] over any ranking: `rank` returns the explained top hits of a query that are
+/// worth reading, and their entries (entries that no longer exist are simply missing).
 pub fn retrieve_with(
     request: &Retrieval<'_>,
-    mut rank: impl FnMut(&Query) -> StoreResult<(Explained, Vec<CorpusEntry>)>,
+    mut rank: impl FnMut(&Query, WorthReading<'_>) -> StoreResult<(Explained, Vec<CorpusEntry>)>,
 ) -> StoreResult<Vec<Retrieved>> {
     let query = search::analyze_query(request.message)
         .typo_tolerant()
@@ -150,15 +155,26 @@ pub fn retrieve_with(
             .with_meaning_of(&text);
         let own = new_positions(&combined, &query);
         if own != 0 {
-            let (explained, entries) = rank(&combined)?;
+            let (explained, entries) = rank(&combined, &worth_reading(request, &combined))?;
             let found = judge_all(request, &combined, explained, entries, own);
             if !found.is_empty() {
                 return Ok(found);
             }
         }
     }
-    let (explained, entries) = rank(&query)?;
+    let (explained, entries) = rank(&query, &worth_reading(request, &query))?;
     Ok(judge_all(request, &query, explained, entries, 0))
+}
+
+/// Whether a hit could reach the answer floor at best (its passage holding every question
+/// word the entry holds, its title all of them): the others are not read from the store.
+/// Most of the entries added for their meaning are far from it.
+fn worth_reading(request: &Retrieval<'_>, query: &Query) -> impl Fn(&Hit, &[f32]) -> bool {
+    let floor = request.sensitivity.min_relevance(query.meaning().is_some()) * ANSWER_FLOOR;
+    move |hit, weights| {
+        let held = weighted_share(weights, u64::from(hit.matched));
+        lexical_relevance(hit.coverage, held, 1.0) + WEIGHT_MEANING * hit.similarity >= floor
+    }
 }
 
 fn judge_all(
@@ -487,8 +503,10 @@ mod tests {
             max_chars: 1200,
             sensitivity: Sensitivity::default(),
         };
-        retrieve_with(&request, |query| {
-            let explained = index.explain(query, SegmentFilter::Any, 0, CANDIDATES);
+        retrieve_with(&request, |query, worth_reading| {
+            let mut explained = index.explain(query, SegmentFilter::Any, 0, CANDIDATES);
+            let weights = explained.weights.clone();
+            explained.hits.retain(|hit| worth_reading(hit, &weights));
             let found = explained
                 .hits
                 .iter()

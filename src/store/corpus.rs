@@ -426,15 +426,20 @@ impl Store {
     }
 
     /// The chat's ranking: the top `limit` hits with what the relevance decision needs to
-    /// know about each, and their entries (an entry deleted meanwhile is simply missing).
+    /// know about each, and the entries of those `worth_reading` keeps (given each hit and
+    /// the question's position weights); an entry deleted meanwhile is simply missing.
     pub fn rank_corpus(
         &self,
         tenant: &str,
         query: &Query,
         filter: SegmentFilter<'_>,
         limit: usize,
+        worth_reading: impl Fn(&search::Hit, &[f32]) -> bool,
     ) -> StoreResult<(search::Explained, Vec<CorpusEntry>)> {
-        let explained = self.shared.index.explain(tenant, query, filter, 0, limit);
+        let mut explained = self.shared.index.explain(tenant, query, filter, 0, limit);
+        let weights = std::mem::take(&mut explained.weights);
+        explained.hits.retain(|hit| worth_reading(hit, &weights));
+        explained.weights = weights;
         let ids: Vec<String> = explained.hits.iter().map(|h| h.id.clone()).collect();
         let entries = self.corpus_by_ids(tenant, &ids)?;
         Ok((explained, entries))
