@@ -233,6 +233,9 @@ struct Judged {
     /// Share of the question named in the entry's title.
     title: f32,
     lang: Option<Lang>,
+    /// The passage chosen for the whole answer budget, when it was chosen: quoted as is
+    /// when the entry answers alone.
+    quoted: Option<String>,
 }
 
 /// Positions of `query` present in `text` analysed as a title.
@@ -281,13 +284,13 @@ fn judge(
     // floor, choosing the passage (the costly part on long entries) is skipped.
     let at_most = weighted_share(weights, u64::from(candidate.hit.matched));
     let meaning = WEIGHT_MEANING * candidate.hit.similarity;
-    let passage = if lexical_relevance(candidate.hit.coverage, at_most, title) + meaning
+    let (passage, quoted) = if lexical_relevance(candidate.hit.coverage, at_most, title) + meaning
         < threshold * ANSWER_FLOOR
     {
-        at_most
+        (at_most, None)
     } else {
-        let window = search::passage(&candidate.entry.content, query, max_chars).matched;
-        weighted_share(weights, window)
+        let window = search::passage(&candidate.entry.content, query, max_chars);
+        (weighted_share(weights, window.matched), Some(window.text))
     };
     let lexical = lexical_relevance(candidate.hit.coverage, passage, title);
     Judged {
@@ -296,6 +299,7 @@ fn judge(
         passage,
         title,
         lang: None,
+        quoted,
         candidate,
     }
 }
@@ -434,7 +438,10 @@ pub fn select(
     for i in kept {
         let judged = &relevant[i];
         let entry = &judged.candidate.entry;
-        let passage = search::passage(&entry.content, query, budget).text;
+        let passage = match &judged.quoted {
+            Some(text) if budget == max_chars => text.clone(),
+            _ => search::passage(&entry.content, query, budget).text,
+        };
         // An untranslated copy (a "French" page keeping the English paragraph) quotes the
         // same sentences again: nothing to add.
         let key = passage_key(&passage);

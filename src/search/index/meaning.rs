@@ -25,8 +25,6 @@ const OTHER_LANGUAGE_PENALTY: f32 = 0.1;
 /// by int8 vectors; the shortlist is twice that.
 const EXACT_SCAN_MAX: usize = 16_384;
 const SHORTLIST: usize = 512;
-/// Hamming distances fit a byte; this one marks an entry without a vector.
-const NO_SIGNS: u8 = u8::MAX;
 
 /// Language buckets of the running sums: by `lang_slot`.
 const BUCKETS: usize = 3;
@@ -93,8 +91,9 @@ pub(super) struct Meanings {
     /// By slot, [`Packed::ZERO`] for an entry without text: one flat array, scanned whole
     /// for every question.
     vectors: Vec<Packed>,
-    /// By slot, the vectors' signs (`None` without a vector): the large tenants' first pass.
-    signs: Vec<Option<Signs>>,
+    /// By slot, the vectors' signs (none set without a vector: such an entry may make the
+    /// shortlist, and is skipped by the int8 pass): the large tenants' first pass.
+    signs: Vec<Signs>,
     /// Sum of the live vectors per language bucket, and how many there are.
     sums: [[f32; DIM]; BUCKETS],
     counts: [u32; BUCKETS],
@@ -118,7 +117,7 @@ impl Meanings {
         if !packed.is_zero() {
             self.add(&packed, lang, 1.0);
         }
-        self.signs.push((!packed.is_zero()).then(|| packed.signs()));
+        self.signs.push(packed.signs());
         self.vectors.push(packed);
     }
 
@@ -126,7 +125,7 @@ impl Meanings {
     /// compaction, as every other per-slot array does).
     pub(super) fn tombstone(&mut self, slot: usize, lang: Option<Lang>) {
         if let Some(signs) = self.signs.get_mut(slot) {
-            *signs = None;
+            *signs = Signs::default();
         }
         if let Some(stored) = self.vectors.get_mut(slot) {
             let packed = std::mem::replace(stored, Packed::ZERO);
@@ -189,7 +188,7 @@ impl Meanings {
 
     pub(super) fn memory_bytes(&self) -> usize {
         self.vectors.capacity() * std::mem::size_of::<Packed>()
-            + self.signs.capacity() * std::mem::size_of::<Option<Signs>>()
+            + self.signs.capacity() * std::mem::size_of::<Signs>()
     }
 
     /// The question's similarity to the entries of `lang` (every entry when the question's
@@ -272,19 +271,15 @@ impl Meanings {
     /// distances finds the cut-off in two linear passes, without sorting.
     fn shortlist(&self, question: &Packed) -> Vec<usize> {
         let asked = question.signs();
+        // At most 128: a byte each.
         let distances: Vec<u8> = self
             .signs
             .iter()
-            .map(|signs| match signs {
-                Some(signs) => hamming(signs, &asked) as u8,
-                None => NO_SIGNS,
-            })
+            .map(|signs| hamming(signs, &asked) as u8)
             .collect();
-        let mut histogram = [0_usize; DIM + 1];
+        let mut histogram = [0_usize; 256];
         for &d in &distances {
-            if let Some(count) = histogram.get_mut(usize::from(d)) {
-                *count += 1;
-            }
+            histogram[usize::from(d)] += 1;
         }
         let mut kept = 0;
         let cutoff = histogram

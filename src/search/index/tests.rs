@@ -839,12 +839,17 @@ fn search_timing_100k() {
                     (format!("term{rank}"), 1, false)
                 })
                 .collect();
-            // A meaning vector per entry, as imports give them: the chat scans them all.
-            let meaning = direction(&[
-                ((seed % DIM as u64) as usize, 1.0),
-                (((seed >> 8) % DIM as u64) as usize, 0.5),
-                (((seed >> 16) % DIM as u64) as usize, 0.25),
-            ]);
+            // A dense meaning vector per entry, as imports give them: the chat compares the
+            // question with them all.
+            let components: Vec<(usize, f32)> = (0..DIM)
+                .map(|i| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    (i, (seed % 2001) as f32 / 1000.0 - 1.0)
+                })
+                .collect();
+            let meaning = direction(&components);
             (
                 meta(&format!("d{d}"), None, 5, d as i64),
                 AnalyzedDoc::from_parts(terms, 115).with_meaning(Some(Packed::pack(&meaning))),

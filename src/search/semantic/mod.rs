@@ -5,7 +5,7 @@
 //! `NOTICE`): a text's embedding is the mean of its token vectors, cut to the first [`DIM`]
 //! dimensions (the model is Matryoshka-trained, so the prefix is an embedding by itself) and
 //! L2-normalised. The table is compiled in (`wordllama-128.bin`, built by
-//! `tools/wordllama_model.py`) as int8 with one scale per row: no download, no new crate.
+//! `src/search/semantic/wordllama_model.py`) as int8 with one scale per row: no download, no new crate.
 
 mod model;
 mod tokenizer;

@@ -1,4 +1,4 @@
-//! The binary model written by `tools/wordllama_model.py` (its docstring is the format's
+//! The binary model written by `src/search/semantic/wordllama_model.py` (its docstring is the format's
 //! specification): vocabulary, ranked BPE merges and the int8 embedding table.
 
 use std::fmt;

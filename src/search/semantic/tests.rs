@@ -4,7 +4,7 @@ use super::model::{Model, ModelError};
 use super::*;
 
 /// Each line: the text as a JSON string, HF `tokenizers` ids, and the float (unquantised)
-/// Python reference embedding; written by `tools/wordllama_model.py --fixture`.
+/// Python reference embedding; written by `src/search/semantic/wordllama_model.py --fixture`.
 const FIXTURE: &str = include_str!("fixture.tsv");
 
 struct Case {

@@ -23,7 +23,7 @@ What it writes (all integers little endian)
     embeddings, per token id: f32 scale + dim x i8; row = scale * i8 values
 
 Usage
-    tools/wordllama_model.py [--wheel PATH] [--fixture]
+    src/search/semantic/wordllama_model.py [--wheel PATH] [--fixture]
 PATH is the .whl or an unpacked wheel directory; without it the wheel is fetched with
 `pip download wordllama==0.4.0.post1 --no-deps`. numpy, safetensors and tokenizers are taken from
 the running Python when importable, else a venv is made under /tmp and the script re-runs there.
@@ -51,7 +51,7 @@ TOKENIZER = "wordllama/tokenizers/l2_supercat_tokenizer_config.json"
 MAGIC = b"WLMA"
 VERSION = 1
 DIM = 128
-OUT_DIR = Path(__file__).resolve().parent.parent / "src" / "search" / "semantic"
+OUT_DIR = Path(__file__).resolve().parent
 
 FIXTURE_TEXTS = [
     "",
