@@ -52,7 +52,7 @@ const CORRECTED_COVERAGE: f32 = 0.6;
 /// Documents added to a query's hits for their meaning alone (when the query carries a
 /// meaning vector): a paraphrase shares few words with its answer, so the answer may be far
 /// down the lexical ranking or absent from it.
-const MEANING_CANDIDATES: usize = 8;
+const MEANING_CANDIDATES: usize = 4;
 
 impl TenantIndex {
     fn predicate(&self, filter: SegmentFilter<'_>) -> Option<SegmentPredicate> {
