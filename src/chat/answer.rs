@@ -132,7 +132,7 @@ pub fn select_relevant(
                 score,
                 coverage: if total > 0.0 { covered / total } else { 0.0 },
                 matched,
-                similarity: 0.0,
+                similarity: None,
             };
             Candidate { entry, hit }
         })

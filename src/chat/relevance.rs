@@ -40,9 +40,12 @@ const SECONDARY_SHARE: f32 = 0.6;
 /// Minimum relevance at the default sensitivity, calibrated on bench/quality (main set):
 /// the lowest value that keeps off-topic questions declined while in-domain paraphrases pass.
 pub const DEFAULT_MIN_RELEVANCE: f32 = 0.67;
-/// The same for a question without a meaning vector (no text the model has tokens for), when
-/// relevance is the words' part alone: calibrated the same way before meaning existed.
-pub const LEXICAL_MIN_RELEVANCE: f32 = 0.47;
+/// The same for relevance made of words alone, calibrated the same way before meaning existed.
+const LEXICAL_MIN_RELEVANCE: f32 = 0.47;
+/// What an entry's meaning counts when it cannot be measured (no vector for the question or
+/// the entry, or no other entry in the question's language to compare it with, as in a
+/// one-entry corpus): exactly what makes the words alone answer as they did before meaning.
+const UNMEASURED_MEANING: f32 = DEFAULT_MIN_RELEVANCE - LEXICAL_MIN_RELEVANCE;
 /// Parts of relevance: the entry as a whole, the quoted passage (proximity), the title and
 /// the meaning.
 const WEIGHT_ENTRY: f32 = 0.4;
@@ -80,20 +83,14 @@ impl Default for Sensitivity {
 }
 
 impl Sensitivity {
-    /// The relevance an entry needs to be quoted, `by_meaning` when relevance includes
-    /// similarity in meaning (it always does for a chat question the model can read).
-    pub fn min_relevance(self, by_meaning: bool) -> f32 {
+    /// The relevance an entry needs to be quoted.
+    pub fn min_relevance(self) -> f32 {
         let s = if self.0.is_finite() {
             self.0.clamp(0.0, 1.0)
         } else {
             0.5
         };
-        let default = if by_meaning {
-            DEFAULT_MIN_RELEVANCE
-        } else {
-            LEXICAL_MIN_RELEVANCE
-        };
-        (default + (0.5 - s) * SENSITIVITY_SPAN).clamp(0.05, 0.95)
+        (DEFAULT_MIN_RELEVANCE + (0.5 - s) * SENSITIVITY_SPAN).clamp(0.05, 0.95)
     }
 }
 
@@ -155,25 +152,25 @@ pub fn retrieve_with(
             .with_meaning_of(&text);
         let own = new_positions(&combined, &query);
         if own != 0 {
-            let (explained, entries) = rank(&combined, &worth_reading(request, &combined))?;
+            let (explained, entries) = rank(&combined, &worth_reading(request))?;
             let found = judge_all(request, &combined, explained, entries, own);
             if !found.is_empty() {
                 return Ok(found);
             }
         }
     }
-    let (explained, entries) = rank(&query, &worth_reading(request, &query))?;
+    let (explained, entries) = rank(&query, &worth_reading(request))?;
     Ok(judge_all(request, &query, explained, entries, 0))
 }
 
 /// Whether a hit could reach the answer floor at best (its passage holding every question
 /// word the entry holds, its title all of them): the others are not read from the store.
 /// Most of the entries added for their meaning are far from it.
-fn worth_reading(request: &Retrieval<'_>, query: &Query) -> impl Fn(&Hit, &[f32]) -> bool {
-    let floor = request.sensitivity.min_relevance(query.meaning().is_some()) * ANSWER_FLOOR;
+fn worth_reading(request: &Retrieval<'_>) -> impl Fn(&Hit, &[f32]) -> bool {
+    let floor = request.sensitivity.min_relevance() * ANSWER_FLOOR;
     move |hit, weights| {
         let held = weighted_share(weights, u64::from(hit.matched));
-        lexical_relevance(hit.coverage, held, 1.0) + WEIGHT_MEANING * hit.similarity >= floor
+        lexical_relevance(hit.coverage, held, 1.0) + meaning_relevance(hit) >= floor
     }
 }
 
@@ -266,6 +263,12 @@ fn weighted_share(weights: &[f32], mask: u64) -> f32 {
     covered / total
 }
 
+/// The meaning's part of an entry's relevance.
+fn meaning_relevance(hit: &Hit) -> f32 {
+    hit.similarity
+        .map_or(UNMEASURED_MEANING, |similarity| WEIGHT_MEANING * similarity)
+}
+
 /// The words' part of an entry's relevance (see the module documentation), from its three
 /// coverages.
 fn lexical_relevance(entry: f32, passage: f32, title: f32) -> f32 {
@@ -283,7 +286,7 @@ fn judge(
     // The passage holds at most the words the entry holds: when even that cannot reach the
     // floor, choosing the passage (the costly part on long entries) is skipped.
     let at_most = weighted_share(weights, u64::from(candidate.hit.matched));
-    let meaning = WEIGHT_MEANING * candidate.hit.similarity;
+    let meaning = meaning_relevance(&candidate.hit);
     let (passage, quoted) = if lexical_relevance(candidate.hit.coverage, at_most, title) + meaning
         < threshold * ANSWER_FLOOR
     {
@@ -329,7 +332,7 @@ pub fn select(
     max_chars: usize,
     sensitivity: Sensitivity,
 ) -> Vec<Retrieved> {
-    let threshold = sensitivity.min_relevance(query.meaning().is_some());
+    let threshold = sensitivity.min_relevance();
     let mut judged: Vec<Judged> = candidates
         .into_iter()
         .map(|candidate| judge(query, weights, candidate, max_chars, threshold))
@@ -345,7 +348,7 @@ pub fn select(
                     j.passage,
                     j.title,
                     j.candidate.hit.score,
-                    j.candidate.hit.similarity,
+                    j.candidate.hit.similarity.unwrap_or(0.0),
                     j.candidate.entry.id
                 )
             })
@@ -373,7 +376,7 @@ pub fn select(
             + RANK_TITLE * j.title
             + (1.0 - RANK_RELEVANCE - RANK_TITLE) * j.candidate.hit.score
                 / top_score.max(f32::MIN_POSITIVE)
-            + RANK_MEANING * j.candidate.hit.similarity
+            + RANK_MEANING * j.candidate.hit.similarity.unwrap_or(0.0)
     };
     // Between entries that rank exactly alike (an untranslated copy of a page in the other
     // language's part of the site), the one written first is the original.
@@ -526,6 +529,21 @@ mod tests {
 
     fn ids(found: &[Retrieved]) -> Vec<&str> {
         found.iter().map(|r| r.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_lone_entry_is_judged_on_its_words_as_before_meaning() {
+        // With no other entry to compare it with, meaning cannot be measured; the words
+        // alone must still answer (it declined while unmeasured meaning counted 0).
+        let corpus = vec![entry(
+            "delivery",
+            "Delivery",
+            "Parcels are delivered within three working days.",
+            5,
+        )];
+        let found = ask(&corpus, "How long does delivery take?", None);
+        assert_eq!(ids(&found), ["delivery"], "{found:?}");
+        assert!(ask(&corpus, "What are your business hours?", None).is_empty());
     }
 
     #[test]
@@ -733,19 +751,9 @@ mod tests {
 
     #[test]
     fn sensitivity_moves_the_threshold() {
-        for by_meaning in [true, false] {
-            let default = Sensitivity::default().min_relevance(by_meaning);
-            assert!(Sensitivity(0.0).min_relevance(by_meaning) > default);
-            assert!(Sensitivity(1.0).min_relevance(by_meaning) < default);
-        }
-        assert_eq!(
-            Sensitivity(f32::NAN).min_relevance(true),
-            DEFAULT_MIN_RELEVANCE
-        );
-        assert_eq!(
-            Sensitivity(f32::NAN).min_relevance(false),
-            LEXICAL_MIN_RELEVANCE
-        );
+        assert!(Sensitivity(0.0).min_relevance() > Sensitivity::default().min_relevance());
+        assert!(Sensitivity(1.0).min_relevance() < Sensitivity::default().min_relevance());
+        assert_eq!(Sensitivity(f32::NAN).min_relevance(), DEFAULT_MIN_RELEVANCE);
     }
 
     #[test]

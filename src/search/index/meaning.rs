@@ -64,8 +64,8 @@ pub(super) struct Baseline {
 impl Baseline {
     /// `raw` (the question's dot product with an entry written in `written`), less the
     /// penalty of another language and the question's similarity to the average of the
-    /// *other* entries of its language; 0 when there are none.
-    fn centre(&self, raw: f32, written: Option<Lang>) -> f32 {
+    /// *other* entries of its language; `None` when there are none to compare with.
+    fn centre(&self, raw: f32, written: Option<Lang>) -> Option<f32> {
         let counted = buckets_of(self.asked).contains(&bucket(written));
         let (total, count) = if counted {
             (self.total - raw, self.count.saturating_sub(1))
@@ -73,9 +73,9 @@ impl Baseline {
             (self.total, self.count)
         };
         if count == 0 {
-            return 0.0;
+            return None;
         }
-        raw - total / count as f32 - penalty(same_language(self.asked, written))
+        Some(raw - total / count as f32 - penalty(same_language(self.asked, written)))
     }
 }
 
@@ -214,7 +214,8 @@ impl Meanings {
     }
 
     /// How much more the entry in `slot`, written in `written`, is about the question than
-    /// the others (see [`Baseline::centre`]); `None` when the entry has no vector.
+    /// the others (see [`Baseline::centre`]); `None` when the entry has no vector or there
+    /// are no others.
     pub(super) fn similarity(
         &self,
         slot: usize,
@@ -223,7 +224,7 @@ impl Meanings {
         written: Option<Lang>,
     ) -> Option<f32> {
         let raw = self.get(slot)?.dot_packed(question);
-        Some(baseline.centre(raw, written))
+        baseline.centre(raw, written)
     }
 
     /// The `count` slots closest in meaning to the question, best first, among those `admit`
@@ -250,7 +251,9 @@ impl Meanings {
             let Some(packed) = self.vectors.get(slot).filter(|p| !p.is_zero()) else {
                 continue;
             };
-            let value = baseline.centre(packed.dot_packed(question), written(slot));
+            let Some(value) = baseline.centre(packed.dot_packed(question), written(slot)) else {
+                continue;
+            };
             if value <= floor || !admit(slot) {
                 continue;
             }

@@ -121,9 +121,10 @@ pub struct Hit {
     pub coverage: f32,
     /// Bit i set when the document contains query position i.
     pub matched: u32,
-    /// How much more this document is about the question than the average one (see
-    /// `meaning.rs`); 0 unless the query carries a meaning vector.
-    pub similarity: f32,
+    /// How much more this document is about the question than the others (see
+    /// `meaning.rs`); `None` when it cannot be told: the query or the document has no
+    /// meaning vector, or no other document is in the question's language.
+    pub similarity: Option<f32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

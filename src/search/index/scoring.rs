@@ -331,7 +331,7 @@ impl TenantIndex {
                 }
                 found
             }
-            _ => vec![0.0; page.len()],
+            _ => vec![None; page.len()],
         };
         let weight_sum: f32 = weights.iter().sum();
         let hits = page
@@ -387,7 +387,7 @@ impl TenantIndex {
         lang: Option<Lang>,
         predicate: SegmentPredicate,
         page: &mut Vec<(f32, u32)>,
-    ) -> Vec<f32> {
+    ) -> Vec<Option<f32>> {
         let baseline = self.meanings.baseline(question, lang);
         let packed = Packed::pack(question);
         let written = |slot: usize| self.slot_lang[slot];
@@ -408,9 +408,7 @@ impl TenantIndex {
         page.iter()
             .map(|&(_, slot)| {
                 let slot = slot as usize;
-                (self.meanings)
-                    .similarity(slot, &packed, &baseline, written(slot))
-                    .unwrap_or(0.0)
+                (self.meanings).similarity(slot, &packed, &baseline, written(slot))
             })
             .collect()
     }
