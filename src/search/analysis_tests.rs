@@ -215,6 +215,15 @@ fn encode_decode_round_trip() {
     assert_eq!(AnalyzedDoc::decode(&empty.encode()), Ok(empty));
     let big = AnalyzedDoc::from_parts([("a", u32::MAX, true), ("é", 1, false)], u32::MAX);
     assert_eq!(AnalyzedDoc::decode(&big.encode()), Ok(big));
+    // An entry's meaning vector is stored with its terms (and none for a lone analysis).
+    let entry = analyze_entry("Refund policy", "Refunds take five days.", &[]);
+    assert!(entry.meaning().is_some() && doc.meaning().is_none());
+    assert_eq!(AnalyzedDoc::decode(&entry.encode()), Ok(entry.clone()));
+    assert_eq!(
+        entry.encode().len(),
+        analyze_doc("Refund policy", "Refunds take five days.", &[]).encode().len()
+            + semantic::Packed::BYTES
+    );
 }
 
 #[test]
