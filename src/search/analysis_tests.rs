@@ -221,7 +221,9 @@ fn encode_decode_round_trip() {
     assert_eq!(AnalyzedDoc::decode(&entry.encode()), Ok(entry.clone()));
     assert_eq!(
         entry.encode().len(),
-        analyze_doc("Refund policy", "Refunds take five days.", &[]).encode().len()
+        analyze_doc("Refund policy", "Refunds take five days.", &[])
+            .encode()
+            .len()
             + semantic::Packed::BYTES
     );
 }
