@@ -14,7 +14,8 @@
 //! nothing; a typo-corrected word counts 0.6). The passage part is proximity: the words must
 //! meet in the few sentences quoted, not be scattered over a long entry; the title part
 //! rewards the entry written about the question. Similarity is meaning: how much closer the
-//! entry's vector is to the question's than the average entry's (`search::semantic`), which
+//! entry's vector is to the question's than the other entries' on average (`search::semantic`,
+//! `search::index` keeps the averages), which
 //! finds paraphrases that share no word with their answer ("log out of the shell" / "How to
 //! leave the command prompt"); the index adds the entries closest in meaning to the lexical
 //! candidates. The corpus answers when the best entry's
@@ -52,13 +53,13 @@ const WEIGHT_ENTRY: f32 = 0.4;
 const WEIGHT_PASSAGE: f32 = 0.4;
 const WEIGHT_TITLE: f32 = 0.2;
 const WEIGHT_MEANING: f32 = 1.0;
-/// Weights of relevance and of the title's share of the question (the rest: the BM25 score
-/// relative to the best) when ordering relevant entries: an entry whose title names the
-/// question is usually the one written to answer it.
+/// Weights of the words' relevance and of the title's share of the question (the rest: the
+/// BM25 score relative to the best) when ordering relevant entries: an entry whose title
+/// names the question is usually the one written to answer it.
 const RANK_RELEVANCE: f32 = 0.45;
 const RANK_TITLE: f32 = 0.4;
-/// Weight of meaning in that ordering, on top of its share in relevance: between entries
-/// sharing the question's words, the one about the question answers.
+/// Weight of meaning in that ordering: between entries sharing the question's words, the one
+/// about the question answers.
 const RANK_MEANING: f32 = 0.75;
 /// Once the question is known to be answerable, an entry may answer it with this share of
 /// the threshold (its title then usually names the question); "See also" entries still need

@@ -379,8 +379,8 @@ impl TenantIndex {
 
     /// Appends to `page` (the lexical hits) the [`MEANING_CANDIDATES`] live documents passing
     /// the filter that are closest in meaning to the question and not on it yet (with a
-    /// score of 0, set by the caller), and returns every page entry's similarity.
-    /// A scan of every document's vector, in int8.
+    /// score of 0, set by the caller), and returns every page entry's similarity (see
+    /// [`Meanings::closest`] for how the tenant's vectors are read).
     fn add_by_meaning(
         &self,
         question: &Vector,
@@ -408,7 +408,8 @@ impl TenantIndex {
         page.iter()
             .map(|&(_, slot)| {
                 let slot = slot as usize;
-                (self.meanings).similarity(slot, &packed, &baseline, written(slot))
+                self.meanings
+                    .similarity(slot, &packed, &baseline, written(slot))
             })
             .collect()
     }
