@@ -53,6 +53,20 @@ fn converges(what: &str, done: impl FnMut() -> bool) -> Duration {
     within(WITHIN, what, done)
 }
 
+/// Retries writing an entry on `server` until the database takes it (at most 15 s): its id,
+/// and how long that took.
+fn write_once_back(server: &Server, what: &str, body: &Value) -> (String, Duration) {
+    let mut written = String::new();
+    let took = within(Duration::from_secs(15), what, || {
+        let r = server.post("/tenants/acme/corpus", &server.admin, body);
+        if r.status == 201 {
+            written = r.json()["id"].as_str().unwrap().to_string();
+        }
+        r.status == 201
+    });
+    (written, took)
+}
+
 fn chat_answers(server: &Server, question: &str, expected: &str) -> bool {
     let r = server.request(
         "POST",
@@ -350,21 +364,10 @@ fn a_database_outage_is_answered_503_and_recovered_without_restarts() {
 
     cluster.start();
     let restarted = Instant::now();
-    let mut written = String::new();
-    let recovered = within(
-        Duration::from_secs(15),
+    let (written, recovered) = write_once_back(
+        a,
         "writes work after the restart",
-        || {
-            let r = a.post(
-                "/tenants/acme/corpus",
-                &a.admin,
-                &entry("Shipping", "Parcels ship from Lyon within two days."),
-            );
-            if r.status == 201 {
-                written = r.json()["id"].as_str().unwrap().to_string();
-            }
-            r.status == 201
-        },
+        &entry("Shipping", "Parcels ship from Lyon within two days."),
     );
     let converged = converges("a write after the restart seen on B and C", || {
         b.search_ids("parcels").contains(&written) && c.search_ids("parcels").contains(&written)
@@ -419,21 +422,10 @@ fn a_database_outage_is_answered_503_and_recovered_without_restarts() {
     );
     drop(thaw_on_panic);
     cluster.thaw();
-    let mut written = String::new();
-    let recovered = within(
-        Duration::from_secs(15),
+    let (written, recovered) = write_once_back(
+        b,
         "writes work after the thaw",
-        || {
-            let r = b.post(
-                "/tenants/acme/corpus",
-                &b.admin,
-                &entry("Opening hours", "The shop opens at nine on weekdays."),
-            );
-            if r.status == 201 {
-                written = r.json()["id"].as_str().unwrap().to_string();
-            }
-            r.status == 201
-        },
+        &entry("Opening hours", "The shop opens at nine on weekdays."),
     );
     converges("a write after the thaw seen on A and C", || {
         a.search_ids("shop").contains(&written) && c.search_ids("shop").contains(&written)
