@@ -309,11 +309,8 @@ fn judge(
 }
 
 fn entry_lang(entry: &CorpusEntry) -> Option<Lang> {
-    let mut end = entry.content.len().min(LANG_SAMPLE_BYTES);
-    while !entry.content.is_char_boundary(end) {
-        end -= 1;
-    }
-    match search::detect_lang(&format!("{}\n{}", entry.title, &entry.content[..end])) {
+    let sample = search::byte_prefix(&entry.content, LANG_SAMPLE_BYTES);
+    match search::detect_lang(&format!("{}\n{sample}", entry.title)) {
         Lang::Both => None,
         lang => Some(lang),
     }

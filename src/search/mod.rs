@@ -36,3 +36,4 @@ pub use index::{DocMeta, Explained, Hit, Index, SegmentFilter, TenantIndex};
 pub use lang::{Lang, detect_lang, visitor_lang};
 pub use passage::{Passage, best_passage, passage};
 pub use query::{MAX_QUERY_TERMS, Query, QueryTerm, analyze_query};
+pub use tokenize::byte_prefix;

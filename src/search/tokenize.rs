@@ -22,6 +22,16 @@ const MAX_TOKEN_CHARS: usize = 48;
 /// Hard limit on a term's UTF-8 length; also bounds what `decode` accepts.
 pub(crate) const MAX_TERM_BYTES: usize = 512;
 
+/// The longest prefix of `text` of at most `max_bytes` that ends on a character boundary:
+/// the bounded sample of a long text that language detection, the meaning vector and BPE read.
+pub fn byte_prefix(text: &str, max_bytes: usize) -> &str {
+    let mut end = text.len().min(max_bytes);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 pub(crate) fn is_token_char(c: char) -> bool {
     // Combining marks left after NFKC (no precomposed form) must not split a
     // word in two.

@@ -18,7 +18,7 @@
 use std::cell::RefCell;
 
 use super::model::{Merge, Model};
-use crate::search::FastMap;
+use crate::search::{FastMap, byte_prefix};
 
 const WORD_BOUNDARY: char = '▁';
 
@@ -74,12 +74,8 @@ fn bpe_pieces(word: &str) -> impl Iterator<Item = &str> {
         if rest.is_empty() {
             return None;
         }
-        let mut end = rest.len().min(MAX_BPE_BYTES);
-        while !rest.is_char_boundary(end) {
-            end -= 1;
-        }
-        let (piece, tail) = rest.split_at(end);
-        rest = tail;
+        let piece = byte_prefix(rest, MAX_BPE_BYTES);
+        rest = &rest[piece.len()..];
         Some(piece)
     })
 }
