@@ -231,9 +231,9 @@ struct Judged {
     /// Share of the question named in the entry's title.
     title: f32,
     lang: Option<Lang>,
-    /// The passage chosen for the whole answer budget, when it was chosen: quoted as is
-    /// when the entry answers alone.
-    quoted: Option<String>,
+    /// Where the question's words are in the entry, when they were looked for: the passage
+    /// quoted is cut from it for the budget the answer leaves this entry.
+    located: Option<search::Located>,
 }
 
 /// Positions of `query` present in `text` analysed as a title.
@@ -288,13 +288,15 @@ fn judge(
     // floor, choosing the passage (the costly part on long entries) is skipped.
     let at_most = weighted_share(weights, u64::from(candidate.hit.matched));
     let meaning = meaning_relevance(&candidate.hit);
-    let (passage, quoted) = if lexical_relevance(candidate.hit.coverage, at_most, title) + meaning
+    let (passage, located) = if lexical_relevance(candidate.hit.coverage, at_most, title)
+        + meaning
         < threshold * ANSWER_FLOOR
     {
         (at_most, None)
     } else {
-        let window = search::passage(&candidate.entry.content, query, max_chars);
-        (weighted_share(weights, window.matched), Some(window.text))
+        let located = search::Located::in_text(&candidate.entry.content, query);
+        let window = located.passage(&candidate.entry.content, max_chars);
+        (weighted_share(weights, window.matched), Some(located))
     };
     let lexical = lexical_relevance(candidate.hit.coverage, passage, title);
     Judged {
@@ -303,7 +305,7 @@ fn judge(
         passage,
         title,
         lang: None,
-        quoted,
+        located,
         candidate,
     }
 }
@@ -386,6 +388,10 @@ pub fn select(
                 .cmp(&b.candidate.entry.created_at),
         )
     });
+    if let Some(original) = earlier_copy(&judged, max_chars) {
+        let original = judged.remove(original);
+        judged.insert(0, original);
+    }
     for j in &mut judged {
         j.lang = entry_lang(&j.candidate.entry);
     }
@@ -439,9 +445,9 @@ pub fn select(
     for i in kept {
         let judged = &relevant[i];
         let entry = &judged.candidate.entry;
-        let passage = match &judged.quoted {
-            Some(text) if budget == max_chars => text.clone(),
-            _ => search::passage(&entry.content, query, budget).text,
+        let passage = match &judged.located {
+            Some(located) => located.passage(&entry.content, budget).text,
+            None => search::passage(&entry.content, query, budget).text,
         };
         // An untranslated copy (a "French" page keeping the English paragraph) quotes the
         // same sentences again: nothing to add.
@@ -458,6 +464,31 @@ pub fn select(
         });
     }
     out
+}
+
+/// An entry written before the best one, under the same title, that would quote the same
+/// passage: the original of an untranslated copy (a page in the other language's part of a
+/// bilingual site). The copy can rank a hair above it (a translated cross-reference in another
+/// paragraph, one more mention of a word), but the visitor reads the same text either way and
+/// the original is what the site's own language links to.
+fn earlier_copy(judged: &[Judged], max_chars: usize) -> Option<usize> {
+    let best = judged.first()?;
+    let quoted = |j: &Judged| {
+        j.located
+            .as_ref()
+            .map(|l| passage_key(&l.passage(&j.candidate.entry.content, max_chars).text))
+    };
+    let same_title = |j: &Judged| {
+        j.candidate.entry.title.trim().to_lowercase()
+            == best.candidate.entry.title.trim().to_lowercase()
+    };
+    let mut copies = judged.iter().enumerate().skip(1).filter(|(_, j)| {
+        j.candidate.entry.created_at < best.candidate.entry.created_at && same_title(j)
+    });
+    let key = quoted(best)?;
+    copies
+        .find(|(_, j)| quoted(j).as_ref() == Some(&key))
+        .map(|(i, _)| i)
 }
 
 /// The start of a passage reduced to lowercase letters and digits: equal keys mean the same
@@ -801,6 +832,39 @@ mod tests {
         ];
         let found = ask(&corpus, "how do I start vim in nocompatible mode", None);
         assert_eq!(found.len(), 1, "{found:?}");
+    }
+
+    #[test]
+    fn an_untranslated_copy_ranking_a_hair_higher_leaves_the_answer_to_its_original() {
+        let shared = "Systemd starts the services in parallel from their unit files, which are \
+                      written in a declarative style.";
+        let mut original = entry(
+            "original",
+            "Systemd init",
+            &format!(
+                "{shared}\n\nSee the chapters about network applications and their daemons, \
+                 the boot loader, the kernel, the login managers and the desktop sessions."
+            ),
+            5,
+        );
+        original.created_at = crate::clock::Timestamp::from_micros(1_000_000);
+        // The French part of the site kept the paragraph in English and translated the
+        // cross-reference, shorter: the copy's words weigh a little more.
+        let mut copy = entry(
+            "copy",
+            "Systemd init",
+            &format!("{shared}\n\nVoir le chapitre 6."),
+            5,
+        );
+        copy.created_at = crate::clock::Timestamp::from_micros(2_000_000);
+        let others = [
+            entry("a", "Shell prompt", "The shell prompt shows your user name.", 5),
+            entry("b", "Log files", "The journal keeps the system logs.", 5),
+            entry("c", "Packages", "Apt installs packages from the archive.", 5),
+        ];
+        let corpus: Vec<CorpusEntry> = [original, copy].into_iter().chain(others).collect();
+        let found = ask(&corpus, "how does systemd start the services", None);
+        assert_eq!(ids(&found), ["original"], "{found:?}");
     }
 
     #[test]

@@ -34,6 +34,6 @@ pub use codec::DecodeError;
 pub use document::{ANALYZER_VERSION, AnalyzedDoc, analyze_doc, analyze_entry};
 pub use index::{DocMeta, Explained, Hit, Index, SegmentFilter, TenantIndex};
 pub use lang::{Lang, detect_lang, visitor_lang};
-pub use passage::{Passage, best_passage, passage};
+pub use passage::{Located, Passage, best_passage, passage};
 pub use query::{MAX_QUERY_TERMS, Query, QueryTerm, analyze_query};
 pub use tokenize::byte_prefix;

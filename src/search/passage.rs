@@ -2,11 +2,10 @@
 //! a query, using the same analysis as the index so that whatever made the
 //! entry a hit is what the excerpt is chosen for.
 
-use std::collections::HashMap;
-
+use super::FastMap;
 use super::lang::detect_lang;
 use super::query::Query;
-use super::tokenize::{for_each_token, is_token_char, token_variants};
+use super::tokenize::{for_each_token, for_each_variant, is_token_char};
 
 const ELLIPSIS: char = '…';
 /// A window also earns this fraction of the match weight of each of its
@@ -86,26 +85,47 @@ pub struct Passage {
 
 /// [`best_passage`] with the positions the chosen window matches.
 pub fn passage(content: &str, query: &Query, max_chars: usize) -> Passage {
-    if max_chars == 0 {
-        return Passage::default();
+    Located::in_text(content, query).passage(content, max_chars)
+}
+
+/// Where a query's words are in a text, sentence by sentence: windows for several budgets
+/// are cut from one reading of the text (reading it is the costly part).
+pub struct Located {
+    sentences: Vec<Sentence>,
+}
+
+impl Located {
+    pub fn in_text(content: &str, query: &Query) -> Located {
+        Located {
+            sentences: score_sentences(content, query),
+        }
     }
-    let sentences = score_sentences(content, query);
-    let best = best_window(&sentences, max_chars).or_else(|| leading_window(&sentences, max_chars));
-    let Some(best) = best else {
-        return Passage {
-            text: truncate_at_word(strip_markup(content), max_chars),
-            matched: 0,
+
+    /// The passage of `content`, the text these locations were found in, for a budget.
+    pub fn passage(&self, content: &str, max_chars: usize) -> Passage {
+        debug_assert!(self.sentences.last().is_none_or(|s| s.end <= content.len()));
+        if max_chars == 0 {
+            return Passage::default();
+        }
+        let sentences = &self.sentences;
+        let best =
+            best_window(sentences, max_chars).or_else(|| leading_window(sentences, max_chars));
+        let Some(best) = best else {
+            return Passage {
+                text: truncate_at_word(strip_markup(content), max_chars),
+                matched: 0,
+            };
         };
-    };
-    match best {
-        Window::Sentences(i, j) => Passage {
-            text: strip_markup(&content[sentences[i].start..sentences[j].end]).to_owned(),
-            matched: sentences[i..=j].iter().fold(0, |mask, s| mask | s.mask),
-        },
-        Window::Oversized(i) => Passage {
-            text: excerpt_around(content, &sentences[i], max_chars),
-            matched: sentences[i].mask,
-        },
+        match best {
+            Window::Sentences(i, j) => Passage {
+                text: strip_markup(&content[sentences[i].start..sentences[j].end]).to_owned(),
+                matched: sentences[i..=j].iter().fold(0, |mask, s| mask | s.mask),
+            },
+            Window::Oversized(i) => Passage {
+                text: excerpt_around(content, &sentences[i], max_chars),
+                matched: sentences[i].mask,
+            },
+        }
     }
 }
 
@@ -124,7 +144,7 @@ fn score_sentences(content: &str, query: &Query) -> Vec<Sentence> {
     // Stopword positions only count when the query has nothing else, as in
     // the index.
     let any_content = query.terms().iter().any(|t| !t.is_stopword());
-    let mut by_variant: HashMap<&str, u64> = HashMap::new();
+    let mut by_variant: FastMap<&str, u64> = FastMap::default();
     for (i, term) in query.terms().iter().enumerate().take(64) {
         if any_content && term.is_stopword() {
             continue;
@@ -138,8 +158,8 @@ fn score_sentences(content: &str, query: &Query) -> Vec<Sentence> {
     }
 
     let lang = detect_lang(content);
-    let mut cache: HashMap<&str, u64> = HashMap::new();
-    let mut variants = Vec::new();
+    // Words repeat (Zipf): each distinct word is analysed once.
+    let mut cache: FastMap<&str, u64> = FastMap::default();
     let mut sentence = 0;
     for (start, word) in raw_words(content) {
         let mask = *cache.entry(word).or_insert_with(|| {
@@ -148,10 +168,9 @@ fn score_sentences(content: &str, query: &Query) -> Vec<Sentence> {
                 if lang.is_stopword(token) {
                     return;
                 }
-                token_variants(token, lang, &mut variants);
-                for v in &variants {
-                    mask |= by_variant.get(v.as_str()).copied().unwrap_or(0);
-                }
+                for_each_variant(token, lang, |v| {
+                    mask |= by_variant.get(v).copied().unwrap_or(0);
+                });
             });
             mask
         });
