@@ -288,8 +288,7 @@ fn judge(
     // floor, choosing the passage (the costly part on long entries) is skipped.
     let at_most = weighted_share(weights, u64::from(candidate.hit.matched));
     let meaning = meaning_relevance(&candidate.hit);
-    let (passage, located) = if lexical_relevance(candidate.hit.coverage, at_most, title)
-        + meaning
+    let (passage, located) = if lexical_relevance(candidate.hit.coverage, at_most, title) + meaning
         < threshold * ANSWER_FLOOR
     {
         (at_most, None)
@@ -858,9 +857,19 @@ mod tests {
         );
         copy.created_at = crate::clock::Timestamp::from_micros(2_000_000);
         let others = [
-            entry("a", "Shell prompt", "The shell prompt shows your user name.", 5),
+            entry(
+                "a",
+                "Shell prompt",
+                "The shell prompt shows your user name.",
+                5,
+            ),
             entry("b", "Log files", "The journal keeps the system logs.", 5),
-            entry("c", "Packages", "Apt installs packages from the archive.", 5),
+            entry(
+                "c",
+                "Packages",
+                "Apt installs packages from the archive.",
+                5,
+            ),
         ];
         let corpus: Vec<CorpusEntry> = [original, copy].into_iter().chain(others).collect();
         let found = ask(&corpus, "how does systemd start the services", None);
