@@ -158,10 +158,22 @@ fn score_sentences(content: &str, query: &Query) -> Vec<Sentence> {
     }
 
     let lang = detect_lang(content);
+    // Most words of an entry match nothing. The variants of an ASCII word start with its
+    // first letter (stemmers cut suffixes), so a word whose first letter starts no variant
+    // of the question is skipped without being analysed.
+    let mut initials = [false; 128];
+    for variant in by_variant.keys() {
+        if let Some(&first) = variant.as_bytes().first().filter(|b| b.is_ascii()) {
+            initials[usize::from(first)] = true;
+        }
+    }
     // Words repeat (Zipf): each distinct word is analysed once.
     let mut cache: FastMap<&str, u64> = FastMap::default();
     let mut sentence = 0;
     for (start, word) in raw_words(content) {
+        if word.is_ascii() && !initials[usize::from(word.as_bytes()[0].to_ascii_lowercase())] {
+            continue;
+        }
         let mask = *cache.entry(word).or_insert_with(|| {
             let mut mask = 0;
             for_each_token(word, |token| {
