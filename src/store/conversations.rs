@@ -2,7 +2,10 @@
 //! message and the bot's reply) is written in one transaction, which also creates the
 //! conversation and counts it against the tenant's quota when it is new.
 
-use super::engine::ReadTxn;
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+
+use super::engine::{ReadTxn, WriteTxn};
 
 use super::tables::{
     CONVERSATION_SESSIONS, CONVERSATIONS, CONVERSATIONS_BY_START, MESSAGES, STATS_DAILY,
@@ -247,15 +250,53 @@ fn count_in_stats(
     started: Option<bool>,
     exchange: &Exchange,
 ) -> StoreResult<()> {
-    let key = (tenant, day_of(at), segment);
-    let mut table = tx.txn.open_table(STATS_DAILY)?;
-    let mut day: DayStats = match table.get(key)? {
-        Some(v) => decode("stats_daily", (tenant, segment), v.value())?,
-        None => DayStats::default(),
-    };
+    let day = tx.stats.row(tx.txn, tenant, day_of(at), segment)?;
     day.record(started, &exchange.user_message, &exchange.outcome);
-    table.insert(key, encode(&day)?.as_slice())?;
     Ok(())
+}
+
+/// The daily statistics rows a write batch changes, by (tenant, day, segment).
+#[derive(Default)]
+pub(super) struct DailyStats {
+    rows: BTreeMap<(String, i32, String), DayStats>,
+}
+
+impl DailyStats {
+    /// The row as the batch has it so far (read from the transaction the first time).
+    fn row(
+        &mut self,
+        txn: &WriteTxn,
+        tenant: &str,
+        day: i32,
+        segment: &str,
+    ) -> StoreResult<&mut DayStats> {
+        let key = (tenant.to_owned(), day, segment.to_owned());
+        Ok(match self.rows.entry(key) {
+            Entry::Occupied(row) => row.into_mut(),
+            Entry::Vacant(row) => {
+                let stored = match txn.open_table(STATS_DAILY)?.get((tenant, day, segment))? {
+                    Some(v) => decode("stats_daily", (tenant, segment), v.value())?,
+                    None => DayStats::default(),
+                };
+                row.insert(stored)
+            }
+        })
+    }
+
+    /// Writes the changed rows, before the transaction commits.
+    pub(super) fn write(self, txn: &WriteTxn) -> StoreResult<()> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let mut table = txn.open_table(STATS_DAILY)?;
+        for ((tenant, day, segment), row) in &self.rows {
+            table.insert(
+                (tenant.as_str(), *day, segment.as_str()),
+                encode(row)?.as_slice(),
+            )?;
+        }
+        Ok(())
+    }
 }
 
 impl Store {

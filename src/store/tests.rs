@@ -83,6 +83,35 @@ pub(super) fn exchange(session: &str) -> Exchange {
 
 use crate::clock::Timestamp;
 
+/// Exchanges sent together share write batches; the day's statistics row is read once and
+/// written once per batch, and must still count every one of them.
+#[test]
+fn exchanges_committed_in_one_batch_are_all_counted_in_the_day_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    run(async {
+        store.create_tenant("acme", "Acme").await.unwrap();
+        let sessions: Vec<String> = (0..60).map(|n| format!("s{n}")).collect();
+        let results = futures_util::future::join_all(
+            sessions
+                .iter()
+                .map(|session| store.record_exchange("acme", exchange(session))),
+        )
+        .await;
+        assert!(results.iter().all(|r| matches!(r, Ok(Recorded::Stored(_)))));
+        // One more, alone, on top of what the batches wrote.
+        store.record_exchange("acme", exchange("s0")).await.unwrap();
+        let today = crate::domain::stats::day_of(Timestamp::now());
+        let rows = store
+            .usage_stats("acme", today - 1, today + 1, None)
+            .await
+            .unwrap();
+        let conversations: u64 = rows.iter().map(|(_, day)| day.conversations).sum();
+        let messages: u64 = rows.iter().map(|(_, day)| day.messages).sum();
+        assert_eq!((conversations, messages), (60, 122));
+    });
+}
+
 #[test]
 fn schema_version_is_recorded_and_a_newer_one_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread;
 
+use super::conversations::DailyStats;
 use super::engine::{WriteTxn, is_conflict};
 
 use super::{Effect, Shared, StoreError, StoreResult};
@@ -27,6 +28,10 @@ pub(super) struct Tx<'a> {
     pub txn: &'a WriteTxn,
     effects: Vec<Effect>,
     last_instant: &'a mut Timestamp,
+    /// Daily statistics rows the batch's exchanges count in, each read once and written once
+    /// before the commit: a busy day's row holds hundreds of keys, too many to decode and
+    /// encode again for every exchange of a batch.
+    pub stats: DailyStats,
 }
 
 impl Tx<'_> {
@@ -243,6 +248,7 @@ fn commit_batch(
         txn: &txn,
         effects: Vec::new(),
         last_instant,
+        stats: DailyStats::default(),
     };
     for job in batch.iter_mut() {
         let mark = tx.effects.len();
@@ -257,7 +263,9 @@ fn commit_batch(
         }
     }
     let effects = std::mem::take(&mut tx.effects);
+    let stats = std::mem::take(&mut tx.stats);
     drop(tx);
+    stats.write(&txn)?;
     // From the commit to the last effect, the feed thread neither reads nor applies: what
     // it read before this commit is applied before these effects, never after them.
     let _in_order = shared.in_order();
