@@ -334,3 +334,26 @@ fn french_stopwords_of_mixed_entries_never_become_terms() {
         Ok(Some(Lang::French))
     );
 }
+
+/// An entry's meaning vector has unit length whatever its title and content say: the plain
+/// mean of the two vectors is shorter the more they differ, which made such an entry score
+/// lower against every question.
+#[test]
+fn an_entry_meaning_is_a_unit_direction_even_when_title_and_content_differ() {
+    for (title, content) in [
+        ("Refund policy", "Refunds take five days."),
+        (
+            "Miscellaneous",
+            "Parcels leave the warehouse daily; tracking links come by email.",
+        ),
+        (
+            "Horaires",
+            "The shop opens at 9am on weekdays and at 11am on Sundays.",
+        ),
+    ] {
+        let entry = analyze_entry(title, content, &[]);
+        let vector = entry.meaning().expect("text has a meaning").unpack();
+        let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 0.01, "{title}: {norm}");
+    }
+}

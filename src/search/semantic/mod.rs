@@ -51,7 +51,7 @@ pub fn embed(text: &str) -> Option<Vector> {
 }
 
 /// `v` at unit length, or None for the zero vector.
-fn normalised(mut v: Vector) -> Option<Vector> {
+pub fn normalised(mut v: Vector) -> Option<Vector> {
     let norm = dot(&v, &v).sqrt();
     if !norm.is_normal() {
         return None;
