@@ -387,9 +387,9 @@ pub fn select(
                 .cmp(&b.candidate.entry.created_at),
         )
     });
-    if let Some(original) = earlier_copy(&judged, max_chars) {
-        let original = judged.remove(original);
-        judged.insert(0, original);
+    if let Some(copy) = copy_for_the_visitor(&judged, query.lang(), max_chars) {
+        let copy = judged.remove(copy);
+        judged.insert(0, copy);
     }
     for j in &mut judged {
         j.lang = entry_lang(&j.candidate.entry);
@@ -465,29 +465,43 @@ pub fn select(
     out
 }
 
-/// An entry written before the best one, under the same title, that would quote the same
-/// passage: the original of an untranslated copy (a page in the other language's part of a
-/// bilingual site). The copy can rank a hair above it (a translated cross-reference in another
-/// paragraph, one more mention of a word), but the visitor reads the same text either way and
-/// the original is what the site's own language links to.
-fn earlier_copy(judged: &[Judged], max_chars: usize) -> Option<usize> {
+/// Between copies of one text (entries that would quote the same passage as the best one),
+/// the one a visitor should get. On a bilingual site an untranslated page is copied into the
+/// other language's part, sometimes under a translated title, and a copy can rank a hair
+/// above its original (a title closer in meaning, a translated cross-reference, one more
+/// mention of a word), though the visitor reads the same text either way. So the best-ranked
+/// copy whose title suits the visitor's language answers (the page of their part of the
+/// site), and between copies under one title, the original, written first. `None` when that
+/// is the best one.
+fn copy_for_the_visitor(judged: &[Judged], asked: Option<Lang>, max_chars: usize) -> Option<usize> {
     let best = judged.first()?;
     let quoted = |j: &Judged| {
         j.located
             .as_ref()
             .map(|l| passage_key(&l.passage(&j.candidate.entry.content, max_chars).text))
     };
-    let same_title = |j: &Judged| {
-        j.candidate.entry.title.trim().to_lowercase()
-            == best.candidate.entry.title.trim().to_lowercase()
-    };
-    let mut copies = judged.iter().enumerate().skip(1).filter(|(_, j)| {
-        j.candidate.entry.created_at < best.candidate.entry.created_at && same_title(j)
-    });
     let key = quoted(best)?;
-    copies
-        .find(|(_, j)| quoted(j).as_ref() == Some(&key))
-        .map(|(i, _)| i)
+    let copies: Vec<(usize, &Judged)> = judged
+        .iter()
+        .enumerate()
+        .filter(|(i, j)| *i == 0 || quoted(j).as_ref() == Some(&key))
+        .collect();
+    // A title in the visitor's language, then one that says nothing of its language (short
+    // titles often do not), then one in the other language.
+    let title_fit = |j: &Judged| match (asked, search::detect_lang(&j.candidate.entry.title)) {
+        (None, _) => 0,
+        (Some(asked), title) if title == asked => 2,
+        (Some(_), Lang::Both) => 1,
+        _ => 0,
+    };
+    let fittest = copies.iter().map(|(_, j)| title_fit(j)).max()?;
+    let (_, lead) = copies.iter().find(|(_, j)| title_fit(j) == fittest)?;
+    let title = lead.candidate.entry.title.trim().to_lowercase();
+    let (chosen, _) = copies
+        .iter()
+        .filter(|(_, j)| j.candidate.entry.title.trim().to_lowercase() == title)
+        .min_by_key(|(_, j)| j.candidate.entry.created_at)?;
+    (*chosen != 0).then_some(*chosen)
 }
 
 /// The start of a passage reduced to lowercase letters and digits: equal keys mean the same
@@ -847,6 +861,57 @@ mod tests {
         ];
         let found = ask(&corpus, "how do I start vim in nocompatible mode", None);
         assert_eq!(found.len(), 1, "{found:?}");
+    }
+
+    #[test]
+    fn between_copies_under_translated_titles_the_visitor_gets_the_one_titled_in_their_language() {
+        let text = "The locales package does not come with compiled locale data. Configure \
+                    it with dpkg-reconfigure locales, then select the locales to build.";
+        let mut original = entry("original", "The data of the locales", text, 5);
+        original.created_at = crate::clock::Timestamp::from_micros(1_000_000);
+        // The French part of the site translated the title only, and its title names more
+        // of the question's words.
+        let mut copy = entry(
+            "copy",
+            "Reconfigurer les locales avec dpkg-reconfigure",
+            text,
+            5,
+        );
+        copy.created_at = crate::clock::Timestamp::from_micros(2_000_000);
+        let others = [
+            entry(
+                "a",
+                "Shell prompt",
+                "The shell prompt shows your user name.",
+                5,
+            ),
+            entry("b", "Log files", "The journal keeps the system logs.", 5),
+            entry(
+                "c",
+                "Invite de commande",
+                "L'invite affiche le nom de l'utilisateur.",
+                5,
+            ),
+            entry(
+                "d",
+                "Journaux",
+                "Le journal conserve les traces du système.",
+                5,
+            ),
+        ];
+        let corpus: Vec<CorpusEntry> = [original, copy].into_iter().chain(others).collect();
+        let english = ask(
+            &corpus,
+            "how do I reconfigure the locales with dpkg-reconfigure?",
+            None,
+        );
+        assert_eq!(ids(&english), ["original"], "{english:?}");
+        let french = ask(
+            &corpus,
+            "comment reconfigurer les locales avec dpkg-reconfigure ?",
+            None,
+        );
+        assert_eq!(ids(&french), ["copy"], "{french:?}");
     }
 
     #[test]
