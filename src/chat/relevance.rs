@@ -38,15 +38,17 @@ pub const CANDIDATES: usize = 8;
 pub const MAX_SOURCES: usize = 3;
 /// Secondary entries are quoted only when they score at least this share of the best.
 const SECONDARY_SHARE: f32 = 0.6;
-/// Minimum relevance at the default sensitivity, calibrated on bench/quality (main set):
-/// the lowest value that keeps off-topic questions declined while in-domain paraphrases pass.
+/// Minimum relevance at the default sensitivity, calibrated on bench/quality (main set) for
+/// each language the same way: where off-topic questions of that language are declined at
+/// least 95% of the time with the fewest in-domain questions declined (the middle of that
+/// range). English, and questions whose language is unknown:
 pub const DEFAULT_MIN_RELEVANCE: f32 = 0.68;
+/// French questions: French coverage and similarity sit lower for in-domain and off-topic
+/// questions alike (off-topic French questions reach at most 0.54 but one, against 0.67 in
+/// English).
+pub const FRENCH_MIN_RELEVANCE: f32 = 0.57;
 /// The same for relevance made of words alone, calibrated the same way before meaning existed.
 const LEXICAL_MIN_RELEVANCE: f32 = 0.47;
-/// What an entry's meaning counts when it cannot be measured (no vector for the question or
-/// the entry, or no other entry in the question's language to compare it with, as in a
-/// one-entry corpus): exactly what makes the words alone answer as they did before meaning.
-const UNMEASURED_MEANING: f32 = DEFAULT_MIN_RELEVANCE - LEXICAL_MIN_RELEVANCE;
 /// Parts of relevance: the entry as a whole, the quoted passage (proximity), the title and
 /// the meaning.
 const WEIGHT_ENTRY: f32 = 0.4;
@@ -84,14 +86,50 @@ impl Default for Sensitivity {
 }
 
 impl Sensitivity {
-    /// The relevance an entry needs to be quoted.
-    pub fn min_relevance(self) -> f32 {
+    /// The relevance an entry needs to be quoted for a question in `lang`.
+    pub fn min_relevance(self, lang: Option<Lang>) -> f32 {
         let s = if self.0.is_finite() {
             self.0.clamp(0.0, 1.0)
         } else {
             0.5
         };
-        (DEFAULT_MIN_RELEVANCE + (0.5 - s) * SENSITIVITY_SPAN).clamp(0.05, 0.95)
+        (calibrated_min_relevance(lang) + (0.5 - s) * SENSITIVITY_SPAN).clamp(0.05, 0.95)
+    }
+}
+
+fn calibrated_min_relevance(lang: Option<Lang>) -> f32 {
+    match lang {
+        Some(Lang::French) => FRENCH_MIN_RELEVANCE,
+        _ => DEFAULT_MIN_RELEVANCE,
+    }
+}
+
+/// What a question's candidates are measured against.
+#[derive(Clone, Copy, Debug)]
+struct Bar {
+    /// The relevance an entry needs to be quoted.
+    threshold: f32,
+    /// What an entry's meaning counts when it cannot be measured (no vector for the question
+    /// or the entry, or no other entry in the question's language to compare it with, as in
+    /// a one-entry corpus): exactly what makes the words alone answer as they did before
+    /// meaning.
+    unmeasured_meaning: f32,
+}
+
+impl Bar {
+    fn new(sensitivity: Sensitivity, lang: Option<Lang>) -> Bar {
+        Bar {
+            threshold: sensitivity.min_relevance(lang),
+            unmeasured_meaning: calibrated_min_relevance(lang) - LEXICAL_MIN_RELEVANCE,
+        }
+    }
+
+    /// The meaning's part of an entry's relevance.
+    fn meaning(self, hit: &Hit) -> f32 {
+        hit.similarity
+            .map_or(self.unmeasured_meaning, |similarity| {
+                WEIGHT_MEANING * similarity
+            })
     }
 }
 
@@ -153,25 +191,26 @@ pub fn retrieve_with(
             .with_meaning_of(&text);
         let own = new_positions(&combined, &query);
         if own != 0 {
-            let (explained, entries) = rank(&combined, &worth_reading(request))?;
+            let (explained, entries) = rank(&combined, &worth_reading(request, &combined))?;
             let found = judge_all(request, &combined, explained, entries, own);
             if !found.is_empty() {
                 return Ok(found);
             }
         }
     }
-    let (explained, entries) = rank(&query, &worth_reading(request))?;
+    let (explained, entries) = rank(&query, &worth_reading(request, &query))?;
     Ok(judge_all(request, &query, explained, entries, 0))
 }
 
 /// Whether a hit could reach the answer floor at best (its passage holding every question
 /// word the entry holds, its title all of them): the others are not read from the store.
 /// Most of the entries added for their meaning are far from it.
-fn worth_reading(request: &Retrieval<'_>) -> impl Fn(&Hit, &[f32]) -> bool {
-    let floor = request.sensitivity.min_relevance() * ANSWER_FLOOR;
+fn worth_reading(request: &Retrieval<'_>, query: &Query) -> impl Fn(&Hit, &[f32]) -> bool {
+    let bar = Bar::new(request.sensitivity, query.lang());
     move |hit, weights| {
         let held = weighted_share(weights, u64::from(hit.matched));
-        lexical_relevance(hit.coverage, held, 1.0) + meaning_relevance(hit) >= floor
+        lexical_relevance(hit.coverage, held, 1.0) + bar.meaning(hit)
+            >= bar.threshold * ANSWER_FLOOR
     }
 }
 
@@ -264,12 +303,6 @@ fn weighted_share(weights: &[f32], mask: u64) -> f32 {
     covered / total
 }
 
-/// The meaning's part of an entry's relevance.
-fn meaning_relevance(hit: &Hit) -> f32 {
-    hit.similarity
-        .map_or(UNMEASURED_MEANING, |similarity| WEIGHT_MEANING * similarity)
-}
-
 /// The words' part of an entry's relevance (see the module documentation), from its three
 /// coverages.
 fn lexical_relevance(entry: f32, passage: f32, title: f32) -> f32 {
@@ -281,15 +314,15 @@ fn judge(
     weights: &[f32],
     candidate: Candidate,
     max_chars: usize,
-    threshold: f32,
+    bar: Bar,
 ) -> Judged {
     let title = weighted_share(weights, title_mask(query, &candidate.entry.title));
     // The passage holds at most the words the entry holds: when even that cannot reach the
     // floor, choosing the passage (the costly part on long entries) is skipped.
     let at_most = weighted_share(weights, u64::from(candidate.hit.matched));
-    let meaning = meaning_relevance(&candidate.hit);
+    let meaning = bar.meaning(&candidate.hit);
     let (passage, located) = if lexical_relevance(candidate.hit.coverage, at_most, title) + meaning
-        < threshold * ANSWER_FLOOR
+        < bar.threshold * ANSWER_FLOOR
     {
         (at_most, None)
     } else {
@@ -331,10 +364,11 @@ pub fn select(
     max_chars: usize,
     sensitivity: Sensitivity,
 ) -> Vec<Retrieved> {
-    let threshold = sensitivity.min_relevance();
+    let bar = Bar::new(sensitivity, query.lang());
+    let threshold = bar.threshold;
     let mut judged: Vec<Judged> = candidates
         .into_iter()
-        .map(|candidate| judge(query, weights, candidate, max_chars, threshold))
+        .map(|candidate| judge(query, weights, candidate, max_chars, bar))
         .collect();
     if log::log_enabled!(log::Level::Debug) {
         let best = judged.iter().map(|j| j.relevance).fold(0.0, f32::max);
@@ -538,6 +572,15 @@ mod tests {
 
     /// The chat's retrieval over an in-memory index of `entries`.
     fn ask(entries: &[CorpusEntry], message: &str, previous: Option<&str>) -> Vec<Retrieved> {
+        ask_with(entries, message, previous, Sensitivity::default())
+    }
+
+    fn ask_with(
+        entries: &[CorpusEntry],
+        message: &str,
+        previous: Option<&str>,
+        sensitivity: Sensitivity,
+    ) -> Vec<Retrieved> {
         let index = TenantIndex::from_docs(entries.iter().map(|e| {
             let meta = DocMeta {
                 id: e.id.clone(),
@@ -553,7 +596,7 @@ mod tests {
             message,
             previous_user_message: previous,
             max_chars: 1200,
-            sensitivity: Sensitivity::default(),
+            sensitivity,
         };
         retrieve_with(&request, |query, worth_reading| {
             let mut explained = index.explain(query, SegmentFilter::Any, 0, CANDIDATES);
@@ -807,11 +850,104 @@ mod tests {
         assert!(pizza.is_empty(), "{pizza:?}");
     }
 
+    /// French questions are held to the French calibration: "tuer un programme bloqué"
+    /// shares fewer informative words with "Tuer un processus" than its English equivalent
+    /// would, and reaches the French threshold, not the English one. Off-topic French
+    /// questions are still declined.
+    #[test]
+    fn french_questions_are_judged_against_the_french_calibration() {
+        let corpus = vec![
+            entry(
+                "disk",
+                "Utilisation de l'espace disque",
+                "La commande df affiche l'espace libre sur chaque système de fichiers. La \
+                 commande du donne la taille d'un répertoire.",
+                5,
+            ),
+            entry(
+                "kill",
+                "Tuer un processus",
+                "La commande kill envoie un signal à un processus. Utilisez kill -9 si le \
+                 programme ne répond plus.",
+                5,
+            ),
+            entry(
+                "upgrade",
+                "Mise à niveau du système",
+                "La commande apt full-upgrade met à jour tous les paquets du système.",
+                5,
+            ),
+            entry(
+                "console",
+                "Récupérer une console saine",
+                "Si le terminal affiche des caractères illisibles, tapez reset pour le \
+                 réinitialiser.",
+                5,
+            ),
+            entry(
+                "cron",
+                "Planifier des tâches",
+                "Le démon cron lance les commandes à heure fixe, par exemple chaque nuit.",
+                5,
+            ),
+            entry(
+                "locale",
+                "Paramètres linguistiques",
+                "La commande dpkg-reconfigure locales choisit la langue du système.",
+                5,
+            ),
+            entry(
+                "en1",
+                "Disk usage",
+                "The df command shows the free space of each file system.",
+                5,
+            ),
+            entry(
+                "en2",
+                "Killing a process",
+                "The kill command sends a signal to a process.",
+                5,
+            ),
+        ];
+        for (question, answer) in [
+            ("comment tuer un programme bloqué ?", "kill"),
+            ("lancer une commande chaque nuit", "cron"),
+        ] {
+            assert_eq!(ids(&ask(&corpus, question, None)), [answer], "{question}");
+            let english_bar = Sensitivity(
+                0.5 - (DEFAULT_MIN_RELEVANCE - FRENCH_MIN_RELEVANCE) / SENSITIVITY_SPAN,
+            );
+            assert!(
+                ask_with(&corpus, question, None, english_bar).is_empty(),
+                "{question} passes the English threshold too: pick a harder one"
+            );
+        }
+        for off_topic in [
+            "quel temps fera-t-il demain à Paris ?",
+            "combien coûte une pizza margherita ?",
+            "où se trouve la piscine municipale ?",
+        ] {
+            let found = ask(&corpus, off_topic, None);
+            assert!(found.is_empty(), "{off_topic}: {found:?}");
+        }
+    }
+
     #[test]
     fn sensitivity_moves_the_threshold() {
-        assert!(Sensitivity(0.0).min_relevance() > Sensitivity::default().min_relevance());
-        assert!(Sensitivity(1.0).min_relevance() < Sensitivity::default().min_relevance());
-        assert_eq!(Sensitivity(f32::NAN).min_relevance(), DEFAULT_MIN_RELEVANCE);
+        for lang in [None, Some(Lang::English), Some(Lang::French)] {
+            let default = Sensitivity::default().min_relevance(lang);
+            assert!(Sensitivity(0.0).min_relevance(lang) > default);
+            assert!(Sensitivity(1.0).min_relevance(lang) < default);
+            assert_eq!(Sensitivity(f32::NAN).min_relevance(lang), default);
+        }
+        assert_eq!(
+            Sensitivity::default().min_relevance(None),
+            DEFAULT_MIN_RELEVANCE
+        );
+        assert_eq!(
+            Sensitivity::default().min_relevance(Some(Lang::French)),
+            FRENCH_MIN_RELEVANCE
+        );
     }
 
     #[test]
