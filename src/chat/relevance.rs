@@ -616,6 +616,24 @@ mod tests {
         found.iter().map(|r| r.id.as_str()).collect()
     }
 
+    fn created_at(mut entry: CorpusEntry, micros: i64) -> CorpusEntry {
+        entry.created_at = crate::clock::Timestamp::from_micros(micros);
+        entry
+    }
+
+    /// Unrelated English entries: meaning needs others to compare an entry with.
+    fn bystanders() -> [CorpusEntry; 2] {
+        [
+            entry(
+                "a",
+                "Shell prompt",
+                "The shell prompt shows your user name.",
+                5,
+            ),
+            entry("b", "Log files", "The journal keeps the system logs.", 5),
+        ]
+    }
+
     #[test]
     fn a_lone_entry_is_judged_on_its_words_as_before_meaning() {
         // With no other entry to compare it with, meaning cannot be measured; the words
@@ -1003,25 +1021,16 @@ mod tests {
     fn between_copies_under_translated_titles_the_visitor_gets_the_one_titled_in_their_language() {
         let text = "The locales package does not come with compiled locale data. Configure \
                     it with dpkg-reconfigure locales, then select the locales to build.";
-        let mut original = entry("original", "The data of the locales", text, 5);
-        original.created_at = crate::clock::Timestamp::from_micros(1_000_000);
+        let original = created_at(entry("original", "The data of the locales", text, 5), 1);
         // The French part of the site translated the title only, and its title names more
         // of the question's words.
-        let mut copy = entry(
+        let copy = entry(
             "copy",
             "Reconfigurer les locales avec dpkg-reconfigure",
             text,
             5,
         );
-        copy.created_at = crate::clock::Timestamp::from_micros(2_000_000);
         let others = [
-            entry(
-                "a",
-                "Shell prompt",
-                "The shell prompt shows your user name.",
-                5,
-            ),
-            entry("b", "Log files", "The journal keeps the system logs.", 5),
             entry(
                 "c",
                 "Invite de commande",
@@ -1035,7 +1044,11 @@ mod tests {
                 5,
             ),
         ];
-        let corpus: Vec<CorpusEntry> = [original, copy].into_iter().chain(others).collect();
+        let corpus: Vec<CorpusEntry> = [original, created_at(copy, 2)]
+            .into_iter()
+            .chain(others)
+            .chain(bystanders())
+            .collect();
         let english = ask(
             &corpus,
             "how do I reconfigure the locales with dpkg-reconfigure?",
@@ -1054,7 +1067,7 @@ mod tests {
     fn an_untranslated_copy_ranking_a_hair_higher_leaves_the_answer_to_its_original() {
         let shared = "Systemd starts the services in parallel from their unit files, which are \
                       written in a declarative style.";
-        let mut original = entry(
+        let original = entry(
             "original",
             "Systemd init",
             &format!(
@@ -1063,32 +1076,24 @@ mod tests {
             ),
             5,
         );
-        original.created_at = crate::clock::Timestamp::from_micros(1_000_000);
         // The French part of the site kept the paragraph in English and translated the
         // cross-reference, shorter: the copy's words weigh a little more.
-        let mut copy = entry(
+        let copy = entry(
             "copy",
             "Systemd init",
             &format!("{shared}\n\nVoir le chapitre 6."),
             5,
         );
-        copy.created_at = crate::clock::Timestamp::from_micros(2_000_000);
-        let others = [
-            entry(
-                "a",
-                "Shell prompt",
-                "The shell prompt shows your user name.",
-                5,
-            ),
-            entry("b", "Log files", "The journal keeps the system logs.", 5),
-            entry(
-                "c",
-                "Packages",
-                "Apt installs packages from the archive.",
-                5,
-            ),
-        ];
-        let corpus: Vec<CorpusEntry> = [original, copy].into_iter().chain(others).collect();
+        let packages = entry(
+            "c",
+            "Packages",
+            "Apt installs packages from the archive.",
+            5,
+        );
+        let corpus: Vec<CorpusEntry> = [created_at(original, 1), created_at(copy, 2), packages]
+            .into_iter()
+            .chain(bystanders())
+            .collect();
         let found = ask(&corpus, "how does systemd start the services", None);
         assert_eq!(ids(&found), ["original"], "{found:?}");
     }
