@@ -171,7 +171,12 @@ fn score_sentences(content: &str, query: &Query) -> Vec<Sentence> {
     let mut cache: FastMap<&str, u64> = FastMap::default();
     let mut sentence = 0;
     for (start, word) in raw_words(content) {
-        if word.is_ascii() && !initials[usize::from(word.as_bytes()[0].to_ascii_lowercase())] {
+        let cannot_match = word.is_ascii()
+            && word
+                .as_bytes()
+                .first()
+                .is_some_and(|&first| !initials[usize::from(first.to_ascii_lowercase())]);
+        if cannot_match {
             continue;
         }
         let mask = *cache.entry(word).or_insert_with(|| {
