@@ -16,8 +16,8 @@
 //! rewards the entry written about the question. Similarity is meaning: how much closer the
 //! entry's vector is to the question's than the other entries' on average (`search::semantic`,
 //! `search::index` keeps the averages), which
-//! finds paraphrases that share no word with their answer ("log out of the shell" / "How to
-//! leave the command prompt"); the index adds the entries closest in meaning to the lexical
+//! finds paraphrases that share no word with their answer ("How do I get my money back?" /
+//! "Refund policy"); the index adds the entries closest in meaning to the lexical
 //! candidates. The corpus answers when the best entry's
 //! relevance reaches the tenant's threshold ([`Sensitivity`]). *Which* entry answers is then
 //! an ordering among the candidates that reach at least [`ANSWER_FLOOR`] of the threshold,

@@ -9,7 +9,7 @@
 //!   registry of tenants ([`Index`]).
 //! * [`passage`]: the most relevant excerpt of an entry for a query.
 //! * [`semantic`]: a static embedding model, so a question can find an entry it shares no
-//!   word with ("log out of the shell" / "How to leave the command prompt").
+//!   word with ("How do I get my money back?" / "Refund policy").
 //!
 //! The store is the source of truth; this module never does I/O.
 

@@ -787,7 +787,6 @@ fn read_u32(bytes: &[u8]) -> StoreResult<u32> {
         .map_err(|_| StoreError::internal_msg("bad u32 in table meta"))
 }
 
-/// The rows of one tenant in a `(tenant, id)`-keyed table.
 /// The records of `tenant` in a `(tenant, id) -> JSON` table, decoded, in id order.
 fn tenant_records<'a, T: DeserializeOwned>(
     table: &'a engine::Table<'_, (&'static str, &'static str), &'static [u8]>,
@@ -801,6 +800,7 @@ fn tenant_records<'a, T: DeserializeOwned>(
     }))
 }
 
+/// The rows of one tenant in a `(tenant, id)`-keyed table.
 fn tenant_rows<'a>(
     table: &'a engine::Table<'_, (&'static str, &'static str), &'static [u8]>,
     tenant: &'a str,
