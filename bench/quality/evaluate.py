@@ -285,6 +285,9 @@ def main():
         dump_failures(HERE / "out" / f"{name}-misses.txt", questions, ours)
         dump_comparison(HERE / "out" / f"{name}-compare.txt", questions, ours, theirs)
         (HERE / "out" / f"{name}-calibration.txt").write_text(calibration(questions, ours) + "\n")
+        with open(HERE / "out" / f"{name}-sources.jsonl", "w") as f:
+            for q, r, b in zip(questions, ours, theirs):
+                f.write(json.dumps({"q": q, "ours": r["ranked"][:3], "bm25s": b["ranked"][:3]}) + "\n")
         with open(HERE / "out" / f"{name}-features.jsonl", "w") as f:
             for q, r in zip(questions, ours):
                 f.write(json.dumps({"q": q, "information": r["information"], "features": r["features"],

@@ -174,7 +174,6 @@ struct QueryCandidate {
 /// gives it no weight then (present, it weighs by its idf like any word).
 const FRAMING: &[&str] = &[
     "able",
-    "actually",
     "anymore",
     "anyone",
     "anything",
@@ -185,7 +184,6 @@ const FRAMING: &[&str] = &[
     "do",
     "does",
     "done",
-    "exactly",
     "explain",
     "find",
     "get",
@@ -204,10 +202,7 @@ const FRAMING: &[&str] = &[
     "much",
     "need",
     "needs",
-    "please",
-    "plz",
     "possible",
-    "really",
     "show",
     "someone",
     "something",
@@ -242,11 +237,30 @@ const FRAMING: &[&str] = &[
     "pouvez",
     "prend",
     "savoir",
-    "stp",
-    "svp",
     "trouver",
     "veux",
     "voudrais",
+];
+
+/// Hedges and chatter ("what *exactly* is", "*plz*", "*vraiment*"):
+/// they never name a topic, so a question weighs them as stopwords. Rare in
+/// a corpus, they would otherwise outweigh the words that do ("what exactly
+/// is debian?" answered from the one page saying "determine exactly which
+/// files").
+const FILLERS: &[&str] = &[
+    "actually",
+    "anyway",
+    "basically",
+    "exactly",
+    "honestly",
+    "kindly",
+    "pls",
+    "plz",
+    "really",
+    "simply",
+    "exactement",
+    "franchement",
+    "simplement",
     "vraiment",
 ];
 
@@ -281,7 +295,7 @@ pub fn analyze_query(text: &str) -> Query {
             continue;
         }
         variants.sort_unstable();
-        let stopword = lists(&token) != 0;
+        let stopword = lists(&token) != 0 || FILLERS.contains(&token.as_str());
         let framing = FRAMING.contains(&token.as_str());
         let longest = token.chars().count();
         match groups.get_mut(&variants) {

@@ -626,6 +626,33 @@ fn coverage_weighs_the_question_by_idf() {
 }
 
 #[test]
+fn a_hedge_weighs_nothing_even_where_the_corpus_says_it() {
+    let mut index = TenantIndex::new();
+    add(
+        &mut index,
+        "what-is",
+        "What is Animam?",
+        "A self-hosted chatbot server.",
+    );
+    add(
+        &mut index,
+        "licence",
+        "Licence",
+        "Animam is free software: you pay exactly nothing for it.",
+    );
+    for question in ["what exactly is animam?", "c'est quoi exactement animam ?"] {
+        let explained = index.explain(&analyze_query(question), SegmentFilter::Any, 0, 10);
+        // Rare in the corpus, "exactly" outweighed "animam", and the page that happens
+        // to say it covered most of the question while the one about it did not.
+        assert_eq!(explained.hits.len(), 2, "{explained:?}");
+        assert!(
+            explained.hits.iter().all(|h| h.coverage > 0.99),
+            "{question}: {explained:?}"
+        );
+    }
+}
+
+#[test]
 fn entries_in_the_visitors_language_rank_first() {
     let mut index = TenantIndex::new();
     add(
