@@ -3,7 +3,10 @@
 For each set (main = Debian Reference, heldout = Debian FAQ) the English and French entries go
 into ONE tenant, as a bilingual site would load them. A question counts as a hit when the entry
 it expects, in the question's language, is the first source (hit@1) or among the first three
-(hit@3). An answer with no sources is a decline. Nothing here talks to anything but 127.0.0.1.
+(hit@3). An answer with no sources is a decline. "hit@1, judged" also counts a first source
+that questions/judged.tsv records as judged, blind, to answer the question as well (near-duplicate
+sections); out/<set>-unjudged.jsonl lists the cited entries nobody judged yet. Nothing here talks
+to anything but 127.0.0.1.
 
 usage: evaluate.py --binary PATH [--set main|heldout|all] [--out results.md]
 """
@@ -54,6 +57,18 @@ def load_questions(path):
         key, lang, text = line.split("\t", 2)
         questions.append({"key": None if key == "-" else key, "lang": lang, "q": text.strip()})
     return questions
+
+
+def load_judged(name):
+    """(lang, question) -> {entry key: verdict} of questions/judged.tsv for this set."""
+    judged = {}
+    for line in (HERE / "questions/judged.tsv").read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        which, lang, key, verdict, text = line.split("\t", 4)
+        if which == name:
+            judged.setdefault((lang, text.strip()), {})[key] = verdict
+    return judged
 
 
 def http(method, url, body=None, token=None):
@@ -191,15 +206,31 @@ def percentile(values, p):
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def metrics(questions, results, lang):
+def first_source(q, r, judged):
+    """How the first source of an in-domain answer stands: "expected", "answers" (judged to
+    answer it as well), "unjudged", another verdict, or None for a decline."""
+    if not r["ranked"]:
+        return None
+    key, lang = r["ranked"][0]
+    if lang != q["lang"]:
+        return "other language"
+    if key == q["key"]:
+        return "expected"
+    return judged.get((q["lang"], q["q"]), {}).get(key, "unjudged")
+
+
+def metrics(questions, results, lang, judged):
     inside = [(q, r) for q, r in zip(questions, results) if q["lang"] == lang and q["key"]]
     outside = [(q, r) for q, r in zip(questions, results) if q["lang"] == lang and not q["key"]]
     wanted = lambda q: (q["key"], q["lang"])  # noqa: E731
     n = max(1, len(inside))
+    firsts = [first_source(q, r, judged) for q, r in inside]
     return {
         "n": len(inside),
         "off_n": len(outside),
         "hit1": sum(bool(r["ranked"]) and r["ranked"][0] == wanted(q) for q, r in inside) / n,
+        "hit1_judged": sum(f in ("expected", "answers") for f in firsts) / n,
+        "unjudged": sum(f == "unjudged" for f in firsts),
         "hit3": sum(wanted(q) in r["ranked"][:3] for q, r in inside) / n,
         "declined": sum(not r["ranked"] for _, r in inside) / n,
         "off_declined": sum(not r["ranked"] for _, r in outside) / max(1, len(outside)),
@@ -208,10 +239,13 @@ def metrics(questions, results, lang):
     }
 
 
-def table(title, questions, ours, theirs):
-    m = {(who, lang): metrics(questions, res, lang) for who, res in (("ours", ours), ("bm25s", theirs)) for lang in LANGS}
+def table(title, questions, ours, theirs, judged):
+    m = {(who, lang): metrics(questions, res, lang, judged)
+         for who, res in (("ours", ours), ("bm25s", theirs)) for lang in LANGS}
     rows = [
-        ("hit@1", "hit1", True), ("hit@3", "hit3", True),
+        ("hit@1", "hit1", True),
+        ("hit@1, judged (expected, or judged to answer as well)", "hit1_judged", True),
+        ("hit@3", "hit3", True),
         ("in-domain wrongly declined", "declined", False),
         ("off-topic declined (no sources)", "off_declined", False),
     ]
@@ -229,16 +263,21 @@ def table(title, questions, ours, theirs):
         f"{m[(who, lang)]['p50']:.1f} / {m[(who, lang)]['p99']:.1f}" for lang in LANGS for who in ("ours", "bm25s")) + " |")
     lines.append("")
     lines.append("Ours: HTTP round trip of POST /chat through the release server; bm25s: in-process retrieve().")
+    unjudged = ", ".join(f"{who} {lang.upper()} {m[(who, lang)]['unjudged']}" for who in ("ours", "bm25s") for lang in LANGS)
+    lines.append(f"First sources never judged (counted as misses by the judged hit@1): {unjudged}.")
     return "\n".join(lines) + "\n"
 
 
-def dump_failures(path, questions, ours):
+def dump_failures(path, questions, ours, judged):
     with open(path, "w", encoding="utf-8") as f:
         for q, r in zip(questions, ours):
             wanted = (q["key"], q["lang"]) if q["key"] else None
             ok = (r["ranked"][:1] == [wanted]) if wanted else not r["ranked"]
             if not ok:
-                f.write(f"{q['lang']} {q['q']!r} relevance={r.get('relevance')}\n  want {wanted}\n  got  {r['ranked']}\n  text {r['text'][:300]!r}\n")
+                first = first_source(q, r, judged) if wanted else None
+                f.write(f"{q['lang']} {q['q']!r} relevance={r.get('relevance')}\n  want {wanted}\n"
+                        f"  got  {r['ranked']}" + (f" (first source: {first})" if first else "") +
+                        f"\n  text {r['text'][:300]!r}\n")
 
 
 def dump_comparison(path, questions, ours, theirs):
@@ -252,6 +291,23 @@ def dump_comparison(path, questions, ours, theirs):
             if mine != bm25:
                 who = "bm25s only" if bm25 else "ours only"
                 f.write(f"{who}: {q['lang']} {q['q']!r} want {q['key']}\n  ours  {r['ranked'][:3]}\n  bm25s {b['ranked'][:3]}\n")
+
+
+def dump_unjudged(path, questions, ours, theirs, judged, entries):
+    """The entries either engine now cites in its first three that nobody judged yet, as the
+    blind pool to judge next (docs/quality.md, "Judged answers")."""
+    by_key = {(e["key"], e["lang"]): e for e in entries}
+    with open(path, "w", encoding="utf-8") as f:
+        for q, r, b in zip(questions, ours, theirs):
+            if not q["key"]:
+                continue
+            seen = judged.get((q["lang"], q["q"]), {})
+            for key, lang in dict.fromkeys(r["ranked"][:3] + b["ranked"][:3]):
+                if lang != q["lang"] or key == q["key"] or key in seen:
+                    continue
+                e = by_key[(key, lang)]
+                f.write(json.dumps({"lang": lang, "question": q["q"], "key": key, "title": e["title"],
+                                    "content": e["content"][:2000]}, ensure_ascii=False) + "\n")
 
 
 def calibration(questions, ours):
@@ -280,21 +336,20 @@ def main():
         corpus, title, qfile = SETS[name]
         entries = load_entries(corpus)
         questions = load_questions(qfile)
+        judged = load_judged(name)
         ours = run_ours(args.binary, entries, questions)
         theirs = run_bm25s(entries, questions, args.venv_python)
-        dump_failures(HERE / "out" / f"{name}-misses.txt", questions, ours)
+        dump_failures(HERE / "out" / f"{name}-misses.txt", questions, ours, judged)
         dump_comparison(HERE / "out" / f"{name}-compare.txt", questions, ours, theirs)
+        dump_unjudged(HERE / "out" / f"{name}-unjudged.jsonl", questions, ours, theirs, judged, entries)
         (HERE / "out" / f"{name}-calibration.txt").write_text(calibration(questions, ours) + "\n")
-        with open(HERE / "out" / f"{name}-sources.jsonl", "w") as f:
-            for q, r, b in zip(questions, ours, theirs):
-                f.write(json.dumps({"q": q, "ours": r["ranked"][:3], "bm25s": b["ranked"][:3]}) + "\n")
         with open(HERE / "out" / f"{name}-features.jsonl", "w") as f:
             for q, r in zip(questions, ours):
                 f.write(json.dumps({"q": q, "information": r["information"], "features": r["features"],
                                     "hit": bool(q["key"]) and r["ranked"][:1] == [(q["key"], q["lang"])]}) + "\n")
         counts = {lang: sum(e["lang"] == lang for e in entries) for lang in LANGS}
         section = table(f"{name}: {title}, {counts['en']} EN + {counts['fr']} FR entries in one tenant",
-                        questions, ours, theirs)
+                        questions, ours, theirs, judged)
         print(section, flush=True)
         report.append(section)
     if args.out:
