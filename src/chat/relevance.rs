@@ -71,6 +71,14 @@ pub const ANSWER_FLOOR: f32 = 0.65;
 const SENSITIVITY_SPAN: f32 = 0.4;
 /// A follow-up ("and on Sundays?") is a short message; longer ones stand alone.
 const FOLLOW_UP_MAX_WORDS: usize = 6;
+/// A message at least this long that nothing answers as a whole is read as context followed
+/// by its question, which is then judged alone when it has enough words to stand alone.
+const LONG_MESSAGE_WORDS: usize = 15;
+const QUESTION_MIN_WORDS: usize = 3;
+/// The question alone answers only from the entries that the whole message's words rank
+/// first, this many of them: a question that only refers back ("how do I fix it?") matches
+/// whatever says "fix", and the context is what tells which.
+const CONTEXT_FIRST: usize = 3;
 /// Language of an entry is read from its beginning (enough words, bounded cost).
 const LANG_SAMPLE_BYTES: usize = 2_000;
 
@@ -177,18 +185,14 @@ pub fn retrieve_with(
     request: &Retrieval<'_>,
     mut rank: impl FnMut(&Query, WorthReading<'_>) -> StoreResult<(Explained, Vec<CorpusEntry>)>,
 ) -> StoreResult<Vec<Retrieved>> {
-    let query = search::analyze_query(request.message)
-        .typo_tolerant()
-        .with_meaning_of(request.message);
+    let query = chat_query(request.message);
     let short = request.message.split_whitespace().count() <= FOLLOW_UP_MAX_WORDS;
     if let Some(previous) = request.previous_user_message.filter(|_| short) {
         // A short message after another question is read as its continuation first ("and
         // on Sundays?"); the answer must still use something of the new message, or it
         // would only repeat the previous answer.
         let text = format!("{previous} {}", request.message);
-        let combined = search::analyze_query(&text)
-            .typo_tolerant()
-            .with_meaning_of(&text);
+        let combined = chat_query(&text);
         let own = new_positions(&combined, &query);
         if own != 0 {
             let (explained, entries) = rank(&combined, &worth_reading(request, &combined))?;
@@ -199,7 +203,49 @@ pub fn retrieve_with(
         }
     }
     let (explained, entries) = rank(&query, &worth_reading(request, &query))?;
-    Ok(judge_all(request, &query, explained, entries, 0))
+    let context_first = first_by_words(&explained, CONTEXT_FIRST);
+    let found = judge_all(request, &query, explained, entries, 0);
+    let Some(question) = closing_question(request.message).filter(|_| found.is_empty()) else {
+        return Ok(found);
+    };
+    // Context, then the question ("I often connect over a slow link and my jobs die. Is
+    // there a program that keeps the session alive?"): judged whole, the many words of the
+    // context dilute coverage and meaning alike, so the question is judged alone.
+    let own = chat_query(question);
+    let (explained, mut entries) = rank(&own, &worth_reading(request, &own))?;
+    entries.retain(|entry| context_first.contains(&entry.id));
+    Ok(judge_all(request, &own, explained, entries, 0))
+}
+
+/// Ids of the `n` hits with the best word scores.
+fn first_by_words(explained: &Explained, n: usize) -> HashSet<String> {
+    let mut hits: Vec<&Hit> = explained.hits.iter().collect();
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+    hits.iter().take(n).map(|h| h.id.clone()).collect()
+}
+
+fn chat_query(text: &str) -> Query {
+    search::analyze_query(text)
+        .typo_tolerant()
+        .with_meaning_of(text)
+}
+
+/// The last question of a long message, from the clause boundary before it to its question
+/// mark, when the message is long and that question has words enough to stand alone.
+fn closing_question(message: &str) -> Option<&str> {
+    if message.split_whitespace().count() < LONG_MESSAGE_WORDS {
+        return None;
+    }
+    let (mark, _) = message
+        .char_indices()
+        .rfind(|&(_, c)| matches!(c, '?' | '？'))?;
+    let start = message[..mark]
+        .char_indices()
+        .rfind(|&(_, c)| matches!(c, '.' | '!' | '?' | '？' | ';' | ':' | ',' | '\n'))
+        .map_or(0, |(boundary, c)| boundary + c.len_utf8());
+    let question = message[start..mark].trim();
+    let words = question.split_whitespace().count();
+    (words >= QUESTION_MIN_WORDS && start > 0).then_some(question)
 }
 
 /// Whether a hit could reach the answer floor at best (its passage holding every question
@@ -632,6 +678,135 @@ mod tests {
             ),
             entry("b", "Log files", "The journal keeps the system logs.", 5),
         ]
+    }
+
+    /// A help desk for a terminal tool, where context words ("server", "connection",
+    /// "file") are everywhere.
+    fn terminal_help() -> Vec<CorpusEntry> {
+        vec![
+            entry(
+                "screen",
+                "The screen program",
+                "screen keeps a terminal session alive when the connection drops: reattach to \
+                 it later with screen -r.",
+                5,
+            ),
+            entry(
+                "ssh",
+                "Connecting to a server",
+                "Connect to your server with ssh. A slow connection can be tuned with \
+                 compression.",
+                5,
+            ),
+            entry(
+                "jobs",
+                "Running jobs in the background",
+                "Long running jobs can be started in the background with an ampersand.",
+                5,
+            ),
+            entry(
+                "server",
+                "Server configuration",
+                "The server configuration file sets the port and the data directory.",
+                5,
+            ),
+        ]
+        .into_iter()
+        .chain(bystanders())
+        .collect()
+    }
+
+    #[test]
+    fn a_long_message_is_answered_from_its_closing_question_when_the_context_agrees() {
+        let corpus = terminal_help();
+        let message = "Hi, I often connect to my server over a slow link and when it drops my \
+                       long running jobs die. Is there a program that keeps the terminal \
+                       session alive so I can reattach later?";
+        // Judged whole, the context's words dilute the question: nothing reached the bar.
+        let found = ask(&corpus, message, None);
+        assert_eq!(ids(&found).first(), Some(&"screen"), "{found:?}");
+    }
+
+    #[test]
+    fn a_closing_question_that_only_refers_back_is_not_answered_alone() {
+        let context = [
+            (
+                "hexdump",
+                "hexdump shows a binary file on the terminal. Fix its width with -w.",
+            ),
+            (
+                "od",
+                "od prints a binary file on the terminal in octal. Fix the format with -t.",
+            ),
+            (
+                "xxd",
+                "xxd turns a binary file into hex on the terminal. Fix the columns with -c.",
+            ),
+        ];
+        let corpus: Vec<CorpusEntry> = context
+            .iter()
+            .map(|(id, content)| entry(id, &format!("The {id} tool"), content, 5))
+            .chain([entry(
+                "broken",
+                "Fixing broken packages",
+                "How do I fix it when a package is broken? Run apt --fix-broken install in a \
+                 terminal.",
+                5,
+            )])
+            .chain(bystanders())
+            .collect();
+        // "how do I fix it" alone is the first sentence of "Fixing broken packages", but the
+        // context is about a garbled terminal: the entries it ranks first are others.
+        let message = "my terminal is garbled after I cat a binary file to it, how do I fix it?";
+        let found = ask(&corpus, message, None);
+        assert!(!ids(&found).contains(&"broken"), "{found:?}");
+        // Context about the product, question about something else: declined.
+        let message = "Hi there, I have been connecting to my server over ssh for years and I \
+                       love it. Unrelated question though: can you recommend a recipe for \
+                       banana bread?";
+        assert!(ask(&terminal_help(), message, None).is_empty());
+    }
+
+    #[test]
+    fn the_closing_question_of_a_long_message_starts_after_the_last_clause_boundary() {
+        let long = "I often connect to my server over a slow link and my long running jobs \
+                    die. Is there a program that keeps my session alive?";
+        assert_eq!(
+            closing_question(long),
+            Some("Is there a program that keeps my session alive")
+        );
+        let french = "Bonjour, j'ai une application qui ne répond plus du tout et je n'arrive \
+                      pas à la fermer, comment est-ce que je peux tuer le processus ？ Merci";
+        assert_eq!(
+            closing_question(french),
+            Some("comment est-ce que je peux tuer le processus")
+        );
+        // Short messages, no question, a question without context before it, or one too
+        // short to stand alone: the message is judged whole only.
+        assert_eq!(
+            closing_question("Is there a program that keeps my session alive?"),
+            None
+        );
+        assert_eq!(
+            closing_question(
+                "I often connect to my server over a slow link and my long running jobs die."
+            ),
+            None
+        );
+        assert_eq!(
+            closing_question(
+                "Is there a program that keeps my terminal session alive when my slow link \
+                 drops for a while?"
+            ),
+            None
+        );
+        assert_eq!(
+            closing_question(
+                "I often connect to my server over a slow link and my long running jobs die, \
+                 why?"
+            ),
+            None
+        );
     }
 
     #[test]
