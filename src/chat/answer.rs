@@ -133,6 +133,7 @@ pub fn select_relevant(
                 coverage: if total > 0.0 { covered / total } else { 0.0 },
                 matched,
                 similarity: None,
+                corrected_similarity: None,
             };
             Candidate { entry, hit }
         })

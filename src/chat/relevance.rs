@@ -134,10 +134,19 @@ impl Bar {
 
     /// The meaning's part of an entry's relevance.
     fn meaning(self, hit: &Hit) -> f32 {
-        hit.similarity
-            .map_or(self.unmeasured_meaning, |similarity| {
-                WEIGHT_MEANING * similarity
-            })
+        self.meaning_of(hit.similarity)
+    }
+
+    /// The same, with the question's misspelt words corrected: it lets an entry compete for
+    /// the answer, not the question be answered.
+    fn corrected_meaning(self, hit: &Hit) -> f32 {
+        self.meaning_of(hit.corrected_similarity)
+    }
+
+    fn meaning_of(self, similarity: Option<f32>) -> f32 {
+        similarity.map_or(self.unmeasured_meaning, |similarity| {
+            WEIGHT_MEANING * similarity
+        })
     }
 }
 
@@ -255,7 +264,8 @@ fn worth_reading(request: &Retrieval<'_>, query: &Query) -> impl Fn(&Hit, &[f32]
     let bar = Bar::new(request.sensitivity, query.lang());
     move |hit, weights| {
         let held = weighted_share(weights, u64::from(hit.matched));
-        lexical_relevance(hit.coverage, held, 1.0) + bar.meaning(hit)
+        lexical_relevance(hit.coverage, held, 1.0)
+            + bar.meaning(hit).max(bar.corrected_meaning(hit))
             >= bar.threshold * ANSWER_FLOOR
     }
 }
@@ -309,6 +319,9 @@ struct Judged {
     candidate: Candidate,
     /// Whether the entry answers: words and meaning.
     relevance: f32,
+    /// The same with the question's misspelt words corrected: whether it may compete for the
+    /// answer once the question is known to be answerable.
+    corrected_relevance: f32,
     /// The words' part of it (entry, passage and title coverages).
     lexical: f32,
     /// Share of the question in the best passage.
@@ -367,7 +380,9 @@ fn judge(
     // floor, choosing the passage (the costly part on long entries) is skipped.
     let at_most = weighted_share(weights, u64::from(candidate.hit.matched));
     let meaning = bar.meaning(&candidate.hit);
-    let (passage, located) = if lexical_relevance(candidate.hit.coverage, at_most, title) + meaning
+    let corrected_meaning = bar.corrected_meaning(&candidate.hit);
+    let (passage, located) = if lexical_relevance(candidate.hit.coverage, at_most, title)
+        + meaning.max(corrected_meaning)
         < bar.threshold * ANSWER_FLOOR
     {
         (at_most, None)
@@ -379,6 +394,7 @@ fn judge(
     let lexical = lexical_relevance(candidate.hit.coverage, passage, title);
     Judged {
         relevance: lexical + meaning,
+        corrected_relevance: lexical + corrected_meaning,
         lexical,
         passage,
         title,
@@ -443,7 +459,7 @@ pub fn select(
     if !judged.iter().any(|j| j.relevance >= threshold) {
         return Vec::new();
     }
-    judged.retain(|j| j.relevance >= threshold * ANSWER_FLOOR);
+    judged.retain(|j| j.relevance.max(j.corrected_relevance) >= threshold * ANSWER_FLOOR);
     // Among relevant entries the one answering more of the question comes first; BM25
     // decides between entries covering it equally.
     let top_score = judged
@@ -455,7 +471,7 @@ pub fn select(
             + RANK_TITLE * j.title
             + (1.0 - RANK_RELEVANCE - RANK_TITLE) * j.candidate.hit.score
                 / top_score.max(f32::MIN_POSITIVE)
-            + RANK_MEANING * j.candidate.hit.similarity.unwrap_or(0.0)
+            + RANK_MEANING * j.candidate.hit.corrected_similarity.unwrap_or(0.0)
     };
     // Between entries that rank exactly alike (an untranslated copy of a page in the other
     // language's part of the site), the one written first is the original.
@@ -807,6 +823,67 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn a_misspelt_word_means_what_it_was_corrected_to() {
+        let corpus: Vec<CorpusEntry> = [
+            entry(
+                "upgrade",
+                "System wide upgrade",
+                "Move everything to the latest release with apt full-upgrade.",
+                5,
+            ),
+            entry(
+                "archive",
+                "Debian archive basics",
+                "The archive keeps the latest version of every Debian package.",
+                5,
+            ),
+            entry(
+                "packages",
+                "Making a Debian package",
+                "A Debian package is built from its source with debuild.",
+                5,
+            ),
+        ]
+        .into_iter()
+        .chain(bystanders())
+        .collect();
+        // The pieces of "upgarde" mean nothing like an upgrade: embedded as typed, the
+        // question was closest to the archive.
+        let found = ask(
+            &corpus,
+            "upgarde everything to the latest debian version",
+            None,
+        );
+        assert_eq!(ids(&found).first(), Some(&"upgrade"), "{found:?}");
+    }
+
+    #[test]
+    fn a_word_corrected_to_a_lookalike_does_not_make_an_off_topic_question_answerable() {
+        let corpus: Vec<CorpusEntry> = [
+            entry(
+                "colors",
+                "Colorized commands",
+                "alias ls='ls --color=always' colorizes the listing; grep --color colorizes \
+                 the matches.",
+                5,
+            ),
+            entry(
+                "disk",
+                "Disk usage",
+                "du shows how much space each directory uses.",
+                5,
+            ),
+        ]
+        .into_iter()
+        .chain(bystanders())
+        .collect();
+        // "calories" is one letter from "colori[ze]": embedded as corrected, the question
+        // means colours.
+        let found = ask(&corpus, "how many calories are in a banana", None);
+        assert!(found.is_empty(), "{found:?}");
     }
 
     #[test]

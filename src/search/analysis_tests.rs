@@ -357,3 +357,30 @@ fn an_entry_meaning_is_a_unit_direction_even_when_title_and_content_differ() {
         assert!((norm - 1.0).abs() < 0.01, "{title}: {norm}");
     }
 }
+
+#[test]
+fn the_meaning_is_embedded_again_with_the_corrected_words() {
+    let text = "Upgarde everything, then reboot!";
+    let query = analyze_query(text).typo_tolerant().with_meaning_of(text);
+    let typed = query
+        .terms()
+        .iter()
+        .position(|t| t.variants().contains(&"upgard".to_owned()));
+    let mut corrections = vec![Vec::new(); query.len()];
+    let unchanged = query.meaning_as_corrected(&corrections);
+    assert_eq!(unchanged.as_deref(), query.meaning());
+    corrections[typed.expect("upgarde is a position")] =
+        vec!["upgrad".to_owned(), "upgar".to_owned()];
+    let corrected = query.meaning_as_corrected(&corrections);
+    assert_eq!(
+        corrected.as_deref(),
+        crate::search::semantic::embed("upgrad everything, then reboot!").as_ref()
+    );
+    assert_ne!(corrected.as_deref(), query.meaning());
+    // A query without a meaning has none to correct.
+    assert!(
+        analyze_query(text)
+            .meaning_as_corrected(&corrections)
+            .is_none()
+    );
+}

@@ -1,11 +1,12 @@
 //! Search queries: free text to the positions the index evaluates.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::lang::{Lang, evidence};
 use super::semantic::{self, Vector};
 use super::stopwords::{IN_ENGLISH, IN_FRENCH, lists};
-use super::tokenize::{for_each_token, token_variants};
+use super::tokenize::{for_each_token, is_token_char, token_variants};
 
 /// Upper bound on distinct terms kept from one query: a chat message can be
 /// 15,000 chars and scoring cost grows with every term.
@@ -15,6 +16,8 @@ pub const MAX_QUERY_TERMS: usize = 32;
 /// both languages) and whether it is a stopword in either language.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueryTerm {
+    /// The word as typed (lowercased), the first of its forms in the text.
+    word: String,
     variants: Vec<String>,
     stopword: bool,
     framing: bool,
@@ -36,6 +39,7 @@ impl QueryTerm {
     /// A position (tests and synthetic queries).
     pub fn new(variants: Vec<String>, stopword: bool, typos: u8) -> Self {
         QueryTerm {
+            word: String::new(),
             variants,
             stopword,
             framing: false,
@@ -84,6 +88,8 @@ pub struct Query {
     lang: Option<Lang>,
     /// What the question means, when the index should also find entries by meaning.
     meaning: Option<Box<Vector>>,
+    /// The text `meaning` was embedded from, to embed again with typos corrected.
+    meaning_text: Option<Box<str>>,
 }
 
 impl Query {
@@ -111,7 +117,11 @@ impl Query {
     /// (chat questions; a search box lists entries containing the words).
     pub fn with_meaning_of(self, text: &str) -> Query {
         match semantic::embed(text) {
-            Some(vector) => self.with_meaning(vector),
+            Some(vector) => {
+                let mut query = self.with_meaning(vector);
+                query.meaning_text = Some(text.into());
+                query
+            }
             None => self,
         }
     }
@@ -125,6 +135,44 @@ impl Query {
     /// The question's meaning vector (see [`with_meaning_of`](Self::with_meaning_of)).
     pub fn meaning(&self) -> Option<&Vector> {
         self.meaning.as_deref()
+    }
+
+    /// The meaning of the question as the index understood its words: embedded again with
+    /// each word the index corrected ("upgarde") replaced by its first correction
+    /// ("upgrad"). The pieces of a misspelt word mean little or something else: "upgarde
+    /// everything to the latest debian version" was closest to "Debian archive basics",
+    /// corrected to "System wide upgrade".
+    pub fn meaning_as_corrected(&self, corrections: &[Vec<String>]) -> Option<Cow<'_, Vector>> {
+        let vector = self.meaning.as_deref()?;
+        let replaced: HashMap<&str, &str> = self
+            .terms
+            .iter()
+            .zip(corrections)
+            .filter_map(|(term, found)| Some((term.word.as_str(), found.first()?.as_str())))
+            .filter(|(word, _)| !word.is_empty())
+            .collect();
+        let Some(text) = self
+            .meaning_text
+            .as_deref()
+            .filter(|_| !replaced.is_empty())
+        else {
+            return Some(Cow::Borrowed(vector));
+        };
+        let mut corrected = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find(is_token_char) {
+            corrected.push_str(&rest[..start]);
+            let word = &rest[start..];
+            let end = word.find(|c: char| !is_token_char(c)).unwrap_or(word.len());
+            let (word, after) = word.split_at(end);
+            match replaced.get(word.to_lowercase().as_str()) {
+                Some(correction) => corrected.push_str(correction),
+                None => corrected.push_str(word),
+            }
+            rest = after;
+        }
+        corrected.push_str(rest);
+        Some(semantic::embed(&corrected).map_or(Cow::Borrowed(vector), Cow::Owned))
     }
 
     /// The same query where position i also matches `extra[i]` (the index's
@@ -148,6 +196,7 @@ impl Query {
             terms,
             lang,
             meaning: None,
+            meaning_text: None,
         }
     }
 
@@ -161,6 +210,7 @@ impl Query {
 }
 
 struct QueryCandidate {
+    word: String,
     count: u32,
     first: u32,
     stopword: bool,
@@ -301,7 +351,10 @@ pub fn analyze_query(text: &str) -> Query {
         match groups.get_mut(&variants) {
             Some(group) => {
                 group.count = group.count.saturating_add(count);
-                group.first = group.first.min(first);
+                if first < group.first {
+                    group.first = first;
+                    group.word.clone_from(&token);
+                }
                 group.stopword &= stopword;
                 group.framing &= framing;
                 group.longest = group.longest.max(longest);
@@ -310,6 +363,7 @@ pub fn analyze_query(text: &str) -> Query {
                 groups.insert(
                     variants.clone(),
                     QueryCandidate {
+                        word: token.clone(),
                         count,
                         first,
                         stopword,
@@ -335,6 +389,7 @@ pub fn analyze_query(text: &str) -> Query {
         terms: ranked
             .into_iter()
             .map(|(variants, c)| QueryTerm {
+                word: c.word,
                 variants,
                 stopword: c.stopword,
                 framing: c.framing,
@@ -344,5 +399,6 @@ pub fn analyze_query(text: &str) -> Query {
             .collect(),
         lang: evidence(text),
         meaning: None,
+        meaning_text: None,
     }
 }

@@ -125,6 +125,12 @@ pub struct Hit {
     /// `meaning.rs`); `None` when it cannot be told: the query or the document has no
     /// meaning vector, or no other document is in the question's language.
     pub similarity: Option<f32>,
+    /// The same with the question's misspelt words corrected
+    /// ([`Query::meaning_as_corrected`](crate::search::Query::meaning_as_corrected)); equal
+    /// to `similarity` when nothing was corrected. A correction may be a guess ("calories"
+    /// is one letter from "colori[zed]"), so it orders the entries that answer, never
+    /// decides whether any does.
+    pub corrected_similarity: Option<f32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! Ranked evaluation of a query against one tenant index (BM25, see the parent module).
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use super::super::query::{Query, allowed_typos};
@@ -322,22 +323,30 @@ impl TenantIndex {
         ranked.truncate(end);
         ranked.sort_unstable_by(order);
         let mut page = ranked.split_off(offset.min(ranked.len()));
-        let similarities = match query.meaning() {
-            Some(question) if offset == 0 => {
+        let (similarities, corrected_similarities) = match (
+            query.meaning(),
+            query.meaning_as_corrected(&corrections_used),
+        ) {
+            (Some(typed), Some(corrected)) if offset == 0 => {
                 let lexical = page.len();
-                let found = self.add_by_meaning(question, query.lang(), predicate, &mut page);
+                self.add_by_meaning(&corrected, query.lang(), predicate, &mut page);
                 for (score, slot) in page.iter_mut().skip(lexical) {
                     *score = final_score(*slot);
                 }
-                found
+                let corrected_similarities = self.similarities(&corrected, query.lang(), &page);
+                let similarities = match corrected {
+                    Cow::Borrowed(_) => corrected_similarities.clone(),
+                    Cow::Owned(_) => self.similarities(typed, query.lang(), &page),
+                };
+                (similarities, corrected_similarities)
             }
-            _ => vec![None; page.len()],
+            _ => (vec![None; page.len()], vec![None; page.len()]),
         };
         let weight_sum: f32 = weights.iter().sum();
         let hits = page
             .iter()
-            .zip(similarities)
-            .map(|(&(score, slot), similarity)| {
+            .zip(similarities.into_iter().zip(corrected_similarities))
+            .map(|(&(score, slot), (similarity, corrected_similarity))| {
                 let matched = self.matched_positions(slot, &positions);
                 // A corrected word is a guess: it covers less than a word
                 // found as typed.
@@ -366,6 +375,7 @@ impl TenantIndex {
                     },
                     matched,
                     similarity,
+                    corrected_similarity,
                 }
             })
             .collect();
@@ -379,15 +389,15 @@ impl TenantIndex {
 
     /// Appends to `page` (the lexical hits) the [`MEANING_CANDIDATES`] live documents passing
     /// the filter that are closest in meaning to the question and not on it yet (with a
-    /// score of 0, set by the caller), and returns every page entry's similarity (see
-    /// [`Meanings::closest`] for how the tenant's vectors are read).
+    /// score of 0, set by the caller; see [`Meanings::closest`] for how the tenant's vectors
+    /// are read).
     fn add_by_meaning(
         &self,
         question: &Vector,
         lang: Option<Lang>,
         predicate: SegmentPredicate,
         page: &mut Vec<(f32, u32)>,
-    ) -> Vec<Option<f32>> {
+    ) {
         let baseline = self.meanings.baseline(question, lang);
         let packed = Packed::pack(question);
         let written = |slot: usize| self.slot_lang[slot];
@@ -405,11 +415,22 @@ impl TenantIndex {
             .map(|(_, slot)| (0.0, slot))
             .collect();
         page.extend(added);
+    }
+
+    /// Each page entry's similarity to the question.
+    fn similarities(
+        &self,
+        question: &Vector,
+        lang: Option<Lang>,
+        page: &[(f32, u32)],
+    ) -> Vec<Option<f32>> {
+        let baseline = self.meanings.baseline(question, lang);
+        let packed = Packed::pack(question);
         page.iter()
             .map(|&(_, slot)| {
                 let slot = slot as usize;
                 self.meanings
-                    .similarity(slot, &packed, &baseline, written(slot))
+                    .similarity(slot, &packed, &baseline, self.slot_lang[slot])
             })
             .collect()
     }
