@@ -212,9 +212,11 @@ pub fn retrieve_with(
         }
     }
     let (explained, entries) = rank(&query, &worth_reading(request, &query))?;
-    let context_first = first_by_words(&explained, CONTEXT_FIRST);
+    let question = closing_question(request.message);
+    let context_first =
+        question.map_or_else(HashSet::new, |_| first_by_words(&explained, CONTEXT_FIRST));
     let found = judge_all(request, &query, explained, entries, 0);
-    let Some(question) = closing_question(request.message).filter(|_| found.is_empty()) else {
+    let Some(question) = question.filter(|_| found.is_empty()) else {
         return Ok(found);
     };
     // Context, then the question ("I often connect over a slow link and my jobs die. Is
