@@ -71,8 +71,9 @@ pub const ANSWER_FLOOR: f32 = 0.65;
 const SENSITIVITY_SPAN: f32 = 0.4;
 /// A follow-up ("and on Sundays?") is a short message; longer ones stand alone.
 const FOLLOW_UP_MAX_WORDS: usize = 6;
-/// A message at least this long that nothing answers as a whole is read as context followed
-/// by its question, which is then judged alone when it has enough words to stand alone.
+/// A message at least this long that nothing answers as a whole is read as a question with
+/// its context, and the question is then judged alone when it has enough words to stand
+/// alone and the context has as many.
 const LONG_MESSAGE_WORDS: usize = 15;
 const QUESTION_MIN_WORDS: usize = 3;
 /// The question alone answers only from the entries that the whole message's words rank
@@ -212,14 +213,14 @@ pub fn retrieve_with(
         }
     }
     let (explained, entries) = rank(&query, &worth_reading(request, &query))?;
-    let question = closing_question(request.message);
+    let question = last_question(request.message);
     let context_first =
         question.map_or_else(HashSet::new, |_| first_by_words(&explained, CONTEXT_FIRST));
     let found = judge_all(request, &query, explained, entries, 0);
     let Some(question) = question.filter(|_| found.is_empty()) else {
         return Ok(found);
     };
-    // Context, then the question ("I often connect over a slow link and my jobs die. Is
+    // A question with its context ("I often connect over a slow link and my jobs die. Is
     // there a program that keeps the session alive?"): judged whole, the many words of the
     // context dilute coverage and meaning alike, so the question is judged alone.
     let own = chat_query(question);
@@ -242,9 +243,11 @@ fn chat_query(text: &str) -> Query {
 }
 
 /// The last question of a long message, from the clause boundary before it to its question
-/// mark, when the message is long and that question has words enough to stand alone.
-fn closing_question(message: &str) -> Option<&str> {
-    if message.split_whitespace().count() < LONG_MESSAGE_WORDS {
+/// mark, when the message is long, that question has words enough to stand alone and the rest
+/// of the message (the context, before or after it) as many.
+fn last_question(message: &str) -> Option<&str> {
+    let all_words = message.split_whitespace().count();
+    if all_words < LONG_MESSAGE_WORDS {
         return None;
     }
     let (mark, _) = message
@@ -256,7 +259,7 @@ fn closing_question(message: &str) -> Option<&str> {
         .map_or(0, |(boundary, c)| boundary + c.len_utf8());
     let question = message[start..mark].trim();
     let words = question.split_whitespace().count();
-    (words >= QUESTION_MIN_WORDS && start > 0).then_some(question)
+    (words >= QUESTION_MIN_WORDS && all_words - words >= QUESTION_MIN_WORDS).then_some(question)
 }
 
 /// Whether a hit could reach the answer floor at best (its passage holding every question
@@ -735,7 +738,7 @@ mod tests {
     }
 
     #[test]
-    fn a_long_message_is_answered_from_its_closing_question_when_the_context_agrees() {
+    fn a_long_message_is_answered_from_its_question_when_the_context_agrees() {
         let corpus = terminal_help();
         let message = "Hi, I often connect to my server over a slow link and when it drops my \
                        long running jobs die. Is there a program that keeps the terminal \
@@ -746,7 +749,7 @@ mod tests {
     }
 
     #[test]
-    fn a_closing_question_that_only_refers_back_is_not_answered_alone() {
+    fn a_question_that_only_refers_back_is_not_answered_alone() {
         let context = [
             (
                 "hexdump",
@@ -786,40 +789,48 @@ mod tests {
     }
 
     #[test]
-    fn the_closing_question_of_a_long_message_starts_after_the_last_clause_boundary() {
+    fn the_question_of_a_long_message_is_its_last_clause_ending_with_a_question_mark() {
         let long = "I often connect to my server over a slow link and my long running jobs \
                     die. Is there a program that keeps my session alive?";
         assert_eq!(
-            closing_question(long),
+            last_question(long),
             Some("Is there a program that keeps my session alive")
         );
         let french = "Bonjour, j'ai une application qui ne répond plus du tout et je n'arrive \
                       pas à la fermer, comment est-ce que je peux tuer le processus ？ Merci";
         assert_eq!(
-            closing_question(french),
+            last_question(french),
             Some("comment est-ce que je peux tuer le processus")
         );
-        // Short messages, no question, a question without context before it, or one too
+        // The question first, its context after it.
+        assert_eq!(
+            last_question(
+                "Is there a program that keeps my session alive? My long running jobs die \
+                 whenever my slow link drops."
+            ),
+            Some("Is there a program that keeps my session alive")
+        );
+        // Short messages, no question, a question with no context around it, or one too
         // short to stand alone: the message is judged whole only.
         assert_eq!(
-            closing_question("Is there a program that keeps my session alive?"),
+            last_question("Is there a program that keeps my session alive?"),
             None
         );
         assert_eq!(
-            closing_question(
+            last_question(
                 "I often connect to my server over a slow link and my long running jobs die."
             ),
             None
         );
         assert_eq!(
-            closing_question(
+            last_question(
                 "Is there a program that keeps my terminal session alive when my slow link \
                  drops for a while?"
             ),
             None
         );
         assert_eq!(
-            closing_question(
+            last_question(
                 "I often connect to my server over a slow link and my long running jobs die, \
                  why?"
             ),
