@@ -223,17 +223,17 @@ def metrics(questions, results, lang, judged):
     inside = [(q, r) for q, r in zip(questions, results) if q["lang"] == lang and q["key"]]
     outside = [(q, r) for q, r in zip(questions, results) if q["lang"] == lang and not q["key"]]
     wanted = lambda q: (q["key"], q["lang"])  # noqa: E731
-    n = max(1, len(inside))
     firsts = [first_source(q, r, judged) for q, r in inside]
+    # (count, out of): shares are printed with their counts, so 96/113 does not read as 0.85.
     return {
         "n": len(inside),
         "off_n": len(outside),
-        "hit1": sum(bool(r["ranked"]) and r["ranked"][0] == wanted(q) for q, r in inside) / n,
-        "hit1_judged": sum(f in ("expected", "answers") for f in firsts) / n,
+        "hit1": (sum(bool(r["ranked"]) and r["ranked"][0] == wanted(q) for q, r in inside), len(inside)),
+        "hit1_judged": (sum(f in ("expected", "answers") for f in firsts), len(inside)),
         "unjudged": sum(f == "unjudged" for f in firsts),
-        "hit3": sum(wanted(q) in r["ranked"][:3] for q, r in inside) / n,
-        "declined": sum(not r["ranked"] for _, r in inside) / n,
-        "off_declined": sum(not r["ranked"] for _, r in outside) / max(1, len(outside)),
+        "hit3": (sum(wanted(q) in r["ranked"][:3] for q, r in inside), len(inside)),
+        "declined": (sum(not r["ranked"] for _, r in inside), len(inside)),
+        "off_declined": (sum(not r["ranked"] for _, r in outside), len(outside)),
         "p50": percentile([r["ms"] for _, r in inside + outside], 50),
         "p99": percentile([r["ms"] for _, r in inside + outside], 99),
     }
@@ -253,11 +253,15 @@ def table(title, questions, ours, theirs, judged):
              f"{m[('ours', 'en')]['n']} English and {m[('ours', 'fr')]['n']} French in-domain questions, "
              f"{m[('ours', 'en')]['off_n']} + {m[('ours', 'fr')]['off_n']} off-topic.", "",
              "| | ours EN | bm25s EN | ours FR | bm25s FR |", "|---|---|---|---|---|"]
+    def share(counted):
+        count, out_of = counted
+        return f"{count / max(1, out_of):.2f} ({count}/{out_of})"
+
     for label, key, both in rows:
         cells = []
         for lang in LANGS:
-            cells.append(f"{m[('ours', lang)][key]:.2f}")
-            cells.append(f"{m[('bm25s', lang)][key]:.2f}" if both else ("0.00 (never declines)" if key == "off_declined" else "n/a"))
+            cells.append(share(m[("ours", lang)][key]))
+            cells.append(share(m[("bm25s", lang)][key]) if both else ("0.00 (never declines)" if key == "off_declined" else "n/a"))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append("| latency p50 / p99 (ms) | " + " | ".join(
         f"{m[(who, lang)]['p50']:.1f} / {m[(who, lang)]['p99']:.1f}" for lang in LANGS for who in ("ours", "bm25s")) + " |")
