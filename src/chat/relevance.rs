@@ -78,8 +78,9 @@ const LONG_MESSAGE_WORDS: usize = 15;
 const QUESTION_MIN_WORDS: usize = 3;
 /// The question alone answers only from the entries that the whole message's words rank
 /// first, this many of them: a question that only refers back ("how do I fix it?") matches
-/// whatever says "fix", and the context is what tells which.
-const CONTEXT_FIRST: usize = 3;
+/// whatever says "fix", and the context is what tells which. One: the question confirms
+/// what the whole message points to, it does not choose among its candidates.
+const CONTEXT_FIRST: usize = 1;
 /// Language of an entry is read from its beginning (enough words, bounded cost).
 const LANG_SAMPLE_BYTES: usize = 2_000;
 
