@@ -76,6 +76,9 @@ const FOLLOW_UP_MAX_WORDS: usize = 6;
 /// alone and the context has as many.
 const LONG_MESSAGE_WORDS: usize = 15;
 const QUESTION_MIN_WORDS: usize = 3;
+/// Words naming something (not stopwords, not framing words) the question needs to stand
+/// alone: "how do I fix it?" names one thing and means the context's.
+const QUESTION_MIN_TOPICS: usize = 2;
 /// The question alone answers only from the entries that the whole message's words rank
 /// first, this many of them: a question that only refers back ("how do I fix it?") matches
 /// whatever says "fix", and the context is what tells which. One: the question confirms
@@ -225,6 +228,13 @@ pub fn retrieve_with(
     // there a program that keeps the session alive?"): judged whole, the many words of the
     // context dilute coverage and meaning alike, so the question is judged alone.
     let own = chat_query(question);
+    let named = own
+        .terms()
+        .iter()
+        .filter(|t| !t.is_stopword() && !t.is_framing());
+    if named.count() < QUESTION_MIN_TOPICS {
+        return Ok(found);
+    }
     let (explained, mut entries) = rank(&own, &worth_reading(request, &own))?;
     entries.retain(|entry| context_first.contains(&entry.id));
     Ok(judge_all(request, &own, explained, entries, 0))
@@ -782,6 +792,14 @@ mod tests {
         let message = "my terminal is garbled after I cat a binary file to it, how do I fix it?";
         let found = ask(&corpus, message, None);
         assert!(!ids(&found).contains(&"broken"), "{found:?}");
+        // Even when the entry is the one the whole message ranks first, a question naming
+        // a single thing ("fix") does not stand alone.
+        let corpus: Vec<CorpusEntry> = corpus
+            .into_iter()
+            .filter(|e| e.id == "broken" || ["a", "b"].contains(&e.id.as_str()))
+            .collect();
+        let found = ask(&corpus, message, None);
+        assert!(found.is_empty(), "{found:?}");
         // Context about the product, question about something else: declined.
         let message = "Hi there, I have been connecting to my server over ssh for years and I \
                        love it. Unrelated question though: can you recommend a recipe for \
