@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 
 use super::super::query::{Query, allowed_typos};
 use super::super::semantic::{Packed, Vector};
-use super::meaning::same_language;
+use super::meaning::{Baseline, same_language};
 use super::*;
 
 #[derive(Clone, Copy)]
@@ -329,14 +329,15 @@ impl TenantIndex {
         ) {
             (Some(typed), Some(corrected)) if offset == 0 => {
                 let lexical = page.len();
-                self.add_by_meaning(&corrected, query.lang(), predicate, &mut page);
+                let asked = self.asked(&corrected, query.lang());
+                self.add_by_meaning(&asked, predicate, &mut page);
                 for (score, slot) in page.iter_mut().skip(lexical) {
                     *score = final_score(*slot);
                 }
-                let corrected_similarities = self.similarities(&corrected, query.lang(), &page);
+                let corrected_similarities = self.similarities(&asked, &page);
                 let similarities = match corrected {
                     Cow::Borrowed(_) => corrected_similarities.clone(),
-                    Cow::Owned(_) => self.similarities(typed, query.lang(), &page),
+                    Cow::Owned(_) => self.similarities(&self.asked(typed, query.lang()), &page),
                 };
                 (similarities, corrected_similarities)
             }
@@ -393,17 +394,14 @@ impl TenantIndex {
     /// are read).
     fn add_by_meaning(
         &self,
-        question: &Vector,
-        lang: Option<Lang>,
+        asked: &Asked,
         predicate: SegmentPredicate,
         page: &mut Vec<(f32, u32)>,
     ) {
-        let baseline = self.meanings.baseline(question, lang);
-        let packed = Packed::pack(question);
         let written = |slot: usize| self.slot_lang[slot];
         let closest = self.meanings.closest(
-            &packed,
-            &baseline,
+            &asked.packed,
+            &asked.baseline,
             MEANING_CANDIDATES + page.len(),
             written,
             |slot| predicate.accepts(self.slot_segment[slot]),
@@ -418,21 +416,24 @@ impl TenantIndex {
     }
 
     /// Each page entry's similarity to the question.
-    fn similarities(
-        &self,
-        question: &Vector,
-        lang: Option<Lang>,
-        page: &[(f32, u32)],
-    ) -> Vec<Option<f32>> {
-        let baseline = self.meanings.baseline(question, lang);
-        let packed = Packed::pack(question);
+    fn similarities(&self, asked: &Asked, page: &[(f32, u32)]) -> Vec<Option<f32>> {
         page.iter()
             .map(|&(_, slot)| {
                 let slot = slot as usize;
                 self.meanings
-                    .similarity(slot, &packed, &baseline, self.slot_lang[slot])
+                    .similarity(slot, &asked.packed, &asked.baseline, self.slot_lang[slot])
             })
             .collect()
+    }
+
+    /// A question's vector as the tenant's vectors are compared with it: packed, and its
+    /// baseline in the question's language (computed once per vector, for the search of the
+    /// closest entries and for every page entry's similarity).
+    fn asked(&self, question: &Vector, lang: Option<Lang>) -> Asked {
+        Asked {
+            packed: Packed::pack(question),
+            baseline: self.meanings.baseline(question, lang),
+        }
     }
 
     /// Bit i set when the document contains a form of query position i
@@ -452,4 +453,10 @@ impl TenantIndex {
         }
         mask
     }
+}
+
+/// See [`TenantIndex::asked`].
+struct Asked {
+    packed: Packed,
+    baseline: Baseline,
 }
