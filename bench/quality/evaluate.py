@@ -30,7 +30,7 @@ import extract  # noqa: E402
 
 SETS = {
     "main": ("reference", "Debian Reference (debian-reference-en/-fr)", "questions/main.tsv"),
-    "heldout": ("faq", "Debian FAQ (debian-faq, debian-faq-fr), never tuned on", "questions/heldout.tsv"),
+    "heldout": ("faq", "Debian FAQ (debian-faq, debian-faq-fr), no value tuned on it", "questions/heldout.tsv"),
 }
 LANGS = ("en", "fr")
 

@@ -141,6 +141,7 @@ pub fn select_relevant(
     relevance::select(
         query,
         &weights,
+        0,
         candidates,
         max_chars,
         Sensitivity::default(),

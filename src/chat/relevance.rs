@@ -19,7 +19,9 @@
 //! finds paraphrases that share no word with their answer ("How do I get my money back?" /
 //! "Refund policy"); the index adds the entries closest in meaning to the lexical
 //! candidates. The corpus answers when the best entry's
-//! relevance reaches the tenant's threshold ([`Sensitivity`]). *Which* entry answers is then
+//! relevance reaches the tenant's threshold ([`Sensitivity`]), or when an entry's meaning
+//! alone reaches [`ANSWER_FLOOR`] of it and the corpus knows every word of the question (a
+//! paraphrase that shares almost no word with its answer). *Which* entry answers is then
 //! an ordering among the candidates that reach at least [`ANSWER_FLOOR`] of the threshold,
 //! weighted towards the title: the entry written about the question often quotes fewer of
 //! its words than a long page that mentions them all. Calibration is described in
@@ -304,6 +306,7 @@ fn judge_all(
     select(
         &query,
         &explained.weights,
+        explained.absent,
         candidates,
         request.max_chars,
         request.sensitivity,
@@ -333,6 +336,8 @@ fn new_positions(combined: &Query, own: &Query) -> u32 {
 
 struct Judged {
     candidate: Candidate,
+    /// The meaning's part of `relevance` (the question as typed).
+    meaning: f32,
     /// Whether the entry answers: words and meaning.
     relevance: f32,
     /// The same with the question's misspelt words corrected: whether it may compete for the
@@ -409,6 +414,7 @@ fn judge(
     };
     let lexical = lexical_relevance(candidate.hit.coverage, passage, title);
     Judged {
+        meaning,
         relevance: lexical + meaning,
         corrected_relevance: lexical + corrected_meaning,
         lexical,
@@ -428,9 +434,14 @@ fn entry_lang(entry: &CorpusEntry) -> Option<Lang> {
     }
 }
 
-/// Keeps the candidates (best first) that answer the query and cuts their passages.
+/// Keeps the candidates (best first) that answer the query and cuts their passages. `absent`
+/// marks the query positions whose word the corpus lacks entirely
+/// ([`Explained::absent`](search::Explained::absent)).
 ///
-/// * Only entries reaching the relevance threshold are quoted, "See also" included.
+/// * The question is answerable when an entry reaches the relevance threshold, or when its
+///   meaning alone reaches [`ANSWER_FLOOR`] of it and the corpus knows every word of the
+///   question.
+/// * Only entries reaching the relevance threshold are quoted as "See also".
 /// * When a higher-priority entry covers everything the best one covers, it answers instead
 ///   (the tenant said it wins conflicts), and a lower-priority entry that covers nothing more
 ///   than the answer is not quoted: it is at best redundant, at worst contradicting it.
@@ -438,6 +449,7 @@ fn entry_lang(entry: &CorpusEntry) -> Option<Lang> {
 pub fn select(
     query: &Query,
     weights: &[f32],
+    absent: u64,
     candidates: Vec<Candidate>,
     max_chars: usize,
     sensitivity: Sensitivity,
@@ -472,7 +484,17 @@ pub fn select(
             features.join(" ")
         );
     }
-    if !judged.iter().any(|j| j.relevance >= threshold) {
+    // A paraphrase can share almost no word with its answer ("switch to a different
+    // distribution" / "change to another distribution"): an entry whose meaning alone reaches
+    // the answer floor stands out further than any off-topic question's best entry on the
+    // calibration set, so it makes the question answerable. Not when the corpus lacks a word
+    // of the question: that word says it is about something else, and a long message's
+    // in-domain context can carry the meaning of an off-topic question.
+    let meaning_alone = threshold * ANSWER_FLOOR;
+    if !judged
+        .iter()
+        .any(|j| j.relevance >= threshold || (absent == 0 && j.meaning >= meaning_alone))
+    {
         return Vec::new();
     }
     judged.retain(|j| j.relevance.max(j.corrected_relevance) >= threshold * ANSWER_FLOOR);
@@ -981,6 +1003,56 @@ mod tests {
                 5,
             ),
         ]
+    }
+
+    #[test]
+    fn a_paraphrase_whose_meaning_stands_out_is_answered_though_it_shares_few_words() {
+        // "switch", "different" and "later" are in the corpus, but not in the entry that
+        // answers: words and meaning together stay below the threshold, and the meaning alone
+        // stands out from the other entries as far as no off-topic question's does.
+        let saas = vec![
+            entry(
+                "plans",
+                "Can I move to another plan?",
+                "Yes. Upgrading from Basic to Pro takes effect at once; downgrading takes \
+                 effect at the end of the billing period.",
+                5,
+            ),
+            entry(
+                "notifications",
+                "Notifications",
+                "You can switch off e-mail notifications in your profile settings.",
+                5,
+            ),
+            entry(
+                "language",
+                "Language",
+                "The app is available in a different language for each user: pick it in \
+                 your profile.",
+                5,
+            ),
+            entry(
+                "invoices",
+                "Invoices",
+                "Invoices are sent by e-mail at the end of each month. You can pay later by \
+                 bank transfer.",
+                5,
+            ),
+            entry(
+                "password",
+                "Password",
+                "Reset your password from the login page; the link is valid for one hour.",
+                5,
+            ),
+            entry(
+                "team",
+                "Team members",
+                "Invite team members from the team page; each member gets an e-mail.",
+                5,
+            ),
+        ];
+        let found = ask(&saas, "can I switch to a different plan later", None);
+        assert_eq!(ids(&found), ["plans"], "{found:?}");
     }
 
     #[test]

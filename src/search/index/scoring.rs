@@ -43,6 +43,9 @@ pub struct Explained {
     /// Per query position, the dictionary terms it was corrected to when
     /// absent as typed ("debain" -> "debian"); empty for exact positions.
     pub corrections: Vec<Vec<String>>,
+    /// Bits of the positions (the first 64) whose word the corpus lacks entirely, as typed
+    /// and corrected: those that weigh the most in `weights`.
+    pub absent: u64,
 }
 
 /// Corrections of one word never take more than this many dictionary terms:
@@ -201,6 +204,12 @@ impl TenantIndex {
         // word present, but no more: chatter ("annoying", "plz") must not
         // outweigh the words that do name the topic. With nothing present,
         // every position weighs the same and nothing is covered.
+        let absent_positions = weights
+            .iter()
+            .enumerate()
+            .take(64)
+            .filter(|(_, w)| w.is_none())
+            .fold(0u64, |mask, (i, _)| mask | (1 << i));
         let heaviest = weights.iter().flatten().copied().fold(0.0, f32::max);
         let absent = if heaviest > 0.0 { heaviest } else { 1.0 };
         let weights: Vec<f32> = weights.into_iter().map(|w| w.unwrap_or(absent)).collect();
@@ -385,6 +394,7 @@ impl TenantIndex {
             hits,
             weights,
             corrections: corrections_used,
+            absent: absent_positions,
         }
     }
 

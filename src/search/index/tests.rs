@@ -623,6 +623,18 @@ fn coverage_weighs_the_question_by_idf() {
         "{explained:?}"
     );
     assert!(explained.hits.iter().all(|h| h.coverage <= 0.5 + 1e-6));
+    // ...and is reported: the relevance decision does not let meaning alone answer then.
+    assert_eq!(explained.absent, 0b01, "{explained:?}");
+    let explained = index.explain(
+        &analyze_query("supprt refunds").typo_tolerant(),
+        SegmentFilter::Any,
+        0,
+        10,
+    );
+    assert_eq!(
+        explained.absent, 0,
+        "a typo is not an absent word: {explained:?}"
+    );
 }
 
 #[test]
