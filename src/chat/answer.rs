@@ -138,6 +138,8 @@ pub fn select_relevant(
             Candidate { entry, hit }
         })
         .collect();
+    // No index to say which words the corpus lacks; without similarities, meaning alone
+    // never decides here anyway.
     relevance::select(
         query,
         &weights,

@@ -490,14 +490,14 @@ pub fn select(
     // calibration set, so it makes the question answerable. Not when the corpus lacks a word
     // of the question: that word says it is about something else, and a long message's
     // in-domain context can carry the meaning of an off-topic question.
-    let meaning_alone = threshold * ANSWER_FLOOR;
+    let floor = threshold * ANSWER_FLOOR;
     if !judged
         .iter()
-        .any(|j| j.relevance >= threshold || (absent == 0 && j.meaning >= meaning_alone))
+        .any(|j| j.relevance >= threshold || (absent == 0 && j.meaning >= floor))
     {
         return Vec::new();
     }
-    judged.retain(|j| j.relevance.max(j.corrected_relevance) >= threshold * ANSWER_FLOOR);
+    judged.retain(|j| j.relevance.max(j.corrected_relevance) >= floor);
     // Among relevant entries the one answering more of the question comes first; BM25
     // decides between entries covering it equally.
     let top_score = judged
@@ -822,7 +822,9 @@ mod tests {
             .collect();
         let found = ask(&corpus, message, None);
         assert!(found.is_empty(), "{found:?}");
-        // Context about the product, question about something else: declined.
+        // Context about the product, question about something else: declined. The context
+        // carries the ssh entry's meaning past the answer floor: the absent "banana" and
+        // "bread" are what keep meaning alone from answering.
         let message = "Hi there, I have been connecting to my server over ssh for years and I \
                        love it. Unrelated question though: can you recommend a recipe for \
                        banana bread?";
