@@ -139,6 +139,12 @@ impl Bar {
         }
     }
 
+    /// The relevance that lets an entry compete for the answer once the question is known to
+    /// be answerable ([`ANSWER_FLOOR`] of the threshold).
+    fn floor(self) -> f32 {
+        self.threshold * ANSWER_FLOOR
+    }
+
     /// The meaning's part of an entry's relevance.
     fn meaning(self, hit: &Hit) -> f32 {
         self.meaning_of(hit.similarity)
@@ -284,7 +290,7 @@ fn worth_reading(request: &Retrieval<'_>, query: &Query) -> impl Fn(&Hit, &[f32]
         let held = weighted_share(weights, u64::from(hit.matched));
         lexical_relevance(hit.coverage, held, 1.0)
             + bar.meaning(hit).max(bar.corrected_meaning(hit))
-            >= bar.threshold * ANSWER_FLOOR
+            >= bar.floor()
     }
 }
 
@@ -336,15 +342,12 @@ fn new_positions(combined: &Query, own: &Query) -> u32 {
 
 struct Judged {
     candidate: Candidate,
-    /// The meaning's part of `relevance` (the question as typed).
-    meaning: f32,
-    /// Whether the entry answers: words and meaning.
-    relevance: f32,
-    /// The same with the question's misspelt words corrected: whether it may compete for the
-    /// answer once the question is known to be answerable.
-    corrected_relevance: f32,
-    /// The words' part of it (entry, passage and title coverages).
+    /// The words' part of relevance (entry, passage and title coverages).
     lexical: f32,
+    /// The meaning's part of it, the question as typed.
+    meaning: f32,
+    /// The same with the question's misspelt words corrected.
+    corrected_meaning: f32,
     /// Share of the question in the best passage.
     passage: f32,
     /// Share of the question named in the entry's title.
@@ -353,6 +356,19 @@ struct Judged {
     /// Where the question's words are in the entry, when they were looked for: the passage
     /// quoted is cut from it for the budget the answer leaves this entry.
     located: Option<search::Located>,
+}
+
+impl Judged {
+    /// Whether the entry answers: words and meaning.
+    fn relevance(&self) -> f32 {
+        self.lexical + self.meaning
+    }
+
+    /// The same with the question's misspelt words corrected: whether it may compete for the
+    /// answer once the question is known to be answerable.
+    fn corrected_relevance(&self) -> f32 {
+        self.lexical + self.corrected_meaning
+    }
 }
 
 /// Positions of `query` present in `text` analysed as a title.
@@ -404,7 +420,7 @@ fn judge(
     let corrected_meaning = bar.corrected_meaning(&candidate.hit);
     let (passage, located) = if lexical_relevance(candidate.hit.coverage, at_most, title)
         + meaning.max(corrected_meaning)
-        < bar.threshold * ANSWER_FLOOR
+        < bar.floor()
     {
         (at_most, None)
     } else {
@@ -412,12 +428,10 @@ fn judge(
         let window = located.passage(&candidate.entry.content, max_chars);
         (weighted_share(weights, window.matched), Some(located))
     };
-    let lexical = lexical_relevance(candidate.hit.coverage, passage, title);
     Judged {
+        lexical: lexical_relevance(candidate.hit.coverage, passage, title),
         meaning,
-        relevance: lexical + meaning,
-        corrected_relevance: lexical + corrected_meaning,
-        lexical,
+        corrected_meaning,
         passage,
         title,
         lang: None,
@@ -461,7 +475,7 @@ pub fn select(
         .map(|candidate| judge(query, weights, candidate, max_chars, bar))
         .collect();
     if log::log_enabled!(log::Level::Debug) {
-        let best = judged.iter().map(|j| j.relevance).fold(0.0, f32::max);
+        let best = judged.iter().map(Judged::relevance).fold(0.0, f32::max);
         let features: Vec<String> = judged
             .iter()
             .map(|j| {
@@ -490,14 +504,14 @@ pub fn select(
     // calibration set, so it makes the question answerable. Not when the corpus lacks a word
     // of the question: that word says it is about something else, and a long message's
     // in-domain context can carry the meaning of an off-topic question.
-    let floor = threshold * ANSWER_FLOOR;
+    let floor = bar.floor();
     if !judged
         .iter()
-        .any(|j| j.relevance >= threshold || (absent == 0 && j.meaning >= floor))
+        .any(|j| j.relevance() >= threshold || (absent == 0 && j.meaning >= floor))
     {
         return Vec::new();
     }
-    judged.retain(|j| j.relevance.max(j.corrected_relevance) >= floor);
+    judged.retain(|j| j.relevance().max(j.corrected_relevance()) >= floor);
     // Among relevant entries the one answering more of the question comes first; BM25
     // decides between entries covering it equally.
     let top_score = judged
@@ -538,7 +552,7 @@ pub fn select(
         .enumerate()
         .filter(|(_, j)| {
             j.candidate.entry.priority > best.entry.priority
-                && j.relevance >= threshold
+                && j.relevance() >= threshold
                 && j.candidate.hit.matched & best.hit.matched == best.hit.matched
         })
         .max_by_key(|(_, j)| j.candidate.entry.priority)
@@ -567,7 +581,7 @@ pub fn select(
         let other_language =
             primary_lang.is_some() && judged.lang.is_some() && judged.lang != primary_lang;
         let weak = hit.score < primary_score * SECONDARY_SHARE && overriding.is_none();
-        if conflicts || other_language || weak || judged.relevance < threshold {
+        if conflicts || other_language || weak || judged.relevance() < threshold {
             continue;
         }
         kept.push(i);
