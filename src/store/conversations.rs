@@ -255,15 +255,28 @@ fn count_in_stats(
     Ok(())
 }
 
-/// The daily statistics rows a write batch changes, by (tenant, day, segment).
+/// Rows kept between batches, at most: a day's row of a busy segment holds up to a thousand
+/// keys, and the rows of the segments chatting today are what the next batch needs.
+const CARRIED_ROWS: usize = 256;
+
+/// Daily statistics rows by (tenant, day, segment): those a write batch changes, each read
+/// once and written once before the commit; with a single writer (redb), also the rows as
+/// the last commit left them, carried into the next batch so a busy day's row is not decoded
+/// again for every batch (it was the writer's largest cost under chat load).
 #[derive(Default)]
 pub(super) struct DailyStats {
-    rows: BTreeMap<(String, i32, String), DayStats>,
+    rows: BTreeMap<(String, i32, String), Row>,
+}
+
+struct Row {
+    stats: DayStats,
+    /// Changed by the open batch, to be written before it commits.
+    changed: bool,
 }
 
 impl DailyStats {
     /// The row as the batch has it so far (read from the transaction the first time).
-    fn row(
+    pub(super) fn row(
         &mut self,
         txn: &WriteTxn,
         tenant: &str,
@@ -271,31 +284,51 @@ impl DailyStats {
         segment: &str,
     ) -> StoreResult<&mut DayStats> {
         let key = (tenant.to_owned(), day, segment.to_owned());
-        Ok(match self.rows.entry(key) {
+        let row = match self.rows.entry(key) {
             Entry::Occupied(row) => row.into_mut(),
             Entry::Vacant(row) => {
-                let stored = match txn.open_table(STATS_DAILY)?.get((tenant, day, segment))? {
+                let stats = match txn.open_table(STATS_DAILY)?.get((tenant, day, segment))? {
                     Some(v) => decode("stats_daily", (tenant, segment), v.value())?,
                     None => DayStats::default(),
                 };
-                row.insert(stored)
+                row.insert(Row {
+                    stats,
+                    changed: false,
+                })
             }
-        })
+        };
+        row.changed = true;
+        Ok(&mut row.stats)
     }
 
-    /// Writes the changed rows, before the transaction commits.
-    pub(super) fn write(self, txn: &WriteTxn) -> StoreResult<()> {
-        if self.rows.is_empty() {
+    /// Writes the changed rows, before the transaction commits; afterwards every row is as
+    /// the transaction has it.
+    pub(super) fn write(&mut self, txn: &WriteTxn) -> StoreResult<()> {
+        if !self.rows.values().any(|row| row.changed) {
             return Ok(());
         }
         let mut table = txn.open_table(STATS_DAILY)?;
-        for ((tenant, day, segment), row) in &self.rows {
-            table.insert(
-                (tenant.as_str(), *day, segment.as_str()),
-                encode(row)?.as_slice(),
-            )?;
+        for ((tenant, day, segment), row) in &mut self.rows {
+            if row.changed {
+                table.insert(
+                    (tenant.as_str(), *day, segment.as_str()),
+                    encode(&row.stats)?.as_slice(),
+                )?;
+                row.changed = false;
+            }
         }
         Ok(())
+    }
+
+    /// What is worth carrying into the next batch once this one has committed: the rows of
+    /// the newest day seen, unless they are too many to keep.
+    pub(super) fn carried(mut self) -> DailyStats {
+        let newest = self.rows.keys().map(|(_, day, _)| *day).max();
+        self.rows.retain(|(_, day, _), _| Some(*day) == newest);
+        if self.rows.len() > CARRIED_ROWS {
+            self.rows.clear();
+        }
+        self
     }
 }
 

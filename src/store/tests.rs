@@ -112,6 +112,66 @@ fn exchanges_committed_in_one_batch_are_all_counted_in_the_day_statistics() {
     });
 }
 
+/// The day's statistics row of `acme`'s "general" segment, as committed.
+fn todays_stats(store: &Store) -> crate::domain::stats::DayStats {
+    let today = crate::domain::stats::day_of(Timestamp::now());
+    let txn = store.shared.engine().unwrap().begin_read().unwrap();
+    let table = txn.open_table(tables::STATS_DAILY).unwrap();
+    let row = table.get(("acme", today, "general")).unwrap().unwrap();
+    decode("stats_daily", "test", row.value()).unwrap()
+}
+
+/// A batch that fails after counting an exchange commits nothing, and the next batch must
+/// not start from what the failed one had counted in memory.
+#[test]
+fn a_failed_batch_leaves_no_count_in_the_day_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    run(async {
+        store.create_tenant("acme", "Acme").await.unwrap();
+        store.record_exchange("acme", exchange("s1")).await.unwrap();
+        let failed = store
+            .write(|tx| {
+                let today = crate::domain::stats::day_of(Timestamp::now());
+                tx.stats.row(tx.txn, "acme", today, "general")?.messages += 100;
+                Err::<(), _>(StoreError::internal_msg("failed after counting"))
+            })
+            .await;
+        assert!(failed.is_err());
+        store.record_exchange("acme", exchange("s1")).await.unwrap();
+        assert_eq!(todays_stats(&store).messages, 4);
+    });
+}
+
+/// PostgreSQL replicas write the same statistics rows, so each batch reads them again; on
+/// redb the writer is the only one that writes them (the file lock keeps other processes
+/// out) and carries them from one batch to the next instead of decoding a busy day's row
+/// again for every batch. A row changed behind the writer's back shows which it did.
+#[test]
+fn statistics_rows_are_read_again_only_where_another_writer_may_change_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    run(async {
+        store.create_tenant("acme", "Acme").await.unwrap();
+        store.record_exchange("acme", exchange("s1")).await.unwrap();
+        let mut elsewhere = todays_stats(&store);
+        elsewhere.messages += 10;
+        let today = crate::domain::stats::day_of(Timestamp::now());
+        let txn = store.shared.engine().unwrap().begin_write().unwrap();
+        txn.open_table(tables::STATS_DAILY)
+            .unwrap()
+            .insert(
+                ("acme", today, "general"),
+                encode(&elsewhere).unwrap().as_slice(),
+            )
+            .unwrap();
+        txn.commit().unwrap();
+        store.record_exchange("acme", exchange("s1")).await.unwrap();
+        let expected = if ON_POSTGRES { 14 } else { 4 };
+        assert_eq!(todays_stats(&store).messages, expected);
+    });
+}
+
 #[test]
 fn schema_version_is_recorded_and_a_newer_one_refused() {
     let dir = tempfile::tempdir().unwrap();

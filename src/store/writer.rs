@@ -28,9 +28,7 @@ pub(super) struct Tx<'a> {
     pub txn: &'a WriteTxn,
     effects: Vec<Effect>,
     last_instant: &'a mut Timestamp,
-    /// Daily statistics rows the batch's exchanges count in, each read once and written once
-    /// before the commit: a busy day's row holds hundreds of keys, too many to decode and
-    /// encode again for every exchange of a batch.
+    /// Daily statistics rows the batch's exchanges count in (see [`DailyStats`]).
     pub stats: DailyStats,
 }
 
@@ -140,8 +138,18 @@ impl Writer {
     }
 }
 
+/// What the writer keeps from one batch to the next.
+#[derive(Default)]
+struct Carried {
+    last_instant: Timestamp,
+    /// The statistics rows as the last commit left them. Only a store with one writer keeps
+    /// them (PostgreSQL replicas write the same rows), and only after a commit: a failed
+    /// batch may have changed them in memory, so they are read again.
+    stats: DailyStats,
+}
+
 fn run(shared: &Shared, queue: &mpsc::Receiver<Box<dyn Job>>) {
-    let mut last_instant = Timestamp::default();
+    let mut carried = Carried::default();
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -157,7 +165,7 @@ fn run(shared: &Shared, queue: &mpsc::Receiver<Box<dyn Job>>) {
             }
             continue;
         }
-        if let Err(failed) = commit_retrying(shared, &mut batch, &mut last_instant) {
+        if let Err(failed) = commit_retrying(shared, &mut batch, &mut carried) {
             if let StoreError::Unavailable(reason) = &failed {
                 // The handle refuses everything after a storage failure: reopen before the
                 // retries, which then meet the storage as it is now.
@@ -180,7 +188,7 @@ fn run(shared: &Shared, queue: &mpsc::Receiver<Box<dyn Job>>) {
             }
             for job in batch {
                 let mut single = vec![job];
-                let result = commit_retrying(shared, &mut single, &mut last_instant);
+                let result = commit_retrying(shared, &mut single, &mut carried);
                 match &result {
                     Err(StoreError::Unavailable(reason)) => shared.storage_failed(reason),
                     Err(e) => log::error!("store: write failed: {e}"),
@@ -208,11 +216,11 @@ const CONFLICT_RETRIES: u32 = 20;
 fn commit_retrying(
     shared: &Shared,
     batch: &mut [Box<dyn Job>],
-    last_instant: &mut Timestamp,
+    carried: &mut Carried,
 ) -> StoreResult<()> {
     let mut attempt = 0;
     loop {
-        match commit_batch(shared, batch, last_instant) {
+        match commit_batch(shared, batch, carried) {
             Err(e) if is_conflict(&e) && attempt < CONFLICT_RETRIES => {
                 attempt += 1;
                 shared
@@ -232,7 +240,7 @@ fn commit_retrying(
 fn commit_batch(
     shared: &Shared,
     batch: &mut [Box<dyn Job>],
-    last_instant: &mut Timestamp,
+    carried: &mut Carried,
 ) -> StoreResult<()> {
     if shared.pg.is_none()
         && shared
@@ -247,8 +255,8 @@ fn commit_batch(
     let mut tx = Tx {
         txn: &txn,
         effects: Vec::new(),
-        last_instant,
-        stats: DailyStats::default(),
+        last_instant: &mut carried.last_instant,
+        stats: std::mem::take(&mut carried.stats),
     };
     for job in batch.iter_mut() {
         let mark = tx.effects.len();
@@ -263,13 +271,16 @@ fn commit_batch(
         }
     }
     let effects = std::mem::take(&mut tx.effects);
-    let stats = std::mem::take(&mut tx.stats);
+    let mut stats = std::mem::take(&mut tx.stats);
     drop(tx);
     stats.write(&txn)?;
     // From the commit to the last effect, the feed thread neither reads nor applies: what
     // it read before this commit is applied before these effects, never after them.
     let _in_order = shared.in_order();
     txn.commit()?;
+    if shared.pg.is_none() {
+        carried.stats = stats.carried();
+    }
     for effect in effects {
         shared.apply(effect);
     }
