@@ -1,14 +1,14 @@
 """Answer-quality evaluation: Animam (through the real HTTP server) next to bm25s + PyStemmer.
 
-For each set (main = Debian Reference, heldout = Debian FAQ) the English and French entries go
-into ONE tenant, as a bilingual site would load them. A question counts as a hit when the entry
-it expects, in the question's language, is the first source (hit@1) or among the first three
-(hit@3). An answer with no sources is a decline. "hit@1, judged" also counts a first source
+For each set (main = Debian Reference; heldout and fresh = Debian FAQ, two question sets) the
+English and French entries go into ONE tenant, as a bilingual site would load them. A question
+counts as a hit when the entry it expects, in the question's language, is the first source (hit@1)
+or among the first three (hit@3). An answer with no sources is a decline. "hit@1, judged" also counts a first source
 that questions/judged.tsv records as judged, blind, to answer the question as well (near-duplicate
 sections); out/<set>-unjudged.jsonl lists the cited entries nobody judged yet. Nothing here talks
 to anything but 127.0.0.1.
 
-usage: evaluate.py --binary PATH [--set main|heldout|all] [--out results.md]
+usage: evaluate.py --binary PATH [--set main|heldout|fresh|all] [--out results.md]
 """
 
 import argparse
@@ -31,6 +31,8 @@ import extract  # noqa: E402
 SETS = {
     "main": ("reference", "Debian Reference (debian-reference-en/-fr)", "questions/main.tsv"),
     "heldout": ("faq", "Debian FAQ (debian-faq, debian-faq-fr), no value tuned on it", "questions/heldout.tsv"),
+    "fresh": ("faq", "Debian FAQ, fresh questions written after the engine (one rule found on them)",
+              "questions/fresh.tsv"),
 }
 LANGS = ("en", "fr")
 
@@ -329,11 +331,11 @@ def calibration(questions, ours):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
-    parser.add_argument("--set", default="all", choices=["main", "heldout", "all"])
+    parser.add_argument("--set", default="all", choices=["main", "heldout", "fresh", "all"])
     parser.add_argument("--out")
     parser.add_argument("--venv-python", default=str(HERE / ".venv/bin/python"))
     args = parser.parse_args()
-    names = ["main", "heldout"] if args.set == "all" else [args.set]
+    names = list(SETS) if args.set == "all" else [args.set]
     report = []
     (HERE / "out").mkdir(exist_ok=True)
     for name in names:
