@@ -5,15 +5,16 @@
 //! therefore looks at how much of the question's *information* the entry holds:
 //!
 //! ```text
-//! relevance = 0.4 · coverage(entry) + 0.4 · coverage(best passage) + 0.2 · coverage(title)
-//!           + 1.0 · similarity
+//! relevance = 0.4 · coverage(entry) + 0.4 · coverage(best passage, under its title)
+//!           + 0.2 · coverage(title) + 1.0 · similarity
 //! ```
 //!
 //! where coverage is the idf-weighted share of the question's content words present (a word
 //! the corpus lacks entirely, "pizza", weighs as much as its most specific word; stopwords
 //! nothing; a typo-corrected word counts 0.6). The passage part is proximity: the words must
-//! meet in the few sentences quoted, not be scattered over a long entry; the title part
-//! rewards the entry written about the question. Similarity is meaning: how much closer the
+//! meet in the few sentences quoted, not be scattered over a long entry, and the sentences are
+//! read under their title (a FAQ's title asks the question its answer does not repeat); the
+//! title part rewards the entry written about the question. Similarity is meaning: how much closer the
 //! entry's vector is to the question's than the other entries' on average (`search::semantic`,
 //! `search::index` keeps the averages), which
 //! finds paraphrases that share no word with their answer ("How do I get my money back?" /
@@ -342,14 +343,15 @@ fn new_positions(combined: &Query, own: &Query) -> u32 {
 
 struct Judged {
     candidate: Candidate,
-    /// The words' part of relevance (entry, passage and title coverages).
-    lexical: f32,
-    /// The meaning's part of it, the question as typed.
+    /// The meaning's part of relevance, the question as typed.
     meaning: f32,
     /// The same with the question's misspelt words corrected.
     corrected_meaning: f32,
     /// Share of the question in the best passage.
     passage: f32,
+    /// Share of the question in the best passage read under the entry's title: a FAQ's title
+    /// asks the question its first sentences answer without repeating it.
+    under_title: f32,
     /// Share of the question named in the entry's title.
     title: f32,
     lang: Option<Lang>,
@@ -359,15 +361,26 @@ struct Judged {
 }
 
 impl Judged {
+    /// The words' part of relevance (entry, passage under its title, and title coverages).
+    fn words(&self) -> f32 {
+        lexical_relevance(self.candidate.hit.coverage, self.under_title, self.title)
+    }
+
     /// Whether the entry answers: words and meaning.
     fn relevance(&self) -> f32 {
-        self.lexical + self.meaning
+        self.words() + self.meaning
     }
 
     /// The same with the question's misspelt words corrected: whether it may compete for the
     /// answer once the question is known to be answerable.
     fn corrected_relevance(&self) -> f32 {
-        self.lexical + self.corrected_meaning
+        self.words() + self.corrected_meaning
+    }
+
+    /// The words' part as the ordering weighs it: the passage alone, the title having a part
+    /// of its own there (the ordering's weights were fitted so).
+    fn ranked_words(&self) -> f32 {
+        lexical_relevance(self.candidate.hit.coverage, self.passage, self.title)
     }
 }
 
@@ -412,27 +425,33 @@ fn judge(
     max_chars: usize,
     bar: Bar,
 ) -> Judged {
-    let title = weighted_share(weights, title_mask(query, &candidate.entry.title));
+    let title_words = title_mask(query, &candidate.entry.title);
+    let title = weighted_share(weights, title_words);
     // The passage holds at most the words the entry holds: when even that cannot reach the
     // floor, choosing the passage (the costly part on long entries) is skipped.
     let at_most = weighted_share(weights, u64::from(candidate.hit.matched));
     let meaning = bar.meaning(&candidate.hit);
     let corrected_meaning = bar.corrected_meaning(&candidate.hit);
-    let (passage, located) = if lexical_relevance(candidate.hit.coverage, at_most, title)
-        + meaning.max(corrected_meaning)
-        < bar.floor()
-    {
-        (at_most, None)
-    } else {
-        let located = search::Located::in_text(&candidate.entry.content, query);
-        let window = located.passage(&candidate.entry.content, max_chars);
-        (weighted_share(weights, window.matched), Some(located))
-    };
+    let (passage, under_title, located) =
+        if lexical_relevance(candidate.hit.coverage, at_most, title)
+            + meaning.max(corrected_meaning)
+            < bar.floor()
+        {
+            (at_most, at_most, None)
+        } else {
+            let located = search::Located::in_text(&candidate.entry.content, query);
+            let window = located.passage(&candidate.entry.content, max_chars);
+            (
+                weighted_share(weights, window.matched),
+                weighted_share(weights, window.matched | title_words),
+                Some(located),
+            )
+        };
     Judged {
-        lexical: lexical_relevance(candidate.hit.coverage, passage, title),
         meaning,
         corrected_meaning,
         passage,
+        under_title,
         title,
         lang: None,
         located,
@@ -519,7 +538,7 @@ pub fn select(
         .map(|j| j.candidate.hit.score)
         .fold(0.0, f32::max);
     let rank = |j: &Judged| {
-        RANK_RELEVANCE * j.lexical
+        RANK_RELEVANCE * j.ranked_words()
             + RANK_TITLE * j.title
             + (1.0 - RANK_RELEVANCE - RANK_TITLE) * j.candidate.hit.score
                 / top_score.max(f32::MIN_POSITIVE)
@@ -1072,6 +1091,58 @@ mod tests {
     }
 
     #[test]
+    fn a_faq_answer_that_does_not_repeat_its_question_is_read_under_its_title() {
+        // The title asks the question; the answer under it does not repeat its words. Read
+        // without its title, the passage holds none of the question.
+        let faq = vec![
+            entry(
+                "commercial",
+                "Can I put my commercial program in a package?",
+                "Feel free to do so. Its licence must allow us to redistribute it, and a \
+                 control file describes what it needs.",
+                5,
+            ),
+            entry(
+                "source",
+                "Where is the source code?",
+                "Every package has its source code on the mirrors, next to the binaries.",
+                5,
+            ),
+            entry(
+                "install",
+                "How do I install a program?",
+                "Use apt install followed by the name of the package.",
+                5,
+            ),
+            entry(
+                "remove",
+                "How do I remove a program?",
+                "Use apt remove; apt purge also deletes its configuration files.",
+                5,
+            ),
+            entry(
+                "build",
+                "How do I build a package from source?",
+                "Get the source code with apt source and run dpkg-buildpackage in its \
+                 directory.",
+                5,
+            ),
+            entry(
+                "hold",
+                "How do I keep a package at its version?",
+                "Mark it with apt-mark hold; upgrades then leave it alone.",
+                5,
+            ),
+        ];
+        let found = ask(
+            &faq,
+            "can I ship my closed commercial program as a package",
+            None,
+        );
+        assert_eq!(ids(&found), ["commercial"], "{found:?}");
+    }
+
+    #[test]
     fn one_shared_everyday_word_is_not_an_answer() {
         let mut corpus = shop();
         corpus.retain(|e| e.id != "hours");
@@ -1300,7 +1371,7 @@ mod tests {
             ),
         ];
         for (question, answer) in [
-            ("comment tuer un programme bloqué ?", "kill"),
+            ("mon programme est bloqué, comment le tuer ?", "kill"),
             ("lancer une commande chaque nuit", "cron"),
         ] {
             assert_eq!(ids(&ask(&corpus, question, None)), [answer], "{question}");
