@@ -14,19 +14,18 @@
 //! nothing; a typo-corrected word counts 0.6). The passage part is proximity: the words must
 //! meet in the few sentences quoted, not be scattered over a long entry, and the sentences are
 //! read under their title (a FAQ's title asks the question its answer does not repeat); the
-//! title part rewards the entry written about the question. Similarity is meaning: how much closer the
-//! entry's vector is to the question's than the other entries' on average (`search::semantic`,
-//! `search::index` keeps the averages), which
-//! finds paraphrases that share no word with their answer ("How do I get my money back?" /
-//! "Refund policy"); the index adds the entries closest in meaning to the lexical
-//! candidates. The corpus answers when the best entry's
-//! relevance reaches the tenant's threshold ([`Sensitivity`]), or when an entry's meaning
-//! alone reaches [`ANSWER_FLOOR`] of it and the corpus knows every word of the question (a
-//! paraphrase that shares almost no word with its answer). *Which* entry answers is then
-//! an ordering among the candidates that reach at least [`ANSWER_FLOOR`] of the threshold,
-//! weighted towards the title: the entry written about the question often quotes fewer of
-//! its words than a long page that mentions them all. Calibration is described in
-//! docs/quality.md.
+//! title part rewards the entry written about the question. Similarity is meaning: how much
+//! closer the entry's vector is to the question's than the other entries' on average
+//! (`search::semantic`, `search::index` keeps the averages), which finds paraphrases that
+//! share no word with their answer ("How do I get my money back?" / "Refund policy"); the
+//! index adds the entries closest in meaning to the lexical candidates. The corpus answers
+//! when the best entry's relevance reaches the tenant's threshold ([`Sensitivity`]), or when
+//! an entry's meaning alone reaches [`ANSWER_FLOOR`] of it and the corpus knows every word of
+//! the question (a paraphrase that shares almost no word with its answer). *Which* entry
+//! answers is then an ordering among the candidates that reach at least [`ANSWER_FLOOR`] of
+//! the threshold, weighted towards the title: the entry written about the question often
+//! quotes fewer of its words than a long page that mentions them all. Calibration is
+//! described in docs/quality.md.
 
 use std::collections::HashSet;
 
