@@ -31,7 +31,7 @@ import extract  # noqa: E402
 SETS = {
     "main": ("reference", "Debian Reference (debian-reference-en/-fr)", "questions/main.tsv"),
     "heldout": ("faq", "Debian FAQ (debian-faq, debian-faq-fr), no value tuned on it", "questions/heldout.tsv"),
-    "fresh": ("faq", "Debian FAQ, fresh questions written after the engine (one rule found on them)",
+    "fresh": ("faq", "Debian FAQ, fresh questions written after the engine (two rules found on them)",
               "questions/fresh.tsv"),
 }
 LANGS = ("en", "fr")

@@ -560,6 +560,10 @@ pub fn select(
     for j in &mut judged {
         j.lang = entry_lang(&j.candidate.entry);
     }
+    if let Some(translation) = in_the_visitors_language(&judged, query.lang(), threshold) {
+        let translation = judged.remove(translation);
+        judged.insert(0, translation);
+    }
     let mut relevant = judged;
     if relevant.is_empty() {
         return Vec::new();
@@ -668,6 +672,33 @@ fn copy_for_the_visitor(judged: &[Judged], asked: Option<Lang>, max_chars: usize
         .filter(|(_, j)| j.candidate.entry.title.trim().to_lowercase() == title)
         .min_by_key(|(_, j)| j.candidate.entry.created_at)?;
     (*chosen != 0).then_some(*chosen)
+}
+
+/// When the best entry is written for readers of the other language, the best-ranked entry
+/// written for the visitor's that answers on its own (reaches the threshold) and holds every
+/// question word the best one holds: a translation, which a question mixing in English words
+/// ("le vieux system V init", an error message) ranks a little lower. An entry is written for
+/// a language when its text or its title is in it (an untranslated copy in the visitor's part
+/// of the site keeps a translated title). Without the last condition a French page sharing
+/// only "vieux" with the question took the answer from the English one about "system V
+/// init". `None` when the best one suits, or no entry does.
+fn in_the_visitors_language(
+    judged: &[Judged],
+    asked: Option<Lang>,
+    threshold: f32,
+) -> Option<usize> {
+    let asked = asked?;
+    let suits = |j: &Judged| {
+        j.lang == Some(asked) || search::detect_lang(&j.candidate.entry.title) == asked
+    };
+    let best = judged.first()?;
+    if best.lang.is_none() || suits(best) {
+        return None;
+    }
+    let covered = best.candidate.hit.matched;
+    judged.iter().position(|j| {
+        suits(j) && j.relevance() >= threshold && j.candidate.hit.matched & covered == covered
+    })
 }
 
 /// The start of a passage reduced to lowercase letters and digits: equal keys mean the same
@@ -1503,6 +1534,150 @@ mod tests {
             None,
         );
         assert_eq!(ids(&french), ["copy"], "{french:?}");
+    }
+
+    #[test]
+    fn a_french_question_with_english_words_gets_the_french_translation() {
+        // The English words of the question name the English page's title, not the French
+        // one's: the English page ranks first, but its French translation answers on its own
+        // and holds every word the English page matched.
+        let corpus: Vec<CorpusEntry> = [
+            entry(
+                "en",
+                "And how about traditional System V init?",
+                "System V init is still packaged: install sysvinit-core and reboot to start \
+                 the system with it instead of systemd.",
+                5,
+            ),
+            entry(
+                "fr",
+                "Et le démarrage à l'ancienne ?",
+                "Le system V init est toujours disponible : installez sysvinit-core et \
+                 redémarrez pour utiliser le system V init au lieu de systemd.",
+                5,
+            ),
+            entry(
+                "kernel-en",
+                "Removing an old kernel",
+                "Old kernel packages can be removed once the new kernel boots.",
+                5,
+            ),
+            entry(
+                "kernel-fr",
+                "Supprimer un vieux noyau",
+                "Les vieux paquets du noyau peuvent être supprimés une fois le nouveau noyau \
+                 démarré.",
+                5,
+            ),
+        ]
+        .into_iter()
+        .chain(bystanders())
+        .collect();
+        let french = ask(
+            &corpus,
+            "peut-on encore utiliser le vieux system V init ?",
+            None,
+        );
+        assert_eq!(ids(&french).first(), Some(&"fr"), "{french:?}");
+        let english = ask(&corpus, "can I still use the old system V init?", None);
+        assert_eq!(ids(&english).first(), Some(&"en"), "{english:?}");
+    }
+
+    #[test]
+    fn only_a_relevant_translation_takes_the_answer_into_the_visitors_language() {
+        fn judged(id: &str, lang: Lang, title: &str, matched: u32, relevance: f32) -> Judged {
+            Judged {
+                candidate: Candidate {
+                    entry: entry(id, title, "", 5),
+                    hit: Hit {
+                        id: id.into(),
+                        score: 1.0,
+                        coverage: relevance,
+                        matched,
+                        similarity: None,
+                        corrected_similarity: None,
+                    },
+                },
+                meaning: 0.0,
+                corrected_meaning: 0.0,
+                passage: relevance,
+                under_title: relevance,
+                title: relevance,
+                lang: Some(lang),
+                located: None,
+            }
+        }
+        let english = || judged("en", Lang::English, "System V init", 0b0110, 0.9);
+        let threshold = 0.57;
+        let french = Some(Lang::French);
+        for (case, judged, asked, expected) in [
+            (
+                "a translation",
+                vec![
+                    english(),
+                    judged("fr", Lang::French, "Le system V init", 0b1110, 0.7),
+                ],
+                french,
+                Some(1),
+            ),
+            (
+                "a French page without a word the English one holds",
+                vec![
+                    english(),
+                    judged("fr", Lang::French, "Un vieux noyau", 0b1100, 0.9),
+                ],
+                french,
+                None,
+            ),
+            (
+                "a translation below the threshold",
+                vec![
+                    english(),
+                    judged("fr", Lang::French, "Le system V init", 0b1110, 0.5),
+                ],
+                french,
+                None,
+            ),
+            (
+                "an untranslated copy under a French title",
+                vec![
+                    english(),
+                    judged(
+                        "fr",
+                        Lang::English,
+                        "Et le démarrage avec le vieux init ?",
+                        0b0110,
+                        0.8,
+                    ),
+                ],
+                french,
+                Some(1),
+            ),
+            (
+                "an English question",
+                vec![
+                    english(),
+                    judged("fr", Lang::French, "Le system V init", 0b1110, 0.7),
+                ],
+                Some(Lang::English),
+                None,
+            ),
+            (
+                "a question of unknown language",
+                vec![
+                    english(),
+                    judged("fr", Lang::French, "Le system V init", 0b1110, 0.7),
+                ],
+                None,
+                None,
+            ),
+        ] {
+            assert_eq!(
+                in_the_visitors_language(&judged, asked, threshold),
+                expected,
+                "{case}"
+            );
+        }
     }
 
     #[test]
