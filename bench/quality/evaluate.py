@@ -2,11 +2,11 @@
 
 For each set (main = Debian Reference; heldout and fresh = Debian FAQ, two question sets) the
 English and French entries go into ONE tenant, as a bilingual site would load them. A question
-counts as a hit when the entry it expects, in the question's language, is the first source (hit@1)
-or among the first three (hit@3). An answer with no sources is a decline. "hit@1, judged" also counts a first source
-that questions/judged.tsv records as judged, blind, to answer the question as well (near-duplicate
-sections); out/<set>-unjudged.jsonl lists the cited entries nobody judged yet. Nothing here talks
-to anything but 127.0.0.1.
+counts as a hit when the entry it expects, in the question's language, is the first source
+(hit@1) or among the first three (hit@3). An answer with no sources is a decline. "hit@1,
+judged" also counts a first source that questions/judged.tsv records as judged, blind, to answer
+the question as well (near-duplicate sections); out/<set>-unjudged.jsonl lists the cited entries
+nobody judged yet. Nothing here talks to anything but 127.0.0.1.
 
 usage: evaluate.py --binary PATH [--set main|heldout|fresh|all] [--out results.md]
 """
@@ -331,7 +331,7 @@ def calibration(questions, ours):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
-    parser.add_argument("--set", default="all", choices=["main", "heldout", "fresh", "all"])
+    parser.add_argument("--set", default="all", choices=[*SETS, "all"])
     parser.add_argument("--out")
     parser.add_argument("--venv-python", default=str(HERE / ".venv/bin/python"))
     args = parser.parse_args()
