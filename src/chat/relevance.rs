@@ -466,6 +466,13 @@ fn entry_lang(entry: &CorpusEntry) -> Option<Lang> {
     }
 }
 
+/// The language a title shows, if any. A title is a few words, often without a stopword:
+/// French letters count as evidence there ("Système protégé (chroot)"), as they do in a
+/// visitor's question.
+fn title_lang(entry: &CorpusEntry) -> Option<Lang> {
+    search::evidence(&entry.title)
+}
+
 /// Keeps the candidates (best first) that answer the query and cuts their passages. `absent`
 /// marks the query positions whose word the corpus lacks entirely
 /// ([`Explained::absent`](search::Explained::absent)).
@@ -658,10 +665,10 @@ fn copy_for_the_visitor(judged: &[Judged], asked: Option<Lang>, max_chars: usize
         .collect();
     // A title in the visitor's language, then one that says nothing of its language (short
     // titles often do not), then one in the other language.
-    let title_fit = |j: &Judged| match (asked, search::detect_lang(&j.candidate.entry.title)) {
+    let title_fit = |j: &Judged| match (asked, title_lang(&j.candidate.entry)) {
         (None, _) => 0,
-        (Some(asked), title) if title == asked => 2,
-        (Some(_), Lang::Both) => 1,
+        (Some(asked), Some(title)) if title == asked => 2,
+        (Some(_), None) => 1,
         _ => 0,
     };
     let fittest = copies.iter().map(|(_, j)| title_fit(j)).max()?;
@@ -688,9 +695,7 @@ fn in_the_visitors_language(
     threshold: f32,
 ) -> Option<usize> {
     let asked = asked?;
-    let suits = |j: &Judged| {
-        j.lang == Some(asked) || search::detect_lang(&j.candidate.entry.title) == asked
-    };
+    let suits = |j: &Judged| j.lang == Some(asked) || title_lang(&j.candidate.entry) == Some(asked);
     let best = judged.first()?;
     if best.lang.is_none() || suits(best) {
         return None;
@@ -1534,6 +1539,40 @@ mod tests {
             None,
         );
         assert_eq!(ids(&french), ["copy"], "{french:?}");
+    }
+
+    #[test]
+    fn a_french_title_without_a_stopword_is_known_by_its_letters() {
+        // The French part of the site kept the English text under a title of two words,
+        // neither of them a stopword: only its letters tell it is French.
+        let text = "If you wish to try a new Debian environment from a terminal console, use \
+                    chroot. This runs console applications of Debian unstable without \
+                    rebooting.";
+        let original = created_at(entry("original", "Chroot system", text, 5), 1);
+        let copy = created_at(entry("copy", "Système protégé (chroot)", text, 5), 2);
+        let french_pages = [
+            entry(
+                "c",
+                "Invite de commande",
+                "L'invite affiche le nom de l'utilisateur.",
+                5,
+            ),
+            entry(
+                "d",
+                "Journaux",
+                "Le journal conserve les traces du système.",
+                5,
+            ),
+        ];
+        let corpus: Vec<CorpusEntry> = [original, copy]
+            .into_iter()
+            .chain(french_pages)
+            .chain(bystanders())
+            .collect();
+        let french = ask(&corpus, "mettre en place un système chroot", None);
+        assert_eq!(ids(&french), ["copy"], "{french:?}");
+        let english = ask(&corpus, "how do I set up a chroot system?", None);
+        assert_eq!(ids(&english), ["original"], "{english:?}");
     }
 
     #[test]

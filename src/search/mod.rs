@@ -33,7 +33,7 @@ pub(crate) type FastMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::RandomS
 pub use codec::DecodeError;
 pub use document::{ANALYZER_VERSION, AnalyzedDoc, analyze_doc, analyze_entry};
 pub use index::{DocMeta, Explained, Hit, Index, SegmentFilter, TenantIndex};
-pub use lang::{Lang, detect_lang, visitor_lang};
+pub use lang::{Lang, detect_lang, evidence, visitor_lang};
 pub use passage::{Located, Passage, best_passage, passage};
 pub use query::{MAX_QUERY_TERMS, Query, QueryTerm, analyze_query};
 pub use tokenize::byte_prefix;
