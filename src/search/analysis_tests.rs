@@ -185,6 +185,32 @@ fn query_merges_forms_and_flags_stopwords() {
 }
 
 #[test]
+fn an_abbreviation_finds_the_word_documentation_spells_out() {
+    assert!(matches(
+        "edited config files",
+        "Configuration files",
+        "Edited configuration files are kept on upgrade."
+    ));
+    assert!(matches(
+        "admin attention",
+        "Attention",
+        "It needs the attention of an administrator."
+    ));
+    assert!(matches(
+        "applis bureau",
+        "Applications",
+        "Les applications du bureau."
+    ));
+    // The abbreviation itself still matches, as one position of the question.
+    assert!(matches(
+        "git config",
+        "Git",
+        "Run git config to set your name."
+    ));
+    assert_eq!(analyze_query("config").len(), 1);
+}
+
+#[test]
 fn long_query_is_capped_and_prefers_content_words() {
     let mut text = String::from("the and of to ");
     for i in 0..2000 {

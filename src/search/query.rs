@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::lang::{Lang, evidence};
 use super::semantic::{self, Vector};
 use super::stopwords::{IN_ENGLISH, IN_FRENCH, lists};
-use super::tokenize::{for_each_token, is_token_char, token_variants};
+use super::tokenize::{for_each_token, for_each_variant, is_token_char, token_variants};
 
 /// Upper bound on distinct terms kept from one query: a chat message can be
 /// 15,000 chars and scoring cost grows with every term.
@@ -314,6 +314,51 @@ const FILLERS: &[&str] = &[
     "vraiment",
 ];
 
+/// Abbreviations visitors type for the words documentation spells out ("my edited *config*
+/// files" / "configuration files"), and the words they stand for: a query word matches
+/// either. Only abbreviations with one meaning in a software help desk ("dev" is a device
+/// or a developer, so it is not here).
+const ABBREVIATIONS: &[(&str, &[&str])] = &[
+    (
+        "admin",
+        &["administrator", "administration", "administrateur"],
+    ),
+    ("admins", &["administrators", "administrateurs"]),
+    ("app", &["application"]),
+    ("apps", &["applications"]),
+    ("appli", &["application"]),
+    ("applis", &["applications"]),
+    ("auth", &["authentication", "authentification"]),
+    ("config", &["configuration"]),
+    ("configs", &["configurations"]),
+    ("deps", &["dependencies", "dépendances"]),
+    ("dir", &["directory"]),
+    ("dirs", &["directories"]),
+    ("distrib", &["distribution"]),
+    ("distro", &["distribution"]),
+    ("distros", &["distributions"]),
+    ("doc", &["documentation"]),
+    ("docs", &["documentation"]),
+    ("env", &["environment", "environnement"]),
+    ("info", &["information"]),
+    ("infos", &["informations"]),
+    ("perms", &["permissions"]),
+    ("pkg", &["package", "paquet"]),
+    ("pkgs", &["packages", "paquets"]),
+    ("prefs", &["preferences", "préférences"]),
+    ("repo", &["repository", "dépôt"]),
+    ("repos", &["repositories", "dépôts"]),
+    ("sync", &["synchronization", "synchronisation"]),
+];
+
+/// The words an abbreviation stands for, if `token` is one.
+fn spelt_out(token: &str) -> &'static [&'static str] {
+    ABBREVIATIONS
+        .iter()
+        .find(|(short, _)| *short == token)
+        .map_or(&[], |(_, words)| words)
+}
+
 /// Analyses free text (a search box or a whole chat message) into at most
 /// [`MAX_QUERY_TERMS`] positions. The query language is not guessed: each
 /// word is stemmed with both stemmers because short queries carry no
@@ -344,7 +389,11 @@ pub fn analyze_query(text: &str) -> Query {
         if variants.is_empty() {
             continue;
         }
+        for word in spelt_out(&token) {
+            for_each_variant(word, Lang::Both, |v| variants.push(v.to_owned()));
+        }
         variants.sort_unstable();
+        variants.dedup();
         let stopword = lists(&token) != 0 || FILLERS.contains(&token.as_str());
         let framing = FRAMING.contains(&token.as_str());
         let longest = token.chars().count();
