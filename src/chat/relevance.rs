@@ -239,13 +239,50 @@ pub fn retrieve_with(
     let named = own
         .terms()
         .iter()
-        .filter(|t| !t.is_stopword() && !t.is_framing());
-    if named.count() < QUESTION_MIN_TOPICS {
+        .filter(|t| !t.is_stopword() && !t.is_framing())
+        .count();
+    let (explained, mut entries) = rank(&own, &worth_reading(request, &own))?;
+    // Every word of the question is known to the corpus: it asks nothing the corpus lacks.
+    let known = explained.absent == 0;
+    if named >= QUESTION_MIN_TOPICS {
+        entries.retain(|entry| context_first.contains(&entry.id));
+        let found = judge_all(request, &own, explained, entries, 0);
+        if !found.is_empty() {
+            return Ok(found);
+        }
+    }
+    // A question that refers back ("..., what's the standard way to do that on debian?")
+    // asks about its context, which is then judged alone, from the same entries. Not when
+    // it asks something the corpus lacks about it ("can you tell me a joke about it?").
+    if !known || !refers_back(question) {
         return Ok(found);
     }
-    let (explained, mut entries) = rank(&own, &worth_reading(request, &own))?;
+    let context = chat_query(&without(request.message, question));
+    let (explained, mut entries) = rank(&context, &worth_reading(request, &context))?;
     entries.retain(|entry| context_first.contains(&entry.id));
-    Ok(judge_all(request, &own, explained, entries, 0))
+    Ok(judge_all(request, &context, explained, entries, 0))
+}
+
+/// Pronouns by which a question points back at what was said before it.
+const REFERRING: &[&str] = &[
+    "it", "that", "this", "them", "these", "those", "ça", "cela", "ceci",
+];
+
+fn refers_back(question: &str) -> bool {
+    let mut found = false;
+    search::tokenize::for_each_token(question, |t| found |= REFERRING.contains(&t));
+    found
+}
+
+/// `message` without `part`, a slice of it: the context around a question.
+fn without(message: &str, part: &str) -> String {
+    // `part` borrows from `message`, so its address tells where it starts.
+    let start = (part.as_ptr() as usize).saturating_sub(message.as_ptr() as usize);
+    let end = (start + part.len()).min(message.len());
+    match (message.get(..start), message.get(end..)) {
+        (Some(before), Some(after)) => format!("{before} {after}"),
+        _ => message.to_owned(),
+    }
 }
 
 /// Ids of the `n` hits with the best word scores.
@@ -897,6 +934,74 @@ mod tests {
                        love it. Unrelated question though: can you recommend a recipe for \
                        banana bread?";
         assert!(ask(&terminal_help(), message, None).is_empty());
+    }
+
+    #[test]
+    fn a_question_that_refers_back_is_answered_from_its_context() {
+        let corpus: Vec<CorpusEntry> = terminal_help()
+            .into_iter()
+            .chain([
+                entry(
+                    "cron",
+                    "Scheduling tasks regularly",
+                    "Use cron to run a script automatically at a fixed time: a crontab line \
+                     such as 0 3 * * * runs it every day at 3am.",
+                    5,
+                ),
+                entry(
+                    "backup",
+                    "Backup tools",
+                    "Back up your home directory with rsync or a backup suite.",
+                    5,
+                ),
+                entry(
+                    "releases",
+                    "Debian releases",
+                    "A new Debian release comes out every two years.",
+                    5,
+                ),
+                entry(
+                    "standards",
+                    "Standards",
+                    "The standard layout of the file system puts logs in /var/log.",
+                    5,
+                ),
+                entry(
+                    "tools",
+                    "Usual tools",
+                    "The usual tools are installed by default.",
+                    5,
+                ),
+            ])
+            .collect();
+        let context = "I want my backup script to run automatically every day at 3am";
+        // The question's words, each known to the corpus elsewhere, dilute the context when
+        // the message is judged whole, and the question alone names nothing of the context.
+        let message = format!(
+            "{context}, what is the standard way to do that on a debian server with the usual tools?"
+        );
+        let found = ask(&corpus, &message, None);
+        assert_eq!(ids(&found).first(), Some(&"cron"), "{found:?}");
+        // Asking something the corpus lacks about it is not asking about the context.
+        let message = format!(
+            "{context}, do you know a limerick about that on a debian server with the usual tools?"
+        );
+        let found = ask(&corpus, &message, None);
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn the_context_around_a_question_is_the_message_without_it() {
+        let message = "My long running jobs die whenever the link drops. Is there a way to keep \
+                       them? Thanks a lot";
+        let context = last_question(message).map(|q| without(message, q));
+        assert_eq!(
+            context.as_deref(),
+            Some("My long running jobs die whenever the link drops.  ? Thanks a lot")
+        );
+        assert!(refers_back("is there a way to keep them"));
+        assert!(refers_back("comment faire ça ?"));
+        assert!(!refers_back("is there a program keeping my session alive"));
     }
 
     #[test]
