@@ -211,6 +211,27 @@ fn an_abbreviation_finds_the_word_documentation_spells_out() {
 }
 
 #[test]
+fn a_contraction_typed_without_its_apostrophe_weighs_as_it_does_with_it() {
+    // "won't" gives the stopwords "won" and "t"; "wont", rare in any corpus, would weigh
+    // as the question's most specific word.
+    for (typed, spelt) in [
+        ("my app wont close", "my app won't close"),
+        ("whats a symlink", "what's a symlink"),
+        ("wifi doesnt work", "wifi doesn't work"),
+    ] {
+        let content = |text: &str| -> Vec<Vec<String>> {
+            analyze_query(text)
+                .terms()
+                .iter()
+                .filter(|t| !t.is_stopword())
+                .map(|t| t.variants().to_vec())
+                .collect()
+        };
+        assert_eq!(content(typed), content(spelt), "{typed}");
+    }
+}
+
+#[test]
 fn long_query_is_capped_and_prefers_content_words() {
     let mut text = String::from("the and of to ");
     for i in 0..2000 {

@@ -292,22 +292,42 @@ const FRAMING: &[&str] = &[
     "voudrais",
 ];
 
-/// Hedges and chatter ("what *exactly* is", "*plz*", "*vraiment*"):
-/// they never name a topic, so a question weighs them as stopwords. Rare in
-/// a corpus, they would otherwise outweigh the words that do ("what exactly
-/// is debian?" answered from the one page saying "determine exactly which
-/// files").
+/// Hedges and chatter ("what *exactly* is", "*plz*", "*vraiment*"), and
+/// contractions typed without their apostrophe ("*wont*", whose spelt form
+/// gives the stopwords "won" and "t"): they never name a topic, so a
+/// question weighs them as stopwords. Rare in a corpus, they would
+/// otherwise outweigh the words that do ("what exactly is debian?" answered
+/// from the one page saying "determine exactly which files").
 const FILLERS: &[&str] = &[
     "actually",
     "anyway",
+    "arent",
     "basically",
+    "cant",
+    "couldnt",
+    "didnt",
+    "doesnt",
     "exactly",
+    "hasnt",
+    "havent",
     "honestly",
+    "im",
+    "isnt",
+    "ive",
     "kindly",
     "pls",
     "plz",
     "really",
+    "shouldnt",
     "simply",
+    "thats",
+    "theres",
+    "wasnt",
+    "werent",
+    "whats",
+    "wont",
+    "wouldnt",
+    "youre",
     "exactement",
     "franchement",
     "simplement",
