@@ -211,6 +211,29 @@ fn an_abbreviation_finds_the_word_documentation_spells_out() {
 }
 
 #[test]
+fn the_forms_of_an_irregular_verb_find_each_other() {
+    assert!(matches(
+        "writes software",
+        "Who wrote all that software?",
+        ""
+    ));
+    assert!(matches(
+        "forgot password",
+        "A forgotten password",
+        "Reset it as root."
+    ));
+    assert!(matches(
+        "lose data",
+        "",
+        "Data lost in a crash can be restored."
+    ));
+    assert!(matches("broke system", "Recovery from a broken system", ""));
+    // Regular stemming is not disturbed, and words of another sense are not forms.
+    assert!(matches("writing scripts", "Write a script", ""));
+    assert!(!matches("left", "Leave the shell", ""));
+}
+
+#[test]
 fn a_contraction_typed_without_its_apostrophe_weighs_as_it_does_with_it() {
     // "won't" gives the stopwords "won" and "t"; "wont", rare in any corpus, would weigh
     // as the question's most specific word.

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use super::lang::{Lang, evidence};
 use super::semantic::{self, Vector};
@@ -371,12 +372,74 @@ const ABBREVIATIONS: &[(&str, &[&str])] = &[
     ("sync", &["synchronization", "synchronisation"]),
 ];
 
-/// The words an abbreviation stands for, if `token` is one.
-fn spelt_out(token: &str) -> &'static [&'static str] {
-    ABBREVIATIONS
+/// The forms of irregular English verbs, which no stemmer relates: "who *writes* the
+/// software" / "Who *wrote* all that software?". A query word in one of these forms (or
+/// inflected from one: "writes", "writing") matches them all. Left out: forms that are
+/// also words of another sense in a software help desk ("left", "saw", "bit", "stuck",
+/// "felt", "spoke", "ground"), and verbs that frame questions more than they name topics
+/// ("find", "get", "know", "make", "take", "tell").
+const IRREGULAR_VERBS: &[&[&str]] = &[
+    &["become", "became"],
+    &["begin", "began", "begun"],
+    &["break", "broke", "broken"],
+    &["bring", "brought"],
+    &["build", "built"],
+    &["buy", "bought"],
+    &["catch", "caught"],
+    &["choose", "chose", "chosen"],
+    &["draw", "drew", "drawn"],
+    &["drive", "drove", "driven"],
+    &["forget", "forgot", "forgotten"],
+    &["freeze", "froze", "frozen"],
+    &["give", "gave", "given"],
+    &["grow", "grew", "grown"],
+    &["hide", "hid", "hidden"],
+    &["hold", "held"],
+    &["keep", "kept"],
+    &["lose", "lost"],
+    &["pay", "paid"],
+    &["run", "ran"],
+    &["sell", "sold"],
+    &["send", "sent"],
+    &["shrink", "shrank", "shrunk"],
+    &["speak", "spoken"],
+    &["spend", "spent"],
+    &["steal", "stole", "stolen"],
+    &["teach", "taught"],
+    &["tear", "tore", "torn"],
+    &["throw", "threw", "thrown"],
+    &["understand", "understood"],
+    &["wake", "woke", "woken"],
+    &["wear", "wore", "worn"],
+    &["write", "wrote", "written"],
+];
+
+/// The words `token` also matches beyond its own stems: what an abbreviation stands for, or
+/// the other forms of an irregular verb.
+fn also_matches(token: &str) -> &'static [&'static str] {
+    static VERB_FORMS: LazyLock<HashMap<String, usize>> = LazyLock::new(|| {
+        let mut by_stem = HashMap::new();
+        for (group, forms) in IRREGULAR_VERBS.iter().enumerate() {
+            for form in *forms {
+                for_each_variant(form, Lang::English, |stem| {
+                    by_stem.insert(stem.to_owned(), group);
+                });
+            }
+        }
+        by_stem
+    });
+    if let Some((_, words)) = ABBREVIATIONS.iter().find(|(short, _)| *short == token) {
+        return words;
+    }
+    // Collected first: the variants' cache is borrowed while its callback runs, and the
+    // table's first use fills it from that cache.
+    let mut stems = Vec::new();
+    token_variants(token, Lang::English, &mut stems);
+    stems
         .iter()
-        .find(|(short, _)| *short == token)
-        .map_or(&[], |(_, words)| words)
+        .find_map(|stem| VERB_FORMS.get(stem))
+        .and_then(|&group| IRREGULAR_VERBS.get(group))
+        .map_or(&[], |forms| forms)
 }
 
 /// Analyses free text (a search box or a whole chat message) into at most
@@ -409,7 +472,7 @@ pub fn analyze_query(text: &str) -> Query {
         if variants.is_empty() {
             continue;
         }
-        for word in spelt_out(&token) {
+        for word in also_matches(&token) {
             for_each_variant(word, Lang::Both, |v| variants.push(v.to_owned()));
         }
         variants.sort_unstable();
