@@ -185,7 +185,7 @@ fn query_merges_forms_and_flags_stopwords() {
 }
 
 #[test]
-fn an_abbreviation_finds_the_word_documentation_spells_out() {
+fn an_everyday_word_finds_the_word_documentation_uses() {
     assert!(matches(
         "edited config files",
         "Configuration files",
@@ -201,6 +201,18 @@ fn an_abbreviation_finds_the_word_documentation_spells_out() {
         "Applications",
         "Les applications du bureau."
     ));
+    // Desktop words for Unix terms, in any of their forms.
+    assert!(matches(
+        "folders on the mirror",
+        "Directories",
+        "The mirror's directory tree."
+    ));
+    assert!(matches(
+        "deleted files",
+        "Removing files",
+        "rm removes a file."
+    ));
+    assert!(matches("dossier personnel", "Répertoire personnel", ""));
     // The abbreviation itself still matches, as one position of the question.
     assert!(matches(
         "git config",

@@ -335,41 +335,39 @@ const FILLERS: &[&str] = &[
     "vraiment",
 ];
 
-/// Abbreviations visitors type for the words documentation spells out ("my edited *config*
-/// files" / "configuration files"), and the words they stand for: a query word matches
-/// either. Only abbreviations with one meaning in a software help desk ("dev" is a device
-/// or a developer, so it is not here).
-const ABBREVIATIONS: &[(&str, &[&str])] = &[
+/// Words visitors type for what documentation names otherwise, with the words it uses: a
+/// query word matches either. Abbreviations ("my edited *config* files" / "configuration
+/// files") and desktop vocabulary for Unix terms ("*folders*" / "directories", "*delete*" /
+/// "remove"). Looked up by the English stem, so "docs" and "deleted" find their entries.
+/// Only words with one meaning in a software help desk ("dev" is a device or a developer,
+/// so it is not here).
+const EVERYDAY_WORDS: &[(&str, &[&str])] = &[
     (
         "admin",
         &["administrator", "administration", "administrateur"],
     ),
-    ("admins", &["administrators", "administrateurs"]),
     ("app", &["application"]),
-    ("apps", &["applications"]),
     ("appli", &["application"]),
-    ("applis", &["applications"]),
     ("auth", &["authentication", "authentification"]),
     ("config", &["configuration"]),
-    ("configs", &["configurations"]),
+    ("delete", &["remove"]),
     ("deps", &["dependencies", "dépendances"]),
+    ("désinstaller", &["supprimer"]),
     ("dir", &["directory"]),
-    ("dirs", &["directories"]),
     ("distrib", &["distribution"]),
     ("distro", &["distribution"]),
-    ("distros", &["distributions"]),
     ("doc", &["documentation"]),
-    ("docs", &["documentation"]),
+    ("dossier", &["répertoire"]),
     ("env", &["environment", "environnement"]),
+    ("folder", &["directory"]),
     ("info", &["information"]),
-    ("infos", &["informations"]),
     ("perms", &["permissions"]),
     ("pkg", &["package", "paquet"]),
-    ("pkgs", &["packages", "paquets"]),
     ("prefs", &["preferences", "préférences"]),
     ("repo", &["repository", "dépôt"]),
-    ("repos", &["repositories", "dépôts"]),
     ("sync", &["synchronization", "synchronisation"]),
+    ("uninstall", &["remove"]),
+    ("wifi", &["wireless"]),
 ];
 
 /// The forms of irregular English verbs, which no stemmer relates: "who *writes* the
@@ -414,32 +412,32 @@ const IRREGULAR_VERBS: &[&[&str]] = &[
     &["write", "wrote", "written"],
 ];
 
-/// The words `token` also matches beyond its own stems: what an abbreviation stands for, or
-/// the other forms of an irregular verb.
+/// The words `token` also matches beyond its own stems: the documentation's word for an
+/// everyday one, or the other forms of an irregular verb.
 fn also_matches(token: &str) -> &'static [&'static str] {
-    static VERB_FORMS: LazyLock<HashMap<String, usize>> = LazyLock::new(|| {
+    static BY_STEM: LazyLock<HashMap<String, &'static [&'static str]>> = LazyLock::new(|| {
+        let listed = EVERYDAY_WORDS.iter().copied().chain(
+            IRREGULAR_VERBS
+                .iter()
+                .flat_map(|&forms| forms.iter().map(move |&form| (form, forms))),
+        );
         let mut by_stem = HashMap::new();
-        for (group, forms) in IRREGULAR_VERBS.iter().enumerate() {
-            for form in *forms {
-                for_each_variant(form, Lang::English, |stem| {
-                    by_stem.insert(stem.to_owned(), group);
-                });
+        let mut stems = Vec::new();
+        for (word, words) in listed {
+            token_variants(word, Lang::English, &mut stems);
+            for stem in stems.drain(..) {
+                by_stem.insert(stem, words);
             }
         }
         by_stem
     });
-    if let Some((_, words)) = ABBREVIATIONS.iter().find(|(short, _)| *short == token) {
-        return words;
-    }
-    // Collected first: the variants' cache is borrowed while its callback runs, and the
-    // table's first use fills it from that cache.
     let mut stems = Vec::new();
     token_variants(token, Lang::English, &mut stems);
     stems
         .iter()
-        .find_map(|stem| VERB_FORMS.get(stem))
-        .and_then(|&group| IRREGULAR_VERBS.get(group))
-        .map_or(&[], |forms| forms)
+        .find_map(|stem| BY_STEM.get(stem))
+        .copied()
+        .unwrap_or(&[])
 }
 
 /// Analyses free text (a search box or a whole chat message) into at most
