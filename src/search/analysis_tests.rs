@@ -246,6 +246,23 @@ fn the_forms_of_an_irregular_verb_find_each_other() {
 }
 
 #[test]
+fn a_phrasal_verb_finds_its_one_word_form() {
+    let matched = |query: &str, term: &str| {
+        analyze_query(query)
+            .terms()
+            .iter()
+            .any(|t| !t.is_stopword() && t.variants().iter().any(|v| v == term))
+    };
+    assert!(matched("how to shut down a remote server", "shutdown"));
+    assert!(matched("who is logged in", "login"));
+    assert!(matched("setting up a printer", "setup"));
+    assert!(matched("plug in a usb stick", "plugin"));
+    // The verb keeps its own stem, and a verb without its particle gets no compound.
+    assert!(matched("how to shut down a remote server", "shut"));
+    assert!(!matched("shut the remote server", "shutdown"));
+}
+
+#[test]
 fn a_contraction_typed_without_its_apostrophe_weighs_as_it_does_with_it() {
     // "won't" gives the stopwords "won" and "t"; "wont", rare in any corpus, would weigh
     // as the question's most specific word.

@@ -412,6 +412,22 @@ const IRREGULAR_VERBS: &[&[&str]] = &[
     &["write", "wrote", "written"],
 ];
 
+/// Particles of English phrasal verbs, which documentation often writes as one word: "shut
+/// down" / "shutdown", "log in" / "login", "set up" / "setup", "plug in" / "plugin".
+const PARTICLES: &[&str] = &["up", "down", "in", "out", "off", "on"];
+
+/// The one-word form of `verb particle` ("shutting" + "down" → "shutdown": the verb's
+/// English stem and the particle), when `particle` is one. The verb's position of the
+/// question also matches it; the particle, a stopword, weighs nothing either way.
+fn phrasal_compound(verb: &str, particle: &str) -> Option<String> {
+    if verb.is_empty() || !PARTICLES.contains(&particle) {
+        return None;
+    }
+    let mut stems = Vec::new();
+    token_variants(verb, Lang::English, &mut stems);
+    stems.first().map(|stem| format!("{stem}{particle}"))
+}
+
 /// The words `token` also matches beyond its own stems: the documentation's word for an
 /// everyday one, or the other forms of an irregular verb.
 fn also_matches(token: &str) -> &'static [&'static str] {
@@ -448,8 +464,19 @@ fn also_matches(token: &str) -> &'static [&'static str] {
 /// then repeated words beat single ones, then longer (more specific) words.
 pub fn analyze_query(text: &str) -> Query {
     let mut tokens: HashMap<String, (u32, u32)> = HashMap::new();
+    // A verb's compounds with the particle after it ("shut" → "shutdown").
+    let mut compounds: HashMap<String, Vec<String>> = HashMap::new();
+    let mut previous = String::new();
     let mut position = 0u32;
     for_each_token(text, |t| {
+        if let Some(compound) = phrasal_compound(&previous, t) {
+            compounds
+                .entry(previous.clone())
+                .or_default()
+                .push(compound);
+        }
+        previous.clear();
+        previous.push_str(t);
         if lists(t) == IN_ENGLISH | IN_FRENCH {
             return;
         }
@@ -471,6 +498,9 @@ pub fn analyze_query(text: &str) -> Query {
             continue;
         }
         for word in also_matches(&token) {
+            for_each_variant(word, Lang::Both, |v| variants.push(v.to_owned()));
+        }
+        for word in compounds.get(&token).into_iter().flatten() {
             for_each_variant(word, Lang::Both, |v| variants.push(v.to_owned()));
         }
         variants.sort_unstable();
