@@ -1,6 +1,6 @@
 """Answer-quality evaluation: Animam (through the real HTTP server) next to bm25s + PyStemmer.
 
-For each set (main = Debian Reference; heldout and fresh = Debian FAQ, two question sets) the
+For each set (main and fresh2 = Debian Reference; heldout and fresh = Debian FAQ) the
 English and French entries go into ONE tenant, as a bilingual site would load them. A question
 counts as a hit when the entry it expects, in the question's language, is the first source
 (hit@1) or among the first three (hit@3). An answer with no sources is a decline. "hit@1,
@@ -8,7 +8,7 @@ judged" also counts a first source that questions/judged.tsv records as judged, 
 the question as well (near-duplicate sections); out/<set>-unjudged.jsonl lists the cited entries
 nobody judged yet. Nothing here talks to anything but 127.0.0.1.
 
-usage: evaluate.py --binary PATH [--set main|heldout|fresh|all] [--out results.md]
+usage: evaluate.py --binary PATH [--set main|heldout|fresh|fresh2|all] [--out results.md]
 """
 
 import argparse
@@ -33,6 +33,8 @@ SETS = {
     "heldout": ("faq", "Debian FAQ (debian-faq, debian-faq-fr), no value tuned on it", "questions/heldout.tsv"),
     "fresh": ("faq", "Debian FAQ, fresh questions written after the engine (two rules found on them)",
               "questions/fresh.tsv"),
+    "fresh2": ("reference", "Debian Reference, a second question set written blind in session 22",
+               "questions/fresh2.tsv"),
 }
 LANGS = ("en", "fr")
 

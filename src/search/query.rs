@@ -91,6 +91,8 @@ pub struct Query {
     meaning: Option<Box<Vector>>,
     /// The text `meaning` was embedded from, to embed again with typos corrected.
     meaning_text: Option<Box<str>>,
+    /// How many words the analysed text had, stopwords included.
+    words: usize,
 }
 
 impl Query {
@@ -194,6 +196,7 @@ impl Query {
     /// A query of explicit positions (tests and synthetic queries).
     pub fn from_terms(terms: Vec<QueryTerm>, lang: Option<Lang>) -> Self {
         Query {
+            words: terms.len(),
             terms,
             lang,
             meaning: None,
@@ -201,8 +204,14 @@ impl Query {
         }
     }
 
+    /// Positions of the query (distinct words).
     pub fn len(&self) -> usize {
         self.terms.len()
+    }
+
+    /// Words of the analysed text, stopwords and repeats included: how long the question is.
+    pub fn words(&self) -> usize {
+        self.words
     }
 
     pub fn is_empty(&self) -> bool {
@@ -468,7 +477,9 @@ pub fn analyze_query(text: &str) -> Query {
     let mut compounds: HashMap<String, Vec<String>> = HashMap::new();
     let mut previous = String::new();
     let mut position = 0u32;
+    let mut words = 0;
     for_each_token(text, |t| {
+        words += 1;
         if let Some(compound) = phrasal_compound(&previous, t) {
             compounds
                 .entry(previous.clone())
@@ -560,5 +571,6 @@ pub fn analyze_query(text: &str) -> Query {
         lang: evidence(text),
         meaning: None,
         meaning_text: None,
+        words,
     }
 }
