@@ -19,9 +19,10 @@
 //! (`search::semantic`, `search::index` keeps the averages), which finds paraphrases that
 //! share no word with their answer ("How do I get my money back?" / "Refund policy"); the
 //! index adds the entries closest in meaning to the lexical candidates. The corpus answers
-//! when the best entry's relevance reaches the tenant's threshold ([`Sensitivity`]), or when
-//! an entry's meaning alone reaches [`ANSWER_FLOOR`] of it and the corpus knows every word of
-//! the question (a paraphrase that shares almost no word with its answer). *Which* entry
+//! when the best entry's relevance reaches the tenant's threshold ([`Sensitivity`]; a long
+//! message, its information spread over more words, needs [`LONG_MESSAGE_SHARE`] of it), or
+//! when an entry's meaning alone reaches [`ANSWER_FLOOR`] of it and the corpus knows every
+//! word of the question (a paraphrase that shares almost no word with its answer). *Which* entry
 //! answers is then an ordering among the candidates that reach at least [`ANSWER_FLOOR`] of
 //! the threshold, weighted towards the title: the entry written about the question often
 //! quotes fewer of its words than a long page that mentions them all. Calibration is
