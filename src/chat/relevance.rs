@@ -863,6 +863,25 @@ mod tests {
         ]
     }
 
+    /// French pages about something else, so that a French question's meaning is measured
+    /// against other French entries.
+    fn french_bystanders() -> [CorpusEntry; 2] {
+        [
+            entry(
+                "c",
+                "Invite de commande",
+                "L'invite affiche le nom de l'utilisateur.",
+                5,
+            ),
+            entry(
+                "d",
+                "Journaux",
+                "Le journal conserve les traces du système.",
+                5,
+            ),
+        ]
+    }
+
     /// A help desk for a terminal tool, where context words ("server", "connection",
     /// "file") are everywhere.
     fn terminal_help() -> Vec<CorpusEntry> {
@@ -1664,23 +1683,9 @@ mod tests {
             text,
             5,
         );
-        let others = [
-            entry(
-                "c",
-                "Invite de commande",
-                "L'invite affiche le nom de l'utilisateur.",
-                5,
-            ),
-            entry(
-                "d",
-                "Journaux",
-                "Le journal conserve les traces du système.",
-                5,
-            ),
-        ];
         let corpus: Vec<CorpusEntry> = [original, created_at(copy, 2)]
             .into_iter()
-            .chain(others)
+            .chain(french_bystanders())
             .chain(bystanders())
             .collect();
         let english = ask(
@@ -1706,23 +1711,9 @@ mod tests {
                     rebooting.";
         let original = created_at(entry("original", "Chroot system", text, 5), 1);
         let copy = created_at(entry("copy", "Système protégé (chroot)", text, 5), 2);
-        let french_pages = [
-            entry(
-                "c",
-                "Invite de commande",
-                "L'invite affiche le nom de l'utilisateur.",
-                5,
-            ),
-            entry(
-                "d",
-                "Journaux",
-                "Le journal conserve les traces du système.",
-                5,
-            ),
-        ];
         let corpus: Vec<CorpusEntry> = [original, copy]
             .into_iter()
-            .chain(french_pages)
+            .chain(french_bystanders())
             .chain(bystanders())
             .collect();
         let french = ask(&corpus, "mettre en place un système chroot", None);
