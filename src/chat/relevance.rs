@@ -165,10 +165,6 @@ impl Bar {
         bar
     }
 
-    fn floor(self) -> f32 {
-        self.floor
-    }
-
     /// The meaning's part of an entry's relevance.
     fn meaning(self, hit: &Hit) -> f32 {
         self.meaning_of(hit.similarity)
@@ -265,6 +261,10 @@ pub fn retrieve_with(
         .iter()
         .filter(|t| !t.is_stopword() && !t.is_framing())
         .count();
+    let refers_back = refers_back(question);
+    if named < QUESTION_MIN_TOPICS && !refers_back {
+        return Ok(found);
+    }
     let (explained, mut entries) = rank(&own, &worth_reading(request, &own))?;
     // Every word of the question is known to the corpus: it asks nothing the corpus lacks.
     let known = explained.absent == 0;
@@ -278,7 +278,7 @@ pub fn retrieve_with(
     // A question that refers back ("..., what's the standard way to do that on debian?")
     // asks about its context, which is then judged alone, from the same entries. Not when
     // it asks something the corpus lacks about it ("can you tell me a joke about it?").
-    if !known || !refers_back(question) {
+    if !known || !refers_back {
         return Ok(found);
     }
     let context = chat_query(&without(request.message, question));
@@ -351,7 +351,7 @@ fn worth_reading(request: &Retrieval<'_>, query: &Query) -> impl Fn(&Hit, &[f32]
         let held = weighted_share(weights, u64::from(hit.matched));
         lexical_relevance(hit.coverage, held, 1.0)
             + bar.meaning(hit).max(bar.corrected_meaning(hit))
-            >= bar.floor()
+            >= bar.floor
     }
 }
 
@@ -495,7 +495,7 @@ fn judge(
     let (passage, under_title, located) =
         if lexical_relevance(candidate.hit.coverage, at_most, title)
             + meaning.max(corrected_meaning)
-            < bar.floor()
+            < bar.floor
         {
             (at_most, at_most, None)
         } else {
@@ -590,7 +590,7 @@ pub fn select(
     // calibration set, so it makes the question answerable. Not when the corpus lacks a word
     // of the question: that word says it is about something else, and a long message's
     // in-domain context can carry the meaning of an off-topic question.
-    let floor = bar.floor();
+    let floor = bar.floor;
     if !judged
         .iter()
         .any(|j| j.relevance() >= threshold || (absent == 0 && j.meaning >= floor))
@@ -994,7 +994,7 @@ mod tests {
         assert_eq!(short.threshold, DEFAULT_MIN_RELEVANCE);
         assert!((long.threshold - DEFAULT_MIN_RELEVANCE * LONG_MESSAGE_SHARE).abs() < 1e-6);
         // Competing for the answer, and meaning alone, need what they need for a short one.
-        assert_eq!(long.floor(), short.floor());
+        assert_eq!(long.floor, short.floor);
         // Not when the message holds a word the corpus lacks.
         let lacking = search::analyze_query(
             "I removed a lot of packages over the years and their configuration files are \
