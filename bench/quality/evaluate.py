@@ -127,7 +127,7 @@ class Server:
         self.relevance = []
         def drain():
             for line in self.proc.stderr:
-                found = re.search(r"relevance: best ([\d.]+) threshold [\d.]+ information ([\d.]+) features ?(.*)", line)
+                found = re.search(r"relevance: best ([\d.]+) threshold [\d.]+ information ([\d.]+) .*?features ?(.*)", line)
                 if found:
                     self.relevance.append((float(found.group(1)), found.group(3).split(), float(found.group(2))))
         threading.Thread(target=drain, daemon=True).start()

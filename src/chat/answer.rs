@@ -143,7 +143,7 @@ pub fn select_relevant(
     relevance::select(
         query,
         &weights,
-        0,
+        relevance::Lacking::default(),
         candidates,
         max_chars,
         Sensitivity::default(),
