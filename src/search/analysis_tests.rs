@@ -213,6 +213,16 @@ fn an_everyday_word_finds_the_word_documentation_uses() {
         "rm removes a file."
     ));
     assert!(matches("dossier personnel", "Répertoire personnel", ""));
+    assert!(matches(
+        "shortcuts aptitude",
+        "Key bindings of aptitude",
+        ""
+    ));
+    assert!(matches(
+        "downloaded packages",
+        "",
+        "apt keeps the fetched packages in its cache."
+    ));
     // The abbreviation itself still matches, as one position of the question.
     assert!(matches(
         "git config",

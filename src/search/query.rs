@@ -347,7 +347,7 @@ const FILLERS: &[&str] = &[
 /// Words visitors type for what documentation names otherwise, with the words it uses: a
 /// query word matches either. Abbreviations ("my edited *config* files" / "configuration
 /// files") and desktop vocabulary for Unix terms ("*folders*" / "directories", "*delete*" /
-/// "remove"). Looked up by the English stem, so "docs" and "deleted" find their entries.
+/// "remove", "keyboard *shortcuts*" / "key bindings", "*downloaded*" / "fetched"). Looked up by the English stem, so "docs" and "deleted" find their entries.
 /// Only words with one meaning in a software help desk ("dev" is a device or a developer,
 /// so it is not here).
 const EVERYDAY_WORDS: &[(&str, &[&str])] = &[
@@ -367,6 +367,7 @@ const EVERYDAY_WORDS: &[(&str, &[&str])] = &[
     ("distro", &["distribution"]),
     ("doc", &["documentation"]),
     ("dossier", &["répertoire"]),
+    ("download", &["fetch"]),
     ("env", &["environment", "environnement"]),
     ("folder", &["directory"]),
     ("info", &["information"]),
@@ -374,6 +375,7 @@ const EVERYDAY_WORDS: &[(&str, &[&str])] = &[
     ("pkg", &["package", "paquet"]),
     ("prefs", &["preferences", "préférences"]),
     ("repo", &["repository", "dépôt"]),
+    ("shortcut", &["binding"]),
     ("sync", &["synchronization", "synchronisation"]),
     ("uninstall", &["remove"]),
     ("wifi", &["wireless"]),
