@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+import zlib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -37,6 +38,40 @@ SETS = {
                "questions/fresh2.tsv"),
 }
 LANGS = ("en", "fr")
+# Sets derived from another set's questions: name -> (set, how each question is changed).
+DERIVED = {
+    "typos": ("main", "the main set's questions, each with one typo in its longest word (derived)"),
+}
+
+QWERTY_NEIGHBOURS = {
+    "a": "qsz", "b": "vn", "c": "xv", "d": "sf", "e": "wr", "f": "dg", "g": "fh", "h": "gj", "i": "uo",
+    "j": "hk", "k": "jl", "l": "k", "m": "n", "n": "bm", "o": "ip", "p": "o", "q": "wa", "r": "et",
+    "s": "ad", "t": "ry", "u": "yi", "v": "cb", "w": "qe", "x": "zc", "y": "tu", "z": "xa",
+}
+
+
+def misspell(text):
+    """`text` with one typo in its longest word of 5 letters or more, as a hurried visitor
+    makes them: a letter dropped, two swapped, one doubled or one replaced by a neighbour on
+    the keyboard, never the first letter. Deterministic (the question's CRC chooses)."""
+    words = [m for m in re.finditer(r"[^\W\d_]{5,}", text)]
+    if not words:
+        return text
+    word = max(words, key=lambda m: len(m.group()))
+    w = word.group()
+    seed = zlib.crc32(text.encode("utf-8"))
+    i = 1 + seed % (len(w) - 2)
+    op = (seed >> 8) % 4
+    if op == 0:
+        typo = w[:i] + w[i + 1:]
+    elif op == 1:
+        typo = w[:i] + w[i + 1] + w[i] + w[i + 2:]
+    elif op == 2:
+        typo = w[:i] + w[i] + w[i:]
+    else:
+        near = QWERTY_NEIGHBOURS.get(w[i].lower(), "")
+        typo = w[:i] + (near[seed % len(near)] if near else "") + w[i + 1:]
+    return text[:word.start()] + typo + text[word.end():]
 
 
 def load_entries(corpus):
@@ -333,17 +368,22 @@ def calibration(questions, ours):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
-    parser.add_argument("--set", default="all", choices=[*SETS, "all"])
+    parser.add_argument("--set", default="all", choices=[*SETS, *DERIVED, "all"])
     parser.add_argument("--out")
     parser.add_argument("--venv-python", default=str(HERE / ".venv/bin/python"))
     args = parser.parse_args()
-    names = list(SETS) if args.set == "all" else [args.set]
+    names = [*SETS, *DERIVED] if args.set == "all" else [args.set]
     report = []
     (HERE / "out").mkdir(exist_ok=True)
     for name in names:
-        corpus, title, qfile = SETS[name]
+        if name in DERIVED:
+            base, title = DERIVED[name]
+            corpus, _, qfile = SETS[base]
+            questions = [dict(q, q=misspell(q["q"])) for q in load_questions(qfile)]
+        else:
+            corpus, title, qfile = SETS[name]
+            questions = load_questions(qfile)
         entries = load_entries(corpus)
-        questions = load_questions(qfile)
         judged = load_judged(name)
         ours = run_ours(args.binary, entries, questions)
         theirs = run_bm25s(entries, questions, args.venv_python)

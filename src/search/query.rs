@@ -49,6 +49,11 @@ impl QueryTerm {
         }
     }
 
+    /// The word as typed (lowercased); empty for a synthetic position.
+    pub fn word(&self) -> &str {
+        &self.word
+    }
+
     /// Whether the word frames the question ("long", "take", "faut") rather
     /// than names its topic: absent from the corpus, it weighs nothing.
     pub fn is_framing(&self) -> bool {

@@ -5,6 +5,7 @@ use std::cmp::Ordering;
 
 use super::super::query::{Query, allowed_typos};
 use super::super::semantic::{Packed, Vector};
+use super::super::tokenize::for_each_one_edit_stem;
 use super::meaning::{Baseline, same_language};
 use super::*;
 
@@ -53,6 +54,13 @@ pub struct Explained {
 const MAX_EXPANSIONS: usize = 8;
 /// Share of its weight a position found only through a correction covers.
 const CORRECTED_COVERAGE: f32 = 0.6;
+/// Typos allowed in the words (9 characters or more) whose misspellings are also looked
+/// for one edit away on the word rather than on its stem (see
+/// [`for_each_one_edit_stem`]): a long word's suffix is what its stem drops, and a typo
+/// there or before it keeps it ("diffrence", "permssion", "installnig"). Shorter words are
+/// mostly whole stems, and one edit from a short word finds many other words ("carry" /
+/// "carré").
+const LONG_WORD_TYPOS: u8 = 2;
 /// Documents added to a query's hits for their meaning alone (when the query carries a
 /// meaning vector): a paraphrase shares few words with its answer, so the answer may be far
 /// down the lexical ranking or absent from it.
@@ -161,6 +169,17 @@ impl TenantIndex {
                     .map(|&(id, edits)| (id, edits, self.postings.get(id).map_or(0, Vec::len)))
                     .filter(|&(_, _, df)| df > 0)
                     .collect();
+                if corrections.is_empty() && term.typos() >= LONG_WORD_TYPOS {
+                    // The typo kept the suffix the right spelling loses to its stem.
+                    for_each_one_edit_stem(term.word(), |stem| {
+                        if let Some(id) = self.terms.get(stem) {
+                            let df = self.postings.get(id).map_or(0, Vec::len);
+                            if df > 0 {
+                                corrections.push((id, 1, df));
+                            }
+                        }
+                    });
+                }
                 corrections.sort_unstable_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2)));
                 corrections.truncate(MAX_EXPANSIONS);
                 for (id, edits, df) in corrections {

@@ -579,6 +579,26 @@ fn one_typo_from_five_letters_two_from_nine_exact_first() {
         ["debian"],
         "prefix of four letters"
     );
+    // A long word is also corrected one edit away on the word: the stem of the misspelt
+    // word keeps the suffix the right spelling loses ("diffrence" → "diffrenc", "difference"
+    // → "differ", three edits apart).
+    add(
+        &mut index,
+        "diff",
+        "Diff",
+        "Show the difference between two files.",
+    );
+    assert_eq!(fuzzy_ids(&index, "diffrence"), ["diff"]);
+    assert_eq!(
+        fuzzy_ids(&index, "dfiference"),
+        ["diff"],
+        "a swap, one edit on the word"
+    );
+    assert_eq!(
+        fuzzy_ids(&index, "xifference"),
+        Vec::<String>::new(),
+        "first letter kept there too"
+    );
     // A document spelling the word as typed ranks above the corrected match.
     add(&mut index, "typo", "Debain", "A mirror named debain.");
     assert_eq!(fuzzy_ids(&index, "debain"), ["typo"]);
