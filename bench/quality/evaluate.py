@@ -36,6 +36,7 @@ SETS = {
               "questions/fresh.tsv"),
     "fresh2": ("reference", "Debian Reference, a second question set written blind in session 22",
                "questions/fresh2.tsv"),
+    "fresh3": ("faq", "Debian FAQ, a third question set written blind in session 23", "questions/fresh3.tsv"),
 }
 LANGS = ("en", "fr")
 # Sets derived from another set's questions: name -> (set, how each question is changed).

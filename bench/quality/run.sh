@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Answer-quality evaluation (see docs/quality.md). One command:
-#   bash bench/quality/run.sh [main|heldout|fresh|fresh2|typos|all]
+#   bash bench/quality/run.sh [main|heldout|fresh|fresh2|fresh3|typos|all]
 # Needs: the Debian packages debian-reference-en, debian-reference-fr, debian-faq, debian-faq-fr
 # (installed with apt-get when missing and running as root), python3 with venv, cargo.
 # Writes bench/quality/results.md (the tables) and bench/quality/out/*-misses.txt (each miss).

@@ -219,6 +219,11 @@ fn an_everyday_word_finds_the_word_documentation_uses() {
         ""
     ));
     assert!(matches(
+        "email maintainer",
+        "Maintainers",
+        "Reach a maintainer by e-mail."
+    ));
+    assert!(matches(
         "downloaded packages",
         "",
         "apt keeps the fetched packages in its cache."

@@ -352,7 +352,8 @@ const FILLERS: &[&str] = &[
 /// Words visitors type for what documentation names otherwise, with the words it uses: a
 /// query word matches either. Abbreviations ("my edited *config* files" / "configuration
 /// files") and desktop vocabulary for Unix terms ("*folders*" / "directories", "*delete*" /
-/// "remove", "keyboard *shortcuts*" / "key bindings", "*downloaded*" / "fetched"). Looked up by the English stem, so "docs" and "deleted" find their entries.
+/// "remove", "keyboard *shortcuts*" / "key bindings", "*downloaded*" / "fetched"), and the
+/// spelling documentation hyphenates ("*email*" / "e-mail", indexed as "mail"). Looked up by the English stem, so "docs" and "deleted" find their entries.
 /// Only words with one meaning in a software help desk ("dev" is a device or a developer,
 /// so it is not here).
 const EVERYDAY_WORDS: &[(&str, &[&str])] = &[
@@ -373,6 +374,7 @@ const EVERYDAY_WORDS: &[(&str, &[&str])] = &[
     ("doc", &["documentation"]),
     ("dossier", &["répertoire"]),
     ("download", &["fetch"]),
+    ("email", &["mail"]),
     ("env", &["environment", "environnement"]),
     ("folder", &["directory"]),
     ("info", &["information"]),
