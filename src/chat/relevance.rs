@@ -266,7 +266,9 @@ pub fn retrieve_with(
     let question = last_question(request.message);
     let context_first =
         question.map_or_else(HashSet::new, |_| first_by_words(&explained, CONTEXT_FIRST));
-    let asked = question.map_or(0, |question| positions_of(&query, &chat_query(question)));
+    let asked = question.map_or(0, |question| {
+        positions_of(&query, &search::analyze_query(question))
+    });
     let found = judge_all(request, &query, explained, entries, 0, asked);
     let Some(question) = question.filter(|_| found.is_empty()) else {
         return Ok(found);
@@ -408,7 +410,7 @@ fn judge_all(
 
 /// Bits of the positions of `whole` whose words `part` (a part of its text) has.
 fn positions_of(whole: &Query, part: &Query) -> u64 {
-    let own_variants: HashSet<&str> = part
+    let part_variants: HashSet<&str> = part
         .terms()
         .iter()
         .filter(|t| !t.is_stopword())
@@ -422,7 +424,7 @@ fn positions_of(whole: &Query, part: &Query) -> u64 {
         .filter(|(_, t)| {
             t.variants()
                 .iter()
-                .any(|v| own_variants.contains(v.as_str()))
+                .any(|v| part_variants.contains(v.as_str()))
         })
         .fold(0, |mask, (i, _)| mask | (1 << i))
 }

@@ -353,9 +353,9 @@ const FILLERS: &[&str] = &[
 /// query word matches either. Abbreviations ("my edited *config* files" / "configuration
 /// files") and desktop vocabulary for Unix terms ("*folders*" / "directories", "*delete*" /
 /// "remove", "keyboard *shortcuts*" / "key bindings", "*downloaded*" / "fetched"), and the
-/// spelling documentation hyphenates ("*email*" / "e-mail", indexed as "mail"). Looked up by the English stem, so "docs" and "deleted" find their entries.
-/// Only words with one meaning in a software help desk ("dev" is a device or a developer,
-/// so it is not here).
+/// spelling documentation hyphenates ("*email*" / "e-mail", indexed as "mail"). Looked up by
+/// the English stem, so "docs" and "deleted" find their entries. Only words with one meaning
+/// in a software help desk ("dev" is a device or a developer, so it is not here).
 const EVERYDAY_WORDS: &[(&str, &[&str])] = &[
     (
         "admin",

@@ -172,10 +172,11 @@ fn stem_variants(token: &str, lang: Lang, out: &mut Vec<String>) {
 
 /// Calls `f` once with each stem (both languages, folded) of the words one edit (delete,
 /// swap of neighbours, substitute or insert a letter a-z) from `word`, its own stems
-/// excepted, its first letter kept as the typo search keeps it. A typo can keep the suffix the correct spelling loses: "diffrence" stems to
-/// "diffrenc", "difference" to "differ", three edits apart though the words are one apart.
-/// Meilisearch's rule counts edits on words, so this finds what the stems alone cannot. About
-/// 55 words per letter of `word`, each stemmed twice: kept for words absent from the corpus.
+/// excepted, its first letter kept as the typo search keeps it. A typo can keep the suffix
+/// the correct spelling loses: "diffrence" stems to "diffrenc", "difference" to "differ",
+/// three edits apart though the words are one apart. Meilisearch's rule counts edits on
+/// words, so this finds what the stems alone cannot. About 55 words per letter of `word`,
+/// each stemmed twice: kept for words absent from the corpus.
 pub(crate) fn for_each_one_edit_stem(word: &str, mut f: impl FnMut(&str)) {
     let letters: Vec<char> = fold(word).chars().collect();
     let mut seen: HashSet<String> = HashSet::new();
@@ -209,6 +210,7 @@ pub(crate) fn for_each_one_edit_stem(word: &str, mut f: impl FnMut(&str)) {
     }
     for i in 1..=letters.len() {
         for c in 'a'..='z' {
+            // Inserting the letter already there is inserting it after that one.
             if letters.get(i) != Some(&c) {
                 with(&mut edited, &[&letters[..i], &[c], &letters[i..]]);
                 visit(&edited);
