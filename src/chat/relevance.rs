@@ -11,7 +11,8 @@
 //!
 //! where coverage is the idf-weighted share of the question's content words present (a word
 //! the corpus lacks entirely, "pizza", weighs as much as its most specific word; stopwords
-//! nothing; a typo-corrected word counts 0.6). The passage part is proximity: the words must
+//! nothing; a typo-corrected word counts 0.6), a share of at most [`ANSWERED_WORDS`] of its
+//! most specific words' worth: the rest of a long message is the visitor's situation. The passage part is proximity: the words must
 //! meet in the few sentences quoted, not be scattered over a long entry, and the sentences are
 //! read under their title (a FAQ's title asks the question its answer does not repeat); the
 //! title part rewards the entry written about the question. Similarity is meaning: how much
@@ -70,6 +71,16 @@ const RANK_MEANING: f32 = 1.0;
 /// the threshold (its title then usually names the question); "See also" entries still need
 /// the full threshold.
 pub const ANSWER_FLOOR: f32 = 0.65;
+/// A question's information beyond this many of its most specific words' worth is context,
+/// not more to answer: an entry covering a share of it covers that share scaled up to this
+/// much (see [`information_scale`]). Coverage is a share, so a visitor who describes their
+/// situation before asking ("We have about 15 Debian machines in the office and each one
+/// downloads the same updates...") needed their answer to cover as large a share of 30
+/// words as a two-word question's answer does of two. Calibrated on the main set as the
+/// thresholds are: from 4 words on, its off-topic questions are declined as often as
+/// without it (4 and 4.5 answer one more French or English one than 5 does); 5 leaves every
+/// main-set figure where it was.
+const ANSWERED_WORDS: f32 = 5.0;
 /// How far the sensitivity setting moves the threshold at its extremes.
 const SENSITIVITY_SPAN: f32 = 0.4;
 /// A follow-up ("and on Sundays?") is a short message; longer ones stand alone.
@@ -141,6 +152,9 @@ struct Bar {
     /// The relevance that lets an entry compete for the answer once the question is known to
     /// be answerable ([`ANSWER_FLOOR`] of the threshold a short question needs).
     floor: f32,
+    /// How much the shares of the question an entry covers are scaled for the decision
+    /// ([`information_scale`]).
+    scale: f32,
     /// What an entry's meaning counts when it cannot be measured (no vector for the question
     /// or the entry, or no other entry in the question's language to compare it with, as in
     /// a one-entry corpus): exactly what makes the words alone answer as they did before
@@ -153,6 +167,7 @@ impl Bar {
         let threshold = sensitivity.min_relevance(lang);
         Bar {
             threshold,
+            scale: 1.0,
             floor: threshold * ANSWER_FLOOR,
             unmeasured_meaning: calibrated_min_relevance(lang) - LEXICAL_MIN_RELEVANCE,
         }
@@ -168,8 +183,11 @@ impl Bar {
         let mut bar = Bar::new(sensitivity, query.lang());
         let long = query.words() >= LONG_MESSAGE_WORDS;
         let mostly_known = weighted_share(weights, lacking.positions) <= LONG_MESSAGE_MAX_ABSENT;
-        if long && mostly_known && lacking.positions & lacking.asked == 0 {
-            bar.threshold *= LONG_MESSAGE_SHARE;
+        if lacking.positions & lacking.asked == 0 {
+            bar.scale = information_scale(weights);
+            if long && mostly_known {
+                bar.threshold *= LONG_MESSAGE_SHARE;
+            }
         }
         bar
     }
@@ -369,8 +387,9 @@ fn last_question(message: &str) -> Option<&str> {
 fn worth_reading(request: &Retrieval<'_>, query: &Query) -> impl Fn(&Hit, &[f32]) -> bool {
     let bar = Bar::new(request.sensitivity, query.lang());
     move |hit, weights| {
+        let scale = information_scale(weights);
         let held = weighted_share(weights, u64::from(hit.matched));
-        lexical_relevance(hit.coverage, held, 1.0)
+        lexical_relevance(scaled(hit.coverage, scale), scaled(held, scale), 1.0)
             + bar.meaning(hit).max(bar.corrected_meaning(hit))
             >= bar.floor
     }
@@ -442,6 +461,8 @@ struct Judged {
     under_title: f32,
     /// Share of the question named in the entry's title.
     title: f32,
+    /// [`Bar::scale`]
+    scale: f32,
     lang: Option<Lang>,
     /// Where the question's words are in the entry, when they were looked for: the passage
     /// quoted is cut from it for the budget the answer leaves this entry.
@@ -449,9 +470,14 @@ struct Judged {
 }
 
 impl Judged {
-    /// The words' part of relevance (entry, passage under its title, and title coverages).
+    /// The words' part of relevance (entry, passage under its title, and title coverages,
+    /// scaled to the information a question can ask for).
     fn words(&self) -> f32 {
-        lexical_relevance(self.candidate.hit.coverage, self.under_title, self.title)
+        lexical_relevance(
+            scaled(self.candidate.hit.coverage, self.scale),
+            scaled(self.under_title, self.scale),
+            scaled(self.title, self.scale),
+        )
     }
 
     /// Whether the entry answers: words and meaning.
@@ -500,6 +526,24 @@ fn weighted_share(weights: &[f32], mask: u64) -> f32 {
     covered / total
 }
 
+/// What a share of the question's information counts for the decision: the share of
+/// [`ANSWERED_WORDS`] of its most specific words' worth when it holds more, at most all of
+/// it. 1 for most questions; 30 words of context and question hold 2-3 times that.
+fn information_scale(weights: &[f32]) -> f32 {
+    let total: f32 = weights.iter().sum();
+    let heaviest = weights.iter().copied().fold(0.0, f32::max);
+    let enough = ANSWERED_WORDS * heaviest;
+    if enough > 0.0 && total > enough {
+        total / enough
+    } else {
+        1.0
+    }
+}
+
+fn scaled(share: f32, scale: f32) -> f32 {
+    (share * scale).min(1.0)
+}
+
 /// The words' part of an entry's relevance (see the module documentation), from its three
 /// coverages.
 fn lexical_relevance(entry: f32, passage: f32, title: f32) -> f32 {
@@ -520,27 +564,30 @@ fn judge(
     let at_most = weighted_share(weights, u64::from(candidate.hit.matched));
     let meaning = bar.meaning(&candidate.hit);
     let corrected_meaning = bar.corrected_meaning(&candidate.hit);
-    let (passage, under_title, located) =
-        if lexical_relevance(candidate.hit.coverage, at_most, title)
-            + meaning.max(corrected_meaning)
-            < bar.floor
-        {
-            (at_most, at_most, None)
-        } else {
-            let located = search::Located::in_text(&candidate.entry.content, query);
-            let window = located.passage(&candidate.entry.content, max_chars);
-            (
-                weighted_share(weights, window.matched),
-                weighted_share(weights, window.matched | title_words),
-                Some(located),
-            )
-        };
+    let (passage, under_title, located) = if lexical_relevance(
+        scaled(candidate.hit.coverage, bar.scale),
+        scaled(at_most, bar.scale),
+        scaled(title, bar.scale),
+    ) + meaning.max(corrected_meaning)
+        < bar.floor
+    {
+        (at_most, at_most, None)
+    } else {
+        let located = search::Located::in_text(&candidate.entry.content, query);
+        let window = located.passage(&candidate.entry.content, max_chars);
+        (
+            weighted_share(weights, window.matched),
+            weighted_share(weights, window.matched | title_words),
+            Some(located),
+        )
+    };
     Judged {
         meaning,
         corrected_meaning,
         passage,
         under_title,
         title,
+        scale: bar.scale,
         lang: None,
         located,
         candidate,
@@ -987,6 +1034,62 @@ mod tests {
                        without fragmentation, using ping?";
         let found = ask(&corpus, message, None);
         assert_eq!(ids(&found).first(), Some(&"mtu"), "{found:?}");
+    }
+
+    #[test]
+    fn a_question_with_its_situation_needs_a_share_of_only_a_few_words_worth() {
+        // Ten positions of equal weight: twice what an answer needs to cover.
+        assert!((information_scale(&[1.0; 10]) - 2.0).abs() < 1e-6);
+        // A short question's answer covers its share of the whole question.
+        assert_eq!(information_scale(&[1.0, 2.0, 0.5]), 1.0);
+        assert_eq!(information_scale(&[]), 1.0);
+        // The answer holds the question's words, not the situation's: a third of the
+        // message, more than five words' worth.
+        let query = search::analyze_query(
+            "Every morning I connect to the server and check the port in the configuration \
+             file, then the updates start. Can each machine fetch a package once for the \
+             local network?",
+        );
+        let weights = vec![1.0; query.len()];
+        let content = "Each machine of a local network can fetch a package once through a \
+                       cache.";
+        let matched = title_mask(&query, content);
+        let hit = Hit {
+            id: "cacher".into(),
+            score: 10.0,
+            coverage: weighted_share(&weights, matched),
+            matched: matched as u32,
+            similarity: None,
+            corrected_similarity: None,
+        };
+        assert!(hit.coverage < 0.5, "{}", hit.coverage);
+        let candidates = vec![Candidate {
+            entry: entry("cacher", "Caching packages", content, 5),
+            hit,
+        }];
+        let found = select(
+            &query,
+            &weights,
+            Lacking::default(),
+            candidates.clone(),
+            1200,
+            Sensitivity::default(),
+        );
+        assert_eq!(ids(&found), ["cacher"]);
+        // Not when its question asks about something the corpus lacks.
+        let lacking = Lacking {
+            positions: 1 << (query.len() - 1),
+            asked: 1 << (query.len() - 1),
+        };
+        let found = select(
+            &query,
+            &weights,
+            lacking,
+            candidates,
+            1200,
+            Sensitivity::default(),
+        );
+        assert!(found.is_empty(), "{found:?}");
     }
 
     #[test]
@@ -1868,6 +1971,7 @@ mod tests {
                 passage: relevance,
                 under_title: relevance,
                 title: relevance,
+                scale: 1.0,
                 lang: Some(lang),
                 located: None,
             }
