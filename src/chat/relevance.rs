@@ -77,9 +77,9 @@ pub const ANSWER_FLOOR: f32 = 0.65;
 /// situation before asking ("We have about 15 Debian machines in the office and each one
 /// downloads the same updates...") needed their answer to cover as large a share of 30
 /// words as a two-word question's answer does of two. Calibrated on the main set as the
-/// thresholds are: from 4 words on, its off-topic questions are declined as often as
-/// without it (4 and 4.5 answer one more French or English one than 5 does); 5 leaves every
-/// main-set figure where it was.
+/// thresholds are: at 3.5 words' worth 0.92 of its English off-topic questions are declined,
+/// at 4 one more French one is answered, from 4.5 on none; 5, the first whole number there,
+/// leaves every main-set figure where it was.
 const ANSWERED_WORDS: f32 = 5.0;
 /// How far the sensitivity setting moves the threshold at its extremes.
 const SENSITIVITY_SPAN: f32 = 0.4;
