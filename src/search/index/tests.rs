@@ -616,6 +616,41 @@ fn one_typo_from_five_letters_two_from_nine_exact_first() {
 }
 
 #[test]
+fn typos_searched_on_the_word_are_bounded_per_query() {
+    let mut index = TenantIndex::new();
+    add(
+        &mut index,
+        "words",
+        "Words",
+        "difference permission installation encryption compilation",
+    );
+    let query =
+        analyze_query("diffrence permssion installnig encrption compilaion").typo_tolerant();
+    let explained = index.explain(&query, SegmentFilter::Any, 0, 10);
+    let corrected = explained
+        .corrections
+        .iter()
+        .filter(|c| !c.is_empty())
+        .count();
+    assert_eq!(
+        corrected,
+        scoring::WORD_EDITS_PER_QUERY,
+        "{:?}",
+        explained.corrections
+    );
+    // One at a time, each is found.
+    for word in [
+        "diffrence",
+        "permssion",
+        "installnig",
+        "encrption",
+        "compilaion",
+    ] {
+        assert_eq!(fuzzy_ids(&index, word), ["words"], "{word}");
+    }
+}
+
+#[test]
 fn coverage_weighs_the_question_by_idf() {
     let mut index = TenantIndex::new();
     add(
