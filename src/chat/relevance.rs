@@ -1008,7 +1008,7 @@ mod tests {
     }
 
     #[test]
-    fn a_long_message_with_a_word_the_corpus_lacks_in_its_context_needs_the_smaller_share() {
+    fn a_long_message_with_words_the_corpus_lacks_in_its_context_is_answered() {
         let corpus: Vec<CorpusEntry> = terminal_help()
             .into_iter()
             .chain([
