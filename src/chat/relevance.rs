@@ -12,8 +12,9 @@
 //! where coverage is the idf-weighted share of the question's content words present (a word
 //! the corpus lacks entirely, "pizza", weighs as much as its most specific word; stopwords
 //! nothing; a typo-corrected word counts 0.6), a share of at most [`ANSWERED_WORDS`] of its
-//! most specific words' worth: the rest of a long message is the visitor's situation. The passage part is proximity: the words must
-//! meet in the few sentences quoted, not be scattered over a long entry, and the sentences are
+//! most specific words' worth: the rest of a long message is the visitor's situation. The
+//! passage part is proximity: the words must meet in the few sentences quoted, not be
+//! scattered over a long entry, and the sentences are
 //! read under their title (a FAQ's title asks the question its answer does not repeat); the
 //! title part rewards the entry written about the question. Similarity is meaning: how much
 //! closer the entry's vector is to the question's than the other entries' on average
@@ -388,9 +389,11 @@ fn last_question(message: &str) -> Option<&str> {
 fn worth_reading(request: &Retrieval<'_>, query: &Query) -> impl Fn(&Hit, &[f32]) -> bool {
     let bar = Bar::new(request.sensitivity, query.lang());
     move |hit, weights| {
+        // The scale a question's words can get at best (the message's question is not
+        // known here to withhold it).
         let scale = information_scale(weights);
         let held = weighted_share(weights, u64::from(hit.matched));
-        lexical_relevance(scaled(hit.coverage, scale), scaled(held, scale), 1.0)
+        decided_words(scale, hit.coverage, held, 1.0)
             + bar.meaning(hit).max(bar.corrected_meaning(hit))
             >= bar.floor
     }
@@ -474,10 +477,11 @@ impl Judged {
     /// The words' part of relevance (entry, passage under its title, and title coverages,
     /// scaled to the information a question can ask for).
     fn words(&self) -> f32 {
-        lexical_relevance(
-            scaled(self.candidate.hit.coverage, self.scale),
-            scaled(self.under_title, self.scale),
-            scaled(self.title, self.scale),
+        decided_words(
+            self.scale,
+            self.candidate.hit.coverage,
+            self.under_title,
+            self.title,
         )
     }
 
@@ -541,8 +545,11 @@ fn information_scale(weights: &[f32]) -> f32 {
     }
 }
 
-fn scaled(share: f32, scale: f32) -> f32 {
-    (share * scale).min(1.0)
+/// The words' part of relevance for the decision: [`lexical_relevance`] of the three
+/// coverages, each scaled by [`information_scale`] and at most 1.
+fn decided_words(scale: f32, entry: f32, passage: f32, title: f32) -> f32 {
+    let scaled = |share: f32| (share * scale).min(1.0);
+    lexical_relevance(scaled(entry), scaled(passage), scaled(title))
 }
 
 /// The words' part of an entry's relevance (see the module documentation), from its three
@@ -565,23 +572,21 @@ fn judge(
     let at_most = weighted_share(weights, u64::from(candidate.hit.matched));
     let meaning = bar.meaning(&candidate.hit);
     let corrected_meaning = bar.corrected_meaning(&candidate.hit);
-    let (passage, under_title, located) = if lexical_relevance(
-        scaled(candidate.hit.coverage, bar.scale),
-        scaled(at_most, bar.scale),
-        scaled(title, bar.scale),
-    ) + meaning.max(corrected_meaning)
-        < bar.floor
-    {
-        (at_most, at_most, None)
-    } else {
-        let located = search::Located::in_text(&candidate.entry.content, query);
-        let window = located.passage(&candidate.entry.content, max_chars);
-        (
-            weighted_share(weights, window.matched),
-            weighted_share(weights, window.matched | title_words),
-            Some(located),
-        )
-    };
+    let (passage, under_title, located) =
+        if decided_words(bar.scale, candidate.hit.coverage, at_most, title)
+            + meaning.max(corrected_meaning)
+            < bar.floor
+        {
+            (at_most, at_most, None)
+        } else {
+            let located = search::Located::in_text(&candidate.entry.content, query);
+            let window = located.passage(&candidate.entry.content, max_chars);
+            (
+                weighted_share(weights, window.matched),
+                weighted_share(weights, window.matched | title_words),
+                Some(located),
+            )
+        };
     Judged {
         meaning,
         corrected_meaning,
