@@ -1,6 +1,6 @@
 """Answer-quality evaluation: Animam (through the real HTTP server) next to bm25s + PyStemmer.
 
-For each set (main and fresh2 = Debian Reference; heldout and fresh = Debian FAQ) the
+For each set (main, fresh2 and typos = Debian Reference; heldout, fresh and fresh3 = Debian FAQ) the
 English and French entries go into ONE tenant, as a bilingual site would load them. A question
 counts as a hit when the entry it expects, in the question's language, is the first source
 (hit@1) or among the first three (hit@3). An answer with no sources is a decline. "hit@1,
@@ -8,7 +8,7 @@ judged" also counts a first source that questions/judged.tsv records as judged, 
 the question as well (near-duplicate sections); out/<set>-unjudged.jsonl lists the cited entries
 nobody judged yet. Nothing here talks to anything but 127.0.0.1.
 
-usage: evaluate.py --binary PATH [--set main|heldout|fresh|fresh2|all] [--out results.md]
+usage: evaluate.py --binary PATH [--set main|heldout|fresh|fresh2|fresh3|typos|all] [--out results.md]
 """
 
 import argparse
@@ -39,7 +39,8 @@ SETS = {
     "fresh3": ("faq", "Debian FAQ, a third question set written blind in session 23", "questions/fresh3.tsv"),
 }
 LANGS = ("en", "fr")
-# Sets derived from another set's questions: name -> (set, how each question is changed).
+# Sets derived from another set's questions, each question passed through misspell():
+# name -> (the set, title).
 DERIVED = {
     "typos": ("main", "the main set's questions, each with one typo in its longest word (derived)"),
 }
